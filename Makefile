@@ -1,0 +1,56 @@
+# secnn — the two commands a newcomer needs are `make serve` and `make test`.
+#
+# One cargo profile (release) serves builds and tests; the target directory lives outside the
+# checkout so that every clone on this machine (and CI) shares one warm build.
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/secnn/target
+SHELL := /bin/bash
+PORT ?= 8080
+DATASET_ARCHIVE ?= ../shared/datasets/cifar10-jpeg.tar.gz
+DATA_DIR := data
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
+WASM_PACK := wasm-pack
+
+.PHONY: serve test test-native test-wasm wasm build tools data bench clean
+
+## Build the wasm module and serve the page at http://127.0.0.1:$(PORT)
+serve: wasm
+	@echo "serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
+	python3 -m http.server $(PORT) --bind 127.0.0.1 --directory .
+
+## Every test: native (model, data, training, import, backends) and in-browser (wasm)
+test: tools data
+	cargo test --release --locked
+	$(MAKE) test-wasm
+
+test-native: data
+	cargo test --release --locked
+
+## wasm tests in headless Chromium (WebGPU through SwiftShader, and the CPU backend)
+test-wasm: tools
+	WASM_BINDGEN_TEST_TIMEOUT=900 $(WASM_PACK) test --headless --chrome --chromedriver "$$(command -v chromedriver)" --release
+
+## The native CLI
+build:
+	cargo build --release --locked
+	@echo "binary: $(CARGO_TARGET_DIR)/release/secnn"
+
+## The browser module (www/pkg), built with wasm-pack --target web
+wasm: tools
+	$(WASM_PACK) build --target web --release --no-pack --out-dir www/pkg
+
+## Build tools pinned to Cargo.lock (installed once, from crates.io, if missing)
+tools:
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@command -v wasm-pack >/dev/null || cargo install wasm-pack --version 0.15.1
+	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; fi
+
+## CIFAR-10 test/train images unpacked from ../shared (skipped when the archive is absent)
+data:
+	@if [ -d $(DATA_DIR)/cifar10/test ]; then :; \
+	elif [ -f $(DATASET_ARCHIVE) ]; then mkdir -p $(DATA_DIR) && tar -xzf $(DATASET_ARCHIVE) -C $(DATA_DIR) && echo "unpacked $(DATASET_ARCHIVE) into $(DATA_DIR)/"; \
+	else echo "NOTE: $(DATASET_ARCHIVE) not found: tests that need CIFAR-10 images will say they are skipped"; fi
+
+clean:
+	rm -rf www/pkg $(DATA_DIR)

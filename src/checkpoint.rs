@@ -1,0 +1,95 @@
+//! Epoch checkpoints, so a long run can span several sittings: `train --resume` continues with
+//! the same model, optimizer state, schedule, epoch and random streams.
+//!
+//! A run directory holds `model.bpk` (the weights file, loadable by every command),
+//! `optimizer.bpk` (optimizer state keyed by parameter id) and `state.json` (everything else).
+
+use crate::{
+    training::{Progress, Trainer, TrainingConfig},
+    weights::{self, ModelInfo},
+};
+use burn::prelude::Device;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Summary of one finished epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub validation_loss: Option<f64>,
+    pub validation_accuracy: Option<f64>,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+/// Everything in `state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunState {
+    pub config: TrainingConfig,
+    pub progress: Progress,
+    /// Dataset the run trains on.
+    pub data: PathBuf,
+    pub history: Vec<EpochRecord>,
+}
+
+/// File names inside a run directory.
+pub const MODEL_FILE: &str = "model.bpk";
+const OPTIMIZER_FILE: &str = "optimizer.bpk";
+const STATE_FILE: &str = "state.json";
+
+/// Writes `bytes` to `path` through a temporary file, so an interrupted write never leaves a
+/// half-written checkpoint behind.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Saves the trainer's model, optimizer and progress into `dir`.
+pub fn save(dir: &Path, trainer: &Trainer, info: &ModelInfo, state: &RunState) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let model = futures_lite::future::block_on(weights::to_bytes(&trainer.model, info))
+        .map_err(|e| e.to_string())?;
+    let optimizer = trainer.optimizer_bytes()?;
+    let json = serde_json::to_vec_pretty(state).map_err(|e| e.to_string())?;
+    let io = |file: &str, bytes: &[u8]| {
+        let path = dir.join(file);
+        write_atomic(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    // The state file goes last: it is what marks the checkpoint complete.
+    io(MODEL_FILE, &model)?;
+    io(OPTIMIZER_FILE, &optimizer)?;
+    io(STATE_FILE, &json)
+}
+
+/// A checkpoint read back from disk.
+pub struct Restored {
+    pub trainer: Trainer,
+    pub info: ModelInfo,
+    pub state: RunState,
+}
+
+/// Rebuilds a trainer from `dir`. `epochs` (when given) extends or shortens the run.
+pub fn restore(dir: &Path, steps_per_epoch: usize, epochs: Option<usize>, device: &Device) -> Result<Restored, String> {
+    let read = |file: &str| {
+        let path = dir.join(file);
+        std::fs::read(&path).map_err(|e| format!("{}: {e} (is this a run directory?)", path.display()))
+    };
+    let mut state: RunState = serde_json::from_slice(&read(STATE_FILE)?)
+        .map_err(|e| format!("{}: {e}", dir.join(STATE_FILE).display()))?;
+    if let Some(epochs) = epochs {
+        state.config.epochs = epochs;
+    }
+    let loaded = weights::load(&read(MODEL_FILE)?, device).map_err(|e| e.to_string())?;
+    let mut trainer = Trainer::new(loaded.model, state.config.clone(), steps_per_epoch, device);
+    trainer.restore(&read(OPTIMIZER_FILE)?, state.progress.clone())?;
+    Ok(Restored {
+        trainer,
+        info: loaded.info,
+        state,
+    })
+}

@@ -1,0 +1,233 @@
+//! Classification and explanation of single images: top-k, the SE weights of every block, the
+//! feature maps of the most- and least-attended channels, and Grad-CAM.
+//!
+//! All reads are async so the browser (WebGPU) and the CLI share this code.
+
+use crate::{
+    backend::DeviceError,
+    data::{self, Planes},
+    model::{INPUT_SIZE, SeCnn},
+};
+use burn::{prelude::*, tensor::activation::softmax};
+use serde::{Deserialize, Serialize};
+
+/// One ranked class.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassScore {
+    pub index: usize,
+    pub label: String,
+    pub probability: f32,
+}
+
+/// One channel's attended feature map.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelMap {
+    pub channel: usize,
+    /// SE weight of this channel, in (0, 1).
+    pub weight: f32,
+    /// Side of the square map (32, 16 or 8 for blocks 1, 2, 3).
+    pub size: usize,
+    /// Row-major values, `size * size`.
+    pub values: Vec<f32>,
+}
+
+/// What one block's channel attention did for the image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockAttention {
+    /// SE weight per channel, in channel order.
+    pub se_weights: Vec<f32>,
+    /// The `k` channels with the highest weights, highest first.
+    pub most_attended: Vec<ChannelMap>,
+    /// The `k` channels with the lowest weights, lowest first.
+    pub least_attended: Vec<ChannelMap>,
+}
+
+/// A Grad-CAM heatmap for one class.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GradCam {
+    pub class: usize,
+    pub label: String,
+    /// Side of the raw map (the last block's resolution, 8).
+    pub raw_size: usize,
+    /// Raw map, ReLU'd and scaled to [0, 1] by its maximum.
+    pub raw: Vec<f32>,
+    /// Side of the upsampled map (the model input, 32).
+    pub size: usize,
+    /// Bilinearly upsampled map, row-major, in [0, 1].
+    pub values: Vec<f32>,
+}
+
+/// Everything the page shows about one image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    /// Probabilities for every class, in class order.
+    pub probabilities: Vec<f32>,
+    pub top: Vec<ClassScore>,
+    pub blocks: Vec<BlockAttention>,
+    pub gradcam: GradCam,
+}
+
+/// Top-`k` classes for each image of a batch.
+pub async fn classify(
+    model: &SeCnn,
+    images: &[&Planes],
+    classes: &[String],
+    k: usize,
+    device: &Device,
+) -> Result<Vec<Vec<ClassScore>>, DeviceError> {
+    let batch = data::batch_tensor(images, device);
+    let probabilities = read_f32(softmax(model.forward(batch), 1)).await?;
+    Ok(probabilities
+        .chunks(classes.len().max(1))
+        .map(|row| top_k(row, classes, k))
+        .collect())
+}
+
+/// Sorts class probabilities and keeps the best `k`.
+pub fn top_k(probabilities: &[f32], classes: &[String], k: usize) -> Vec<ClassScore> {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+    order
+        .into_iter()
+        .take(k)
+        .map(|index| ClassScore {
+            index,
+            label: classes.get(index).cloned().unwrap_or_else(|| format!("class {index}")),
+            probability: probabilities[index],
+        })
+        .collect()
+}
+
+/// Reads a float tensor back to the host.
+pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, DeviceError> {
+    tensor
+        .into_data_async()
+        .await
+        .map_err(DeviceError::from_debug)?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(DeviceError::from_debug)
+}
+
+/// SE weights `[channels]` per block for one image (cheap: no feature maps are read).
+pub async fn se_weights(model: &SeCnn, image: &Planes, device: &Device) -> Result<Vec<Vec<f32>>, DeviceError> {
+    let explained = model.forward_explained(data::batch_tensor(&[image], device));
+    let mut out = Vec::with_capacity(explained.blocks.len());
+    for block in explained.blocks {
+        out.push(read_f32(block.se_weights).await?);
+    }
+    Ok(out)
+}
+
+/// Explains one image: probabilities, top-`top_k`, per-block attention with the `k` most and
+/// least attended channel maps, and Grad-CAM for `cam_class` (default: the top class).
+pub async fn explain(
+    model: &SeCnn,
+    image: &Planes,
+    classes: &[String],
+    top_k_count: usize,
+    k: usize,
+    cam_class: Option<usize>,
+    device: &Device,
+) -> Result<Explanation, DeviceError> {
+    let explained = model.forward_explained(data::batch_tensor(&[image], device));
+    let probabilities = read_f32(softmax(explained.logits, 1)).await?;
+    let top = top_k(&probabilities, classes, top_k_count);
+    let mut blocks = Vec::with_capacity(explained.blocks.len());
+    for trace in explained.blocks {
+        let weights = read_f32(trace.se_weights).await?;
+        let [_, channels, size, _] = trace.features.dims();
+        let features = read_f32(trace.features).await?;
+        let map = |channel: usize| ChannelMap {
+            channel,
+            weight: weights[channel],
+            size,
+            values: features[channel * size * size..(channel + 1) * size * size].to_vec(),
+        };
+        let mut order: Vec<usize> = (0..channels).collect();
+        order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]));
+        let k = k.min(channels);
+        blocks.push(BlockAttention {
+            most_attended: order[..k].iter().map(|&c| map(c)).collect(),
+            least_attended: order[channels - k..].iter().rev().map(|&c| map(c)).collect(),
+            se_weights: weights,
+        });
+    }
+    let class = cam_class.unwrap_or(top[0].index).min(probabilities.len() - 1);
+    let gradcam = grad_cam(model, image, class, classes, device).await?;
+    Ok(Explanation {
+        probabilities,
+        top,
+        blocks,
+        gradcam,
+    })
+}
+
+/// Grad-CAM on the last block's attended feature maps: channel weights are the spatial mean
+/// of d(class logit)/d(feature), the map is `ReLU(Σ_c weight_c · feature_c)`, scaled to [0, 1].
+pub async fn grad_cam(
+    model: &SeCnn,
+    image: &Planes,
+    class: usize,
+    classes: &[String],
+    device: &Device,
+) -> Result<GradCam, DeviceError> {
+    // The convolutional part runs without autodiff; the last block's output becomes a leaf so
+    // its gradient can be read (the model's weights act as constants).
+    let model = model.valid();
+    let plain = model.last_block_features(data::batch_tensor(&[image], device));
+    let features = plain.clone().autodiff().require_grad();
+    let logits = model.head_from_last_block(features.clone());
+    let [_, num_classes] = logits.dims();
+    let class = class.min(num_classes - 1);
+    let score = logits.slice([0..1, class..class + 1]).sum();
+    let grads = score.backward();
+    let gradient = features
+        .grad(&grads)
+        .ok_or_else(|| DeviceError("Grad-CAM: no gradient reached the last block".into()))?;
+    let features = plain;
+    let [_, channels, size, _] = features.dims();
+    let weights = gradient.reshape([1, channels, size * size]).mean_dim(2); // [1, C, 1]
+    let cam = (features.reshape([1, channels, size * size]) * weights)
+        .sum_dim(1)
+        .clamp_min(0.0); // [1, 1, size²]
+    let mut raw = read_f32(cam).await?;
+    let max = raw.iter().cloned().fold(0.0f32, f32::max);
+    if max > 0.0 {
+        raw.iter_mut().for_each(|v| *v /= max);
+    }
+    Ok(GradCam {
+        class,
+        label: classes.get(class).cloned().unwrap_or_else(|| format!("class {class}")),
+        raw_size: size,
+        values: upsample_bilinear(&raw, size, INPUT_SIZE),
+        size: INPUT_SIZE,
+        raw,
+    })
+}
+
+/// Bilinear upsampling of a square map (pixel centres aligned, like `align_corners=False`).
+pub fn upsample_bilinear(map: &[f32], from: usize, to: usize) -> Vec<f32> {
+    let scale = from as f32 / to as f32;
+    let sample = |coordinate: usize| {
+        let source = ((coordinate as f32 + 0.5) * scale - 0.5).clamp(0.0, (from - 1) as f32);
+        let low = source.floor() as usize;
+        (low, (low + 1).min(from - 1), source - low as f32)
+    };
+    let mut out = Vec::with_capacity(to * to);
+    for y in 0..to {
+        let (y0, y1, fy) = sample(y);
+        for x in 0..to {
+            let (x0, x1, fx) = sample(x);
+            let top = map[y0 * from + x0] * (1.0 - fx) + map[y0 * from + x1] * fx;
+            let bottom = map[y1 * from + x0] * (1.0 - fx) + map[y1 * from + x1] * fx;
+            out.push(top * (1.0 - fy) + bottom * fy);
+        }
+    }
+    out
+}

@@ -1,0 +1,27 @@
+//! **secnn** — a Squeeze-and-Excitation CNN for CIFAR-10 that classifies, explains and
+//! fine-tunes natively (CLI) and in the browser (WebGPU or CPU, through Burn).
+//!
+//! One code path serves every caller:
+//! - [`model`]: the seed's SE-CNN and what it exposes for explanation;
+//! - [`data`]: decoding, the one resize rule, normalisation, augmentation, datasets;
+//! - [`training`]: the step-wise training loop, schedules, evaluation;
+//! - [`session`]: a run over a dataset, one step at a time (CLI and browser);
+//! - [`inference`]: top-k, SE weights, feature maps, Grad-CAM;
+//! - [`weights`]: the self-describing burnpack weights file and PyTorch import;
+//! - [`backend`]: choosing the device (Burn flex on the CPU, or wgpu).
+
+pub mod backend;
+pub mod data;
+pub mod inference;
+pub mod model;
+pub mod session;
+pub mod training;
+pub mod weights;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod checkpoint;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+pub use model::{SeCnn, SeCnnConfig};

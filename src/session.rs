@@ -1,0 +1,225 @@
+//! A training run over a dataset, advanced one step at a time: the CLI loops over it, the
+//! browser calls it from a worker between UI updates. Owns the epoch order, augmentation RNG,
+//! running metrics, the optional probe image and the feature cache for head-only training.
+
+use crate::{
+    backend::DeviceError,
+    data::{self, ImageSet, Planes},
+    inference,
+    training::{self, Evaluation, Freeze, StepMetrics, Trainer},
+};
+use burn::prelude::*;
+use rand::rngs::SmallRng;
+use serde::{Deserialize, Serialize};
+
+/// What an epoch achieved, reported with its last step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EpochReport {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub validation: Option<Evaluation>,
+    /// Learning rate the next epoch starts with.
+    pub next_lr: f64,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    /// 0-based epoch the step belongs to.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// 1-based step within the epoch.
+    pub step_in_epoch: usize,
+    pub steps_per_epoch: usize,
+    /// Steps taken since the run began (1-based), and the run's total.
+    pub global_step: usize,
+    pub total_steps: usize,
+    pub metrics: StepMetrics,
+    /// Mean loss and accuracy over the epoch so far.
+    pub running_loss: f64,
+    pub running_accuracy: f64,
+    /// SE weights of the probe image after this step, per block.
+    pub probe_se_weights: Option<Vec<Vec<f32>>>,
+    /// Set on the last step of an epoch.
+    pub epoch_end: Option<EpochReport>,
+    /// No steps left.
+    pub done: bool,
+}
+
+/// Training state between steps.
+pub struct TrainingSession {
+    pub trainer: Trainer,
+    train: ImageSet,
+    validation: Option<ImageSet>,
+    device: Device,
+    order: Vec<usize>,
+    cursor: usize,
+    rng: SmallRng,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    probe: Option<Planes>,
+    /// Output of the frozen convolutional part for every training image, `[n, 128, 4, 4]`,
+    /// when only the head trains and augmentation is off.
+    cached_features: Option<Tensor<4>>,
+}
+
+impl TrainingSession {
+    /// Starts (or, for a restored trainer, continues) a run on `train`, validating on
+    /// `validation` at the end of every epoch.
+    pub fn new(trainer: Trainer, train: ImageSet, validation: Option<ImageSet>, device: &Device) -> Self {
+        let mut session = Self {
+            trainer,
+            train,
+            validation,
+            device: device.clone(),
+            order: Vec::new(),
+            cursor: 0,
+            rng: training::epoch_rng(0, 0),
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            probe: None,
+            cached_features: None,
+        };
+        if session.trainer.config.freeze == Freeze::Head && !session.trainer.config.augment {
+            session.cached_features = Some(session.compute_features());
+        }
+        session
+    }
+
+    /// Runs the frozen part once over all training images (batches of 64).
+    fn compute_features(&self) -> Tensor<4> {
+        let model = self.trainer.inference_model();
+        let indices: Vec<usize> = (0..self.train.len()).collect();
+        let parts: Vec<Tensor<4>> = indices
+            .chunks(64)
+            .map(|chunk| {
+                let planes: Vec<&Planes> = chunk.iter().map(|&i| &self.train.images[i]).collect();
+                model.features(data::batch_tensor(&planes, &self.device))
+            })
+            .collect();
+        Tensor::cat(parts, 0)
+    }
+
+    /// Whether head-only steps run on cached features.
+    pub fn uses_feature_cache(&self) -> bool {
+        self.cached_features.is_some()
+    }
+
+    /// Reports the SE weights of `image` after every step.
+    pub fn set_probe(&mut self, image: Option<Planes>) {
+        self.probe = image;
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.trainer.steps_per_epoch
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.trainer.steps_per_epoch * self.trainer.config.epochs
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.trainer.progress.epoch >= self.trainer.config.epochs
+    }
+
+    pub fn train_set(&self) -> &ImageSet {
+        &self.train
+    }
+
+    pub fn validation_set(&self) -> Option<&ImageSet> {
+        self.validation.as_ref()
+    }
+
+    fn start_epoch(&mut self) {
+        let (seed, epoch) = (self.trainer.config.seed, self.trainer.progress.epoch);
+        self.rng = training::epoch_rng(seed, epoch);
+        self.device.seed(seed.wrapping_add(epoch as u64 + 1));
+        self.order = data::epoch_order(self.train.len(), &mut self.rng);
+        self.cursor = 0;
+        self.loss_sum = 0.0;
+        self.correct = 0;
+        self.seen = 0;
+    }
+
+    /// One optimisation step; on an epoch's last step also validates and updates the schedule.
+    pub async fn step(&mut self) -> Result<StepReport, DeviceError> {
+        assert!(!self.is_done(), "the run is finished");
+        if self.cursor == 0 || self.cursor >= self.order.len() {
+            self.start_epoch();
+        }
+        let batch_size = self.trainer.config.batch_size.max(1);
+        let end = (self.cursor + batch_size).min(self.order.len());
+        let indices = self.order[self.cursor..end].to_vec();
+        self.cursor = end;
+        let metrics = match &self.cached_features {
+            Some(features) => {
+                let ids: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+                let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [indices.len()]), &self.device);
+                let labels: Vec<i64> = indices.iter().map(|&i| self.train.labels[i] as i64).collect();
+                let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), &self.device);
+                self.trainer.step_head(features.clone().select(0, ids), labels).await?
+            }
+            None => {
+                let (images, labels) = training::make_batch(
+                    &self.train,
+                    &indices,
+                    self.trainer.config.augment,
+                    &mut self.rng,
+                    &self.device,
+                );
+                self.trainer.step(images, labels).await?
+            }
+        };
+        self.loss_sum += metrics.loss * metrics.count as f64;
+        self.correct += metrics.correct;
+        self.seen += metrics.count;
+        let step_in_epoch = self.cursor.div_ceil(batch_size);
+        let epoch = self.trainer.progress.epoch;
+        let probe_se_weights = match &self.probe {
+            Some(image) => Some(inference::se_weights(&self.trainer.inference_model(), image, &self.device).await?),
+            None => None,
+        };
+        let running_loss = self.loss_sum / self.seen.max(1) as f64;
+        let running_accuracy = self.correct as f64 / self.seen.max(1) as f64;
+        let epoch_end = if self.cursor >= self.order.len() {
+            let validation = match &self.validation {
+                Some(set) if !set.is_empty() => Some(
+                    training::evaluate(&self.trainer.inference_model(), set, 256, &self.device).await?,
+                ),
+                _ => None,
+            };
+            let monitored = validation.as_ref().map_or(running_loss, |v| v.loss);
+            let next_lr = self.trainer.end_epoch(monitored);
+            self.cursor = 0;
+            Some(EpochReport {
+                epoch: epoch + 1,
+                train_loss: running_loss,
+                train_accuracy: running_accuracy,
+                validation,
+                next_lr,
+            })
+        } else {
+            None
+        };
+        Ok(StepReport {
+            epoch,
+            epochs: self.trainer.config.epochs,
+            step_in_epoch,
+            steps_per_epoch: self.trainer.steps_per_epoch,
+            global_step: self.trainer.progress.global_step,
+            total_steps: self.total_steps(),
+            metrics,
+            running_loss,
+            running_accuracy,
+            probe_se_weights,
+            epoch_end,
+            done: self.is_done(),
+        })
+    }
+}

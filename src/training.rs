@@ -1,0 +1,446 @@
+//! One training loop for every caller: the native CLI runs it over epochs, the browser drives
+//! it one [`Trainer::step`] at a time. Reads go through async APIs so the same code runs on
+//! WebGPU, where synchronous reads are not allowed.
+
+use crate::{
+    backend::DeviceError,
+    data::{self, ImageSet, Planes},
+    model::SeCnn,
+};
+use burn::{
+    module::Module,
+    nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig},
+    optim::{
+        AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig,
+        decay::WeightDecayConfig, momentum::MomentumConfig,
+    },
+    prelude::*,
+};
+use rand::{SeedableRng, rngs::SmallRng};
+use serde::{Deserialize, Serialize};
+
+/// Which optimizer updates the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam (the seed's choice), with L2 weight decay when `weight_decay > 0`.
+    Adam,
+    /// AdamW: Adam with decoupled weight decay.
+    AdamW,
+    /// SGD with Nesterov momentum 0.9.
+    Sgd,
+}
+
+/// How the learning rate moves during training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The seed's ReduceLROnPlateau (mode min): after `patience` epochs without a lower
+    /// validation loss, multiply the rate by `factor`.
+    Plateau,
+    /// One-cycle: cosine warm-up from `lr / 25` to `lr` over the first 30 % of steps, then
+    /// cosine annealing to `lr / 25e4` (PyTorch's `OneCycleLR` defaults).
+    OneCycle,
+    /// Cosine annealing from `lr` to 0 over all steps.
+    Cosine,
+    /// A constant rate.
+    Constant,
+}
+
+/// Which parameters fine-tuning may change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Freeze {
+    /// Train everything.
+    None,
+    /// Train only the classifier (`fc1`, `fc2`).
+    Head,
+    /// Train the classifier and the three channel-attention modules.
+    HeadAttention,
+}
+
+/// Everything that defines a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainingConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    /// Base (peak, for one-cycle) learning rate.
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// ReduceLROnPlateau patience in epochs.
+    pub patience: usize,
+    /// ReduceLROnPlateau factor.
+    pub factor: f64,
+    /// Label smoothing of the cross-entropy (0 = none).
+    pub label_smoothing: f32,
+    /// Random crop (4 px padding) + horizontal flip.
+    pub augment: bool,
+    pub freeze: Freeze,
+    /// Fraction of the training images held out for validation (0 = none).
+    pub validation_split: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainingConfig {
+    /// The seed's recipe: Adam 1e-3, plain cross-entropy, ReduceLROnPlateau(patience 3, factor 0.5).
+    fn default() -> Self {
+        Self {
+            epochs: 15,
+            batch_size: 64,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            schedule: Schedule::Plateau,
+            patience: 3,
+            factor: 0.5,
+            label_smoothing: 0.0,
+            augment: true,
+            freeze: Freeze::None,
+            validation_split: 0.1,
+            seed: 42,
+        }
+    }
+}
+
+impl TrainingConfig {
+    fn optimizer(&self) -> ModuleOptimizer {
+        let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        match self.optimizer {
+            // PyTorch's epsilon (Burn defaults to 1e-5), so the seed recipe means the same here.
+            OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).with_weight_decay(decay).init(),
+            OptimizerKind::AdamW => AdamWConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(self.weight_decay as f32)
+                .init(),
+            OptimizerKind::Sgd => SgdConfig::new()
+                .with_momentum(Some(
+                    MomentumConfig::new()
+                        .with_momentum(0.9)
+                        .with_dampening(0.0)
+                        .with_nesterov(true),
+                ))
+                .with_weight_decay(decay)
+                .init(),
+        }
+    }
+}
+
+/// The learning-rate schedule's mutable state (saved in checkpoints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleState {
+    /// Rate used by the plateau and constant schedules.
+    pub lr: f64,
+    /// Best validation loss seen by the plateau schedule.
+    pub best_loss: Option<f64>,
+    /// Epochs since `best_loss` improved.
+    pub bad_epochs: usize,
+}
+
+/// Learning rate for `step` of `total_steps` under a per-step schedule, or the plateau state.
+pub fn learning_rate(config: &TrainingConfig, state: &ScheduleState, step: usize, total_steps: usize) -> f64 {
+    let progress = step as f64 / total_steps.max(1) as f64;
+    let cosine = |from: f64, to: f64, t: f64| to + (from - to) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
+    match config.schedule {
+        Schedule::Plateau | Schedule::Constant => state.lr,
+        Schedule::Cosine => cosine(config.lr, 0.0, progress.min(1.0)),
+        Schedule::OneCycle => {
+            const WARMUP: f64 = 0.3;
+            let (initial, final_lr) = (config.lr / 25.0, config.lr / 25.0e4);
+            if progress < WARMUP {
+                cosine(initial, config.lr, progress / WARMUP)
+            } else {
+                cosine(config.lr, final_lr, ((progress - WARMUP) / (1.0 - WARMUP)).min(1.0))
+            }
+        }
+    }
+}
+
+/// What one optimisation step measured.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepMetrics {
+    /// Mean loss over the batch.
+    pub loss: f64,
+    /// Correct predictions in the batch.
+    pub correct: usize,
+    /// Batch size.
+    pub count: usize,
+    /// Learning rate used for this step.
+    pub lr: f64,
+}
+
+/// Accuracy and loss over a labelled set, with the confusion matrix (`[true][predicted]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub per_class_accuracy: Vec<f64>,
+    pub confusion: Vec<Vec<usize>>,
+    pub count: usize,
+}
+
+/// Builds one batch: images `[n, 3, 32, 32]` (augmented when asked) and labels `[n]`.
+pub fn make_batch(
+    set: &ImageSet,
+    indices: &[usize],
+    augment: bool,
+    rng: &mut SmallRng,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let augmented: Vec<Planes> = if augment {
+        indices.iter().map(|&i| data::augment(&set.images[i], rng)).collect()
+    } else {
+        Vec::new()
+    };
+    let planes: Vec<&Planes> = if augment {
+        augmented.iter().collect()
+    } else {
+        indices.iter().map(|&i| &set.images[i]).collect()
+    };
+    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
+    (
+        data::batch_tensor(&planes, device),
+        Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
+    )
+}
+
+/// Applies a [`Freeze`] choice: frozen parts get no gradients and their BatchNorm keeps its
+/// running statistics.
+pub fn apply_freeze(mut model: SeCnn, freeze: Freeze) -> SeCnn {
+    if freeze == Freeze::None {
+        return model;
+    }
+    model.conv1 = model.conv1.freeze();
+    model.bn1 = model.bn1.freeze();
+    model.conv2 = model.conv2.freeze();
+    model.bn2 = model.bn2.freeze();
+    model.conv3 = model.conv3.freeze();
+    model.bn3 = model.bn3.freeze();
+    if freeze == Freeze::Head {
+        model.ca1 = model.ca1.freeze();
+        model.ca2 = model.ca2.freeze();
+        model.ca3 = model.ca3.freeze();
+    }
+    model
+}
+
+/// Training state that is not in the model or the optimizer (saved in checkpoints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Epochs fully completed.
+    pub epoch: usize,
+    /// Optimisation steps taken since the start of the run.
+    pub global_step: usize,
+    pub schedule: ScheduleState,
+}
+
+/// Drives training of one model: owns the model on an autodiff device and its optimizer.
+pub struct Trainer {
+    pub model: SeCnn,
+    pub config: TrainingConfig,
+    pub progress: Progress,
+    /// Steps per epoch, needed by per-step schedules.
+    pub steps_per_epoch: usize,
+    optimizer: ModuleOptimizer,
+    loss: CrossEntropyLoss,
+    device: Device,
+}
+
+impl Trainer {
+    /// Starts training `model` (moved onto `device`'s autodiff variant).
+    pub fn new(model: SeCnn, config: TrainingConfig, steps_per_epoch: usize, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        let model = apply_freeze(model.fork(&device).train(), config.freeze);
+        let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing);
+        Self {
+            model,
+            optimizer: config.optimizer(),
+            loss: CrossEntropyLossConfig::new()
+                .with_smoothing(smoothing)
+                .init(&device),
+            progress: Progress {
+                epoch: 0,
+                global_step: 0,
+                schedule: ScheduleState {
+                    lr: config.lr,
+                    best_loss: None,
+                    bad_epochs: 0,
+                },
+            },
+            config,
+            steps_per_epoch: steps_per_epoch.max(1),
+            device,
+        }
+    }
+
+    /// The autodiff device the model trains on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Learning rate the next step will use.
+    pub fn current_lr(&self) -> f64 {
+        learning_rate(
+            &self.config,
+            &self.progress.schedule,
+            self.progress.global_step,
+            self.config.epochs * self.steps_per_epoch,
+        )
+    }
+
+    /// One optimisation step on a batch (`images` `[n, 3, 32, 32]`, `labels` `[n]`).
+    pub async fn step(&mut self, images: Tensor<4>, labels: Tensor<1, Int>) -> Result<StepMetrics, DeviceError> {
+        // BatchNorm and Dropout train only on autodiff inputs.
+        let images = images.to_device(&self.device).autodiff();
+        self.step_with(labels, |model| model.forward(images)).await
+    }
+
+    /// One step of the classifier alone on precomputed [`SeCnn::features`] (`[n, 128, 4, 4]`),
+    /// for head-only fine-tuning where the convolutional part is frozen.
+    pub async fn step_head(&mut self, features: Tensor<4>, labels: Tensor<1, Int>) -> Result<StepMetrics, DeviceError> {
+        let features = features.to_device(&self.device).autodiff();
+        self.step_with(labels, |model| model.head(features)).await
+    }
+
+    async fn step_with(
+        &mut self,
+        labels: Tensor<1, Int>,
+        logits: impl FnOnce(&SeCnn) -> Tensor<2>,
+    ) -> Result<StepMetrics, DeviceError> {
+        let lr = self.current_lr();
+        let labels = labels.to_device(&self.device);
+        let count = labels.dims()[0];
+        let logits = logits(&self.model);
+        let correct = logits.clone().argmax(1).reshape([count]).equal(labels.clone()).int().sum();
+        let loss = self.loss.forward(logits, labels);
+        let loss_value = loss.clone().detach();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optimizer.step(lr, self.model.clone(), grads);
+        self.progress.global_step += 1;
+        let loss: f32 = loss_value
+            .into_scalar_async()
+            .await
+            .map_err(DeviceError::from_debug)?;
+        let correct: i64 = correct
+            .into_scalar_async()
+            .await
+            .map_err(DeviceError::from_debug)?;
+        Ok(StepMetrics {
+            loss: loss as f64,
+            correct: correct as usize,
+            count,
+            lr,
+        })
+    }
+
+    /// Closes an epoch: the plateau schedule looks at `monitored_loss` (validation loss, or the
+    /// training loss when there is no validation set). Returns the rate for the next epoch.
+    pub fn end_epoch(&mut self, monitored_loss: f64) -> f64 {
+        self.progress.epoch += 1;
+        let state = &mut self.progress.schedule;
+        if self.config.schedule == Schedule::Plateau && monitored_loss.is_finite() {
+            // PyTorch's default threshold: relative improvement of 1e-4.
+            match state.best_loss {
+                Some(best) if monitored_loss >= best * (1.0 - 1e-4) => {
+                    state.bad_epochs += 1;
+                    if state.bad_epochs > self.config.patience {
+                        state.lr *= self.config.factor;
+                        state.bad_epochs = 0;
+                    }
+                }
+                _ => {
+                    state.best_loss = Some(monitored_loss);
+                    state.bad_epochs = 0;
+                }
+            }
+        }
+        self.current_lr()
+    }
+
+    /// The model for inference (no autodiff, eval-mode BatchNorm and Dropout).
+    pub fn inference_model(&self) -> SeCnn {
+        self.model.valid()
+    }
+
+    /// The optimizer state as burnpack bytes (for checkpoints).
+    pub fn optimizer_bytes(&self) -> Result<Vec<u8>, String> {
+        self.optimizer
+            .into_bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Restores optimizer state and progress saved by a checkpoint.
+    pub fn restore(&mut self, optimizer: &[u8], progress: Progress) -> Result<(), String> {
+        let fresh = self.config.optimizer();
+        self.optimizer = fresh
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer.to_vec()))
+            .map_err(|e| e.to_string())?;
+        self.progress = progress;
+        Ok(())
+    }
+}
+
+/// A deterministic RNG for epoch `epoch` of a run seeded with `seed`, so a resumed run draws
+/// the same shuffles and augmentations as an uninterrupted one.
+pub fn epoch_rng(seed: u64, epoch: usize) -> SmallRng {
+    SmallRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Evaluates `model` (in inference mode) on `set` in batches.
+pub async fn evaluate(
+    model: &SeCnn,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Evaluation, DeviceError> {
+    let classes = model.num_classes();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut loss_sum = 0.0;
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut rng = SmallRng::seed_from_u64(0);
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let (images, labels) = make_batch(set, chunk, false, &mut rng, device);
+        let logits = model.forward(images);
+        let predicted = logits.clone().argmax(1).reshape([chunk.len()]);
+        let loss: f32 = loss_fn
+            .forward(logits, labels)
+            .into_scalar_async()
+            .await
+            .map_err(DeviceError::from_debug)?;
+        loss_sum += loss as f64 * chunk.len() as f64;
+        let predicted = predicted
+            .into_data_async()
+            .await
+            .map_err(DeviceError::from_debug)?
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(DeviceError::from_debug)?;
+        for (&index, &p) in chunk.iter().zip(&predicted) {
+            confusion[set.labels[index]][p as usize] += 1;
+        }
+    }
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let count = set.len();
+    Ok(Evaluation {
+        loss: loss_sum / count.max(1) as f64,
+        accuracy: correct as f64 / count.max(1) as f64,
+        per_class_accuracy: confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let total: usize = row.iter().sum();
+                if total == 0 { f64::NAN } else { row[c] as f64 / total as f64 }
+            })
+            .collect(),
+        confusion,
+        count,
+    })
+}

@@ -1,0 +1,418 @@
+//! The wasm boundary: a thin wrapper that hands the library's classify / explain / fine-tune /
+//! weights functions to JavaScript. No model logic lives here; every call goes to the same
+//! code the native CLI runs. Results cross as plain JS objects (serde-wasm-bindgen).
+
+use crate::{
+    data::{self, ImageSet, Planes},
+    inference,
+    session::TrainingSession,
+    training::{Freeze, OptimizerKind, Schedule, Trainer, TrainingConfig},
+    weights::{self, ModelInfo},
+    SeCnn,
+};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+    // wgpu reports shader and validation problems only through the log: send it to the console.
+    let _ = console_log::init_with_level(log::Level::Warn);
+}
+
+fn js_error(error: impl std::fmt::Display) -> JsError {
+    JsError::new(&error.to_string())
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(js_error)
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Which backend a runtime uses and on what adapter.
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct BackendInfo {
+    /// "webgpu" or "cpu".
+    backend: String,
+    /// Adapter description ("CPU (Burn flex, wasm SIMD128)" on the CPU path).
+    adapter: String,
+    /// Why WebGPU is not used, when it was asked for with "auto" and failed.
+    fallback_reason: Option<String>,
+}
+
+/// A training run in progress, plus what is needed to undo it.
+struct FineTune {
+    session: TrainingSession,
+    /// The model (and its description) before fine-tuning, restored by `cancel_fine_tune`.
+    previous: (SeCnn, ModelInfo),
+    info: ModelInfo,
+}
+
+/// One SE-CNN in a browser: a device, the current model and its description, and the
+/// examples collected for fine-tuning.
+#[wasm_bindgen]
+pub struct Runtime {
+    device: Device,
+    backend: BackendInfo,
+    model: SeCnn,
+    info: ModelInfo,
+    examples: ImageSet,
+    fine_tune: Option<FineTune>,
+}
+
+/// Options of `start_fine_tune`; every field is optional (defaults are the seed's recipe).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct FineTuneOptions {
+    epochs: Option<usize>,
+    batch_size: Option<usize>,
+    learning_rate: Option<f64>,
+    optimizer: Option<OptimizerKind>,
+    schedule: Option<Schedule>,
+    freeze: Option<Freeze>,
+    augment: Option<bool>,
+    validation_split: Option<f64>,
+    label_smoothing: Option<f32>,
+    seed: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FineTunePlan {
+    train_images: usize,
+    validation_images: usize,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    classes: Vec<String>,
+    head_reinitialised: bool,
+    uses_feature_cache: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Classified {
+    top: Vec<inference::ClassScore>,
+    /// What the model sees: 32x32 RGBA bytes after the resize rule.
+    input_rgba: Vec<u8>,
+    milliseconds: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Explained {
+    #[serde(flatten)]
+    explanation: inference::Explanation,
+    input_rgba: Vec<u8>,
+    milliseconds: f64,
+}
+
+fn planes_to_rgba(planes: &Planes) -> Vec<u8> {
+    data::planes_to_rgb(planes)
+        .chunks(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect()
+}
+
+fn cpu_adapter() -> String {
+    if cfg!(target_feature = "simd128") {
+        "CPU (Burn flex, wasm SIMD128)".into()
+    } else {
+        "CPU (Burn flex)".into()
+    }
+}
+
+#[wasm_bindgen]
+impl Runtime {
+    /// Opens a backend — `"auto"` (WebGPU when an adapter is granted, else CPU), `"webgpu"`
+    /// (an error when unavailable) or `"cpu"` — and loads the weights in `weights` (burnpack bytes).
+    pub async fn create(backend: &str, weights: &[u8]) -> Result<Runtime, JsError> {
+        let (device, backend) = match backend {
+            "cpu" => (Device::flex(), BackendInfo { backend: "cpu".into(), adapter: cpu_adapter(), fallback_reason: None }),
+            "webgpu" => open_webgpu().await.map_err(js_error)?,
+            "auto" => match open_webgpu().await {
+                Ok(opened) => opened,
+                Err(reason) => (
+                    Device::flex(),
+                    BackendInfo { backend: "cpu".into(), adapter: cpu_adapter(), fallback_reason: Some(reason) },
+                ),
+            },
+            other => return Err(JsError::new(&format!("unknown backend {other:?}: use auto, webgpu or cpu"))),
+        };
+        let loaded = weights::load(weights, &device).map_err(js_error)?;
+        Ok(Runtime {
+            device,
+            backend,
+            model: loaded.model,
+            info: loaded.info,
+            examples: ImageSet::default(),
+            fine_tune: None,
+        })
+    }
+
+    /// `{ backend, adapter, fallbackReason }`.
+    pub fn backend(&self) -> Result<JsValue, JsError> {
+        to_js(&self.backend)
+    }
+
+    /// The current model's description (name, classes, accuracy, …).
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        to_js(&self.info)
+    }
+
+    /// Replaces the model with the one in `bytes`. On any error the current model stays.
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
+        if self.fine_tune.is_some() {
+            return Err(JsError::new("cannot load weights while fine-tuning; cancel or finish first"));
+        }
+        let loaded = weights::load(bytes, &self.device).map_err(js_error)?;
+        self.model = loaded.model;
+        self.info = loaded.info;
+        self.info()
+    }
+
+    /// The current weights as burnpack bytes (read asynchronously, so this works on WebGPU).
+    pub async fn export_weights(&self) -> Result<Vec<u8>, JsError> {
+        weights::to_bytes(&self.model, &self.info).await.map_err(js_error)
+    }
+
+    /// Top-`k` for RGBA pixels of any size.
+    pub async fn classify(&self, rgba: &[u8], width: u32, height: u32, k: usize) -> Result<JsValue, JsError> {
+        let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
+        let started = now_ms();
+        let top = inference::classify(&self.model, &[&planes], &self.info.classes, k, &self.device)
+            .await
+            .map_err(js_error)?
+            .remove(0);
+        to_js(&Classified { top, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
+    }
+
+    /// Probabilities, top-`k`, SE weights with the `channels` most/least attended feature maps
+    /// per block, and Grad-CAM for `cam_class` (default: the top class).
+    pub async fn explain(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        k: usize,
+        channels: usize,
+        cam_class: Option<usize>,
+    ) -> Result<JsValue, JsError> {
+        let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
+        let started = now_ms();
+        let explanation =
+            inference::explain(&self.model, &planes, &self.info.classes, k, channels, cam_class, &self.device)
+                .await
+                .map_err(js_error)?;
+        to_js(&Explained { explanation, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
+    }
+
+    /// Decodes an image file (JPEG, PNG, GIF, BMP, WebP) with the same decoder as the CLI and
+    /// returns `{ width: 32, height: 32, rgba }` after the resize rule.
+    pub fn decode(bytes: &[u8]) -> Result<JsValue, JsError> {
+        let planes = data::decode_image(bytes).map_err(js_error)?;
+        to_js(&serde_json::json!({ "width": 32, "height": 32, "rgba": planes_to_rgba(&planes) }))
+    }
+
+    /// Forgets every collected example.
+    pub fn clear_examples(&mut self) {
+        self.examples = ImageSet::default();
+    }
+
+    /// Adds one labelled example from RGBA pixels. Returns the number of examples.
+    pub fn add_example(&mut self, rgba: &[u8], width: u32, height: u32, label: usize) -> Result<usize, JsError> {
+        let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
+        self.examples.images.push(planes);
+        self.examples.labels.push(label);
+        Ok(self.examples.len())
+    }
+
+    /// Adds one labelled example from an encoded image file.
+    pub fn add_example_file(&mut self, bytes: &[u8], label: usize) -> Result<usize, JsError> {
+        let planes = data::decode_image(bytes).map_err(js_error)?;
+        self.examples.images.push(planes);
+        self.examples.labels.push(label);
+        Ok(self.examples.len())
+    }
+
+    /// Adds every record of an official CIFAR-10 binary batch file. Returns the number added.
+    pub fn add_cifar_batch(&mut self, bytes: &[u8], name: &str) -> Result<usize, JsError> {
+        let before = self.examples.len();
+        data::parse_cifar_records(bytes, std::path::Path::new(name), &mut self.examples).map_err(js_error)?;
+        Ok(self.examples.len() - before)
+    }
+
+    /// Number of examples collected so far.
+    pub fn example_count(&self) -> usize {
+        self.examples.len()
+    }
+
+    /// Starts fine-tuning on the collected examples. `classes` (2–10 names) trains a new
+    /// last layer for custom classes; `null` keeps the model's classes. `probe` (RGBA of a
+    /// `probe_width` x `probe_height` image, may be empty) is the image whose SE weights every
+    /// step reports.
+    pub fn start_fine_tune(
+        &mut self,
+        options: JsValue,
+        classes: Option<Vec<String>>,
+        probe: &[u8],
+        probe_width: u32,
+        probe_height: u32,
+    ) -> Result<JsValue, JsError> {
+        if self.fine_tune.is_some() {
+            return Err(JsError::new("a fine-tuning run is already in progress"));
+        }
+        let options: FineTuneOptions = if options.is_undefined() || options.is_null() {
+            FineTuneOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(js_error)?
+        };
+        let mut info = self.info.clone();
+        let mut model = self.model.clone();
+        let head_reinitialised = match classes {
+            Some(names) => {
+                if !(2..=10).contains(&names.len()) {
+                    return Err(JsError::new("custom fine-tuning needs 2 to 10 class names"));
+                }
+                model = model.with_new_head(names.len(), &self.device);
+                info.classes = names;
+                info.name = "SE-CNN (custom classes)".into();
+                true
+            }
+            None => false,
+        };
+        if let Some(label) = self.examples.labels.iter().find(|&&l| l >= info.classes.len()) {
+            return Err(JsError::new(&format!("an example has label {label} but there are only {} classes", info.classes.len())));
+        }
+        let mut set = self.examples.clone();
+        set.classes = info.classes.clone();
+        if set.len() < 2 {
+            return Err(JsError::new("add at least two labelled images before fine-tuning"));
+        }
+        let defaults = TrainingConfig::default();
+        let config = TrainingConfig {
+            epochs: options.epochs.unwrap_or(5).max(1),
+            batch_size: options.batch_size.unwrap_or(16).max(1),
+            optimizer: options.optimizer.unwrap_or(defaults.optimizer),
+            lr: options.learning_rate.unwrap_or(defaults.lr),
+            schedule: options.schedule.unwrap_or(defaults.schedule),
+            freeze: options.freeze.unwrap_or(Freeze::None),
+            augment: options.augment.unwrap_or(true),
+            validation_split: options.validation_split.unwrap_or(0.2).clamp(0.0, 0.9),
+            label_smoothing: options.label_smoothing.unwrap_or(0.0),
+            seed: options.seed.unwrap_or(defaults.seed),
+            ..defaults
+        };
+        let (train, validation) = if config.validation_split > 0.0 {
+            let (train, valid) = set.split(config.validation_split, &mut crate::training::epoch_rng(config.seed, usize::MAX));
+            (train, (!valid.is_empty()).then_some(valid))
+        } else {
+            (set, None)
+        };
+        if train.is_empty() {
+            return Err(JsError::new("no images left for training after the validation split"));
+        }
+        let steps = train.len().div_ceil(config.batch_size);
+        let trainer = Trainer::new(model, config, steps, &self.device);
+        let mut session = TrainingSession::new(trainer, train, validation, &self.device);
+        if !probe.is_empty() {
+            session.set_probe(Some(data::rgba_to_model_input(probe, probe_width, probe_height).map_err(js_error)?));
+        }
+        let plan = FineTunePlan {
+            train_images: session.train_set().len(),
+            validation_images: session.validation_set().map_or(0, |v| v.len()),
+            steps_per_epoch: session.steps_per_epoch(),
+            total_steps: session.total_steps(),
+            classes: info.classes.clone(),
+            head_reinitialised,
+            uses_feature_cache: session.uses_feature_cache(),
+        };
+        self.fine_tune = Some(FineTune {
+            session,
+            previous: (self.model.clone(), self.info.clone()),
+            info,
+        });
+        to_js(&plan)
+    }
+
+    /// Runs one fine-tuning step and returns its report (loss, running accuracy, learning rate,
+    /// probe SE weights; validation, per-class accuracy and confusion matrix at epoch ends).
+    /// After the last step the fine-tuned model becomes the current model.
+    pub async fn fine_tune_step(&mut self) -> Result<JsValue, JsError> {
+        let run = self
+            .fine_tune
+            .as_mut()
+            .ok_or_else(|| JsError::new("no fine-tuning run: call start_fine_tune first"))?;
+        let report = run.session.step().await.map_err(js_error)?;
+        if !report.metrics.loss.is_finite() {
+            let (model, info) = self.fine_tune.take().expect("run exists").previous;
+            self.model = model;
+            self.info = info;
+            return Err(JsError::new(&format!(
+                "training diverged (loss {}); the weights from before fine-tuning were restored — try a lower learning rate",
+                report.metrics.loss
+            )));
+        }
+        if report.done {
+            self.finish_fine_tune()?;
+        }
+        to_js(&report)
+    }
+
+    /// Ends the run early and keeps what it learned so far.
+    pub fn finish_fine_tune(&mut self) -> Result<JsValue, JsError> {
+        let run = self
+            .fine_tune
+            .take()
+            .ok_or_else(|| JsError::new("no fine-tuning run in progress"))?;
+        self.model = run.session.trainer.inference_model();
+        self.info = run.info;
+        self.info.description = format!(
+            "Fine-tuned in the browser on {} images ({} epochs) from: {}",
+            run.session.train_set().len() + run.session.validation_set().map_or(0, |v| v.len()),
+            run.session.trainer.progress.epoch,
+            run.previous.1.name
+        );
+        self.info.accuracy = None;
+        self.info.accuracy_on = None;
+        self.info()
+    }
+
+    /// Abandons the run and restores the model from before it.
+    pub fn cancel_fine_tune(&mut self) {
+        if let Some(run) = self.fine_tune.take() {
+            (self.model, self.info) = run.previous;
+        }
+    }
+
+    /// Whether a fine-tuning run is in progress.
+    pub fn is_fine_tuning(&self) -> bool {
+        self.fine_tune.is_some()
+    }
+}
+
+/// Asks the browser for a WebGPU adapter and device.
+async fn open_webgpu() -> Result<(Device, BackendInfo), String> {
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| format!("WebGPU is not available: {e}"))?;
+    let adapter = setup.adapter.get_info();
+    let name = if adapter.name.is_empty() {
+        format!("{:?} adapter", adapter.device_type)
+    } else {
+        adapter.name.clone()
+    };
+    let description = match (adapter.driver.is_empty(), adapter.driver_info.is_empty()) {
+        (false, _) => format!("{name} ({})", adapter.driver),
+        (true, false) => format!("{name} ({})", adapter.driver_info),
+        _ => name,
+    };
+    Ok((device, BackendInfo { backend: "webgpu".into(), adapter: description, fallback_reason: None }))
+}

@@ -1,0 +1,215 @@
+//! The weights file: a burnpack holding the model's tensors plus metadata that makes it
+//! self-describing (architecture, class names, a description, measured accuracy).
+//!
+//! Writing reads every tensor through `into_data_async`, so the same path exports weights from
+//! WebGPU in the browser (where synchronous reads panic) and from the CLI.
+
+use crate::model::{SeCnn, SeCnnConfig};
+use burn::{
+    module::{Module, ModuleVisitor, Param, ParamId},
+    prelude::*,
+    store::ModuleRecord,
+};
+use serde::{Deserialize, Serialize};
+
+/// Metadata key holding [`ModelInfo`] as JSON.
+const INFO_KEY: &str = "secnn.info";
+/// Format version written into [`ModelInfo::format`].
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a weights file says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    /// Format version of this metadata.
+    pub format: u32,
+    /// Short human-readable name, e.g. "SE-CNN CIFAR-10".
+    pub name: String,
+    /// What it was trained on and how.
+    pub description: String,
+    /// Class names, index = output index.
+    pub classes: Vec<String>,
+    /// Accuracy measured on a held-out set, with what set it was (e.g. "CIFAR-10 test, 5000 images").
+    pub accuracy: Option<f64>,
+    pub accuracy_on: Option<String>,
+    /// Channel widths of the three blocks.
+    pub widths: [usize; 3],
+    /// Channel-attention reduction ratio.
+    pub reduction: usize,
+    /// Hidden width of the classifier.
+    pub hidden: usize,
+}
+
+impl ModelInfo {
+    /// Metadata for a model built from `config` predicting `classes`.
+    pub fn new(config: &SeCnnConfig, classes: Vec<String>, name: &str, description: &str) -> Self {
+        Self {
+            format: FORMAT_VERSION,
+            name: name.to_string(),
+            description: description.to_string(),
+            classes,
+            accuracy: None,
+            accuracy_on: None,
+            widths: config.widths,
+            reduction: config.reduction,
+            hidden: config.hidden,
+        }
+    }
+
+    /// The architecture this file describes.
+    pub fn config(&self) -> SeCnnConfig {
+        SeCnnConfig::new()
+            .with_num_classes(self.classes.len())
+            .with_widths(self.widths)
+            .with_reduction(self.reduction)
+            .with_hidden(self.hidden)
+    }
+}
+
+/// Why a weights file was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("not a weights file: {0} (expected a burnpack written by secnn)")]
+    NotBurnpack(String),
+    #[error("the file carries no secnn model description (was it written by another program?)")]
+    NoInfo,
+    #[error("the model description is unreadable: {0}")]
+    BadInfo(String),
+    #[error("weights format {0} is newer than this program understands ({FORMAT_VERSION})")]
+    Version(u32),
+    #[error("the file declares {0} classes; a model needs at least 2")]
+    TooFewClasses(usize),
+    #[error("the weights do not fit the SE-CNN architecture: {0}")]
+    Architecture(String),
+    #[error("could not write weights: {0}")]
+    Write(String),
+}
+
+/// A model loaded from a weights file, with its description.
+pub struct LoadedModel {
+    pub model: SeCnn,
+    pub info: ModelInfo,
+}
+
+/// Reads the description of a weights file without building the model.
+pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
+    let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
+    let json = reader.metadata().get(INFO_KEY).ok_or(WeightsError::NoInfo)?;
+    let info: ModelInfo =
+        serde_json::from_str(json).map_err(|e| WeightsError::BadInfo(e.to_string()))?;
+    if info.format > FORMAT_VERSION {
+        return Err(WeightsError::Version(info.format));
+    }
+    if info.classes.len() < 2 {
+        return Err(WeightsError::TooFewClasses(info.classes.len()));
+    }
+    Ok(info)
+}
+
+/// Builds the model a weights file describes, on `device`, and loads its tensors.
+/// Every tensor must be present with the right shape.
+pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
+    let info = read_info(bytes)?;
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
+    let model = info
+        .config()
+        .init(device)
+        .try_load_record(record)
+        .map_err(|e| WeightsError::Architecture(e.to_string()))?;
+    Ok(LoadedModel { model, info })
+}
+
+/// One parameter waiting to be read: its path, id, and values flattened to rank 1.
+struct PendingTensor {
+    path: String,
+    id: ParamId,
+    shape: Vec<usize>,
+    values: Tensor<1>,
+}
+
+/// Collects parameters in the same form `Module::into_record` records them (its saved
+/// transform, dotted path, id) without reading any data yet.
+#[derive(Default)]
+struct Collect {
+    path: Vec<String>,
+    tensors: Vec<PendingTensor>,
+}
+
+impl ModuleVisitor for Collect {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let tensor = param.transform_for_save().val();
+        let shape = tensor.dims().to_vec();
+        let count: usize = shape.iter().product();
+        self.tensors.push(PendingTensor {
+            path: self.path.join("."),
+            id: param.id,
+            shape,
+            values: tensor.reshape([count]),
+        });
+    }
+}
+
+/// Serialises `model` with `info` into burnpack bytes, reading tensors asynchronously.
+pub async fn to_bytes(model: &SeCnn, info: &ModelInfo) -> Result<Vec<u8>, WeightsError> {
+    let mut collect = Collect::default();
+    // `valid()` syncs BatchNorm running statistics that a training model holds back.
+    model.valid().visit(&mut collect);
+    let mut tensors = Vec::with_capacity(collect.tensors.len());
+    for pending in collect.tensors {
+        let data = pending
+            .values
+            .into_data_async()
+            .await
+            .map_err(|e| WeightsError::Write(format!("{}: {e:?}", pending.path)))?;
+        let (bytes, _, dtype) = data.into_parts();
+        tensors.push(burn_pack::Tensor::new(
+            pending.path,
+            dtype,
+            burn::tensor::Shape::from(pending.shape),
+            Some(pending.id.val()),
+            bytes,
+        ));
+    }
+    let json = serde_json::to_string(info).map_err(|e| WeightsError::Write(e.to_string()))?;
+    let bytes = burn_pack::Writer::new(tensors)
+        .with_metadata(INFO_KEY, &json)
+        .into_bytes()
+        .map_err(|e| WeightsError::Write(e.to_string()))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads a PyTorch `state_dict` saved from the seed's `CNN` class (`torch.save(model.state_dict())`).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn import_pytorch(
+    path: &std::path::Path,
+    num_classes: usize,
+    device: &Device,
+) -> Result<SeCnn, WeightsError> {
+    use burn::store::{ModuleSnapshot, PytorchStore};
+    let mut model = SeCnnConfig::new().with_num_classes(num_classes).init(device);
+    let mut store = PytorchStore::from_file(path)
+        .map_indices_contiguous(false)
+        .with_key_remapping(r"^(ca\d)\.fc\.0\.", "$1.squeeze.")
+        .with_key_remapping(r"^(ca\d)\.fc\.2\.", "$1.excite.")
+        .allow_partial(false);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| WeightsError::Architecture(e.to_string()))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        return Err(WeightsError::Architecture(format!(
+            "missing: {:?}; errors: {:?}",
+            result.missing, result.errors
+        )));
+    }
+    Ok(model)
+}

@@ -1,0 +1,85 @@
+//! The wgpu backend (natively: Vulkan, lavapipe on a machine without GPU) computes what flex
+//! computes: forward, explanation and a training step.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use burn::prelude::*;
+use common::*;
+use futures_lite::future::block_on;
+use secnn::{
+    backend::{BackendKind, open_device},
+    inference, weights,
+};
+
+/// The wgpu device, or `None` with a loud message. `SECNN_REQUIRE_WGPU=1` (set by CI, which
+/// installs lavapipe) turns a missing adapter into a failure.
+fn wgpu_device() -> Option<Device> {
+    match open_device(BackendKind::Wgpu) {
+        Ok(device) => Some(device),
+        Err(error) if std::env::var("SECNN_REQUIRE_WGPU").as_deref() != Ok("1") => {
+            eprintln!("\n*** SKIPPED: no wgpu adapter ({error}). Install mesa-vulkan-drivers for lavapipe. ***\n");
+            None
+        }
+        Err(error) => panic!("SECNN_REQUIRE_WGPU=1 but {error}"),
+    }
+}
+
+#[test]
+fn flex_and_wgpu_agree_on_the_imported_seed_model() {
+    let Some(gpu) = wgpu_device() else { return };
+    let cpu = Device::flex();
+    let fixture = PytorchFixture::load();
+    let path = fixture_path("seed_cnn.pth");
+    let on_cpu = weights::import_pytorch(&path, 10, &cpu).unwrap().valid();
+    let on_gpu = weights::import_pytorch(&path, 10, &gpu).unwrap().valid();
+
+    let cpu_logits = to_vec(on_cpu.forward(fixture.input(&cpu)));
+    let gpu_logits = to_vec(on_gpu.forward(fixture.input(&gpu)));
+    let diff = max_abs_diff(&cpu_logits, &gpu_logits);
+    assert!(diff <= 1e-3, "flex vs wgpu logits differ by {diff:e}");
+    assert!(max_abs_diff(&gpu_logits, &fixture.logits) <= 1e-3);
+
+    let image = synthetic_set(1, 1).images[0];
+    let classes = cifar_classes();
+    let a = block_on(inference::explain(&on_cpu, &image, &classes, 3, 2, Some(4), &cpu)).unwrap();
+    let b = block_on(inference::explain(&on_gpu, &image, &classes, 3, 2, Some(4), &gpu)).unwrap();
+    for (x, y) in a.blocks.iter().zip(&b.blocks) {
+        assert!(max_abs_diff(&x.se_weights, &y.se_weights) <= 1e-4);
+    }
+    assert!(max_abs_diff(&a.gradcam.values, &b.gradcam.values) <= 1e-2, "Grad-CAM differs");
+}
+
+#[test]
+fn a_training_step_on_wgpu_matches_flex() {
+    use secnn::training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig};
+    let Some(gpu) = wgpu_device() else { return };
+    let cpu = Device::flex();
+    let path = fixture_path("seed_cnn.pth");
+    let config = TrainingConfig {
+        schedule: Schedule::Constant,
+        optimizer: OptimizerKind::Sgd,
+        lr: 1e-4,
+        ..TrainingConfig::default()
+    };
+    let set = synthetic_set(2, 2);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut results = Vec::new();
+    for device in [&cpu, &gpu] {
+        // Without dropout both backends compute the same deterministic step.
+        let model = weights::import_pytorch(&path, 10, device).unwrap().with_dropout(0.0);
+        let mut trainer = Trainer::new(model, config.clone(), 1, device);
+        let (images, labels) = training::make_batch(&set, &indices, false, &mut training::epoch_rng(0, 0), device);
+        let losses: Vec<f64> = (0..3)
+            .map(|_| block_on(trainer.step(images.clone(), labels.clone())).unwrap().loss)
+            .collect();
+        assert!(losses[2] < losses[0], "loss did not go down: {losses:?}");
+        results.push((losses, to_vec(trainer.inference_model().fc1.weight.val())));
+    }
+    let (cpu_losses, cpu_fc1) = &results[0];
+    let (gpu_losses, gpu_fc1) = &results[1];
+    for (a, b) in cpu_losses.iter().zip(gpu_losses) {
+        assert!((a - b).abs() <= 1e-3, "losses differ: {cpu_losses:?} vs {gpu_losses:?}");
+    }
+    assert!(max_abs_diff(cpu_fc1, gpu_fc1) <= 1e-3, "updated weights differ");
+}

@@ -1,0 +1,129 @@
+//! The `secnn` command line, end to end: train, resume, eval, predict, import, and its errors.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use burn::prelude::*;
+use common::*;
+use secnn::{data, weights};
+use std::process::{Command, Output};
+
+fn secnn(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_secnn"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run secnn");
+    eprintln!(
+        "$ secnn {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Two classes of 6 synthetic images each, written as PNG files of odd sizes.
+fn tiny_image_folder(dir: &std::path::Path) {
+    let set = synthetic_set(6, 2);
+    for (index, (planes, label)) in set.images.iter().zip(&set.labels).enumerate() {
+        let rgb = data::planes_to_rgb(planes);
+        let image = image::RgbImage::from_raw(32, 32, rgb).unwrap();
+        let image = image::imageops::resize(&image, 48, 40, image::imageops::FilterType::Nearest);
+        let path = dir.join(format!("{}/{index}.png", set.classes[*label]));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image.save(path).unwrap();
+    }
+}
+
+fn logits_of(weights_path: &std::path::Path) -> Vec<f32> {
+    let device = Device::flex();
+    let loaded = weights::load(&std::fs::read(weights_path).unwrap(), &device).unwrap();
+    let set = synthetic_set(2, 2);
+    let refs: Vec<&data::Planes> = set.images.iter().collect();
+    to_vec(loaded.model.forward(data::batch_tensor(&refs, &device)))
+}
+
+#[test]
+fn resumed_training_matches_an_uninterrupted_run() {
+    let dir = TempDir::new("cli-resume");
+    let images = dir.path().join("images");
+    tiny_image_folder(&images);
+    let images = images.to_str().unwrap();
+    let straight = dir.path().join("straight");
+    let split = dir.path().join("split");
+    let common = ["--data", images, "--epochs", "2", "--batch-size", "4", "--validation-split", "0.25"];
+
+    let run = secnn(&[&["train", "--out", straight.to_str().unwrap()], &common[..]].concat());
+    assert!(run.status.success());
+    assert!(text(&run).contains("epoch   2/2"));
+
+    // 8 training images (2 per class held out) at batch 4 = 2 steps per epoch: stop after the first epoch…
+    let first = secnn(&[&["train", "--out", split.to_str().unwrap(), "--max-steps", "2"], &common[..]].concat());
+    assert!(first.status.success());
+    assert!(!text(&first).contains("epoch   2/2"));
+    // …refuse to overwrite it without --resume…
+    let again = secnn(&[&["train", "--out", split.to_str().unwrap()], &common[..]].concat());
+    assert!(!again.status.success());
+    assert!(text(&again).contains("--resume"));
+    // …and continue it.
+    let resumed = secnn(&["train", "--out", split.to_str().unwrap(), "--resume"]);
+    assert!(resumed.status.success());
+    assert!(text(&resumed).contains("resuming"));
+
+    let a = logits_of(&straight.join("model.bpk"));
+    let b = logits_of(&split.join("model.bpk"));
+    let diff = max_abs_diff(&a, &b);
+    assert!(diff <= 1e-5, "resumed run differs from the uninterrupted one by {diff:e}");
+
+    // eval on the same folder: accuracy, per-class and confusion matrix.
+    let eval = secnn(&["eval", "--data", images, "--weights", straight.join("model.bpk").to_str().unwrap()]);
+    assert!(eval.status.success());
+    let out = text(&eval);
+    assert!(out.contains("accuracy") && out.contains("confusion matrix") && out.contains("class1"));
+}
+
+#[test]
+fn predict_reports_top_k_attention_and_bad_files() {
+    let dir = TempDir::new("cli-predict");
+    let weights_path = dir.path().join("w.bpk");
+    let import = secnn(&[
+        "import-pytorch",
+        fixture_path("seed_cnn.pth").to_str().unwrap(),
+        "-o",
+        weights_path.to_str().unwrap(),
+    ]);
+    assert!(import.status.success());
+    let image = dir.path().join("cat.png");
+    write_png(&image, [120, 80, 40], 300, 200);
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "hello").unwrap();
+
+    let w = weights_path.to_str().unwrap();
+    let predict = secnn(&["predict", image.to_str().unwrap(), text_file.to_str().unwrap(), "--weights", w, "-k", "3", "--attention"]);
+    assert!(predict.status.success(), "one good image is enough to succeed");
+    let out = text(&predict);
+    assert!(out.contains("SE weights block 3 (128 channels)"));
+    assert!(out.contains("notes.txt: not a decodable image"));
+    assert_eq!(out.matches('%').count(), 3, "top-3 lines");
+
+    let json = secnn(&["predict", image.to_str().unwrap(), "--weights", w, "--json"]);
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    assert_eq!(parsed[0]["top"].as_array().unwrap().len(), 5);
+
+    let only_bad = secnn(&["predict", text_file.to_str().unwrap(), "--weights", w]);
+    assert!(!only_bad.status.success());
+    let missing = secnn(&["predict", image.to_str().unwrap(), "--weights", "/nonexistent.bpk"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("cannot read weights"));
+    assert!(!text(&missing).contains("panicked"));
+    let garbage = secnn(&["predict", image.to_str().unwrap(), "--weights", text_file.to_str().unwrap()]);
+    assert!(text(&garbage).contains("not a weights file"));
+    let no_data = secnn(&["train", "--data", "/nonexistent", "--out", dir.path().join("r").to_str().unwrap()]);
+    assert!(!no_data.status.success());
+    assert!(text(&no_data).contains("no such folder"));
+}

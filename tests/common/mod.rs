@@ -1,0 +1,123 @@
+//! Helpers shared by the native integration tests.
+#![allow(dead_code)]
+
+use burn::prelude::*;
+use secnn::data::{self, ImageSet, Planes};
+use std::path::{Path, PathBuf};
+
+pub fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    repo_path("tests/fixtures").join(name)
+}
+
+pub fn shipped_weights() -> PathBuf {
+    repo_path("www/model/secnn-cifar10.bpk")
+}
+
+pub fn cifar_classes() -> Vec<String> {
+    data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()
+}
+
+/// `data/cifar10/test`, unpacked from `../shared` by `make data`; `None` (with a loud message)
+/// when it is absent.
+pub fn cifar_test_dir() -> Option<PathBuf> {
+    let dir = repo_path("data/cifar10/test");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "\n*** SKIPPED: {} not found. Run `make data` with ../shared/datasets/cifar10-jpeg.tar.gz present. ***\n",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The PyTorch parity fixture written by `tests/fixtures/make_pytorch_fixture.py`.
+pub struct PytorchFixture {
+    pub input_shape: [usize; 4],
+    pub input_values: Vec<f32>,
+    pub logits: Vec<f32>,
+    pub se_weights: Vec<Vec<f32>>,
+}
+
+impl PytorchFixture {
+    pub fn load() -> Self {
+        let text = std::fs::read_to_string(fixture_path("seed_cnn_expected.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+        };
+        let shape: Vec<usize> = json["input_shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        Self {
+            input_shape: [shape[0], shape[1], shape[2], shape[3]],
+            input_values: floats(&json["input"]),
+            logits: floats(&json["logits"]),
+            se_weights: ["block1", "block2", "block3"].iter().map(|b| floats(&json["se_weights"][b])).collect(),
+        }
+    }
+
+    pub fn input(&self, device: &Device) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(self.input_values.clone(), self.input_shape), device)
+    }
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("secnn-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn write_png(path: &Path, rgb: [u8; 3], width: u32, height: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::RgbImage::from_pixel(width, height, image::Rgb(rgb)).save(path).unwrap();
+}
+
+/// `per_class` images for each of `classes` classes, each class a distinct pattern.
+pub fn synthetic_set(per_class: usize, classes: usize) -> ImageSet {
+    let mut set = ImageSet {
+        classes: (0..classes.max(2)).map(|c| format!("class{c}")).collect(),
+        ..Default::default()
+    };
+    for class in 0..classes {
+        for index in 0..per_class {
+            let mut planes: Planes = [0; data::IMAGE_BYTES];
+            for (i, v) in planes.iter_mut().enumerate() {
+                let (y, x) = ((i % 1024) / 32, i % 32);
+                let stripe = if class % 2 == 0 { x / 4 } else { y / 4 };
+                *v = ((stripe % 2) * 200 + (i / 1024) * 20 + index * 3) as u8;
+            }
+            set.images.push(planes);
+            set.labels.push(class);
+        }
+    }
+    set
+}

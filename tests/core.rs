@@ -1,0 +1,365 @@
+//! Model, data, weights, PyTorch parity and training, on the flex (CPU) backend.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use burn::prelude::*;
+use common::*;
+use futures_lite::future::block_on;
+use secnn::{
+    data::{self, Split},
+    inference,
+    model::SeCnnConfig,
+    training::{self, Freeze, OptimizerKind, Schedule, Trainer, TrainingConfig},
+    weights::{self, ModelInfo},
+};
+
+#[test]
+fn model_has_the_seed_architecture() {
+    let device = Device::flex();
+    let model = SeCnnConfig::new().init(&device);
+    assert_eq!(model.trainable_params(), 1_150_602, "the seed CNN has 1,150,602 parameters");
+    assert_eq!(model.num_params(), 1_150_602 + 2 * (32 + 64 + 128), "plus BatchNorm running stats");
+    assert_eq!(model.widths(), [32, 64, 128]);
+    assert_eq!(model.num_classes(), 10);
+
+    let images = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    let model = model.valid();
+    assert_eq!(model.forward(images.clone()).dims(), [2, 10]);
+    let explained = model.forward_explained(images.clone());
+    assert_eq!(explained.logits.dims(), [2, 10]);
+    let expected = [(32, 32), (64, 16), (128, 8)];
+    for (trace, (channels, size)) in explained.blocks.iter().zip(expected) {
+        assert_eq!(trace.se_weights.dims(), [2, channels]);
+        assert_eq!(trace.features.dims(), [2, channels, size, size]);
+        let weights = to_vec(trace.se_weights.clone());
+        assert!(weights.iter().all(|&w| w > 0.0 && w < 1.0), "SE weights lie in (0, 1)");
+    }
+    assert_eq!(model.features(images).dims(), [2, 128, 4, 4]);
+}
+
+#[test]
+fn pytorch_import_matches_pytorch_logits() {
+    let fixture = PytorchFixture::load();
+    let device = Device::flex();
+    let model = weights::import_pytorch(&fixture_path("seed_cnn.pth"), 10, &device)
+        .expect("import the seed state_dict")
+        .valid();
+    let explained = model.forward_explained(fixture.input(&device));
+    let logits = to_vec(explained.logits);
+    let diff = max_abs_diff(&logits, &fixture.logits);
+    assert!(diff <= 1e-4, "max |logit - PyTorch| = {diff:e} (limit 1e-4)");
+    for (block, expected) in explained.blocks.into_iter().zip(&fixture.se_weights) {
+        let diff = max_abs_diff(&to_vec(block.se_weights), expected);
+        assert!(diff <= 1e-5, "SE weights differ from PyTorch by {diff:e}");
+    }
+    // The running statistics came across: a model without them would disagree a lot.
+    let untouched = to_vec(SeCnnConfig::new().init(&device).valid().forward(fixture.input(&device)));
+    assert!(max_abs_diff(&untouched, &fixture.logits) > 1e-2);
+}
+
+#[test]
+fn weights_round_trip_gives_identical_logits_and_keeps_metadata() {
+    let device = Device::flex();
+    device.seed(7);
+    let config = SeCnnConfig::new().with_num_classes(3);
+    let model = config.init(&device).valid();
+    let mut info = ModelInfo::new(&config, vec!["a".into(), "b".into(), "c".into()], "test", "three classes");
+    info.accuracy = Some(0.5);
+    let bytes = block_on(weights::to_bytes(&model, &info)).unwrap();
+    let loaded = weights::load(&bytes, &device).expect("load what we wrote");
+    assert_eq!(loaded.info, info);
+    let images = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    let before = to_vec(model.forward(images.clone()));
+    let after = to_vec(loaded.model.forward(images));
+    assert_eq!(before, after, "export → import must give identical logits");
+}
+
+#[test]
+fn bad_weights_files_are_rejected_with_a_reason() {
+    let device = Device::flex();
+    let config = SeCnnConfig::new();
+    let info = ModelInfo::new(&config, cifar_classes(), "t", "");
+    let bytes = block_on(weights::to_bytes(&config.init(&device), &info)).unwrap();
+
+    let garbage = b"this is not a weights file at all".to_vec();
+    assert!(matches!(weights::load(&garbage, &device), Err(weights::WeightsError::NotBurnpack(_))));
+    assert!(weights::load(&[], &device).is_err());
+    let truncated = &bytes[..bytes.len() / 2];
+    let error = weights::load(truncated, &device).err().expect("truncated file rejected");
+    assert!(!error.to_string().is_empty());
+
+    // Same metadata, other architecture: a model with wider blocks.
+    let wide = SeCnnConfig::new().with_widths([32, 64, 256]);
+    let other = block_on(weights::to_bytes(&wide.init(&device), &info)).unwrap();
+    let error = weights::load(&other, &device).err().expect("shape mismatch rejected");
+    assert!(matches!(error, weights::WeightsError::Architecture(_)), "{error}");
+    assert!(error.to_string().contains("shape"), "{error}");
+
+    // A burnpack without our description (e.g. a plain Burn record).
+    let plain = SeCnnConfig::new().init(&device).into_record().into_bytes().unwrap();
+    assert!(matches!(weights::load(&plain, &device), Err(weights::WeightsError::NoInfo)));
+}
+
+#[test]
+fn resize_rule_is_short_side_then_centre_crop() {
+    // A 64x32 image whose left and right quarters are red and the middle half green:
+    // after the short side goes to 32 (→ 64x32) the centre crop keeps only green.
+    let mut image = image::RgbImage::new(64, 32);
+    for (x, _, pixel) in image.enumerate_pixels_mut() {
+        *pixel = if (16..48).contains(&x) { image::Rgb([0, 255, 0]) } else { image::Rgb([255, 0, 0]) };
+    }
+    let planes = data::to_model_input(&image::DynamicImage::ImageRgb8(image)).unwrap();
+    let area = 32 * 32;
+    assert!(planes[..area].iter().all(|&r| r == 0), "red plane is empty after the crop");
+    assert!(planes[area..2 * area].iter().all(|&g| g == 255));
+
+    // A large image is shrunk (averaged), not point-sampled: a fine checkerboard turns grey.
+    let board = image::RgbImage::from_fn(320, 640, |x, y| {
+        if (x + y) % 2 == 0 { image::Rgb([255, 255, 255]) } else { image::Rgb([0, 0, 0]) }
+    });
+    let planes = data::to_model_input(&image::DynamicImage::ImageRgb8(board)).unwrap();
+    assert!(planes.iter().all(|&v| (100..=155).contains(&v)), "checkerboard averages to grey");
+
+    // RGBA from a browser goes through the same rule.
+    let rgba: Vec<u8> = (0..40 * 20).flat_map(|_| [10u8, 20, 30, 255]).collect();
+    let planes = data::rgba_to_model_input(&rgba, 40, 20).unwrap();
+    assert_eq!((planes[0], planes[area], planes[2 * area]), (10, 20, 30));
+    assert!(data::rgba_to_model_input(&rgba, 41, 20).is_err());
+}
+
+#[test]
+fn normalisation_uses_the_seed_mean_and_std() {
+    let planes = [255u8; data::IMAGE_BYTES];
+    let values = data::normalize(&[&planes]);
+    for channel in 0..3 {
+        let expected = (1.0 - data::MEAN[channel]) / data::STD[channel];
+        assert!((values[channel * 1024] - expected).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn image_folder_loader_skips_bad_files_and_orders_classes() {
+    let dir = TempDir::new("folder");
+    write_png(&dir.path().join("zebra/a.png"), [200, 200, 200], 40, 30);
+    write_png(&dir.path().join("zebra/b.png"), [10, 10, 10], 32, 32);
+    write_png(&dir.path().join("apple/c.png"), [255, 0, 0], 8, 8);
+    std::fs::write(dir.path().join("apple/notes.txt"), "not an image").unwrap();
+    std::fs::write(dir.path().join("apple/broken.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]).unwrap();
+    std::fs::write(dir.path().join("apple/empty.png"), []).unwrap();
+
+    let loaded = data::load_image_folder(dir.path(), &|_, _| {}).unwrap();
+    assert_eq!(loaded.set.classes, ["apple", "zebra"], "classes sorted by name");
+    assert_eq!(loaded.set.len(), 3);
+    assert_eq!(loaded.set.labels.iter().filter(|&&l| l == 1).count(), 2);
+    let mut skipped: Vec<String> = loaded
+        .skipped
+        .iter()
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    skipped.sort();
+    assert_eq!(skipped, ["broken.jpg", "empty.png", "notes.txt"]);
+
+    // CIFAR-10 names come back in the official order, not alphabetically.
+    let cifar = TempDir::new("cifar-names");
+    for class in data::CIFAR10_CLASSES {
+        write_png(&cifar.path().join(class).join("x.png"), [1, 2, 3], 32, 32);
+    }
+    let loaded = data::load_image_folder(cifar.path(), &|_, _| {}).unwrap();
+    assert_eq!(loaded.set.classes, cifar_classes());
+
+    // An empty folder is an error that names the expected layout.
+    let empty = TempDir::new("empty");
+    let error = data::load_image_folder(empty.path(), &|_, _| {}).unwrap_err();
+    assert!(error.to_string().contains("root/<class>"), "{error}");
+}
+
+#[test]
+fn cifar_binary_loader_reads_official_records() {
+    let dir = TempDir::new("cifar-bin");
+    let record = |label: u8, value: u8| {
+        let mut r = vec![label];
+        r.extend(std::iter::repeat_n(value, 1024)); // red
+        r.extend(std::iter::repeat_n(value / 2, 1024)); // green
+        r.extend(std::iter::repeat_n(0, 1024)); // blue
+        r
+    };
+    let batch: Vec<u8> = [record(3, 100), record(9, 50)].concat();
+    std::fs::write(dir.path().join("data_batch_1.bin"), &batch).unwrap();
+    std::fs::write(dir.path().join("data_batch_2.bin"), record(0, 10)).unwrap();
+    std::fs::write(dir.path().join("test_batch.bin"), record(1, 1)).unwrap();
+
+    let train = data::load_dataset(dir.path(), Split::Train, &|_, _| {}).unwrap().set;
+    assert_eq!(train.labels, [3, 9, 0]);
+    assert_eq!(train.classes, cifar_classes());
+    assert_eq!((train.images[0][0], train.images[0][1024], train.images[0][2048]), (100, 50, 0));
+    let test = data::load_dataset(dir.path(), Split::Test, &|_, _| {}).unwrap().set;
+    assert_eq!(test.labels, [1]);
+
+    std::fs::write(dir.path().join("data_batch_3.bin"), &batch[..100]).unwrap();
+    let error = data::load_dataset(dir.path(), Split::Train, &|_, _| {}).unwrap_err();
+    assert!(error.to_string().contains("3073-byte"), "{error}");
+}
+
+#[test]
+fn augmentation_crops_and_flips_within_the_padding() {
+    let mut planes = [0u8; data::IMAGE_BYTES];
+    for (i, v) in planes.iter_mut().enumerate() {
+        *v = (i % 251) as u8 + 1; // no zeros, so padding is recognisable
+    }
+    let mut rng = training::epoch_rng(1, 0);
+    let mut saw_padding = false;
+    for _ in 0..20 {
+        let out = data::augment(&planes, &mut rng);
+        let zeros = out.iter().filter(|&&v| v == 0).count();
+        // At most 4 rows and 4 columns of padding enter the 32x32 window.
+        assert!(zeros <= 3 * (32 * 4 + 32 * 4), "{zeros} padded pixels");
+        saw_padding |= zeros > 0;
+    }
+    assert!(saw_padding, "random shifts bring in padding");
+}
+
+fn tiny_batch(device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let set = synthetic_set(4, 2);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    training::make_batch(&set, &indices, false, &mut training::epoch_rng(0, 0), device)
+}
+
+#[test]
+fn three_training_steps_lower_the_loss_on_a_fixed_batch() {
+    let device = Device::flex();
+    device.seed(3);
+    let model = SeCnnConfig::new().with_num_classes(2).init(&device);
+    let config = TrainingConfig {
+        schedule: Schedule::Constant,
+        ..TrainingConfig::default()
+    };
+    let mut trainer = Trainer::new(model, config, 1, &device);
+    let (images, labels) = tiny_batch(&device);
+    let losses: Vec<f64> = (0..4)
+        .map(|_| block_on(trainer.step(images.clone(), labels.clone())).unwrap().loss)
+        .collect();
+    assert!(losses[3] < losses[0], "loss did not go down: {losses:?}");
+}
+
+#[test]
+fn freezing_the_head_only_changes_the_classifier() {
+    let device = Device::flex();
+    let model = SeCnnConfig::new().with_num_classes(2).init(&device);
+    let conv_before = to_vec(model.conv1.weight.val());
+    let fc_before = to_vec(model.fc2.weight.val());
+    let config = TrainingConfig {
+        freeze: Freeze::Head,
+        optimizer: OptimizerKind::Sgd,
+        lr: 0.1,
+        schedule: Schedule::Constant,
+        ..TrainingConfig::default()
+    };
+    let mut trainer = Trainer::new(model, config, 1, &device);
+    let (images, labels) = tiny_batch(&device);
+    block_on(trainer.step(images, labels)).unwrap();
+    let model = trainer.inference_model();
+    assert_eq!(to_vec(model.conv1.weight.val()), conv_before, "frozen conv weights moved");
+    assert_ne!(to_vec(model.fc2.weight.val()), fc_before, "head weights did not move");
+}
+
+#[test]
+fn schedules_follow_their_definitions() {
+    let config = |schedule| TrainingConfig { schedule, lr: 0.1, ..TrainingConfig::default() };
+    let state = training::ScheduleState { lr: 0.1, best_loss: None, bad_epochs: 0 };
+    let one_cycle = config(Schedule::OneCycle);
+    assert!((training::learning_rate(&one_cycle, &state, 0, 100) - 0.004).abs() < 1e-9);
+    assert!((training::learning_rate(&one_cycle, &state, 30, 100) - 0.1).abs() < 1e-9);
+    assert!(training::learning_rate(&one_cycle, &state, 100, 100) < 1e-5);
+    let cosine = config(Schedule::Cosine);
+    assert!((training::learning_rate(&cosine, &state, 50, 100) - 0.05).abs() < 1e-9);
+
+    // ReduceLROnPlateau(patience 3, factor 0.5): halves after the 4th epoch without improvement.
+    let device = Device::flex();
+    let model = SeCnnConfig::new().with_num_classes(2).init(&device);
+    let mut trainer = Trainer::new(model, config(Schedule::Plateau), 1, &device);
+    let rates: Vec<f64> = [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95]
+        .into_iter()
+        .map(|loss| trainer.end_epoch(loss))
+        .collect();
+    assert_eq!(rates, [0.1, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05]);
+}
+
+#[test]
+fn explanation_has_the_right_shapes_and_a_real_grad_cam() {
+    let device = Device::flex();
+    device.seed(11);
+    let model = SeCnnConfig::new().init(&device).valid();
+    let image = synthetic_set(1, 1).images[0];
+    let explanation = block_on(inference::explain(&model, &image, &cifar_classes(), 5, 3, None, &device)).unwrap();
+    assert_eq!(explanation.top.len(), 5);
+    let total: f32 = explanation.probabilities.iter().sum();
+    assert!((total - 1.0).abs() < 1e-4);
+    assert_eq!(explanation.blocks.len(), 3);
+    for (block, (channels, size)) in explanation.blocks.iter().zip([(32, 32), (64, 16), (128, 8)]) {
+        assert_eq!(block.se_weights.len(), channels);
+        assert_eq!(block.most_attended.len(), 3);
+        assert_eq!(block.most_attended[0].values.len(), size * size);
+        assert!(block.most_attended[0].weight >= block.least_attended[0].weight);
+    }
+    let cam = &explanation.gradcam;
+    assert_eq!(cam.class, explanation.top[0].index);
+    assert_eq!(cam.values.len(), 32 * 32);
+    assert!(cam.values.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
+    let (lo, hi) = cam.values.iter().fold((1f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(hi - lo > 0.1, "Grad-CAM is not constant ({lo}..{hi})");
+}
+
+#[test]
+fn shipped_weights_classify_cifar_test_images() {
+    let Some(test_dir) = cifar_test_dir() else {
+        return;
+    };
+    let device = Device::flex();
+    let bytes = std::fs::read(shipped_weights()).expect("www/model/secnn-cifar10.bpk is committed");
+    let loaded = weights::load(&bytes, &device).expect("shipped weights load");
+    assert_eq!(loaded.info.classes, cifar_classes());
+    // The first 10 images of every class.
+    let (classes, files) = data::list_image_folder(&test_dir).unwrap();
+    assert_eq!(classes, cifar_classes());
+    let mut per_class = vec![0; 10];
+    let mut planes = Vec::new();
+    let mut labels = Vec::new();
+    for (path, label) in files {
+        if per_class[label] < 10 {
+            per_class[label] += 1;
+            planes.push(data::decode_image(&std::fs::read(path).unwrap()).unwrap());
+            labels.push(label);
+        }
+    }
+    let refs: Vec<&data::Planes> = planes.iter().collect();
+    let top = block_on(inference::classify(&loaded.model, &refs, &loaded.info.classes, 1, &device)).unwrap();
+    let correct = top.iter().zip(&labels).filter(|(t, l)| t[0].index == **l).count();
+    assert!(correct >= 70, "only {correct}/100 CIFAR-10 test images classified right");
+}
+
+/// `tests/fixtures/shipped_expected.json` holds the native logits of the shipped weights on
+/// `data::fixed_test_patterns()`; the wasm tests compare WebGPU and CPU against it.
+/// `SECNN_UPDATE_FIXTURES=1` rewrites it (after retraining the shipped weights).
+#[test]
+fn shipped_weights_match_the_recorded_native_logits() {
+    let device = Device::flex();
+    let bytes = std::fs::read(shipped_weights()).expect("www/model/secnn-cifar10.bpk is committed");
+    let model = weights::load(&bytes, &device).unwrap().model;
+    let inputs = data::fixed_test_patterns();
+    let refs: Vec<&data::Planes> = inputs.iter().collect();
+    let logits = to_vec(model.forward(data::batch_tensor(&refs, &device)));
+    let path = fixture_path("shipped_expected.json");
+    if std::env::var("SECNN_UPDATE_FIXTURES").as_deref() == Ok("1") {
+        let json = serde_json::json!({
+            "description": "Logits of www/model/secnn-cifar10.bpk on secnn::data::fixed_test_patterns(), native flex backend",
+            "shape": [inputs.len(), 10],
+            "logits": logits,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let expected: Vec<f32> = json["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let diff = max_abs_diff(&logits, &expected);
+    assert!(diff <= 1e-4, "shipped weights disagree with the recorded logits by {diff:e}; rerun with SECNN_UPDATE_FIXTURES=1 if the weights changed on purpose");
+}

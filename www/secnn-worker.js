@@ -1,0 +1,114 @@
+// The worker that owns the wasm runtime, so model work never blocks the page.
+// Protocol: the page posts {id, method, args}; the worker answers {id, result} or
+// {id, error}, and posts {id, progress} for long calls (fine-tuning steps).
+// This file only moves messages: all model logic is in the Rust runtime.
+import init, { Runtime } from './pkg/secnn.js';
+
+let runtime = null;
+let ready = null;
+// Fine-tuning control, checked between steps.
+let run = null; // { id, paused, cancelled, finishing, resume }
+
+const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function message(error) {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+async function fetchBytes(source) {
+  if (source instanceof Uint8Array) return source;
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  const response = await fetch(source);
+  if (!response.ok) throw new Error(`could not load weights from ${source}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+const methods = {
+  async create({ backend, weights }) {
+    ready ??= init();
+    await ready;
+    const bytes = await fetchBytes(weights);
+    runtime?.free();
+    runtime = null;
+    runtime = await Runtime.create(backend, bytes);
+    return { backend: runtime.backend(), info: runtime.info() };
+  },
+  info: () => runtime.info(),
+  backend: () => runtime.backend(),
+  loadWeights: async ({ weights }) => runtime.load_weights(await fetchBytes(weights)),
+  exportWeights: async () => {
+    const bytes = await runtime.export_weights();
+    return { result: bytes, transfer: [bytes.buffer] };
+  },
+  decode: ({ bytes }) => Runtime.decode(bytes),
+  classify: ({ rgba, width, height, topK }) => runtime.classify(rgba, width, height, topK),
+  explain: ({ rgba, width, height, topK, channels, camClass }) =>
+    runtime.explain(rgba, width, height, topK, channels, camClass ?? undefined),
+  clearExamples: () => runtime.clear_examples(),
+  addExample: ({ rgba, width, height, label }) => runtime.add_example(rgba, width, height, label),
+  addExampleFile: ({ bytes, label }) => runtime.add_example_file(bytes, label),
+  addCifarBatch: ({ bytes, name }) => runtime.add_cifar_batch(bytes, name),
+  exampleCount: () => runtime.example_count(),
+  async fineTune({ options, classes, probe }, id) {
+    const plan = runtime.start_fine_tune(
+      options ?? null,
+      classes ?? undefined,
+      probe?.rgba ?? new Uint8Array(),
+      probe?.width ?? 0,
+      probe?.height ?? 0,
+    );
+    postMessage({ id, progress: { type: 'plan', plan } });
+    run = { id, paused: false, cancelled: false, finishing: false, resume: null };
+    try {
+      for (;;) {
+        await yieldToEvents(); // lets pause / cancel messages in
+        if (run.cancelled) {
+          runtime.cancel_fine_tune();
+          return { status: 'cancelled', info: runtime.info() };
+        }
+        if (run.finishing) {
+          return { status: 'finished early', info: runtime.finish_fine_tune() };
+        }
+        if (run.paused) {
+          postMessage({ id, progress: { type: 'paused' } });
+          await new Promise((resolve) => { run.resume = resolve; });
+          continue;
+        }
+        const report = await runtime.fine_tune_step();
+        postMessage({ id, progress: { type: 'step', report } });
+        if (report.done) return { status: 'done', info: runtime.info() };
+      }
+    } finally {
+      run = null;
+    }
+  },
+};
+
+// Control messages act on the running fine-tune without waiting for it.
+const controls = {
+  pause() { if (run) run.paused = true; },
+  resume() { if (run) { run.paused = false; run.resume?.(); run.resume = null; } },
+  cancel() { if (run) { run.cancelled = true; run.paused = false; run.resume?.(); } },
+  finish() { if (run) { run.finishing = true; run.paused = false; run.resume?.(); } },
+};
+
+self.onmessage = async ({ data: { id, method, args } }) => {
+  if (controls[method]) {
+    controls[method]();
+    postMessage({ id, result: null });
+    return;
+  }
+  try {
+    if (!methods[method]) throw new Error(`unknown method ${method}`);
+    if (method !== 'create' && !runtime) throw new Error('the model is not loaded yet');
+    const value = await methods[method](args ?? {}, id);
+    if (value && value.transfer) postMessage({ id, result: value.result }, value.transfer);
+    else postMessage({ id, result: value });
+  } catch (error) {
+    // A trap (a Rust panic) leaves the wasm instance unusable: tell the page to start a new worker.
+    const fatal = error instanceof WebAssembly.RuntimeError;
+    if (fatal) runtime = null;
+    postMessage({ id, error: message(error), fatal });
+  }
+};
