@@ -11,17 +11,22 @@ DATA_DIR := data
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
 WASM_PACK := wasm-pack
 
-.PHONY: serve test test-native test-wasm wasm build tools data bench clean
+.PHONY: serve test test-native test-wasm test-e2e wasm web build tools data bench clean
 
 ## Build the wasm module and serve the page at http://127.0.0.1:$(PORT)
-serve: wasm
+serve: web
 	@echo "serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
-	python3 -m http.server $(PORT) --bind 127.0.0.1 --directory .
+	tools/serve.sh $(PORT)
 
-## Every test: native (model, data, training, import, backends) and in-browser (wasm)
+## Every test: native (model, data, training, import, backends), wasm in Chromium, the page end to end
 test: tools data
 	cargo test --release --locked
 	$(MAKE) test-wasm
+	$(MAKE) test-e2e
+
+## The page in headless Chromium (playwright-core), served by tools/serve.sh like `make serve`
+test-e2e: web
+	node --test --test-concurrency=1 tests/e2e/
 
 test-native: data
 	cargo test --release --locked
@@ -38,6 +43,14 @@ build:
 ## The browser module (www/pkg), built with wasm-pack --target web
 wasm: tools
 	$(WASM_PACK) build --target web --release --no-pack --out-dir www/pkg
+
+## Everything the page needs: the wasm module and the vendored chart library
+web: wasm node_modules
+	node tools/vendor.mjs
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
 
 ## Build tools pinned to Cargo.lock (installed once, from crates.io, if missing)
 tools:

@@ -119,7 +119,8 @@ export class SeCnn {
   async #pixels(image) {
     if (isEncoded(image)) {
       // Decode in Rust: the same decoder and resize rule as the CLI.
-      return this.#call('decode', { bytes: await bytesOf(image) });
+      const decoded = await this.#call('decode', { bytes: await bytesOf(image) });
+      return { ...decoded, rgba: Uint8Array.from(decoded.rgba) };
     }
     return pixelsOf(image);
   }

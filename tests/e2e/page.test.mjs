@@ -1,0 +1,249 @@
+// End-to-end tests of the page in headless Chromium (playwright-core, Debian's chromium),
+// served by tools/serve.sh — the command `make serve` runs. Screenshots of the main states
+// go to test-output/ (ignored by git).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const shots = join(root, 'test-output');
+const work = join(tmpdir(), `secnn-e2e-${process.pid}`);
+mkdirSync(shots, { recursive: true });
+mkdirSync(work, { recursive: true });
+const PORT = 18000 + (process.pid % 1000);
+const URL = `http://127.0.0.1:${PORT}/`;
+const BASE_FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const MINUTES = 60_000;
+
+const cifarTest = join(root, 'data', 'cifar10', 'test');
+const haveCifar = existsSync(cifarTest);
+if (!haveCifar) {
+  console.log(`\n*** SKIPPING the CIFAR-10 image checks: ${cifarTest} not found (run \`make data\` with ../shared/datasets present) ***\n`);
+}
+/** The first `n` test images of a class. */
+const cifarImages = (cls, n) => readdirSync(join(cifarTest, cls)).sort().slice(0, n).map((f) => join(cifarTest, cls, f));
+
+let server;
+before(async () => {
+  server = spawn(join(root, 'tools', 'serve.sh'), [String(PORT)], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(URL)).ok) return; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the static server did not start');
+});
+after(() => server?.kill());
+
+async function openPage({ webgpu }) {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: webgpu ? [...BASE_FLAGS, '--enable-unsafe-webgpu'] : BASE_FLAGS,
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('request', (r) => { if (!r.url().startsWith(URL) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`request left the origin: ${r.url()}`); });
+  await page.goto(URL);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 5 * MINUTES });
+  return { browser, page, problems };
+}
+
+async function classify(page, file) {
+  const before = await page.locator('#gallery li').count();
+  await page.setInputFiles('#file-input', file);
+  await page.waitForFunction((n) => document.querySelectorAll('#gallery li').length > n, before, { timeout: 5 * MINUTES });
+  return page.locator('#top5 li').first().locator('span').first().textContent();
+}
+
+/** True when a canvas has more than one distinct colour. */
+const canvasVaries = (page, selector) => page.$eval(selector, (canvas) => {
+  const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const seen = new Set();
+  for (let i = 0; i < data.length; i += 4 * 7) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]},${data[i + 3]}`);
+  return seen.size > 1;
+});
+
+let webgpuLabel = null;
+
+test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 20 * MINUTES }, async (t) => {
+  const { browser, page, problems } = await openPage({ webgpu: true });
+  try {
+    assert.match(await page.textContent('#backend-badge'), /WebGPU/);
+    assert.match(await page.textContent('#model-status'), /CIFAR-10/);
+    await page.screenshot({ path: join(shots, '01-ready.png'), fullPage: true });
+    if (!haveCifar) { t.skip('CIFAR-10 test images not unpacked'); return; }
+    const classes = ['airplane', 'automobile', 'ship', 'truck', 'frog', 'horse'];
+    let right = 0;
+    for (const cls of classes) {
+      const label = await classify(page, cifarImages(cls, 1)[0]);
+      if (label === cls) right++;
+      if (cls === 'airplane') webgpuLabel = label;
+    }
+    assert.ok(right >= 4, `only ${right}/${classes.length} classified right`);
+    assert.equal(await page.locator('#top5 li').count(), 5);
+    for (const block of [1, 2, 3]) {
+      const bars = await page.locator(`#se-block-${block} > div`).count();
+      assert.equal(bars, [32, 64, 128][block - 1]);
+    }
+    assert.ok(await canvasVaries(page, '#gradcam-canvas'), 'Grad-CAM overlay is blank');
+    await page.selectOption('#cam-class', 'cat');
+    await page.waitForFunction(() => document.querySelector('#gradcam-canvas').getAttribute('aria-label').includes('cat'), null, { timeout: 3 * MINUTES });
+    await page.screenshot({ path: join(shots, '02-classified-webgpu.png'), fullPage: true });
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('fine-tunes two custom classes, and the downloaded weights load back', { timeout: 30 * MINUTES }, async (t) => {
+  if (!haveCifar) { t.skip('CIFAR-10 test images not unpacked'); return; }
+  const { browser, page, problems } = await openPage({ webgpu: true });
+  try {
+    await page.click('#tab-train');
+    const rows = page.locator('[data-testid="class-row"]');
+    await rows.nth(0).locator('input[type="text"]').fill('cats');
+    await rows.nth(1).locator('input[type="text"]').fill('ships');
+    await rows.nth(0).locator('input[type="file"]').setInputFiles(cifarImages('cat', 4));
+    await rows.nth(1).locator('input[type="file"]').setInputFiles(cifarImages('ship', 4));
+    await page.fill('#epochs', '3');
+    await page.fill('#batch-size', '3');
+    await page.fill('#val-split', '0.25');
+    await page.click('#start-train');
+    await page.waitForFunction(() => document.querySelector('#train-status').textContent.startsWith('Training finished'), null, { timeout: 25 * MINUTES });
+    assert.match(await page.textContent('#model-status'), /custom classes/);
+    assert.ok(await canvasVaries(page, '#se-history-3'), 'the SE history heatmap did not grow');
+    const points = await page.$$eval('#chart-loss canvas', (c) => c.length);
+    assert.ok(points > 0, 'no loss chart');
+    assert.equal(await page.isHidden('#epoch-results'), false, 'no epoch results');
+    await page.screenshot({ path: join(shots, '03-fine-tuned.png'), fullPage: true });
+
+    // Classify with the fine-tuned model, download, restore the shipped one, load the download.
+    await page.click('#tab-classify');
+    const probe = cifarImages('ship', 6)[5];
+    const tuned = await classify(page, probe);
+    const tunedProbability = await page.locator('#top5 .value').first().textContent();
+    assert.ok(['cats', 'ships'].includes(tuned), tuned);
+    await page.click('#tab-train');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-weights')]);
+    const saved = join(work, 'custom.bpk');
+    await download.saveAs(saved);
+    await page.click('#restore-shipped');
+    await page.waitForFunction(() => document.querySelector('#model-status').textContent.includes('CIFAR-10'));
+    await page.setInputFiles('#load-weights', saved);
+    await page.waitForFunction(() => document.querySelector('#model-status').textContent.includes('custom classes'));
+    await page.click('#tab-classify');
+    assert.equal(await classify(page, probe), tuned);
+    assert.equal(await page.locator('#top5 .value').first().textContent(), tunedProbability);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('without WebGPU the page says CPU and classifies the same', { timeout: 10 * MINUTES }, async (t) => {
+  const { browser, page, problems } = await openPage({ webgpu: false });
+  try {
+    assert.match(await page.textContent('#backend-badge'), /CPU/);
+    if (!haveCifar) { t.skip('CIFAR-10 test images not unpacked'); return; }
+    const label = await classify(page, cifarImages('airplane', 1)[0]);
+    if (webgpuLabel) assert.equal(label, webgpuLabel);
+    await page.screenshot({ path: join(shots, '04-cpu.png'), fullPage: true });
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** A valid PNG of width×height grey pixels (compresses to a few hundred kB). */
+function bigPng(width, height) {
+  const crcTable = new Int32Array(256).map((_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c;
+  });
+  const crc = (buf) => { let c = -1; for (const b of buf) c = crcTable[(c ^ b) & 255] ^ (c >>> 8); return (c ^ -1) >>> 0; };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 0; // greyscale
+  const raw = Buffer.alloc((width + 1) * height, 128);
+  for (let y = 0; y < height; y++) raw[y * (width + 1)] = 0; // filter byte
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('bad inputs get specific messages and the page keeps working', { timeout: 15 * MINUTES }, async () => {
+  const files = {
+    text: join(work, 'notes.txt'),
+    empty: join(work, 'empty.jpg'),
+    corrupt: join(work, 'corrupt.jpg'),
+    huge: join(work, 'huge.png'),
+    weights: join(work, 'garbage.bpk'),
+  };
+  writeFileSync(files.text, 'this is not an image\n');
+  writeFileSync(files.empty, '');
+  writeFileSync(files.corrupt, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 74, 70, 73, 70, 0, 1, 2, 3, 4, 5]));
+  writeFileSync(files.huge, bigPng(12000, 12000));
+  writeFileSync(files.weights, Buffer.from('garbage weights, not a burnpack'));
+  const { browser, page, problems } = await openPage({ webgpu: false });
+  try {
+    const expectAlert = async (pattern) => {
+      await page.waitForFunction((source) => new RegExp(source).test(document.querySelector('#alerts').textContent), pattern.source, { timeout: 2 * MINUTES });
+    };
+    await page.setInputFiles('#file-input', files.text);
+    await expectAlert(/notes\.txt: not a decodable image/);
+    await page.setInputFiles('#file-input', files.empty);
+    await expectAlert(/empty\.jpg is empty \(0 bytes\)/);
+    await page.setInputFiles('#file-input', files.corrupt);
+    await expectAlert(/corrupt\.jpg: not a decodable image/);
+    await page.setInputFiles('#file-input', files.huge);
+    await expectAlert(/huge\.png: image is 12000x12000 pixels, more than the 40 megapixel limit/);
+    await page.click('#tab-train');
+    await page.setInputFiles('#load-weights', files.weights);
+    await expectAlert(/garbage\.bpk was not loaded \(the current model is unchanged\): not a weights file/);
+    await page.screenshot({ path: join(shots, '05-errors.png'), fullPage: true });
+    await page.click('#tab-classify');
+    // Still classifies, with the model it had.
+    const png = join(work, 'ok.png');
+    writeFileSync(png, bigPng(64, 48));
+    await page.setInputFiles('#file-input', png);
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 1, null, { timeout: 5 * MINUTES });
+    assert.match(await page.textContent('#model-status'), /CIFAR-10/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('readable at 360 px wide', { timeout: 10 * MINUTES }, async () => {
+  const { browser, page, problems } = await openPage({ webgpu: false });
+  try {
+    await page.setViewportSize({ width: 360, height: 800 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than a 360px screen`);
+    await page.screenshot({ path: join(shots, '06-narrow.png'), fullPage: true });
+    // Keyboard: the tabs are reachable and switch with the arrow keys.
+    await page.focus('#tab-classify');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.getAttribute('#tab-train', 'aria-selected'), 'true');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,0 +1,425 @@
+// The fine-tune panel: collect labelled images, start / pause / stop a run, and draw it live
+// (loss, accuracy and learning-rate charts, the probe image's SE weights per step, and the
+// validation results after every epoch). The training itself runs in the worker.
+import uPlot from './vendor/uPlot.esm.js';
+import { viridis } from './colormap.js';
+
+const $ = (id) => document.getElementById(id);
+const CIFAR10 = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+
+export function setupTraining({ app, showAlert, reportError, updateStatus }) {
+  const customClasses = []; // [{ name, files: File[] }]
+  let cifarFiles = []; // [{ file, label }]
+  let cifarBinaries = []; // File[]
+  let run = null;
+  let paused = false;
+
+  // ---------- data ----------
+  const mode = () => ($('mode-cifar').checked ? 'cifar' : 'custom');
+
+  function summarise() {
+    if (mode() === 'custom') {
+      const counts = customClasses.map((c) => `${c.name || '(unnamed)'}: ${c.files.length}`);
+      $('data-summary').textContent = `${customClasses.length} classes — ${counts.join(', ')}`;
+    } else {
+      const perClass = CIFAR10.map((name, i) => cifarFiles.filter((f) => f.label === i).length);
+      const images = perClass.reduce((a, b) => a + b, 0);
+      const binaries = cifarBinaries.length ? ` + ${cifarBinaries.length} CIFAR-10 binary file(s)` : '';
+      $('data-summary').textContent = images || binaries
+        ? `${images} images from folders${binaries}. Per class: ${CIFAR10.map((n, i) => `${n} ${perClass[i]}`).join(', ')}`
+        : 'No images yet.';
+    }
+  }
+
+  function addClassRow(name) {
+    if (customClasses.length >= 10) {
+      showAlert('At most 10 classes.');
+      return;
+    }
+    const entry = { name, files: [] };
+    customClasses.push(entry);
+    const index = customClasses.length;
+    const item = document.createElement('li');
+    const nameInput = document.createElement('input');
+    nameInput.type = 'text';
+    nameInput.value = name;
+    nameInput.setAttribute('aria-label', `Name of class ${index}`);
+    nameInput.addEventListener('input', () => { entry.name = nameInput.value.trim(); summarise(); });
+    const pick = document.createElement('label');
+    pick.className = 'button';
+    pick.textContent = 'Add photos…';
+    const files = document.createElement('input');
+    files.type = 'file';
+    files.accept = 'image/*';
+    files.multiple = true;
+    files.className = 'visually-hidden';
+    files.setAttribute('aria-label', `Photos for class ${index}`);
+    pick.append(files);
+    const thumbs = document.createElement('div');
+    thumbs.className = 'thumbs';
+    const count = document.createElement('span');
+    count.className = 'muted';
+    const refresh = () => {
+      count.textContent = `${entry.files.length} image(s)`;
+      summarise();
+    };
+    const addFiles = (list) => {
+      for (const file of list) {
+        if (file.size === 0) { showAlert(`${file.name} is empty (0 bytes) and was not added.`); continue; }
+        entry.files.push(file);
+        if (thumbs.children.length < 24) {
+          const img = document.createElement('img');
+          img.src = URL.createObjectURL(file);
+          img.alt = file.name;
+          thumbs.append(img);
+        }
+      }
+      refresh();
+    };
+    files.addEventListener('change', () => { addFiles([...files.files]); files.value = ''; });
+    item.append(nameInput, pick);
+    if (navigator.mediaDevices?.getUserMedia) {
+      const capture = document.createElement('button');
+      capture.type = 'button';
+      capture.textContent = 'Snap from camera';
+      capture.addEventListener('click', async () => {
+        try {
+          const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+          const video = document.createElement('video');
+          video.srcObject = stream;
+          video.muted = true;
+          await video.play();
+          const canvas = new OffscreenCanvas(video.videoWidth, video.videoHeight);
+          canvas.getContext('2d').drawImage(video, 0, 0);
+          stream.getTracks().forEach((t) => t.stop());
+          const blob = await canvas.convertToBlob({ type: 'image/png' });
+          addFiles([new File([blob], `camera-${Date.now()}.png`, { type: 'image/png' })]);
+        } catch (error) {
+          showAlert(`The camera is not available: ${error.message}`);
+        }
+      });
+      item.append(capture);
+    }
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = 'Remove';
+    remove.setAttribute('aria-label', `Remove class ${index}`);
+    remove.addEventListener('click', () => {
+      if (customClasses.length <= 2) { showAlert('Keep at least two classes.'); return; }
+      customClasses.splice(customClasses.indexOf(entry), 1);
+      item.remove();
+      summarise();
+    });
+    item.append(remove, count, thumbs);
+    item.dataset.testid = 'class-row';
+    $('class-list').append(item);
+    refresh();
+  }
+
+  addClassRow('class A');
+  addClassRow('class B');
+  $('add-class').addEventListener('click', () => addClassRow(`class ${String.fromCharCode(64 + customClasses.length + 1)}`));
+  for (const radio of [$('mode-custom'), $('mode-cifar')]) {
+    radio.addEventListener('change', () => {
+      $('custom-data').hidden = mode() !== 'custom';
+      $('cifar-data').hidden = mode() !== 'cifar';
+      summarise();
+    });
+  }
+  $('cifar-folder').addEventListener('change', (event) => {
+    const limit = Number($('per-class-limit').value) || 200;
+    const perClass = new Array(10).fill(0);
+    let unknown = 0;
+    cifarFiles = [];
+    for (const file of event.target.files) {
+      const parts = (file.webkitRelativePath || file.name).split('/');
+      const label = CIFAR10.indexOf(parts[parts.length - 2]);
+      if (label < 0) { unknown++; continue; }
+      if (perClass[label] >= limit) continue;
+      perClass[label]++;
+      cifarFiles.push({ file, label });
+    }
+    if (unknown) showAlert(`${unknown} file(s) are not in a folder named after a CIFAR-10 class and were skipped.`, { kind: 'info' });
+    summarise();
+  });
+  $('cifar-binary').addEventListener('change', (event) => { cifarBinaries = [...event.target.files]; summarise(); });
+
+  /** Sends the chosen images to the worker; returns the class names (null = keep the model's). */
+  async function loadExamples() {
+    await app.model.clearExamples();
+    const failures = [];
+    let probe = null;
+    const add = async (file, label) => {
+      try {
+        await app.model.addExample(file, label);
+        probe ??= file;
+      } catch (error) {
+        failures.push(`${file.name}: ${error.message}`);
+      }
+    };
+    let classes = null;
+    if (mode() === 'custom') {
+      const names = customClasses.map((c) => c.name.trim());
+      if (names.some((n) => !n)) throw new Error('every class needs a name');
+      if (new Set(names).size !== names.length) throw new Error('class names must be different');
+      const empty = customClasses.filter((c) => c.files.length === 0).map((c) => c.name);
+      if (empty.length) throw new Error(`add at least one photo to: ${empty.join(', ')}`);
+      classes = names;
+      let done = 0;
+      const total = customClasses.reduce((n, c) => n + c.files.length, 0);
+      for (const [label, entry] of customClasses.entries()) {
+        for (const file of entry.files) {
+          await add(file, label);
+          $('train-status').textContent = `Preparing images ${++done}/${total}…`;
+        }
+      }
+    } else {
+      if (app.model.info.classes.join() !== CIFAR10.join()) {
+        throw new Error('the loaded model does not predict the CIFAR-10 classes; load the shipped model first');
+      }
+      let done = 0;
+      for (const { file, label } of cifarFiles) {
+        await add(file, label);
+        if (++done % 25 === 0) $('train-status').textContent = `Preparing images ${done}/${cifarFiles.length}…`;
+      }
+      for (const file of cifarBinaries) {
+        try {
+          await app.model.addCifarBatch(file);
+          probe ??= null;
+        } catch (error) {
+          failures.push(`${file.name}: ${error.message}`);
+        }
+      }
+    }
+    if (failures.length) {
+      showAlert(`Skipped ${failures.length} file(s): ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? '; …' : ''}`);
+    }
+    return { classes, probe };
+  }
+
+  // ---------- live views ----------
+  let charts = null;
+  let history = null;
+  let started = 0;
+
+  function makeChart(element, series, { log = false } = {}) {
+    element.replaceChildren();
+    const width = Math.max(240, element.clientWidth || element.parentElement.clientWidth || 300);
+    const data = [[], ...series.map(() => [])];
+    const plot = new uPlot({
+      width,
+      height: 170,
+      scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
+      axes: [{ label: 'step' }, {}],
+      legend: { live: false },
+      series: [{ label: 'step' }, ...series.map(([label, stroke]) => ({ label, stroke, width: 2, spanGaps: true, points: { show: label.startsWith('validation') } }))],
+    }, data, element);
+    return { plot, data };
+  }
+
+  function setupViews(plan, probeBitmap) {
+    charts = {
+      loss: makeChart($('chart-loss'), [['loss', '#3b528b']]),
+      acc: makeChart($('chart-acc'), [['running accuracy', '#21918c'], ['validation accuracy', '#fde725']]),
+      lr: makeChart($('chart-lr'), [['learning rate', '#440154']], { log: true }),
+    };
+    const container = $('se-history');
+    container.replaceChildren();
+    history = [32, 64, 128].map((channels, block) => {
+      const label = document.createElement('span');
+      label.textContent = `Block ${block + 1} (${channels} channels × ${plan.totalSteps} steps)`;
+      const canvas = document.createElement('canvas');
+      canvas.width = plan.totalSteps;
+      canvas.height = channels;
+      canvas.id = `se-history-${block + 1}`;
+      canvas.setAttribute('aria-label', `SE weights of the probe image in block ${block + 1}, per step`);
+      container.append(label, canvas);
+      return canvas;
+    });
+    const probeCanvas = $('probe-image');
+    const context = probeCanvas.getContext('2d');
+    context.clearRect(0, 0, probeCanvas.width, probeCanvas.height);
+    if (probeBitmap) context.drawImage(probeBitmap, 0, 0, probeCanvas.width, probeCanvas.height);
+    $('train-progress').max = plan.totalSteps;
+    $('train-progress').value = 0;
+    $('epoch-results').hidden = true;
+  }
+
+  function onStep(report) {
+    const step = report.globalStep;
+    charts.loss.data[0].push(step);
+    charts.loss.data[1].push(report.metrics.loss);
+    charts.acc.data[0].push(step);
+    charts.acc.data[1].push(report.runningAccuracy);
+    charts.acc.data[2].push(report.epochEnd?.validation ? report.epochEnd.validation.accuracy : null);
+    charts.lr.data[0].push(step);
+    charts.lr.data[1].push(report.metrics.lr);
+    for (const chart of Object.values(charts)) chart.plot.setData(chart.data);
+    report.probeSeWeights?.forEach((weights, block) => {
+      const canvas = history[block];
+      const context = canvas.getContext('2d');
+      const column = context.createImageData(1, weights.length);
+      weights.forEach((w, channel) => column.data.set([...viridis(w), 255], channel * 4));
+      context.putImageData(column, step - 1, 0);
+    });
+    $('train-progress').value = step;
+    const seconds = (performance.now() - started) / 1000;
+    const eta = (seconds / step) * (report.totalSteps - step);
+    $('train-status').textContent =
+      `Epoch ${report.epoch + 1}/${report.epochs}, step ${step}/${report.totalSteps} — loss ${report.metrics.loss.toFixed(4)}, ` +
+      `accuracy ${(report.runningAccuracy * 100).toFixed(1)} %, lr ${report.metrics.lr.toExponential(2)} — ` +
+      `${(step / seconds).toFixed(2)} steps/s, about ${formatSeconds(eta)} left`;
+  }
+
+  function onEpoch(end) {
+    if (!end.validation) return;
+    const { validation } = end;
+    const classes = currentClasses;
+    $('epoch-results').hidden = false;
+    $('epoch-number').textContent = String(end.epoch);
+    $('val-accuracy').textContent = `${(validation.accuracy * 100).toFixed(1)} % (${validation.count} images)`;
+    const perClass = $('per-class');
+    perClass.replaceChildren(row(['class', 'accuracy'], 'th'),
+      ...classes.map((name, i) => row([name, Number.isFinite(validation.perClassAccuracy[i]) ? `${(validation.perClassAccuracy[i] * 100).toFixed(0)} %` : '–'])));
+    perClass.createCaption().textContent = 'Validation accuracy per class';
+    const confusion = $('confusion');
+    const max = Math.max(1, ...validation.confusion.flat());
+    confusion.replaceChildren(row(['true ↓ / predicted →', ...classes.map((c) => c.slice(0, 5))], 'th'));
+    validation.confusion.forEach((counts, i) => {
+      const tr = row([classes[i]], 'th');
+      for (const n of counts) {
+        const td = document.createElement('td');
+        td.textContent = String(n);
+        const [r, g, b] = viridis(n / max);
+        td.style.background = `rgb(${r | 0}, ${g | 0}, ${b | 0})`;
+        td.style.color = n / max > 0.6 ? '#000' : '#fff';
+        tr.append(td);
+      }
+      confusion.append(tr);
+    });
+    confusion.createCaption().textContent = 'Confusion matrix (validation)';
+  }
+
+  // ---------- controls ----------
+  let currentClasses = CIFAR10;
+  const buttons = (running) => {
+    $('start-train').disabled = running;
+    $('pause-train').disabled = !running;
+    $('finish-train').disabled = !running;
+    $('cancel-train').disabled = !running;
+    $('load-weights').disabled = running;
+    $('restore-shipped').disabled = running;
+  };
+
+  $('start-train').addEventListener('click', async () => {
+    buttons(true);
+    paused = false;
+    $('pause-train').textContent = 'Pause';
+    try {
+      const { classes, probe } = await loadExamples();
+      currentClasses = classes ?? app.model.info.classes;
+      const probeBitmap = probe ? await createImageBitmap(probe).catch(() => null) : null;
+      const options = {
+        classes,
+        epochs: Number($('epochs').value),
+        batchSize: Number($('batch-size').value),
+        learningRate: Number($('lr').value),
+        optimizer: $('optimizer').value,
+        schedule: $('schedule').value,
+        freeze: $('freeze').value,
+        augment: $('augment').checked,
+        validationSplit: Number($('val-split').value),
+        probe: probeBitmap,
+      };
+      started = performance.now();
+      $('train-status').textContent = 'Starting…';
+      run = app.model.fineTune({
+        ...options,
+        onPlan: (plan) => {
+          setupViews(plan, probeBitmap);
+          $('train-status').textContent = `Training on ${plan.trainImages} images (${plan.validationImages} for validation), ` +
+            `${plan.totalSteps} steps${plan.usesFeatureCache ? ' — frozen features computed once' : ''}…`;
+        },
+        onStep,
+        onEpoch,
+        onPause: () => { $('train-status').textContent += ' — paused'; },
+      });
+      const result = await run.done;
+      updateStatus();
+      const message = {
+        done: 'Training finished: Classify now uses the fine-tuned model.',
+        'finished early': 'Training stopped early: Classify uses what it learned so far.',
+        cancelled: 'Training cancelled: the model from before is back.',
+      }[result.status];
+      $('train-status').textContent = message;
+      showAlert(message, { kind: 'info' });
+    } catch (error) {
+      reportError('Fine-tuning stopped', error);
+      $('train-status').textContent = `Stopped: ${error.message}`;
+      try { updateStatus(); } catch { /* runtime gone; reportError offered a restart */ }
+    } finally {
+      run = null;
+      buttons(false);
+    }
+  });
+  $('pause-train').addEventListener('click', () => {
+    if (!run) return;
+    paused = !paused;
+    $('pause-train').textContent = paused ? 'Resume' : 'Pause';
+    (paused ? run.pause() : run.resume()).catch((e) => reportError('Pause', e));
+  });
+  $('finish-train').addEventListener('click', () => run?.finish().catch((e) => reportError('Stop', e)));
+  $('cancel-train').addEventListener('click', () => run?.cancel().catch((e) => reportError('Cancel', e)));
+
+  // ---------- weights ----------
+  $('download-weights').addEventListener('click', async () => {
+    try {
+      const bytes = await app.model.exportWeights();
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+      link.download = `${app.model.info.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.bpk`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (error) {
+      reportError('Could not export the weights', error);
+    }
+  });
+  $('load-weights').addEventListener('change', async (event) => {
+    const file = event.target.files[0];
+    event.target.value = '';
+    if (!file) return;
+    try {
+      await app.model.loadWeights(file);
+      updateStatus();
+      showAlert(`Loaded ${file.name}: ${app.model.info.name} (${app.model.info.classes.length} classes).`, { kind: 'info' });
+    } catch (error) {
+      reportError(`${file.name} was not loaded (the current model is unchanged)`, error);
+    }
+  });
+  $('restore-shipped').addEventListener('click', async () => {
+    try {
+      await app.model.loadWeights(app.shippedBytes.slice());
+      updateStatus();
+      showAlert('The shipped CIFAR-10 model is back.', { kind: 'info' });
+    } catch (error) {
+      reportError('Could not restore the shipped model', error);
+    }
+  });
+  summarise();
+}
+
+function row(cells, tag = 'td') {
+  const tr = document.createElement('tr');
+  for (const cell of cells) {
+    const el = document.createElement(tag);
+    el.textContent = cell;
+    tr.append(el);
+  }
+  return tr;
+}
+
+function formatSeconds(seconds) {
+  if (!Number.isFinite(seconds)) return '–';
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  return `${Math.round(seconds / 60)} min`;
+}
