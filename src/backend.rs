@@ -1,5 +1,6 @@
 //! Choosing where the model runs.
 
+#[cfg(not(target_arch = "wasm32"))]
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 

@@ -231,3 +231,23 @@ pub fn upsample_bilinear(map: &[f32], from: usize, to: usize) -> Vec<f32> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsampling_keeps_constants_and_interpolates_between_centres() {
+        assert!(upsample_bilinear(&[0.5; 4], 2, 8).iter().all(|&v| (v - 0.5).abs() < 1e-6));
+        // 2 → 4 along a ramp 0, 1: output centres sit at source positions -0.25, 0.25, 0.75, 1.25.
+        let out = upsample_bilinear(&[0.0, 1.0, 0.0, 1.0], 2, 4);
+        assert_eq!(&out[..4], &[0.0, 0.25, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn top_k_sorts_and_names_classes() {
+        let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let top = top_k(&[0.2, 0.7, 0.1], &classes, 2);
+        assert_eq!((top[0].label.as_str(), top[1].label.as_str()), ("b", "a"));
+    }
+}

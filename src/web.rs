@@ -397,15 +397,32 @@ impl Runtime {
     }
 }
 
-/// Asks the browser for a WebGPU adapter and device.
+thread_local! {
+    /// wgpu can be initialised once per wasm instance: later runtimes reuse the device.
+    static WEBGPU: std::cell::RefCell<Option<(Device, BackendInfo)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Asks the browser for a WebGPU adapter and device (once; later calls reuse them).
 async fn open_webgpu() -> Result<(Device, BackendInfo), String> {
+    if let Some(opened) = WEBGPU.with(|cell| cell.borrow().clone()) {
+        return Ok(opened);
+    }
+    let opened = request_webgpu().await?;
+    WEBGPU.with(|cell| *cell.borrow_mut() = Some(opened.clone()));
+    Ok(opened)
+}
+
+async fn request_webgpu() -> Result<(Device, BackendInfo), String> {
     let (device, setup) = Device::wgpu_options()
         .init_with_setup_async()
         .await
         .map_err(|e| format!("WebGPU is not available: {e}"))?;
     let adapter = setup.adapter.get_info();
     let name = if adapter.name.is_empty() {
-        format!("{:?} adapter", adapter.device_type)
+        match adapter.device_type {
+            burn::tensor::wgpu::wgpu::DeviceType::Cpu => "software adapter (runs on the CPU)".to_string(),
+            other => format!("{other:?} adapter"),
+        }
     } else {
         adapter.name.clone()
     };

@@ -173,7 +173,8 @@ function renderSeBlocks(blocks) {
     section.className = 'se-block';
     const channels = block.seWeights.length;
     const heading = document.createElement('h3');
-    heading.textContent = `Block ${index + 1} · ${channels} channels`;
+    const range = `${Math.min(...block.seWeights).toFixed(3)}–${Math.max(...block.seWeights).toFixed(3)}`;
+    heading.textContent = `Block ${index + 1} · ${channels} channels · weights ${range}`;
     const order = block.seWeights.map((w, c) => [w, c]).sort((a, b) => b[0] - a[0]);
     const bars = document.createElement('div');
     bars.className = 'se-bars';
@@ -192,10 +193,14 @@ function renderSeBlocks(blocks) {
       bars.querySelectorAll('.selected').forEach((el) => el.classList.remove('selected'));
       bars.children[selected]?.classList.add('selected');
     };
+    // The weights of one block often sit close together: scale bars and colours to the block's range.
+    const lo = order[order.length - 1][0];
+    const hi = order[0][0];
+    const norm = (w) => (hi > lo ? (w - lo) / (hi - lo) : 1);
     order.forEach(([weight, channel], position) => {
       const bar = document.createElement('div');
-      bar.style.height = `${Math.max(2, weight * 100)}%`;
-      bar.style.background = css(viridis(weight));
+      bar.style.height = `${10 + 90 * norm(weight)}%`;
+      bar.style.background = css(viridis(norm(weight)));
       bar.style.flex = '1 1 0';
       bar.title = `channel ${channel}: ${weight.toFixed(3)}`;
       bar.addEventListener('mouseenter', () => show(position));

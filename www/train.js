@@ -234,7 +234,7 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
       canvas.id = `se-history-${block + 1}`;
       canvas.setAttribute('aria-label', `SE weights of the probe image in block ${block + 1}, per step`);
       container.append(label, canvas);
-      return canvas;
+      return { canvas, columns: [], lo: Infinity, hi: -Infinity };
     });
     const probeCanvas = $('probe-image');
     const context = probeCanvas.getContext('2d');
@@ -243,6 +243,26 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
     $('train-progress').max = plan.totalSteps;
     $('train-progress').value = 0;
     $('epoch-results').hidden = true;
+  }
+
+  /** Appends a step's SE weights; colours span the range seen so far, so small changes show. */
+  function drawHistory(view, weights) {
+    view.columns.push(weights);
+    const lo = Math.min(view.lo, ...weights);
+    const hi = Math.max(view.hi, ...weights);
+    const context = view.canvas.getContext('2d');
+    const redraw = lo < view.lo || hi > view.hi;
+    view.lo = lo;
+    view.hi = hi;
+    const span = hi - lo || 1;
+    const paint = (column, x) => {
+      const pixels = context.createImageData(1, column.length);
+      column.forEach((w, channel) => pixels.data.set([...viridis((w - lo) / span), 255], channel * 4));
+      context.putImageData(pixels, x, 0);
+    };
+    if (redraw) view.columns.forEach(paint);
+    else paint(weights, view.columns.length - 1);
+    view.canvas.title = `weights ${lo.toFixed(3)} (dark) to ${hi.toFixed(3)} (yellow)`;
   }
 
   function onStep(report) {
@@ -255,13 +275,7 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
     charts.lr.data[0].push(step);
     charts.lr.data[1].push(report.metrics.lr);
     for (const chart of Object.values(charts)) chart.plot.setData(chart.data);
-    report.probeSeWeights?.forEach((weights, block) => {
-      const canvas = history[block];
-      const context = canvas.getContext('2d');
-      const column = context.createImageData(1, weights.length);
-      weights.forEach((w, channel) => column.data.set([...viridis(w), 255], channel * 4));
-      context.putImageData(column, step - 1, 0);
-    });
+    report.probeSeWeights?.forEach((weights, block) => drawHistory(history[block], weights));
     $('train-progress').value = step;
     const seconds = (performance.now() - started) / 1000;
     const eta = (seconds / step) * (report.totalSteps - step);

@@ -116,6 +116,7 @@ test('fine-tunes two custom classes, and the downloaded weights load back', { ti
     await page.fill('#epochs', '3');
     await page.fill('#batch-size', '3');
     await page.fill('#val-split', '0.25');
+    await page.selectOption('#freeze', 'head-attention'); // attention trains, so its heatmap changes
     await page.click('#start-train');
     await page.waitForFunction(() => document.querySelector('#train-status').textContent.startsWith('Training finished'), null, { timeout: 25 * MINUTES });
     assert.match(await page.textContent('#model-status'), /custom classes/);

@@ -1,0 +1,698 @@
+//! The `secnn` command line: train, evaluate, predict, import, bench.
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::{Args, Parser, Subcommand};
+use futures_lite::future::block_on;
+use indicatif::{ProgressBar, ProgressStyle};
+use secnn::{
+    backend::{BackendKind, open_device},
+    checkpoint::{self, EpochRecord, RunState},
+    data::{self, ImageSet, Loaded, Split},
+    inference,
+    model::SeCnnConfig,
+    session::TrainingSession,
+    training::{self, Freeze, OptimizerKind, Schedule, Trainer, TrainingConfig},
+    weights::{self, ModelInfo},
+};
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+/// The weights the page ships, used when `--weights` is not given.
+const SHIPPED_WEIGHTS: &str = "www/model/secnn-cifar10.bpk";
+
+#[derive(Parser)]
+#[command(name = "secnn", version, about = "Squeeze-and-Excitation CNN for CIFAR-10: train, evaluate, predict, import")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model (from scratch, from weights, or resuming a run directory).
+    Train(TrainArgs),
+    /// Accuracy, per-class accuracy and confusion matrix on a dataset.
+    Eval(EvalArgs),
+    /// Classify image files; `--attention` also prints the channel-attention weights.
+    Predict(PredictArgs),
+    /// Convert a PyTorch `state_dict` of the seed's CNN into a weights file.
+    ImportPytorch(ImportArgs),
+    /// Time training and inference on random data (medians of several runs), as JSON.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(long, default_value_t = 64)]
+    train_batch: usize,
+    /// Training steps per measured run.
+    #[arg(long, default_value_t = 30)]
+    train_steps: usize,
+    /// Measured runs (after one warm-up run); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Also write the JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    backend: BackendArg,
+}
+
+#[derive(Args)]
+struct BackendArg {
+    /// Where to compute: flex (CPU) or wgpu (GPU; lavapipe/CPU Vulkan works too).
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: BackendKind,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Dataset: an image folder (root/<class>/*.jpg, or root/train/<class>/...) or a folder of
+    /// CIFAR-10 binary batches.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Run directory for checkpoints and the final `model.bpk`.
+    #[arg(long, short, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Continue the run in `--out` from its last completed epoch.
+    #[arg(long)]
+    resume: bool,
+    /// Start from these weights instead of a random initialisation.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Epochs in the run (default 15; with --resume, changes the length of the resumed run).
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerArg,
+    /// Learning rate (the peak rate for one-cycle).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    #[arg(long, value_enum, default_value = "plateau")]
+    schedule: ScheduleArg,
+    /// ReduceLROnPlateau patience (epochs).
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// ReduceLROnPlateau factor.
+    #[arg(long, default_value_t = 0.5)]
+    factor: f64,
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f32,
+    /// Turn off random-crop + flip augmentation.
+    #[arg(long)]
+    no_augment: bool,
+    #[arg(long, value_enum, default_value = "none")]
+    freeze: FreezeArg,
+    /// Fraction of the training images held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    validation_split: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Use only the first N images of every class (quick experiments and tests).
+    #[arg(long)]
+    limit_per_class: Option<usize>,
+    /// Stop after this many optimisation steps (checkpoints are written at epoch ends only).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Description stored in the weights file.
+    #[arg(long)]
+    description: Option<String>,
+    #[command(flatten)]
+    backend: BackendArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OptimizerArg {
+    Adam,
+    Adamw,
+    Sgd,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScheduleArg {
+    Plateau,
+    OneCycle,
+    Cosine,
+    Constant,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FreezeArg {
+    None,
+    Head,
+    HeadAttention,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Dataset folder (image folder or CIFAR-10 binary batches).
+    #[arg(long)]
+    data: PathBuf,
+    /// Which split when the folder has train/ and test/ (or binary batches).
+    #[arg(long, value_enum, default_value = "test")]
+    split: SplitArg,
+    #[arg(long, default_value = SHIPPED_WEIGHTS)]
+    weights: PathBuf,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Store the measured accuracy in the weights file's description.
+    #[arg(long)]
+    record: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    backend: BackendArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SplitArg {
+    Train,
+    Test,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Image files (any size; JPEG, PNG, GIF, BMP, WebP).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    #[arg(long, default_value = SHIPPED_WEIGHTS)]
+    weights: PathBuf,
+    #[arg(long, short = 'k', default_value_t = 5)]
+    top_k: usize,
+    /// Also print the SE channel weights of every block.
+    #[arg(long)]
+    attention: bool,
+    /// Print JSON (with `--attention`: the full explanation, Grad-CAM included).
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    backend: BackendArg,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// `.pth` file holding the seed CNN's `state_dict`.
+    input: PathBuf,
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Class names (comma separated); default: the CIFAR-10 classes.
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<String>>,
+    #[arg(long, default_value = "Imported from a PyTorch state_dict of the seed CNN")]
+    description: String,
+}
+
+pub fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train(args),
+        Command::Eval(args) => eval(args),
+        Command::Predict(args) => predict(args),
+        Command::ImportPytorch(args) => import_pytorch(args),
+        Command::Bench(args) => bench(args),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn device(backend: &BackendArg) -> Result<Device> {
+    if backend.backend == BackendKind::Flex && std::env::var_os("BURN_DEVICE").is_none() {
+        // Burn puts restored optimizer state on the default device, which would be wgpu.
+        // SAFETY: called before any other thread of ours is started.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
+    open_device(backend.backend).map_err(anyhow::Error::msg)
+}
+
+fn bar(len: usize, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("valid progress template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Loads a dataset with a progress bar and reports skipped files.
+fn load_data(root: &Path, split: Split) -> Result<Loaded> {
+    if !root.exists() {
+        bail!("{}: no such folder", root.display());
+    }
+    let progress = bar(0, "decoding {bar:30} {pos}/{len} images {elapsed}");
+    let update = |done: usize, total: usize| {
+        progress.set_length(total as u64);
+        progress.set_position(done as u64);
+    };
+    let loaded = data::load_dataset(root, split, &update)?;
+    progress.finish_and_clear();
+    if !loaded.skipped.is_empty() {
+        eprintln!("skipped {} file(s) that are not usable images:", loaded.skipped.len());
+        for skipped in loaded.skipped.iter().take(10) {
+            eprintln!("  {}: {}", skipped.path.display(), skipped.reason);
+        }
+        if loaded.skipped.len() > 10 {
+            eprintln!("  … and {} more", loaded.skipped.len() - 10);
+        }
+    }
+    if loaded.set.is_empty() {
+        bail!("{}: no usable images", root.display());
+    }
+    eprintln!(
+        "{}: {} images, {} classes",
+        root.display(),
+        loaded.set.len(),
+        loaded.set.classes.len()
+    );
+    Ok(loaded)
+}
+
+fn limit_per_class(set: ImageSet, limit: usize) -> ImageSet {
+    let mut seen = vec![0usize; set.classes.len()];
+    let mut out = ImageSet { classes: set.classes.clone(), ..Default::default() };
+    for (image, label) in set.images.into_iter().zip(set.labels) {
+        if seen[label] < limit {
+            seen[label] += 1;
+            out.images.push(image);
+            out.labels.push(label);
+        }
+    }
+    out
+}
+
+fn read_weights(path: &Path, device: &Device) -> Result<weights::LoadedModel> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read weights", path.display()))?;
+    weights::load(&bytes, device).with_context(|| format!("{}", path.display()))
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let device = device(&args.backend)?;
+    let run_state_path = args.out.join("state.json");
+    let previous: Option<RunState> = if args.resume {
+        let bytes = std::fs::read(&run_state_path)
+            .with_context(|| format!("--resume: no checkpoint in {}", args.out.display()))?;
+        Some(serde_json::from_slice(&bytes).context("state.json")?)
+    } else {
+        if run_state_path.exists() {
+            bail!(
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                args.out.display()
+            );
+        }
+        None
+    };
+    let data_root = match (&args.data, &previous) {
+        (Some(path), _) => path.clone(),
+        (None, Some(state)) => state.data.clone(),
+        (None, None) => bail!("--data is required for a new run"),
+    };
+    let mut set = load_data(&data_root, Split::Train)?.set;
+    if let Some(limit) = args.limit_per_class {
+        set = limit_per_class(set, limit);
+    }
+
+    let config = match &previous {
+        Some(state) => state.config.clone(),
+        None => TrainingConfig {
+            epochs: args.epochs.unwrap_or(15),
+            batch_size: args.batch_size,
+            optimizer: match args.optimizer {
+                OptimizerArg::Adam => OptimizerKind::Adam,
+                OptimizerArg::Adamw => OptimizerKind::AdamW,
+                OptimizerArg::Sgd => OptimizerKind::Sgd,
+            },
+            lr: args.lr,
+            weight_decay: args.weight_decay,
+            schedule: match args.schedule {
+                ScheduleArg::Plateau => Schedule::Plateau,
+                ScheduleArg::OneCycle => Schedule::OneCycle,
+                ScheduleArg::Cosine => Schedule::Cosine,
+                ScheduleArg::Constant => Schedule::Constant,
+            },
+            patience: args.patience,
+            factor: args.factor,
+            label_smoothing: args.label_smoothing,
+            augment: !args.no_augment,
+            freeze: match args.freeze {
+                FreezeArg::None => Freeze::None,
+                FreezeArg::Head => Freeze::Head,
+                FreezeArg::HeadAttention => Freeze::HeadAttention,
+            },
+            validation_split: args.validation_split,
+            seed: args.seed,
+        },
+    };
+    let (train_set, validation) = if config.validation_split > 0.0 {
+        let (train, valid) = set.split(config.validation_split, &mut training::epoch_rng(config.seed, usize::MAX));
+        (train, Some(valid))
+    } else {
+        (set, None)
+    };
+    let steps_per_epoch = train_set.len().div_ceil(config.batch_size);
+
+    let (trainer, mut info, mut state) = match previous {
+        Some(_) => {
+            let restored = checkpoint::restore(&args.out, steps_per_epoch, args.epochs, &device).map_err(anyhow::Error::msg)?;
+            eprintln!(
+                "resuming {} at epoch {}/{}",
+                args.out.display(),
+                restored.state.progress.epoch + 1,
+                restored.trainer.config.epochs
+            );
+            (restored.trainer, restored.info, restored.state)
+        }
+        None => {
+            let (model, mut info) = match &args.init {
+                Some(path) => {
+                    let loaded = read_weights(path, &device)?;
+                    let mut model = loaded.model;
+                    if loaded.info.classes != train_set.classes {
+                        eprintln!("classes differ from {}: re-initialising the last layer", path.display());
+                        model = model.with_new_head(train_set.classes.len(), &device);
+                    }
+                    (model, loaded.info)
+                }
+                None => {
+                    let model_config = SeCnnConfig::new().with_num_classes(train_set.classes.len());
+                    device.seed(config.seed);
+                    let info = ModelInfo::new(&model_config, vec![], "SE-CNN", "");
+                    (model_config.init(&device), info)
+                }
+            };
+            info.classes = train_set.classes.clone();
+            info.accuracy = None;
+            info.accuracy_on = None;
+            info.description = args.description.clone().unwrap_or_else(|| {
+                format!(
+                    "Trained with `secnn train` on {} ({} images, {} classes).",
+                    data_root.display(),
+                    train_set.len(),
+                    train_set.classes.len()
+                )
+            });
+            if data_root.to_string_lossy().contains("cifar") && train_set.classes.len() == 10 {
+                info.name = "SE-CNN CIFAR-10".into();
+            }
+            let trainer = Trainer::new(model, config.clone(), steps_per_epoch, &device);
+            let state = RunState {
+                config: config.clone(),
+                progress: trainer.progress.clone(),
+                data: data_root.clone(),
+                history: Vec::new(),
+            };
+            (trainer, info, state)
+        }
+    };
+
+    eprintln!(
+        "training on {} images ({} for validation), {} steps/epoch, {:?} {:?} lr {} batch {}",
+        train_set.len(),
+        validation.as_ref().map_or(0, |v| v.len()),
+        steps_per_epoch,
+        config.optimizer,
+        config.schedule,
+        config.lr,
+        config.batch_size
+    );
+    let mut session = TrainingSession::new(trainer, train_set, validation, &device);
+    let mut steps_left = args.max_steps.unwrap_or(usize::MAX);
+    let mut progress: Option<ProgressBar> = None;
+    let mut epoch_started = Instant::now();
+    while !session.is_done() && steps_left > 0 {
+        steps_left -= 1;
+        let bar = progress.get_or_insert_with(|| {
+            epoch_started = Instant::now();
+            let bar = bar(session.steps_per_epoch(), "epoch {prefix} {bar:30} {pos}/{len} [{elapsed}<{eta}] {msg}");
+            bar.set_prefix(format!("{}/{}", session.trainer.progress.epoch + 1, session.trainer.config.epochs));
+            bar
+        });
+        let report = block_on(session.step())?;
+        if !report.metrics.loss.is_finite() {
+            bar.abandon();
+            bail!(
+                "training diverged (loss {}) in epoch {}; the last good checkpoint in {} is kept",
+                report.metrics.loss,
+                report.epoch + 1,
+                args.out.display()
+            );
+        }
+        bar.set_position(report.step_in_epoch as u64);
+        let seconds = epoch_started.elapsed().as_secs_f64();
+        let message = format!(
+            "loss {:.4} acc {:.1}% lr {:.2e} {:.0} img/s",
+            report.running_loss,
+            100.0 * report.running_accuracy,
+            report.metrics.lr,
+            (report.step_in_epoch * session.trainer.config.batch_size) as f64 / seconds
+        );
+        // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
+        if bar.is_hidden() && report.step_in_epoch % 50 == 0 {
+            eprintln!("epoch {}/{} step {}/{}: {message}", report.epoch + 1, report.epochs, report.step_in_epoch, report.steps_per_epoch);
+        }
+        bar.set_message(message);
+        let Some(end) = report.epoch_end else { continue };
+        bar.finish_and_clear();
+        progress = None;
+        let seconds = epoch_started.elapsed().as_secs_f64();
+        let record = EpochRecord {
+            epoch: end.epoch,
+            train_loss: end.train_loss,
+            train_accuracy: end.train_accuracy,
+            validation_loss: end.validation.as_ref().map(|e| e.loss),
+            validation_accuracy: end.validation.as_ref().map(|e| e.accuracy),
+            lr: report.metrics.lr,
+            seconds,
+        };
+        println!(
+            "epoch {:>3}/{}: train loss {:.4} acc {:.2}% | validation {} | lr {:.2e} | {:.0} s ({:.0} img/s)",
+            record.epoch,
+            report.epochs,
+            record.train_loss,
+            100.0 * record.train_accuracy,
+            match &end.validation {
+                Some(e) => format!("loss {:.4} acc {:.2}%", e.loss, 100.0 * e.accuracy),
+                None => "-".into(),
+            },
+            record.lr,
+            record.seconds,
+            session.train_set().len() as f64 / record.seconds
+        );
+        if let Some(e) = &end.validation {
+            info.accuracy = Some(e.accuracy);
+            info.accuracy_on = Some(format!("validation split ({} images held out of the training data)", e.count));
+        }
+        state.history.push(record);
+        state.progress = session.trainer.progress.clone();
+        state.config = session.trainer.config.clone();
+        checkpoint::save(&args.out, &session.trainer, &info, &state).map_err(anyhow::Error::msg)?;
+    }
+    println!("weights: {}", args.out.join(checkpoint::MODEL_FILE).display());
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let device = device(&args.backend)?;
+    let loaded = read_weights(&args.weights, &device)?;
+    let split = match args.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Test => Split::Test,
+    };
+    let set = load_data(&args.data, split)?.set;
+    if set.classes != loaded.info.classes {
+        bail!(
+            "the dataset's classes {:?} differ from the model's {:?}",
+            set.classes,
+            loaded.info.classes
+        );
+    }
+    let started = Instant::now();
+    let progress = bar(1, "evaluating {spinner} {elapsed}");
+    progress.enable_steady_tick(std::time::Duration::from_millis(200));
+    let evaluation = block_on(training::evaluate(&loaded.model, &set, args.batch_size, &device))?;
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        let classes = &loaded.info.classes;
+        println!(
+            "{}: accuracy {:.2}% ({} images, loss {:.4}, {:.1} s)",
+            args.data.display(),
+            100.0 * evaluation.accuracy,
+            evaluation.count,
+            evaluation.loss,
+            seconds
+        );
+        println!("\nper class:");
+        for (class, accuracy) in classes.iter().zip(&evaluation.per_class_accuracy) {
+            println!("  {class:>12} {:6.2}%", 100.0 * accuracy);
+        }
+        println!("\nconfusion matrix (rows: true class, columns: predicted):");
+        let short: Vec<String> = classes.iter().map(|c| c.chars().take(5).collect()).collect();
+        println!("{:>12} {}", "", short.iter().map(|c| format!("{c:>6}")).collect::<String>());
+        for (class, row) in classes.iter().zip(&evaluation.confusion) {
+            println!("{class:>12} {}", row.iter().map(|n| format!("{n:>6}")).collect::<String>());
+        }
+    }
+    if args.record {
+        let mut info = loaded.info.clone();
+        info.accuracy = Some(evaluation.accuracy);
+        info.accuracy_on = Some(format!("{} ({} images)", args.data.display(), evaluation.count));
+        let bytes = block_on(weights::to_bytes(&loaded.model, &info))?;
+        std::fs::write(&args.weights, bytes)?;
+        eprintln!("recorded the accuracy in {}", args.weights.display());
+    }
+    Ok(())
+}
+
+fn predict(args: PredictArgs) -> Result<()> {
+    let device = device(&args.backend)?;
+    let loaded = read_weights(&args.weights, &device)?;
+    let classes = &loaded.info.classes;
+    let mut reports = Vec::new();
+    let mut failures = 0;
+    for path in &args.images {
+        let planes = match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| data::decode_image(&bytes).map_err(|e| e.to_string()))
+        {
+            Ok(planes) => planes,
+            Err(reason) => {
+                eprintln!("{}: {reason}", path.display());
+                failures += 1;
+                continue;
+            }
+        };
+        if args.attention {
+            let explanation = block_on(inference::explain(&loaded.model, &planes, classes, args.top_k, 3, None, &device))?;
+            if args.json {
+                reports.push(serde_json::json!({ "image": path, "explanation": explanation }));
+                continue;
+            }
+            print_top(path, &explanation.top);
+            for (index, block) in explanation.blocks.iter().enumerate() {
+                let line: Vec<String> = block.se_weights.iter().map(|w| format!("{w:.2}")).collect();
+                println!("  SE weights block {} ({} channels): {}", index + 1, block.se_weights.len(), line.join(" "));
+                let most: Vec<String> = block.most_attended.iter().map(|c| format!("#{} {:.3}", c.channel, c.weight)).collect();
+                let least: Vec<String> = block.least_attended.iter().map(|c| format!("#{} {:.3}", c.channel, c.weight)).collect();
+                println!("    most attended: {}; least attended: {}", most.join(", "), least.join(", "));
+            }
+        } else {
+            let top = block_on(inference::classify(&loaded.model, &[&planes], classes, args.top_k, &device))?.remove(0);
+            if args.json {
+                reports.push(serde_json::json!({ "image": path, "top": top }));
+                continue;
+            }
+            print_top(path, &top);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    if failures == args.images.len() {
+        bail!("none of the {} file(s) could be read as an image", failures);
+    }
+    Ok(())
+}
+
+fn print_top(path: &Path, top: &[inference::ClassScore]) {
+    println!("{}:", path.display());
+    for score in top {
+        let bar = "#".repeat((score.probability * 30.0).round() as usize);
+        println!("  {:>12} {:6.2}% {bar}", score.label, 100.0 * score.probability);
+    }
+}
+
+fn import_pytorch(args: ImportArgs) -> Result<()> {
+    let device = Device::flex();
+    let classes = args
+        .classes
+        .unwrap_or_else(|| data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
+    if classes.len() < 2 {
+        bail!("--classes needs at least two names");
+    }
+    let model = weights::import_pytorch(&args.input, classes.len(), &device)
+        .with_context(|| format!("{}", args.input.display()))?;
+    let config = SeCnnConfig::new().with_num_classes(classes.len());
+    let info = ModelInfo::new(&config, classes, "SE-CNN (PyTorch import)", &args.description);
+    let bytes = block_on(weights::to_bytes(&model, &info))?;
+    std::fs::write(&args.output, bytes).with_context(|| format!("{}", args.output.display()))?;
+    println!("wrote {}", args.output.display());
+    Ok(())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    let device = device(&args.backend)?;
+    device.seed(0);
+    let runs = args.runs.max(1);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0);
+    let random_set = |n: usize, rng: &mut rand::rngs::SmallRng| ImageSet {
+        images: (0..n).map(|_| std::array::from_fn(|_| rng.random())).collect(),
+        labels: (0..n).map(|i| i % 10).collect(),
+        classes: data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
+    };
+    let train_set = random_set(args.train_batch, &mut rng);
+    let indices: Vec<usize> = (0..train_set.len()).collect();
+    let config = TrainingConfig { schedule: Schedule::Constant, ..TrainingConfig::default() };
+    let mut trainer = Trainer::new(SeCnnConfig::new().init(&device), config, 1, &device);
+    // Each step builds its batch from host memory, as real training does.
+    let mut train_run = |steps: usize| -> Result<f64> {
+        let started = Instant::now();
+        for _ in 0..steps {
+            let (images, labels) = training::make_batch(&train_set, &indices, true, &mut rng, &device);
+            block_on(trainer.step(images, labels))?;
+        }
+        Ok((steps * args.train_batch) as f64 / started.elapsed().as_secs_f64())
+    };
+    train_run(3)?;
+    let train: Vec<f64> = (0..runs).map(|_| train_run(args.train_steps)).collect::<Result<_>>()?;
+
+    let model = trainer.inference_model();
+    let classes = train_set.classes.clone();
+    let infer = |batch: &[&data::Planes], repeats: usize| -> Result<f64> {
+        let started = Instant::now();
+        for _ in 0..repeats {
+            block_on(inference::classify(&model, batch, &classes, 1, &device))?;
+        }
+        Ok(started.elapsed().as_secs_f64() / repeats as f64)
+    };
+    let one = [&train_set.images[0]];
+    infer(&one, 10)?;
+    let latency: Vec<f64> = (0..runs).map(|_| infer(&one, 50).map(|s| s * 1e3)).collect::<Result<_>>()?;
+    let big_set = random_set(256, &mut rng);
+    let big: Vec<&data::Planes> = big_set.images.iter().collect();
+    infer(&big, 2)?;
+    let throughput: Vec<f64> = (0..runs).map(|_| infer(&big, 5).map(|s| 256.0 / s)).collect::<Result<_>>()?;
+
+    let report = serde_json::json!({
+        "backend": format!("{:?}", args.backend.backend).to_lowercase(),
+        "train_images_per_s": median(train),
+        "train_batch": args.train_batch,
+        "infer_batch1_ms": median(latency),
+        "infer_batch256_images_per_s": median(throughput),
+        "runs": runs,
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(path) = args.json {
+        std::fs::write(&path, text).with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(())
+}
