@@ -16,13 +16,19 @@ pub enum BackendKind {
 }
 
 /// Opens a device natively. wgpu failures (no adapter, no driver) come back as an error.
+/// wgpu's runtime can be registered once per process, so the first outcome is kept.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn open_device(kind: BackendKind) -> Result<Device, String> {
+    static WGPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
     match kind {
         BackendKind::Flex => Ok(Device::flex()),
-        BackendKind::Wgpu => Device::wgpu_options()
-            .init()
-            .map_err(|e| format!("could not start the wgpu backend: {e}")),
+        BackendKind::Wgpu => WGPU
+            .get_or_init(|| {
+                Device::wgpu_options()
+                    .init()
+                    .map_err(|e| format!("could not start the wgpu backend: {e}"))
+            })
+            .clone(),
     }
 }
 

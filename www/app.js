@@ -92,7 +92,8 @@ async function restartOnCpu() {
 /** Shows an error from a model call; a lost runtime gets a restart button. */
 export function reportError(context, error) {
   console.warn(context, error);
-  if (error instanceof RuntimeLostError) {
+  // A crashed runtime, or a GPU that failed or was lost: offer to carry on on the CPU.
+  if (error instanceof RuntimeLostError || /compute device failed|device was lost/i.test(error.message)) {
     showAlert(`${context}: the model runtime stopped (${error.message}).`, {
       action: { label: 'Restart on the CPU', run: restartOnCpu },
     });
