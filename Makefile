@@ -43,9 +43,6 @@ build:
 ## The browser module (www/pkg), built with wasm-pack --target web
 wasm: tools
 	$(WASM_PACK) build --target web --release --no-pack --out-dir www/pkg
-	@# Debug names and producer sections: 38.7 → 31.5 MB, 6.0 → 4.8 MB gzipped (BENCHMARKS.md).
-	wasm-opt --all-features --strip-debug --strip-producers www/pkg/secnn_bg.wasm -o www/pkg/secnn_bg.stripped.wasm
-	mv www/pkg/secnn_bg.stripped.wasm www/pkg/secnn_bg.wasm
 	@echo "www/pkg/secnn_bg.wasm: $$(stat -c %s www/pkg/secnn_bg.wasm) bytes, $$(gzip -9 -c www/pkg/secnn_bg.wasm | wc -c) gzipped"
 
 ## Everything the page needs: the wasm module and the vendored chart library

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 fn secnn(args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_secnn"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(repo_path(""))
         .output()
         .expect("run secnn");
     eprintln!(

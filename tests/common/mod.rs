@@ -14,8 +14,11 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// A path in this checkout. `cargo test` sets CARGO_MANIFEST_DIR when it runs the tests; the
+/// compile-time value could name another clone that shares the target directory.
 pub fn repo_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    root.join(relative)
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {

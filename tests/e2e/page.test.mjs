@@ -52,7 +52,14 @@ async function openPage({ webgpu }) {
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('request', (r) => { if (!r.url().startsWith(URL) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`request left the origin: ${r.url()}`); });
   await page.goto(URL);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 5 * MINUTES });
+  // Ready, or a visible failure (then fail at once with its text).
+  await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
+    null, { timeout: 5 * MINUTES });
+  const failure = await page.textContent('#alerts');
+  if (failure) {
+    await browser.close();
+    throw new Error(`the page did not load: ${failure}`);
+  }
   return { browser, page, problems };
 }
 
