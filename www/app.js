@@ -5,6 +5,7 @@ import { css, drawLegend, drawMap, viridis } from './colormap.js';
 import { setupTraining } from './train.js';
 
 const SHIPPED_WEIGHTS = 'www/model/secnn-cifar10.bpk';
+const WASM = 'www/pkg/secnn_bg.wasm';
 const $ = (id) => document.getElementById(id);
 
 // ---------- alerts ----------
@@ -376,12 +377,14 @@ async function boot() {
   drawLegend($('legend-viridis'));
   const progress = $('load-progress');
   try {
+    // Both downloads report progress: the runtime (wasm) first, then the weights.
+    $('model-status').textContent = 'downloading the runtime…';
+    const wasm = await fetchWithProgress(WASM, (f) => { progress.value = 80 * f; });
     $('model-status').textContent = 'downloading weights…';
-    app.shippedBytes = await fetchWithProgress(SHIPPED_WEIGHTS, (f) => { progress.value = 10 + 60 * f; });
+    app.shippedBytes = await fetchWithProgress(SHIPPED_WEIGHTS, (f) => { progress.value = 80 + 15 * f; });
     $('model-status').textContent = 'starting the runtime…';
-    progress.value = 75;
-    // Keep a copy: the bytes are transferred to the worker.
-    app.model = await SeCnn.create({ backend: 'auto', weights: app.shippedBytes.slice() });
+    // Keep a copy of the weights: the bytes sent to the worker are its own.
+    app.model = await SeCnn.create({ backend: 'auto', weights: app.shippedBytes.slice(), wasm });
     progress.value = 100;
     progress.hidden = true;
     updateStatus();

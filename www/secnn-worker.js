@@ -25,8 +25,9 @@ async function fetchBytes(source) {
 }
 
 const methods = {
-  async create({ backend, weights }) {
-    ready ??= init();
+  async create({ backend, weights, wasm }) {
+    // `wasm`: the module's bytes when the page downloaded them itself (to show progress).
+    ready ??= init(wasm ? { module_or_path: wasm } : undefined);
     await ready;
     const bytes = await fetchBytes(weights);
     runtime?.free();

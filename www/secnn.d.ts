@@ -151,8 +151,9 @@ export class SeCnn {
   backend: BackendInfo | null;
   info: ModelInfo | null;
   constructor(workerUrl?: URL);
-  static create(options?: { backend?: Backend; weights?: WeightsInput; workerUrl?: URL }): Promise<SeCnn>;
-  recreate(options?: { backend?: Backend; weights?: WeightsInput }): Promise<SeCnn>;
+  /** `wasm`: the bytes of pkg/secnn_bg.wasm, when the page fetched them itself (default: the worker fetches). */
+  static create(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array; workerUrl?: URL }): Promise<SeCnn>;
+  recreate(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array }): Promise<SeCnn>;
   classify(image: ImageInput, options?: { topK?: number }): Promise<Classified>;
   explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null }): Promise<Explained>;
   loadWeights(weights: WeightsInput): Promise<ModelInfo>;

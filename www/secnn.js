@@ -56,16 +56,17 @@ export class SeCnn {
 
   /**
    * Starts a worker, opens the backend and loads weights.
-   * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|Blob|ArrayBuffer|Uint8Array, workerUrl?: URL}} options
+   * `wasm` optionally passes the bytes of `pkg/secnn_bg.wasm` (e.g. fetched with a progress bar).
+   * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|Blob|ArrayBuffer|Uint8Array, wasm?: ArrayBuffer|Uint8Array, workerUrl?: URL}} options
    */
-  static async create({ backend = 'auto', weights = DEFAULT_WEIGHTS, workerUrl } = {}) {
+  static async create({ backend = 'auto', weights = DEFAULT_WEIGHTS, wasm, workerUrl } = {}) {
     const model = new SeCnn(workerUrl);
-    await model.recreate({ backend, weights });
+    await model.recreate({ backend, weights, wasm });
     return model;
   }
 
   /** (Re)starts the worker — e.g. on the CPU after the GPU was lost — keeping nothing but the weights given. */
-  async recreate({ backend = 'auto', weights = DEFAULT_WEIGHTS } = {}) {
+  async recreate({ backend = 'auto', weights = DEFAULT_WEIGHTS, wasm } = {}) {
     this.#worker?.terminate();
     this.#failAll(new RuntimeLostError('the runtime was restarted'));
     this.#worker = new Worker(this.#workerUrl, { type: 'module' });
@@ -74,7 +75,7 @@ export class SeCnn {
       event.preventDefault?.();
       this.#failAll(new RuntimeLostError(`the model worker failed: ${event.message || 'unknown error'}`));
     };
-    const { backend: opened, info } = await this.#call('create', { backend, weights: await bytesOf(weights) });
+    const { backend: opened, info } = await this.#call('create', { backend, weights: await bytesOf(weights), wasm });
     this.backend = opened;
     this.info = info;
     return this;
