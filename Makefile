@@ -66,5 +66,9 @@ data:
 	elif [ -f $(DATASET_ARCHIVE) ]; then mkdir -p $(DATA_DIR) && tar -xzf $(DATASET_ARCHIVE) -C $(DATA_DIR) && echo "unpacked $(DATASET_ARCHIVE) into $(DATA_DIR)/"; \
 	else echo "NOTE: $(DATASET_ARCHIVE) not found: tests that need CIFAR-10 images will say they are skipped"; fi
 
+## Native speed against PyTorch on this machine; rewrites the table in BENCHMARKS.md (not part of `make test`)
+bench: build
+	python3 bench/native.py --secnn "$(CARGO_TARGET_DIR)/release/secnn"
+
 clean:
 	rm -rf www/pkg $(DATA_DIR)
