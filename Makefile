@@ -20,9 +20,7 @@ serve: web
 
 ## Every test: native (model, data, training, import, backends), wasm in Chromium, the page end to end
 test: tools data
-	cargo test --release --locked
-	$(MAKE) test-wasm
-	$(MAKE) test-e2e
+	$(MAKE) test-native test-wasm test-e2e
 
 ## The page in headless Chromium (playwright-core), served by tools/serve.sh like `make serve`
 test-e2e: web

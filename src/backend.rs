@@ -1,6 +1,5 @@
 //! Choosing where the model runs.
 
-#[cfg(not(target_arch = "wasm32"))]
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
@@ -41,4 +40,39 @@ impl DeviceError {
     pub fn from_debug(error: impl std::fmt::Debug) -> Self {
         Self(format!("{error:?}"))
     }
+}
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// wgpu registers one runtime per wasm instance: the first outcome is kept and reused.
+    static WEBGPU: std::cell::RefCell<Option<(Device, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Asks the browser for a WebGPU adapter and device (once per wasm instance; later calls reuse
+/// them). Returns the device and a description of the adapter.
+#[cfg(target_arch = "wasm32")]
+pub async fn open_webgpu() -> Result<(Device, String), String> {
+    if let Some(opened) = WEBGPU.with(|cell| cell.borrow().clone()) {
+        return Ok(opened);
+    }
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| format!("WebGPU is not available: {e}"))?;
+    let adapter = setup.adapter.get_info();
+    let name = if adapter.name.is_empty() {
+        match adapter.device_type {
+            burn::tensor::wgpu::wgpu::DeviceType::Cpu => "software adapter (runs on the CPU)".to_string(),
+            other => format!("{other:?} adapter"),
+        }
+    } else {
+        adapter.name.clone()
+    };
+    let description = match (adapter.driver.is_empty(), adapter.driver_info.is_empty()) {
+        (false, _) => format!("{name} ({})", adapter.driver),
+        (true, false) => format!("{name} ({})", adapter.driver_info),
+        _ => name,
+    };
+    WEBGPU.with(|cell| *cell.borrow_mut() = Some((device.clone(), description.clone())));
+    Ok((device, description))
 }

@@ -397,39 +397,8 @@ impl Runtime {
     }
 }
 
-thread_local! {
-    /// wgpu can be initialised once per wasm instance: later runtimes reuse the device.
-    static WEBGPU: std::cell::RefCell<Option<(Device, BackendInfo)>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Asks the browser for a WebGPU adapter and device (once; later calls reuse them).
+/// The browser's WebGPU device, described for the caller.
 async fn open_webgpu() -> Result<(Device, BackendInfo), String> {
-    if let Some(opened) = WEBGPU.with(|cell| cell.borrow().clone()) {
-        return Ok(opened);
-    }
-    let opened = request_webgpu().await?;
-    WEBGPU.with(|cell| *cell.borrow_mut() = Some(opened.clone()));
-    Ok(opened)
-}
-
-async fn request_webgpu() -> Result<(Device, BackendInfo), String> {
-    let (device, setup) = Device::wgpu_options()
-        .init_with_setup_async()
-        .await
-        .map_err(|e| format!("WebGPU is not available: {e}"))?;
-    let adapter = setup.adapter.get_info();
-    let name = if adapter.name.is_empty() {
-        match adapter.device_type {
-            burn::tensor::wgpu::wgpu::DeviceType::Cpu => "software adapter (runs on the CPU)".to_string(),
-            other => format!("{other:?} adapter"),
-        }
-    } else {
-        adapter.name.clone()
-    };
-    let description = match (adapter.driver.is_empty(), adapter.driver_info.is_empty()) {
-        (false, _) => format!("{name} ({})", adapter.driver),
-        (true, false) => format!("{name} ({})", adapter.driver_info),
-        _ => name,
-    };
-    Ok((device, BackendInfo { backend: "webgpu".into(), adapter: description, fallback_reason: None }))
+    let (device, adapter) = crate::backend::open_webgpu().await?;
+    Ok((device, BackendInfo { backend: "webgpu".into(), adapter, fallback_reason: None }))
 }

@@ -19,22 +19,12 @@ wasm_bindgen_test_configure!(run_in_browser);
 const SHIPPED: &[u8] = include_bytes!("../www/model/secnn-cifar10.bpk");
 const EXPECTED: &str = include_str!("fixtures/shipped_expected.json");
 
-thread_local! {
-    /// The wgpu runtime can be initialised once per page; the tests share it.
-    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
-}
-
 /// WebGPU must be granted: webdriver.json starts Chromium with `--enable-unsafe-webgpu`.
 async fn webgpu() -> Device {
-    if let Some(device) = WEBGPU.with(|cell| cell.borrow().clone()) {
-        return device;
-    }
-    let device = match Device::wgpu_options().init_async().await {
-        Ok(device) => device,
+    match secnn::backend::open_webgpu().await {
+        Ok((device, _)) => device,
         Err(error) => panic!("WebGPU was promised by webdriver.json but no adapter was granted: {error}"),
-    };
-    WEBGPU.with(|cell| *cell.borrow_mut() = Some(device.clone()));
-    device
+    }
 }
 
 async fn read(tensor: Tensor<2>) -> Vec<f32> {

@@ -3,6 +3,7 @@
 import { SeCnn, RuntimeLostError } from './secnn.js';
 import { css, drawLegend, drawMap, viridis } from './colormap.js';
 import { setupTraining } from './train.js';
+import { snapshot } from './camera.js';
 
 const SHIPPED_WEIGHTS = 'www/model/secnn-cifar10.bpk';
 const WASM = 'www/pkg/secnn_bg.wasm';
@@ -339,11 +340,7 @@ function setupInputs() {
     });
     $('camera-close').addEventListener('click', close);
     $('capture-button').addEventListener('click', async () => {
-      const video = $('camera-video');
-      const canvas = new OffscreenCanvas(video.videoWidth, video.videoHeight);
-      canvas.getContext('2d').drawImage(video, 0, 0);
-      const blob = await canvas.convertToBlob({ type: 'image/png' });
-      classifyFiles([new File([blob], `camera-${Date.now()}.png`, { type: 'image/png' })]);
+      classifyFiles([await snapshot($('camera-video'))]);
     });
   }
 }

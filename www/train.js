@@ -2,7 +2,8 @@
 // (loss, accuracy and learning-rate charts, the probe image's SE weights per step, and the
 // validation results after every epoch). The training itself runs in the worker.
 import uPlot from './vendor/uPlot.esm.js';
-import { viridis } from './colormap.js';
+import { css, viridis } from './colormap.js';
+import { snapshot } from './camera.js';
 
 const $ = (id) => document.getElementById(id);
 const CIFAR10 = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
@@ -89,11 +90,9 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
           video.srcObject = stream;
           video.muted = true;
           await video.play();
-          const canvas = new OffscreenCanvas(video.videoWidth, video.videoHeight);
-          canvas.getContext('2d').drawImage(video, 0, 0);
+          const file = await snapshot(video);
           stream.getTracks().forEach((t) => t.stop());
-          const blob = await canvas.convertToBlob({ type: 'image/png' });
-          addFiles([new File([blob], `camera-${Date.now()}.png`, { type: 'image/png' })]);
+          addFiles([file]);
         } catch (error) {
           showAlert(`The camera is not available: ${error.message}`);
         }
@@ -185,7 +184,6 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
       for (const file of cifarBinaries) {
         try {
           await app.model.addCifarBatch(file);
-          probe ??= null;
         } catch (error) {
           failures.push(`${file.name}: ${error.message}`);
         }
@@ -304,8 +302,7 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
       for (const n of counts) {
         const td = document.createElement('td');
         td.textContent = String(n);
-        const [r, g, b] = viridis(n / max);
-        td.style.background = `rgb(${r | 0}, ${g | 0}, ${b | 0})`;
+        td.style.background = css(viridis(n / max));
         td.style.color = n / max > 0.6 ? '#000' : '#fff';
         tr.append(td);
       }
