@@ -48,10 +48,25 @@ thread_local! {
     static WEBGPU: std::cell::RefCell<Option<(Device, String)>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Runs the module's static constructors (cubecl registers its IR with `inventory` in them)
+/// exactly once. Unless the module calls `__wasm_call_ctors` itself, wasm-ld wraps *every*
+/// export in a call to it: each call from JavaScript (even each value serde-wasm-bindgen
+/// hands over) then re-ran all of them, which made a 2 ms classification take over a second.
+#[cfg(target_arch = "wasm32")]
+pub fn run_static_constructors() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: the linker-made constructor function, called once before any kernel is built.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
+}
+
 /// Asks the browser for a WebGPU adapter and device (once per wasm instance; later calls reuse
 /// them). Returns the device and a description of the adapter.
 #[cfg(target_arch = "wasm32")]
 pub async fn open_webgpu() -> Result<(Device, String), String> {
+    run_static_constructors();
     if let Some(opened) = WEBGPU.with(|cell| cell.borrow().clone()) {
         return Ok(opened);
     }

@@ -16,6 +16,7 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
 fn start() {
+    crate::backend::run_static_constructors();
     console_error_panic_hook::set_once();
     // wgpu reports shader and validation problems only through the log: send it to the console.
     let _ = console_log::init_with_level(log::Level::Warn);

@@ -1,0 +1,243 @@
+// Browser benchmark (part of `make bench`): secnn's wasm runtime against TensorFlow.js running
+// the same architecture in the same headless Chromium, plus download sizes and cold start-up.
+// Writes bench/results-browser/browser.json and the table between the `browser` markers in
+// BENCHMARKS.md.
+//
+//   node bench/browser.mjs [--quick]     (needs `make web` and `npm ci --prefix bench`)
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { gzipSync } from 'node:zlib';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(join(root, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const quick = process.argv.includes('--quick');
+const RUNS = quick ? 2 : 5;
+const PORT = 19000 + (process.pid % 1000);
+const ORIGIN = `http://127.0.0.1:${PORT}`;
+const BASE_FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const WEBGPU_FLAGS = [...BASE_FLAGS, '--enable-unsafe-webgpu'];
+
+for (const [path, how] of [['www/pkg/secnn_bg.wasm', 'make web'], ['bench/node_modules/@tensorflow/tfjs', 'npm ci --prefix bench']]) {
+  if (!existsSync(join(root, path))) {
+    console.error(`bench/browser.mjs: ${path} is missing; run \`${how}\` first`);
+    process.exit(2);
+  }
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const log = (...args) => console.error('[bench]', ...args);
+
+async function startServer() {
+  const server = spawn(join(root, 'tools', 'serve.sh'), [String(PORT)], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(`${ORIGIN}/`)).ok) return server; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  server.kill();
+  throw new Error('the static server did not start');
+}
+
+function sizes() {
+  const file = (path) => {
+    const bytes = readFileSync(join(root, path));
+    return { path, bytes: bytes.length, gzipped: gzipSync(bytes, { level: 9 }).length };
+  };
+  return [file('www/pkg/secnn_bg.wasm'), file('www/pkg/secnn.js'), file('www/model/secnn-cifar10.bpk')];
+}
+
+/**
+ * Navigation → first prediction on the demo page with a cold cache (a fresh browser profile
+ * each run). The image is supplied the moment the page says it is ready, so the figure is
+ * `ready` (from the navigation start) plus the time the first explanation took.
+ */
+async function coldStart(flags) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${ORIGIN}/`);
+    await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
+      null, { timeout: 600_000 });
+    const alert = await page.textContent('#alerts');
+    if (alert) throw new Error(`the page did not load: ${alert}`);
+    await page.setInputFiles('#file-input', join(root, 'docs', 'screenshot.png'));
+    await page.waitForFunction(() => performance.getEntriesByName('secnn:explained').length > 0, null, { timeout: 600_000 });
+    if (errors.length) throw new Error(errors.join('; '));
+    return await page.evaluate(() => {
+      const at = (name) => performance.getEntriesByName(name)[0].startTime;
+      return {
+        backend: document.querySelector('#backend-badge').textContent.trim(),
+        readyMs: at('secnn:ready'),
+        firstExplainMs: at('secnn:explained') - at('secnn:input'),
+        firstPredictionMs: at('secnn:ready') + at('secnn:explained') - at('secnn:input'),
+      };
+    });
+  } finally {
+    await browser.close();
+  }
+}
+
+async function benchPage(flags) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') log('console:', m.text()); });
+  page.on('pageerror', (e) => log('page error:', e.message));
+  page.setDefaultTimeout(1_800_000);
+  await page.goto(`${ORIGIN}/bench/browser/`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+  return { browser, page };
+}
+
+async function secnnCpu(page) {
+  const opened = await page.evaluate(() => bench.secnn.open('cpu'));
+  log('secnn cpu:', opened.backend.adapter);
+  const latency = await page.evaluate((runs) => bench.secnn.inferenceLatency({ runs }), RUNS);
+  log('secnn cpu batch-1', latency.medianMs.toFixed(2), 'ms');
+  const full = await page.evaluate((epochs) => bench.secnn.fineTuneThroughput({ images: 256, epochs, batchSize: 64, freeze: 'none', augment: true }), RUNS + 1);
+  log('secnn cpu full fine-tune', full.imagesPerSecond.toFixed(1), 'img/s');
+  const head = await page.evaluate((epochs) => bench.secnn.fineTuneThroughput({ images: 2048, epochs, batchSize: 64, freeze: 'head', augment: false }), RUNS + 1);
+  log('secnn cpu head-only fine-tune', head.imagesPerSecond.toFixed(0), 'img/s');
+  return { backend: opened.backend, openMs: opened.openMs, latency, full, head };
+}
+
+async function secnnWebgpu(page) {
+  const opened = await page.evaluate(() => bench.secnn.open('webgpu'));
+  log('secnn webgpu:', opened.backend.adapter);
+  const latency = await page.evaluate(() => bench.secnn.inferenceLatency({ runs: 3, iterations: 10, warmup: 3 }));
+  const full = await page.evaluate(() => bench.secnn.fineTuneThroughput({ images: 32, epochs: 3, batchSize: 16, freeze: 'none', augment: false }));
+  return { backend: opened.backend, openMs: opened.openMs, latency, full };
+}
+
+async function tfjs(page) {
+  const result = {};
+  const wasm = await page.evaluate(() => bench.tfjs.useBackend('wasm'));
+  result.wasm = { ...wasm };
+  if (wasm.ok) {
+    result.wasm.model = await page.evaluate(() => bench.tfjs.modelInfo());
+    result.wasm.latency = await page.evaluate((runs) => bench.tfjs.inferenceLatency({ runs }), RUNS);
+    log('tfjs wasm batch-1', result.wasm.latency.medianMs.toFixed(2), 'ms');
+    result.wasm.training = await page.evaluate(() => bench.tfjs.trainingThroughput({ batch: 64, steps: 2, runs: 1, timeLimitMs: 60_000 }));
+  }
+  // TF.js's other CPU-side backends, for training (its wasm backend cannot train this model).
+  for (const name of ['cpu', 'webgl']) {
+    const set = await page.evaluate((n) => bench.tfjs.useBackend(n), name);
+    result[name] = { ...set };
+    if (!set.ok) continue;
+    result[name].latency = await page.evaluate(() => bench.tfjs.inferenceLatency({ runs: 3, iterations: 10, warmup: 3 }));
+    result[name].training = await page.evaluate((limit) => bench.tfjs.trainingThroughput({ batch: 16, steps: 2, runs: 5, timeLimitMs: limit }), quick ? 30_000 : 90_000);
+    log(`tfjs ${name} training`, JSON.stringify(result[name].training.medianImagesPerSecond ?? result[name].training.error));
+  }
+  return result;
+}
+
+function chromiumVersion() {
+  return new Promise((resolve) => {
+    const child = spawn('/usr/bin/chromium', ['--version']);
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('close', () => resolve(out.trim()));
+  });
+}
+
+const fmt = (value, digits = 0) => (value == null || Number.isNaN(value) ? '–' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+
+function table(results) {
+  const { secnnCpu: s, tfjs: t, webgpu: g, startup, files, machine } = results;
+  const tfTrain = ['webgl', 'cpu']
+    .map((name) => ({ name, imagesPerSecond: t[name]?.training?.medianImagesPerSecond }))
+    .filter((x) => x.imagesPerSecond != null)
+    .sort((a, b) => b.imagesPerSecond - a.imagesPerSecond)[0];
+  const wasmError = t.wasm?.training?.ok === false ? t.wasm.training.error : null;
+  const rows = [
+    '| measure | secnn (wasm, CPU) | TensorFlow.js 4.22 | secnn / TF.js |',
+    '|---|---|---|---|',
+    `| batch-1 classify latency (ms, lower is better) | ${fmt(s.latency.medianMs, 2)} | ${fmt(t.wasm?.latency?.medianMs, 2)} (wasm backend) | ${fmt(s.latency.medianMs / t.wasm?.latency?.medianMs, 2)}× |`,
+    `| full fine-tuning, batch 64, augmented (images/s) | ${fmt(s.full.imagesPerSecond, 1)} | ${tfTrain ? `${fmt(tfTrain.imagesPerSecond, 1)} (${tfTrain.name} backend, batch 16)` : '–'} | ${tfTrain ? `${fmt(s.full.imagesPerSecond / tfTrain.imagesPerSecond, 1)}×` : '–'} |`,
+    `| head-only fine-tuning, cached features (images/s) | ${fmt(s.head.imagesPerSecond)} | – | – |`,
+  ];
+  const startRows = startup.map((x) => `| ${x.label} | ${fmt(x.readyMs)} | ${fmt(x.firstExplainMs)} | ${fmt(x.firstPredictionMs)} |`);
+  const fileRows = files.map((f) => `| \`${f.path}\` | ${fmt(f.bytes)} | ${fmt(f.gzipped)} |`);
+  return [
+    `Machine: ${machine.cpu}, ${machine.cores} cores; ${machine.chromium}, headless. Command: \`make bench\``,
+    `(runs \`bench/browser.mjs\`). Medians of ${RUNS} runs after a warm-up; ratios from the same run.`,
+    'secnn runs in its module worker and every figure includes the worker round trip; TF.js runs',
+    'on the page. Neither uses threads (the page is not cross-origin isolated), both use wasm SIMD.',
+    '',
+    ...rows,
+    '',
+    `secnn's runtime itself reports ${fmt(s.latency.runtimeMedianMs, 2)} ms per batch-1 classification (the rest is the worker round trip).`,
+    `TF.js's wasm backend cannot train this model${wasmError ? ` (\`${wasmError.split('\n')[0].slice(0, 120)}\`)` : ''}, so its training`,
+    'figure is the faster of its webgl (software GL here) and cpu backends.',
+    '',
+    'Cold start on the demo page (`make serve`), fresh browser profile each run, served from localhost',
+    '(so network time is not included: see the bytes below):',
+    '',
+    '| backend | navigation → ready (ms) | first explanation (ms) | navigation → first prediction (ms) |',
+    '|---|---|---|---|',
+    ...startRows,
+    '',
+    '| file | bytes | gzipped |',
+    '|---|---|---|',
+    ...fileRows,
+    '',
+    `WebGPU in this headless Chromium is SwiftShader, a **software** adapter (${g?.backend?.adapter ?? 'not available'}):`,
+    `batch-1 ${fmt(g?.latency?.medianMs, 1)} ms, full fine-tuning ${fmt(g?.full?.imagesPerSecond, 1)} images/s (batch 16).`,
+    'These show the WebGPU path works end to end; they say nothing about speed on a real GPU.',
+  ].join('\n');
+}
+
+async function main() {
+  const server = await startServer();
+  try {
+    const results = {
+      date: new Date().toISOString(),
+      machine: { cpu: cpus()[0].model.trim(), cores: cpus().length, chromium: await chromiumVersion() },
+      files: sizes(),
+      startup: [],
+    };
+    for (const [label, flags] of [['CPU (no WebGPU)', BASE_FLAGS], ['WebGPU (SwiftShader, software)', WEBGPU_FLAGS]]) {
+      const runs = [];
+      for (let i = 0; i < RUNS; i++) runs.push(await coldStart(flags));
+      const pick = (key) => median(runs.map((r) => r[key]));
+      results.startup.push({ label, backend: runs[0].backend, readyMs: pick('readyMs'), firstExplainMs: pick('firstExplainMs'), firstPredictionMs: pick('firstPredictionMs'), runs });
+      log('cold start', label, Math.round(pick('firstPredictionMs')), 'ms');
+    }
+    {
+      const { browser, page } = await benchPage(WEBGPU_FLAGS);
+      try {
+        results.secnnCpu = await secnnCpu(page);
+        results.webgpu = await secnnWebgpu(page).catch((e) => ({ error: e.message }));
+        results.tfjs = await tfjs(page);
+      } finally {
+        await browser.close();
+      }
+    }
+    mkdirSync(join(root, 'bench', 'results-browser'), { recursive: true });
+    writeFileSync(join(root, 'bench', 'results-browser', 'browser.json'), `${JSON.stringify(results, null, 2)}\n`);
+    const markdown = table(results);
+    console.log(markdown);
+    if (!quick) {
+      const path = join(root, 'BENCHMARKS.md');
+      const text = readFileSync(path, 'utf8');
+      const block = `<!-- browser:start -->\n${markdown}\n<!-- browser:end -->`;
+      if (!text.includes('<!-- browser:start -->')) throw new Error('BENCHMARKS.md has no browser markers');
+      writeFileSync(path, text.replace(/<!-- browser:start -->[\s\S]*?<!-- browser:end -->/, () => block));
+    }
+  } finally {
+    server.kill();
+  }
+}
+
+await main();

@@ -1,0 +1,96 @@
+// secnn's side of the browser benchmark: the public module (www/secnn.js) exactly as an
+// embedding page uses it, so every figure includes the worker round trip a user pays.
+import { SeCnn } from '../../www/secnn.js';
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/** Deterministic noise images (a fixed LCG), so every run and backend sees the same pixels. */
+function noiseImages(count, side = 32, seed = 1) {
+  let state = seed >>> 0;
+  const next = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) >>> 24;
+  return Array.from({ length: count }, () => {
+    const image = new ImageData(side, side);
+    for (let i = 0; i < image.data.length; i += 4) {
+      image.data[i] = next();
+      image.data[i + 1] = next();
+      image.data[i + 2] = next();
+      image.data[i + 3] = 255;
+    }
+    return image;
+  });
+}
+
+let model = null;
+
+/** Opens the runtime on `backend` ('cpu' | 'webgpu') with the shipped weights. */
+export async function open(backend) {
+  model?.terminate();
+  const started = performance.now();
+  model = await SeCnn.create({ backend });
+  return { backend: model.backend, openMs: performance.now() - started };
+}
+
+/**
+ * Batch-1 classification latency: per run, the mean over `iterations` calls of
+ * `classify(32x32 image)` awaited one after another. `runtimeMs` is the time the Rust
+ * runtime itself reports (no worker round trip).
+ */
+export async function inferenceLatency({ runs = 5, iterations = 50, warmup = 10 } = {}) {
+  const [image] = noiseImages(1);
+  for (let i = 0; i < warmup; i++) await model.classify(image);
+  const runsMs = [];
+  const runtimeMs = [];
+  for (let run = 0; run < runs; run++) {
+    const inside = [];
+    const started = performance.now();
+    for (let i = 0; i < iterations; i++) inside.push((await model.classify(image)).milliseconds);
+    runsMs.push((performance.now() - started) / iterations);
+    runtimeMs.push(inside.reduce((a, b) => a + b, 0) / iterations);
+  }
+  return { medianMs: median(runsMs), runsMs, runtimeMedianMs: median(runtimeMs) };
+}
+
+/**
+ * Fine-tuning throughput: `images` noise images in 10 classes, `epochs` epochs with no
+ * validation split. Epoch 1 is the warm-up (and, for a frozen body without augmentation, the
+ * pass that caches features); images/s is the median over the later epochs, timed between
+ * the step reports that end them.
+ */
+export async function fineTuneThroughput({ images = 256, epochs = 6, batchSize = 64, freeze = 'none', augment = false, timeLimitMs = 600_000 } = {}) {
+  await model.clearExamples();
+  const pictures = noiseImages(images, 32, 7);
+  for (let i = 0; i < images; i++) await model.addExample(pictures[i], i % 10);
+  const epochEnds = [performance.now()];
+  let plan = null;
+  let stoppedEarly = false;
+  const started = performance.now();
+  const run = model.fineTune({
+    epochs, batchSize, freeze, augment, validationSplit: 0, optimizer: 'adam', learningRate: 1e-4, schedule: 'constant',
+    onPlan: (p) => { plan = p; },
+    onStep: (report) => {
+      if (report.epochEnd) epochEnds.push(performance.now());
+      if (!stoppedEarly && performance.now() - started > timeLimitMs && epochEnds.length >= 3) {
+        stoppedEarly = true;
+        run.finish();
+      }
+    },
+  });
+  await run.done;
+  // The cancel-free "finish" keeps the fine-tuned weights; reload the shipped ones for the next measurement.
+  await model.loadWeights(new URL('../../www/model/secnn-cifar10.bpk', import.meta.url).href);
+  const perEpoch = epochEnds.slice(1).map((t, i) => plan.trainImages / ((t - epochEnds[i]) / 1000));
+  const measured = perEpoch.slice(1);
+  return {
+    imagesPerSecond: median(measured),
+    firstEpochImagesPerSecond: perEpoch[0],
+    epochsMeasured: measured.length,
+    perEpoch,
+    usesFeatureCache: plan.usesFeatureCache,
+    trainImages: plan.trainImages,
+    stoppedEarly,
+  };
+}
