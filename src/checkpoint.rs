@@ -52,7 +52,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Saves the trainer's model, optimizer and progress into `dir`.
 pub fn save(dir: &Path, trainer: &Trainer, info: &ModelInfo, state: &RunState) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let model = futures_lite::future::block_on(weights::to_bytes(&trainer.model, info))
+    // Full precision, whatever the run's output uses: resuming must continue the exact run.
+    let exact = ModelInfo { storage: weights::Storage::F32, ..info.clone() };
+    let model = futures_lite::future::block_on(weights::to_bytes(&trainer.model, &exact))
         .map_err(|e| e.to_string())?;
     let optimizer = trainer.optimizer_bytes()?;
     let json = serde_json::to_vec_pretty(state).map_err(|e| e.to_string())?;

@@ -165,6 +165,10 @@ struct EvalArgs {
     /// Store the measured accuracy in the weights file's description.
     #[arg(long)]
     record: bool,
+    /// With --record: store the convolution and linear weights as f16 (half the download).
+    /// The accuracy is measured with those f16 weights.
+    #[arg(long, requires = "record")]
+    half: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -503,7 +507,12 @@ fn train(args: TrainArgs) -> Result<()> {
 
 fn eval(args: EvalArgs) -> Result<()> {
     let device = device(&args.backend)?;
-    let loaded = read_weights(&args.weights, &device)?;
+    let mut loaded = read_weights(&args.weights, &device)?;
+    if args.half {
+        // Round-trip through the f16 file first, so the accuracy is that of what gets written.
+        let info = ModelInfo { storage: weights::Storage::F16, ..loaded.info.clone() };
+        loaded = weights::load(&block_on(weights::to_bytes(&loaded.model, &info))?, &device)?;
+    }
     let split = match args.split {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,

@@ -38,6 +38,19 @@ pub struct ModelInfo {
     pub reduction: usize,
     /// Hidden width of the classifier.
     pub hidden: usize,
+    /// How the convolution and linear weights are stored (f16 halves the download; BatchNorm
+    /// statistics stay f32 either way). Files without it are f32.
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+/// Storage precision of a weights file. Loading always yields an f32 model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    #[default]
+    F32,
+    F16,
 }
 
 impl ModelInfo {
@@ -53,6 +66,7 @@ impl ModelInfo {
             widths: config.widths,
             reduction: config.reduction,
             hidden: config.hidden,
+            storage: Storage::F32,
         }
     }
 
@@ -111,8 +125,10 @@ pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
 /// Every tensor must be present with the right shape.
 pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
     let info = read_info(bytes)?;
+    // Cast on load: f16-stored tensors become f32 parameters.
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
-        .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
+        .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?
+        .cast_to_module_dtype();
     let model = info
         .config()
         .init(device)
@@ -127,6 +143,8 @@ struct PendingTensor {
     id: ParamId,
     shape: Vec<usize>,
     values: Tensor<1>,
+    /// A convolution or linear parameter: the ones `Storage::F16` stores in half precision.
+    compressible: bool,
 }
 
 /// Collects parameters in the same form `Module::into_record` records them (its saved
@@ -134,16 +152,19 @@ struct PendingTensor {
 #[derive(Default)]
 struct Collect {
     path: Vec<String>,
+    containers: Vec<String>,
     tensors: Vec<PendingTensor>,
 }
 
 impl ModuleVisitor for Collect {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(name.to_string());
+        self.containers.push(container_type.to_string());
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
         self.path.pop();
+        self.containers.pop();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -155,11 +176,13 @@ impl ModuleVisitor for Collect {
             id: param.id,
             shape,
             values: tensor.reshape([count]),
+            compressible: matches!(self.containers.last().map(String::as_str), Some("Struct:Conv2d" | "Struct:Linear")),
         });
     }
 }
 
-/// Serialises `model` with `info` into burnpack bytes, reading tensors asynchronously.
+/// Serialises `model` with `info` into burnpack bytes, reading tensors asynchronously, in the
+/// precision `info.storage` names.
 pub async fn to_bytes(model: &SeCnn, info: &ModelInfo) -> Result<Vec<u8>, WeightsError> {
     let mut collect = Collect::default();
     // `valid()` syncs BatchNorm running statistics that a training model holds back.
@@ -171,6 +194,12 @@ pub async fn to_bytes(model: &SeCnn, info: &ModelInfo) -> Result<Vec<u8>, Weight
             .into_data_async()
             .await
             .map_err(|e| WeightsError::Write(format!("{}: {e:?}", pending.path)))?;
+        // Converted on the host: WebGPU adapters without f16 (SwiftShader) can still export.
+        let data = if info.storage == Storage::F16 && pending.compressible {
+            data.convert_dtype(burn::tensor::DType::F16)
+        } else {
+            data
+        };
         let (bytes, _, dtype) = data.into_parts();
         tensors.push(burn_pack::Tensor::new(
             pending.path,

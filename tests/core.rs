@@ -76,6 +76,32 @@ fn weights_round_trip_gives_identical_logits_and_keeps_metadata() {
 }
 
 #[test]
+fn f16_storage_halves_the_file_and_keeps_the_predictions() {
+    let device = Device::flex();
+    device.seed(11);
+    let config = SeCnnConfig::new();
+    let model = config.init(&device).valid();
+    let full_info = ModelInfo::new(&config, cifar_classes(), "t", "");
+    let half_info = ModelInfo { storage: weights::Storage::F16, ..full_info.clone() };
+    let full = block_on(weights::to_bytes(&model, &full_info)).unwrap();
+    let half = block_on(weights::to_bytes(&model, &half_info)).unwrap();
+    assert!(half.len() * 10 < full.len() * 6, "f16 file {} bytes vs f32 {}", half.len(), full.len());
+
+    let loaded = weights::load(&half, &device).expect("f16 file loads");
+    assert_eq!(loaded.info.storage, weights::Storage::F16);
+    let images = Tensor::<4>::random([8, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    assert_eq!(loaded.model.forward(images.clone()).dtype(), burn::tensor::DType::F32, "loads as an f32 model");
+    let before = to_vec(model.forward(images.clone()));
+    let after = to_vec(loaded.model.forward(images));
+    let scale = before.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = before.iter().zip(&after).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst > 0.0, "f16 rounding must change something (was the file really f16?)");
+    assert!(worst < 1e-2 * scale.max(1.0), "f16 logits differ by {worst} (scale {scale})");
+    // Writing the loaded model again keeps f16: the file's precision is part of its description.
+    assert_eq!(block_on(weights::to_bytes(&loaded.model, &loaded.info)).unwrap().len(), half.len());
+}
+
+#[test]
 fn bad_weights_files_are_rejected_with_a_reason() {
     let device = Device::flex();
     let config = SeCnnConfig::new();

@@ -26,6 +26,8 @@ export interface ModelInfo {
   widths: [number, number, number];
   reduction: number;
   hidden: number;
+  /** How the file stores convolution and linear weights (the model always runs in f32). */
+  storage: 'f32' | 'f16';
 }
 
 export interface ClassScore { index: number; label: string; probability: number; }
