@@ -260,6 +260,7 @@ async function showExplanation(entry, camClass = null) {
 
 let nextKey = 1;
 async function classifyFiles(files) {
+  performance.mark('secnn:input');
   for (const file of files) {
     const name = file.name || 'pasted image';
     if (file.size === 0) {
@@ -276,6 +277,7 @@ async function classifyFiles(files) {
     }
     app.current = entry;
     addToGallery(entry);
+    performance.mark('secnn:explained');
   }
 }
 
@@ -386,6 +388,8 @@ async function boot() {
     progress.hidden = true;
     updateStatus();
     document.body.dataset.ready = 'true';
+    // Marks for the start-up benchmark (bench/browser.mjs) and for anyone profiling the page.
+    performance.mark('secnn:ready');
   } catch (error) {
     $('model-status').textContent = 'model failed to load';
     reportError('Loading the model failed', error);

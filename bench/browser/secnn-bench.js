@@ -1,6 +1,9 @@
 // secnn's side of the browser benchmark: the public module (www/secnn.js) exactly as an
 // embedding page uses it, so every figure includes the worker round trip a user pays.
 import { SeCnn } from '../../www/secnn.js';
+import init, { Runtime } from '../../www/pkg/secnn.js';
+
+const SHIPPED_WEIGHTS = new URL('../../www/model/secnn-cifar10.bpk', import.meta.url).href;
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -55,6 +58,29 @@ export async function inferenceLatency({ runs = 5, iterations = 50, warmup = 10 
 }
 
 /**
+ * The same batch-1 measurement with the wasm runtime instantiated on the page itself (no
+ * worker), which is how the TF.js reference runs: the like-for-like comparison.
+ */
+export async function pageLatency({ runs = 5, iterations = 50, warmup = 10 } = {}) {
+  await init();
+  const weights = new Uint8Array(await (await fetch(SHIPPED_WEIGHTS)).arrayBuffer());
+  const runtime = await Runtime.create('cpu', weights);
+  try {
+    const rgba = new Uint8Array(noiseImages(1)[0].data.buffer);
+    for (let i = 0; i < warmup; i++) await runtime.classify(rgba, 32, 32, 5);
+    const runsMs = [];
+    for (let run = 0; run < runs; run++) {
+      const started = performance.now();
+      for (let i = 0; i < iterations; i++) await runtime.classify(rgba, 32, 32, 5);
+      runsMs.push((performance.now() - started) / iterations);
+    }
+    return { medianMs: median(runsMs), runsMs };
+  } finally {
+    runtime.free();
+  }
+}
+
+/**
  * Fine-tuning throughput: `images` noise images in 10 classes, `epochs` epochs with no
  * validation split. Epoch 1 is the warm-up (and, for a frozen body without augmentation, the
  * pass that caches features); images/s is the median over the later epochs, timed between
@@ -81,7 +107,7 @@ export async function fineTuneThroughput({ images = 256, epochs = 6, batchSize =
   });
   await run.done;
   // The cancel-free "finish" keeps the fine-tuned weights; reload the shipped ones for the next measurement.
-  await model.loadWeights(new URL('../../www/model/secnn-cifar10.bpk', import.meta.url).href);
+  await model.loadWeights(SHIPPED_WEIGHTS);
   const perEpoch = epochEnds.slice(1).map((t, i) => plan.trainImages / ((t - epochEnds[i]) / 1000));
   const measured = perEpoch.slice(1);
   return {
