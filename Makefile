@@ -38,9 +38,11 @@ build:
 	cargo build --release --locked
 	@echo "binary: $(CARGO_TARGET_DIR)/release/secnn"
 
-## The browser module (www/pkg), built with wasm-pack --target web
-wasm: tools
+## The browser module (www/pkg), built with wasm-pack --target web. Binaryen 132 (npm) then drops
+## the debug names: a fifth off the gzipped download (BENCHMARKS.md); its -Oz gains nothing more.
+wasm: tools node_modules
 	$(WASM_PACK) build --target web --release --no-pack --out-dir www/pkg
+	node_modules/.bin/wasm-opt --strip-debug --strip-producers www/pkg/secnn_bg.wasm -o www/pkg/secnn_bg.wasm
 	@echo "www/pkg/secnn_bg.wasm: $$(stat -c %s www/pkg/secnn_bg.wasm) bytes, $$(gzip -9 -c www/pkg/secnn_bg.wasm | wc -c) gzipped"
 
 ## Everything the page needs: the wasm module and the vendored chart library
@@ -64,9 +66,16 @@ data:
 	elif [ -f $(DATASET_ARCHIVE) ]; then mkdir -p $(DATA_DIR) && tar -xzf $(DATASET_ARCHIVE) -C $(DATA_DIR) && echo "unpacked $(DATASET_ARCHIVE) into $(DATA_DIR)/"; \
 	else echo "NOTE: $(DATASET_ARCHIVE) not found: tests that need CIFAR-10 images will say they are skipped"; fi
 
-## Native speed against PyTorch on this machine; rewrites the table in BENCHMARKS.md (not part of `make test`)
-bench: build
+## Speed against PyTorch (native) and TensorFlow.js (headless Chromium) on this machine, sizes and
+## cold start-up; rewrites the tables in BENCHMARKS.md (not part of `make test`)
+bench: build web bench/node_modules
 	python3 bench/native.py --secnn "$(CARGO_TARGET_DIR)/release/secnn"
+	node bench/browser.mjs
+
+# TensorFlow.js for the browser comparison (kept out of the page's own dependencies)
+bench/node_modules: bench/package.json bench/package-lock.json
+	npm ci --prefix bench --no-audit --no-fund
+	@touch bench/node_modules
 
 clean:
 	rm -rf www/pkg $(DATA_DIR)
