@@ -26,9 +26,10 @@ fn js_error(error: impl std::fmt::Display) -> JsError {
     JsError::new(&error.to_string())
 }
 
+/// Plain JS objects (maps as objects, `None` as null); `serde_bytes` fields become `Uint8Array`s.
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false))
         .map_err(js_error)
 }
 
@@ -100,7 +101,9 @@ struct FineTunePlan {
 #[serde(rename_all = "camelCase")]
 struct Classified {
     top: Vec<inference::ClassScore>,
-    /// What the model sees: 32x32 RGBA bytes after the resize rule.
+    /// What the model sees: 32x32 RGBA bytes after the resize rule (a `Uint8Array` in JS:
+    /// a plain array costs one boundary call per byte and a slow structured clone).
+    #[serde(with = "serde_bytes")]
     input_rgba: Vec<u8>,
     milliseconds: f64,
 }
@@ -110,8 +113,17 @@ struct Classified {
 struct Explained {
     #[serde(flatten)]
     explanation: inference::Explanation,
+    #[serde(with = "serde_bytes")]
     input_rgba: Vec<u8>,
     milliseconds: f64,
+}
+
+#[derive(Serialize)]
+struct Decoded {
+    width: u32,
+    height: u32,
+    #[serde(with = "serde_bytes")]
+    rgba: Vec<u8>,
 }
 
 fn planes_to_rgba(planes: &Planes) -> Vec<u8> {
@@ -214,11 +226,21 @@ impl Runtime {
         to_js(&Explained { explanation, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
     }
 
+    /// Explains a plain grey image and discards the result: compiles the WebGPU shaders (and
+    /// warms the wasm JIT) that the first real explanation would otherwise wait for.
+    pub async fn warm_up(&self) -> Result<(), JsError> {
+        let grey = data::rgba_to_model_input(&[128; 32 * 32 * 4], 32, 32).map_err(js_error)?;
+        inference::explain(&self.model, &grey, &self.info.classes, 1, 1, None, &self.device)
+            .await
+            .map_err(js_error)?;
+        Ok(())
+    }
+
     /// Decodes an image file (JPEG, PNG, GIF, BMP, WebP) with the same decoder as the CLI and
     /// returns `{ width: 32, height: 32, rgba }` after the resize rule.
     pub fn decode(bytes: &[u8]) -> Result<JsValue, JsError> {
         let planes = data::decode_image(bytes).map_err(js_error)?;
-        to_js(&serde_json::json!({ "width": 32, "height": 32, "rgba": planes_to_rgba(&planes) }))
+        to_js(&Decoded { width: 32, height: 32, rgba: planes_to_rgba(&planes) })
     }
 
     /// Forgets every collected example.

@@ -6,6 +6,9 @@ import init, { Runtime } from './pkg/secnn.js';
 
 let runtime = null;
 let ready = null;
+// The warm-up run started after loading; every other call waits for it (the runtime is not
+// re-entrant), which is what a user who opens the page and then picks an image never notices.
+let warming = Promise.resolve();
 // Fine-tuning control, checked between steps.
 let run = null; // { id, paused, cancelled, finishing, resume }
 
@@ -33,6 +36,10 @@ const methods = {
     runtime?.free();
     runtime = null;
     runtime = await Runtime.create(backend, bytes);
+    // After the reply is posted: the first kernel launches compile shaders synchronously.
+    warming = yieldToEvents()
+      .then(() => runtime.warm_up())
+      .catch((error) => console.warn('secnn warm-up failed:', message(error)));
     return { backend: runtime.backend(), info: runtime.info() };
   },
   info: () => runtime.info(),
@@ -103,6 +110,7 @@ self.onmessage = async ({ data: { id, method, args } }) => {
   try {
     if (!methods[method]) throw new Error(`unknown method ${method}`);
     if (method !== 'create' && !runtime) throw new Error('the model is not loaded yet');
+    await warming;
     const value = await methods[method](args ?? {}, id);
     if (value && value.transfer) postMessage({ id, result: value.result }, value.transfer);
     else postMessage({ id, result: value });

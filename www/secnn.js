@@ -120,8 +120,7 @@ export class SeCnn {
   async #pixels(image) {
     if (isEncoded(image)) {
       // Decode in Rust: the same decoder and resize rule as the CLI.
-      const decoded = await this.#call('decode', { bytes: await bytesOf(image) });
-      return { ...decoded, rgba: Uint8Array.from(decoded.rgba) };
+      return this.#call('decode', { bytes: await bytesOf(image) }); // rgba is a Uint8Array
     }
     return pixelsOf(image);
   }
