@@ -4,6 +4,7 @@
 // BENCHMARKS.md.
 //
 //   node bench/browser.mjs [--quick]     (needs `make web` and `npm ci --prefix bench`)
+//   node bench/browser.mjs --from-json   (rewrites the table from the last results only)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -17,6 +18,8 @@ const require = createRequire(join(root, 'package.json'));
 const { chromium } = require('playwright-core');
 
 const quick = process.argv.includes('--quick');
+const fromJson = process.argv.includes('--from-json');
+const RESULTS = join(root, 'bench', 'results-browser', 'browser.json');
 const RUNS = quick ? 2 : 5;
 const PORT = 19000 + (process.pid % 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
@@ -185,31 +188,45 @@ function table(results) {
     '',
     ...rows,
     '',
-    `secnn's runtime itself reports ${fmt(s.latency.runtimeMedianMs, 2)} ms per batch-1 classification (the rest is the worker round trip).`,
+    `Inside the worker the runtime reports ${fmt(s.latency.runtimeMedianMs, 2)} ms per batch-1 classification; the rest is the round trip`,
+    'and copying the result.',
     `TF.js's wasm backend cannot train this model${wasmError ? ` (\`${wasmError.split('\n')[0].slice(0, 120)}\`)` : ''}, so its training`,
     'figure is the faster of its webgl (software GL here) and cpu backends.',
     '',
-    'Cold start on the demo page (`make serve`), fresh browser profile each run, served from localhost',
-    '(so network time is not included: see the bytes below):',
-    '',
-    `The image (a 1000×1670 PNG) is given either the moment the page is ready or ${THINK_MS / 1000} s later, as a`,
-    'person picking a file would; the runtime warms up (one explanation of a grey image) meanwhile.',
+    'Cold start on the demo page (`make serve`): a fresh browser profile each run, served from',
+    'localhost, so network time is not included (the bytes are below). The image (a 1000×1670 PNG)',
+    `is given either the moment the page is ready or ${THINK_MS / 1000} s later, as a person picking a file would;`,
+    'the runtime warms up (one explanation of a grey image) meanwhile.',
     '',
     '| backend | navigation → ready (ms) | first explanation, image given at once (ms) | navigation → first prediction (ms) | first explanation, image given 2 s later (ms) |',
     '|---|---|---|---|---|',
     ...startRows,
     '',
-    '| file | bytes | gzipped |',
+    '| file | bytes | gzipped (Node zlib, level 9) |',
     '|---|---|---|',
     ...fileRows,
     '',
-    `WebGPU in this headless Chromium is SwiftShader, a **software** adapter (${g?.backend?.adapter ?? 'not available'}):`,
+    `WebGPU in this headless Chromium is SwiftShader, a **software** adapter (reported as "${g?.backend?.adapter ?? 'not available'}"):`,
     `batch-1 ${fmt(g?.latency?.medianMs, 1)} ms, full fine-tuning ${fmt(g?.full?.imagesPerSecond, 1)} images/s (batch 16).`,
     'These show the WebGPU path works end to end; they say nothing about speed on a real GPU.',
   ].join('\n');
 }
 
+function writeTable(results) {
+  const markdown = table(results);
+  console.log(markdown);
+  if (quick) return;
+  const path = join(root, 'BENCHMARKS.md');
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes('<!-- browser:start -->')) throw new Error('BENCHMARKS.md has no browser markers');
+  writeFileSync(path, text.replace(/<!-- browser:start -->[\s\S]*?<!-- browser:end -->/, () => `<!-- browser:start -->\n${markdown}\n<!-- browser:end -->`));
+}
+
 async function main() {
+  if (fromJson) {
+    writeTable(JSON.parse(readFileSync(RESULTS, 'utf8')));
+    return;
+  }
   const server = await startServer();
   try {
     const results = {
@@ -242,17 +259,9 @@ async function main() {
         await browser.close();
       }
     }
-    mkdirSync(join(root, 'bench', 'results-browser'), { recursive: true });
-    writeFileSync(join(root, 'bench', 'results-browser', 'browser.json'), `${JSON.stringify(results, null, 2)}\n`);
-    const markdown = table(results);
-    console.log(markdown);
-    if (!quick) {
-      const path = join(root, 'BENCHMARKS.md');
-      const text = readFileSync(path, 'utf8');
-      const block = `<!-- browser:start -->\n${markdown}\n<!-- browser:end -->`;
-      if (!text.includes('<!-- browser:start -->')) throw new Error('BENCHMARKS.md has no browser markers');
-      writeFileSync(path, text.replace(/<!-- browser:start -->[\s\S]*?<!-- browser:end -->/, () => block));
-    }
+    mkdirSync(dirname(RESULTS), { recursive: true });
+    writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+    writeTable(results);
   } finally {
     server.kill();
   }
