@@ -175,24 +175,6 @@ export async function inferenceLatency({ runs = 5, iterations = 50, warmup = 10 
   }
 }
 
-export async function inferenceThroughput({ batch = 256, runs = 5, iterations = 1, warmup = 1 } = {}) {
-  const model = getModel();
-  const x = tf.randomNormal([batch, 32, 32, 3]);
-  try {
-    for (let i = 0; i < warmup; i++) await predictAndRead(model, x);
-    const runsImagesPerSecond = [];
-    for (let r = 0; r < runs; r++) {
-      const t0 = performance.now();
-      for (let i = 0; i < iterations; i++) await predictAndRead(model, x);
-      runsImagesPerSecond.push((batch * iterations * 1000) / (performance.now() - t0));
-      await breathe();
-    }
-    return { backend: tf.getBackend(), batch, medianImagesPerSecond: median(runsImagesPerSecond), runsImagesPerSecond };
-  } finally {
-    x.dispose();
-  }
-}
-
 function randomBatch(batch) {
   return tf.tidy(() => {
     const x = tf.randomNormal([batch, 32, 32, 3]);
