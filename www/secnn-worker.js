@@ -6,9 +6,15 @@ import init, { Runtime } from './pkg/secnn.js';
 
 let runtime = null;
 let ready = null;
-// The warm-up run started after loading; every other call waits for it (the runtime is not
-// re-entrant), which is what a user who opens the page and then picks an image never notices.
-let warming = Promise.resolve();
+// The runtime is not re-entrant: an async call (a WebGPU read) holds it across its awaits, and
+// a second call meanwhile fails ("recursive use of an object"). So every call into it queues
+// here, one at a time. Fine-tuning queues each step, so classifying while it trains works.
+let queue = Promise.resolve();
+function exclusive(call) {
+  const result = queue.then(call);
+  queue = result.catch(() => {});
+  return result;
+}
 // Fine-tuning control, checked between steps.
 let run = null; // { id, paused, cancelled, finishing, resume }
 
@@ -36,9 +42,9 @@ const methods = {
     runtime?.free();
     runtime = null;
     runtime = await Runtime.create(backend, bytes);
-    // After the reply is posted: the first kernel launches compile shaders synchronously.
-    warming = yieldToEvents()
-      .then(() => runtime.warm_up())
+    // Compile the shaders now rather than at the user's first image; queued after the reply
+    // is posted (the first kernel launches compile synchronously).
+    exclusive(() => yieldToEvents().then(() => runtime.warm_up()))
       .catch((error) => console.warn('secnn warm-up failed:', message(error)));
     return { backend: runtime.backend(), info: runtime.info() };
   },
@@ -59,33 +65,35 @@ const methods = {
   addCifarBatch: ({ bytes, name }) => runtime.add_cifar_batch(bytes, name),
   exampleCount: () => runtime.example_count(),
   async fineTune({ options, classes, probe }, id) {
-    const plan = runtime.start_fine_tune(
+    const plan = await exclusive(() => runtime.start_fine_tune(
       options ?? null,
       classes ?? undefined,
       probe?.rgba ?? new Uint8Array(),
       probe?.width ?? 0,
       probe?.height ?? 0,
-    );
+    ));
     postMessage({ id, progress: { type: 'plan', plan } });
     run = { id, paused: false, cancelled: false, finishing: false, resume: null };
     try {
       for (;;) {
         await yieldToEvents(); // lets pause / cancel messages in
         if (run.cancelled) {
-          runtime.cancel_fine_tune();
-          return { status: 'cancelled', info: runtime.info() };
+          return exclusive(() => {
+            runtime.cancel_fine_tune();
+            return { status: 'cancelled', info: runtime.info() };
+          });
         }
         if (run.finishing) {
-          return { status: 'finished early', info: runtime.finish_fine_tune() };
+          return { status: 'finished early', info: await exclusive(() => runtime.finish_fine_tune()) };
         }
         if (run.paused) {
           postMessage({ id, progress: { type: 'paused' } });
           await new Promise((resolve) => { run.resume = resolve; });
           continue;
         }
-        const report = await runtime.fine_tune_step();
+        const report = await exclusive(() => runtime.fine_tune_step());
         postMessage({ id, progress: { type: 'step', report } });
-        if (report.done) return { status: 'done', info: runtime.info() };
+        if (report.done) return { status: 'done', info: await exclusive(() => runtime.info()) };
       }
     } finally {
       run = null;
@@ -110,8 +118,9 @@ self.onmessage = async ({ data: { id, method, args } }) => {
   try {
     if (!methods[method]) throw new Error(`unknown method ${method}`);
     if (method !== 'create' && !runtime) throw new Error('the model is not loaded yet');
-    await warming;
-    const value = await methods[method](args ?? {}, id);
+    // fineTune queues its own calls step by step; everything else is one queued call.
+    const call = () => methods[method](args ?? {}, id);
+    const value = await (method === 'fineTune' ? call() : exclusive(call));
     if (value && value.transfer) postMessage({ id, result: value.result }, value.transfer);
     else postMessage({ id, result: value });
   } catch (error) {

@@ -255,3 +255,36 @@ test('readable at 360 px wide', { timeout: 10 * MINUTES }, async () => {
     await browser.close();
   }
 });
+
+test('the module takes calls while it fine-tunes on WebGPU (its worker queues them)', { timeout: 10 * MINUTES }, async () => {
+  const { browser, page, problems } = await openPage({ webgpu: true });
+  try {
+    const outcome = await page.evaluate(async () => {
+      const { SeCnn } = await import('/www/secnn.js');
+      const model = await SeCnn.create({ backend: 'webgpu' });
+      const grey = new ImageData(32, 32);
+      grey.data.fill(128);
+      for (let i = 0; i < 8; i++) await model.addExample(grey, i % 2);
+      const run = model.fineTune({ epochs: 2, batchSize: 4, validationSplit: 0, classes: ['a', 'b'] });
+      let finished = false;
+      const done = run.done
+        .then((result) => result.status, (error) => `failed: ${error.message}`)
+        .finally(() => { finished = true; });
+      const errors = [];
+      let classified = 0;
+      // WebGPU reads are asynchronous, so these arrive while a step holds the runtime.
+      while (!finished) {
+        try { await model.classify(grey); classified++; } catch (error) { errors.push(error.message); }
+      }
+      const status = await done;
+      model.terminate();
+      return { status, classified, errors };
+    });
+    assert.equal(outcome.status, 'done');
+    assert.deepEqual(outcome.errors, []);
+    assert.ok(outcome.classified > 0, 'no classification ran during fine-tuning');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
