@@ -35,7 +35,7 @@ export interface ClassScore { index: number; label: string; probability: number;
 export interface Classified {
   top: ClassScore[];
   /** The 32x32 RGBA image the model actually saw. */
-  inputRgba: Uint8Array | number[];
+  inputRgba: Uint8Array;
   milliseconds: number;
 }
 
