@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { startServer } from '../tools/serve.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
@@ -42,16 +43,6 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 const log = (...args) => console.error('[bench]', ...args);
-
-async function startServer() {
-  const server = spawn(join(root, 'tools', 'serve.sh'), [String(PORT)], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try { if ((await fetch(`${ORIGIN}/`)).ok) return server; } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  server.kill();
-  throw new Error('the static server did not start');
-}
 
 function sizes() {
   const file = (path) => {
@@ -256,7 +247,7 @@ async function main() {
     writeTable(JSON.parse(readFileSync(RESULTS, 'utf8')));
     return;
   }
-  const server = await startServer();
+  const server = await startServer(PORT);
   try {
     const results = {
       date: new Date().toISOString(),

@@ -66,6 +66,8 @@ pub fn run_static_constructors() {
 /// them). Returns the device and a description of the adapter.
 #[cfg(target_arch = "wasm32")]
 pub async fn open_webgpu() -> Result<(Device, String), String> {
+    // The page's start function already ran them; the wasm tests (and other users of the
+    // library) may not, and WebGPU kernels need cubecl's registrations.
     run_static_constructors();
     if let Some(opened) = WEBGPU.with(|cell| cell.borrow().clone()) {
         return Ok(opened);

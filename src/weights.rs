@@ -176,6 +176,7 @@ impl ModuleVisitor for Collect {
             id: param.id,
             shape,
             values: tensor.reshape([count]),
+            // Burn's container names; the same modules its `HalfPrecisionAdapter` converts here.
             compressible: matches!(self.containers.last().map(String::as_str), Some("Struct:Conv2d" | "Struct:Linear")),
         });
     }

@@ -39,23 +39,29 @@ export async function open(backend) {
 }
 
 /**
- * Batch-1 classification latency: per run, the mean over `iterations` calls of
- * `classify(32x32 image)` awaited one after another. `runtimeMs` is the time the Rust
- * runtime itself reports (no worker round trip).
+ * Times `call` (awaited one after another): per run, the mean over `iterations` calls after
+ * `warmup` untimed ones. Returns each run's mean in ms and the calls' results.
+ */
+async function timeCalls(call, { runs, iterations, warmup }) {
+  for (let i = 0; i < warmup; i++) await call();
+  const runsMs = [];
+  const results = [];
+  for (let run = 0; run < runs; run++) {
+    const started = performance.now();
+    for (let i = 0; i < iterations; i++) results.push(await call());
+    runsMs.push((performance.now() - started) / iterations);
+  }
+  return { medianMs: median(runsMs), runsMs, results };
+}
+
+/**
+ * Batch-1 classification latency through the module: `classify(32x32 image)`.
+ * `runtimeMedianMs` is the time the Rust runtime itself reports (no worker round trip).
  */
 export async function inferenceLatency({ runs = 5, iterations = 50, warmup = 10 } = {}) {
   const [image] = noiseImages(1);
-  for (let i = 0; i < warmup; i++) await model.classify(image);
-  const runsMs = [];
-  const runtimeMs = [];
-  for (let run = 0; run < runs; run++) {
-    const inside = [];
-    const started = performance.now();
-    for (let i = 0; i < iterations; i++) inside.push((await model.classify(image)).milliseconds);
-    runsMs.push((performance.now() - started) / iterations);
-    runtimeMs.push(inside.reduce((a, b) => a + b, 0) / iterations);
-  }
-  return { medianMs: median(runsMs), runsMs, runtimeMedianMs: median(runtimeMs) };
+  const { medianMs, runsMs, results } = await timeCalls(() => model.classify(image), { runs, iterations, warmup });
+  return { medianMs, runsMs, runtimeMedianMs: median(results.map((r) => r.milliseconds)) };
 }
 
 /**
@@ -69,14 +75,8 @@ export async function pageLatency({ runs = 5, iterations = 50, warmup = 10 } = {
     pageRuntime = await Runtime.create('cpu', weights);
   }
   const rgba = new Uint8Array(noiseImages(1)[0].data.buffer);
-  for (let i = 0; i < warmup; i++) await pageRuntime.classify(rgba, 32, 32, 5);
-  const runsMs = [];
-  for (let run = 0; run < runs; run++) {
-    const started = performance.now();
-    for (let i = 0; i < iterations; i++) await pageRuntime.classify(rgba, 32, 32, 5);
-    runsMs.push((performance.now() - started) / iterations);
-  }
-  return { medianMs: median(runsMs), runsMs };
+  const { medianMs, runsMs } = await timeCalls(() => pageRuntime.classify(rgba, 32, 32, 5), { runs, iterations, warmup });
+  return { medianMs, runsMs };
 }
 
 /**

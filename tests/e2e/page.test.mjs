@@ -3,13 +3,13 @@
 // go to test-output/ (ignored by git).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { chromium } from 'playwright-core';
+import { startServer } from '../../tools/serve.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(root, 'test-output');
@@ -31,14 +31,7 @@ if (!haveCifar) {
 const cifarImages = (cls, n) => readdirSync(join(cifarTest, cls)).sort().slice(0, n).map((f) => join(cifarTest, cls, f));
 
 let server;
-before(async () => {
-  server = spawn(join(root, 'tools', 'serve.sh'), [String(PORT)], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try { if ((await fetch(URL)).ok) return; } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the static server did not start');
-});
+before(async () => { server = await startServer(PORT); });
 after(() => server?.kill());
 
 async function openPage({ webgpu }) {
