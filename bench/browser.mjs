@@ -280,8 +280,10 @@ async function main() {
         await browser.close();
       }
     }
-    mkdirSync(dirname(RESULTS), { recursive: true });
-    writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+    if (!quick) {
+      mkdirSync(dirname(RESULTS), { recursive: true });
+      writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+    }
     writeTable(results);
   } finally {
     server.kill();
