@@ -12,7 +12,7 @@ use secnn::{
     inference,
     model::SeCnnConfig,
     session::TrainingSession,
-    training::{self, Freeze, OptimizerKind, Schedule, Trainer, TrainingConfig},
+    training::{self, Schedule, Trainer, TrainingConfig, TrainingOptions},
     weights::{self, ModelInfo},
 };
 use std::{
@@ -83,38 +83,11 @@ struct TrainArgs {
     /// Start from these weights instead of a random initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Epochs in the run (default 15; with --resume, changes the length of the resumed run).
-    #[arg(long)]
-    epochs: Option<usize>,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    #[arg(long, value_enum, default_value = "adam")]
-    optimizer: OptimizerArg,
-    /// Learning rate (the peak rate for one-cycle).
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    #[arg(long, default_value_t = 0.0)]
-    weight_decay: f64,
-    #[arg(long, value_enum, default_value = "plateau")]
-    schedule: ScheduleArg,
-    /// ReduceLROnPlateau patience (epochs).
-    #[arg(long, default_value_t = 3)]
-    patience: usize,
-    /// ReduceLROnPlateau factor.
-    #[arg(long, default_value_t = 0.5)]
-    factor: f64,
-    #[arg(long, default_value_t = 0.0)]
-    label_smoothing: f32,
+    #[command(flatten)]
+    options: TrainingOptions,
     /// Turn off random-crop + flip augmentation.
     #[arg(long)]
     no_augment: bool,
-    #[arg(long, value_enum, default_value = "none")]
-    freeze: FreezeArg,
-    /// Fraction of the training images held out for validation.
-    #[arg(long, default_value_t = 0.1)]
-    validation_split: f64,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
     /// Use only the first N images of every class (quick experiments and tests).
     #[arg(long)]
     limit_per_class: Option<usize>,
@@ -126,28 +99,6 @@ struct TrainArgs {
     description: Option<String>,
     #[command(flatten)]
     backend: BackendArg,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum OptimizerArg {
-    Adam,
-    Adamw,
-    Sgd,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ScheduleArg {
-    Plateau,
-    OneCycle,
-    Cosine,
-    Constant,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum FreezeArg {
-    None,
-    Head,
-    HeadAttention,
 }
 
 #[derive(Args)]
@@ -169,6 +120,10 @@ struct EvalArgs {
     /// The accuracy is measured with those f16 weights.
     #[arg(long, requires = "record")]
     half: bool,
+    /// Also measure with test-time flip averaging (each image's logits averaged with its
+    /// mirror image's); with --record both figures are stored.
+    #[arg(long)]
+    tta: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -197,6 +152,9 @@ struct PredictArgs {
     /// Print JSON (with `--attention`: the full explanation, Grad-CAM included).
     #[arg(long)]
     json: bool,
+    /// Test-time flip averaging: average the logits of the image and its mirror image.
+    #[arg(long)]
+    tta: bool,
     #[command(flatten)]
     backend: BackendArg,
 }
@@ -300,22 +258,26 @@ fn read_weights(path: &Path, device: &Device) -> Result<weights::LoadedModel> {
     weights::load(&bytes, device).with_context(|| format!("{}", path.display()))
 }
 
-fn train(args: TrainArgs) -> Result<()> {
-    let device = device(&args.backend)?;
+/// The run `--resume` continues, or `None` for a new run (refused where `--out` holds one).
+fn previous_run(args: &TrainArgs) -> Result<Option<RunState>> {
     let run_state_path = args.out.join("state.json");
-    let previous: Option<RunState> = if args.resume {
+    if args.resume {
         let bytes = std::fs::read(&run_state_path)
             .with_context(|| format!("--resume: no checkpoint in {}", args.out.display()))?;
-        Some(serde_json::from_slice(&bytes).context("state.json")?)
-    } else {
-        if run_state_path.exists() {
-            bail!(
-                "{} already holds a run; pass --resume to continue it or choose another --out",
-                args.out.display()
-            );
-        }
-        None
-    };
+        return Ok(Some(serde_json::from_slice(&bytes).context("state.json")?));
+    }
+    if run_state_path.exists() {
+        bail!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            args.out.display()
+        );
+    }
+    Ok(None)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let device = device(&args.backend)?;
+    let previous = previous_run(&args)?;
     let data_root = match (&args.data, &previous) {
         (Some(path), _) => path.clone(),
         (None, Some(state)) => state.data.clone(),
@@ -327,35 +289,15 @@ fn train(args: TrainArgs) -> Result<()> {
     }
 
     let config = match &previous {
+        // A resumed run keeps its recipe; only --epochs may change its length.
         Some(state) => state.config.clone(),
-        None => TrainingConfig {
-            epochs: args.epochs.unwrap_or(15),
-            batch_size: args.batch_size,
-            optimizer: match args.optimizer {
-                OptimizerArg::Adam => OptimizerKind::Adam,
-                OptimizerArg::Adamw => OptimizerKind::AdamW,
-                OptimizerArg::Sgd => OptimizerKind::Sgd,
-            },
-            lr: args.lr,
-            weight_decay: args.weight_decay,
-            schedule: match args.schedule {
-                ScheduleArg::Plateau => Schedule::Plateau,
-                ScheduleArg::OneCycle => Schedule::OneCycle,
-                ScheduleArg::Cosine => Schedule::Cosine,
-                ScheduleArg::Constant => Schedule::Constant,
-            },
-            patience: args.patience,
-            factor: args.factor,
-            label_smoothing: args.label_smoothing,
-            augment: !args.no_augment,
-            freeze: match args.freeze {
-                FreezeArg::None => Freeze::None,
-                FreezeArg::Head => Freeze::Head,
-                FreezeArg::HeadAttention => Freeze::HeadAttention,
-            },
-            validation_split: args.validation_split,
-            seed: args.seed,
-        },
+        None => {
+            let mut options = args.options.clone();
+            if args.no_augment {
+                options.augment = Some(false);
+            }
+            options.resolve(TrainingConfig::default())
+        }
     };
     let (train_set, validation) = if config.validation_split > 0.0 {
         let (train, valid) = set.split(config.validation_split, &mut training::epoch_rng(config.seed, usize::MAX));
@@ -365,9 +307,9 @@ fn train(args: TrainArgs) -> Result<()> {
     };
     let steps_per_epoch = train_set.len().div_ceil(config.batch_size);
 
-    let (trainer, mut info, mut state) = match previous {
+    let (trainer, info, state) = match previous {
         Some(_) => {
-            let restored = checkpoint::restore(&args.out, steps_per_epoch, args.epochs, &device).map_err(anyhow::Error::msg)?;
+            let restored = checkpoint::restore(&args.out, steps_per_epoch, args.options.epochs, &device).map_err(anyhow::Error::msg)?;
             eprintln!(
                 "resuming {} at epoch {}/{}",
                 args.out.display(),
@@ -376,47 +318,7 @@ fn train(args: TrainArgs) -> Result<()> {
             );
             (restored.trainer, restored.info, restored.state)
         }
-        None => {
-            let (model, mut info) = match &args.init {
-                Some(path) => {
-                    let loaded = read_weights(path, &device)?;
-                    let mut model = loaded.model;
-                    if loaded.info.classes != train_set.classes {
-                        eprintln!("classes differ from {}: re-initialising the last layer", path.display());
-                        model = model.with_new_head(train_set.classes.len(), &device);
-                    }
-                    (model, loaded.info)
-                }
-                None => {
-                    let model_config = SeCnnConfig::new().with_num_classes(train_set.classes.len());
-                    device.seed(config.seed);
-                    let info = ModelInfo::new(&model_config, vec![], "SE-CNN", "");
-                    (model_config.init(&device), info)
-                }
-            };
-            info.classes = train_set.classes.clone();
-            info.accuracy = None;
-            info.accuracy_on = None;
-            info.description = args.description.clone().unwrap_or_else(|| {
-                format!(
-                    "Trained with `secnn train` on {} ({} images, {} classes).",
-                    data_root.display(),
-                    train_set.len(),
-                    train_set.classes.len()
-                )
-            });
-            if data_root.to_string_lossy().contains("cifar") && train_set.classes.len() == 10 {
-                info.name = "SE-CNN CIFAR-10".into();
-            }
-            let trainer = Trainer::new(model, config.clone(), steps_per_epoch, &device);
-            let state = RunState {
-                config: config.clone(),
-                progress: trainer.progress.clone(),
-                data: data_root.clone(),
-                history: Vec::new(),
-            };
-            (trainer, info, state)
-        }
+        None => new_run(&args, &config, &train_set, &data_root, steps_per_epoch, &device)?,
     };
 
     eprintln!(
@@ -429,7 +331,65 @@ fn train(args: TrainArgs) -> Result<()> {
         config.lr,
         config.batch_size
     );
-    let mut session = TrainingSession::new(trainer, train_set, validation, &device);
+    let session = TrainingSession::new(trainer, train_set, validation, &device);
+    run_epochs(&args, session, info, state)
+}
+
+/// A fresh run: the model from `--init` (a new last layer when the classes differ) or a random
+/// initialisation, and its description.
+fn new_run(
+    args: &TrainArgs,
+    config: &TrainingConfig,
+    train_set: &ImageSet,
+    data_root: &Path,
+    steps_per_epoch: usize,
+    device: &Device,
+) -> Result<(Trainer, ModelInfo, RunState)> {
+    let (model, mut info) = match &args.init {
+        Some(path) => {
+            let loaded = read_weights(path, device)?;
+            let mut model = loaded.model;
+            if loaded.info.classes != train_set.classes {
+                eprintln!("classes differ from {}: re-initialising the last layer", path.display());
+                model = model.with_new_head(train_set.classes.len(), device);
+            }
+            (model, loaded.info)
+        }
+        None => {
+            let model_config = SeCnnConfig::new().with_num_classes(train_set.classes.len());
+            device.seed(config.seed);
+            let info = ModelInfo::new(&model_config, vec![], "SE-CNN", "");
+            (model_config.init(device), info)
+        }
+    };
+    info.classes = train_set.classes.clone();
+    info.accuracy = None;
+    info.accuracy_tta = None;
+    info.accuracy_on = None;
+    info.description = args.description.clone().unwrap_or_else(|| {
+        format!(
+            "Trained with `secnn train` on {} ({} images, {} classes).",
+            data_root.display(),
+            train_set.len(),
+            train_set.classes.len()
+        )
+    });
+    if data_root.to_string_lossy().contains("cifar") && train_set.classes.len() == 10 {
+        info.name = "SE-CNN CIFAR-10".into();
+    }
+    let trainer = Trainer::new(model, config.clone(), steps_per_epoch, device);
+    let state = RunState {
+        config: config.clone(),
+        progress: trainer.progress.clone(),
+        data: data_root.to_path_buf(),
+        history: Vec::new(),
+    };
+    Ok((trainer, info, state))
+}
+
+/// Steps `session` to its end (or `--max-steps`), printing progress and writing a checkpoint
+/// after every epoch.
+fn run_epochs(args: &TrainArgs, mut session: TrainingSession, mut info: ModelInfo, mut state: RunState) -> Result<()> {
     let mut steps_left = args.max_steps.unwrap_or(usize::MAX);
     let mut progress: Option<ProgressBar> = None;
     let mut epoch_started = Instant::now();
@@ -528,41 +488,54 @@ fn eval(args: EvalArgs) -> Result<()> {
     let started = Instant::now();
     let progress = bar(1, "evaluating {spinner} {elapsed}");
     progress.enable_steady_tick(std::time::Duration::from_millis(200));
-    let evaluation = block_on(training::evaluate(&loaded.model, &set, args.batch_size, &device))?;
+    let evaluation = block_on(training::evaluate(&loaded.model, &set, args.batch_size, false, &device))?;
+    let with_tta = match args.tta {
+        true => Some(block_on(training::evaluate(&loaded.model, &set, args.batch_size, true, &device))?),
+        false => None,
+    };
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        let report = serde_json::json!({ "plain": evaluation, "tta": with_tta });
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let classes = &loaded.info.classes;
-        println!(
-            "{}: accuracy {:.2}% ({} images, loss {:.4}, {:.1} s)",
-            args.data.display(),
-            100.0 * evaluation.accuracy,
-            evaluation.count,
-            evaluation.loss,
-            seconds
-        );
-        println!("\nper class:");
-        for (class, accuracy) in classes.iter().zip(&evaluation.per_class_accuracy) {
-            println!("  {class:>12} {:6.2}%", 100.0 * accuracy);
-        }
-        println!("\nconfusion matrix (rows: true class, columns: predicted):");
-        let short: Vec<String> = classes.iter().map(|c| c.chars().take(5).collect()).collect();
-        println!("{:>12} {}", "", short.iter().map(|c| format!("{c:>6}")).collect::<String>());
-        for (class, row) in classes.iter().zip(&evaluation.confusion) {
-            println!("{class:>12} {}", row.iter().map(|n| format!("{n:>6}")).collect::<String>());
+        print_evaluation(&args.data, &loaded.info.classes, &evaluation, seconds);
+        if let Some(tta) = &with_tta {
+            println!("\nwith test-time flip averaging:");
+            print_evaluation(&args.data, &loaded.info.classes, tta, seconds);
         }
     }
     if args.record {
         let mut info = loaded.info.clone();
         info.accuracy = Some(evaluation.accuracy);
+        info.accuracy_tta = with_tta.map(|e| e.accuracy);
         info.accuracy_on = Some(format!("{} ({} images)", args.data.display(), evaluation.count));
         let bytes = block_on(weights::to_bytes(&loaded.model, &info))?;
         std::fs::write(&args.weights, bytes)?;
         eprintln!("recorded the accuracy in {}", args.weights.display());
     }
     Ok(())
+}
+
+fn print_evaluation(data: &Path, classes: &[String], evaluation: &training::Evaluation, seconds: f64) {
+    println!(
+        "{}: accuracy {:.2}% ({} images, loss {:.4}, {:.1} s)",
+        data.display(),
+        100.0 * evaluation.accuracy,
+        evaluation.count,
+        evaluation.loss,
+        seconds
+    );
+    println!("\nper class:");
+    for (class, accuracy) in classes.iter().zip(&evaluation.per_class_accuracy) {
+        println!("  {class:>12} {:6.2}%", 100.0 * accuracy);
+    }
+    println!("\nconfusion matrix (rows: true class, columns: predicted):");
+    let short: Vec<String> = classes.iter().map(|c| c.chars().take(5).collect()).collect();
+    println!("{:>12} {}", "", short.iter().map(|c| format!("{c:>6}")).collect::<String>());
+    for (class, row) in classes.iter().zip(&evaluation.confusion) {
+        println!("{class:>12} {}", row.iter().map(|n| format!("{n:>6}")).collect::<String>());
+    }
 }
 
 fn predict(args: PredictArgs) -> Result<()> {
@@ -584,7 +557,7 @@ fn predict(args: PredictArgs) -> Result<()> {
             }
         };
         if args.attention {
-            let explanation = block_on(inference::explain(&loaded.model, &planes, classes, args.top_k, 3, None, &device))?;
+            let explanation = block_on(inference::explain(&loaded.model, &planes, classes, args.top_k, 3, None, args.tta, &device))?;
             if args.json {
                 reports.push(serde_json::json!({ "image": path, "explanation": explanation }));
                 continue;
@@ -598,7 +571,7 @@ fn predict(args: PredictArgs) -> Result<()> {
                 println!("    most attended: {}; least attended: {}", most.join(", "), least.join(", "));
             }
         } else {
-            let top = block_on(inference::classify(&loaded.model, &[&planes], classes, args.top_k, &device))?.remove(0);
+            let top = block_on(inference::classify(&loaded.model, &[&planes], classes, args.top_k, args.tta, &device))?.remove(0);
             if args.json {
                 reports.push(serde_json::json!({ "image": path, "top": top }));
                 continue;
@@ -678,7 +651,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let infer = |batch: &[&data::Planes], repeats: usize| -> Result<f64> {
         let started = Instant::now();
         for _ in 0..repeats {
-            block_on(inference::classify(&model, batch, &classes, 1, &device))?;
+            block_on(inference::classify(&model, batch, &classes, 1, false, &device))?;
         }
         Ok(started.elapsed().as_secs_f64() / repeats as f64)
     };

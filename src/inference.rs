@@ -72,16 +72,22 @@ pub struct Explanation {
     pub gradcam: GradCam,
 }
 
-/// Top-`k` classes for each image of a batch.
+/// Logits `[batch, classes]` of normalised images, averaged with their mirror images when `tta`.
+pub fn logits(model: &SeCnn, images: Tensor<4>, tta: bool) -> Tensor<2> {
+    if tta { model.forward_tta(images) } else { model.forward(images) }
+}
+
+/// Top-`k` classes for each image of a batch (`tta`: average with the mirrored image).
 pub async fn classify(
     model: &SeCnn,
     images: &[&Planes],
     classes: &[String],
     k: usize,
+    tta: bool,
     device: &Device,
 ) -> Result<Vec<Vec<ClassScore>>, DeviceError> {
     let batch = data::batch_tensor(images, device);
-    let probabilities = read_f32(softmax(model.forward(batch), 1)).await?;
+    let probabilities = read_f32(softmax(logits(model, batch, tta), 1)).await?;
     Ok(probabilities
         .chunks(classes.len().max(1))
         .map(|row| top_k(row, classes, k))
@@ -126,6 +132,8 @@ pub async fn se_weights(model: &SeCnn, image: &Planes, device: &Device) -> Resul
 
 /// Explains one image: probabilities, top-`top_k`, per-block attention with the `k` most and
 /// least attended channel maps, and Grad-CAM for `cam_class` (default: the top class).
+/// `tta` averages the probabilities' logits with the mirror image's (attention stays the image's).
+#[allow(clippy::too_many_arguments)]
 pub async fn explain(
     model: &SeCnn,
     image: &Planes,
@@ -133,10 +141,16 @@ pub async fn explain(
     top_k_count: usize,
     k: usize,
     cam_class: Option<usize>,
+    tta: bool,
     device: &Device,
 ) -> Result<Explanation, DeviceError> {
-    let explained = model.forward_explained(data::batch_tensor(&[image], device));
-    let probabilities = read_f32(softmax(explained.logits, 1)).await?;
+    let batch = data::batch_tensor(&[image], device);
+    let explained = model.forward_explained(batch.clone());
+    let logits = match tta {
+        true => (explained.logits + model.forward(batch.flip([3]))).div_scalar(2.0),
+        false => explained.logits,
+    };
+    let probabilities = read_f32(softmax(logits, 1)).await?;
     let top = top_k(&probabilities, classes, top_k_count);
     let mut blocks = Vec::with_capacity(explained.blocks.len());
     for trace in explained.blocks {

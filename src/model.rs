@@ -165,6 +165,15 @@ impl SeCnn {
         self.head(x)
     }
 
+    /// Test-time flip averaging: the mean of the logits of `images` and of their mirror images.
+    ///
+    /// - `images`: normalised `[batch, 3, 32, 32]`
+    /// - returns `[batch, classes]`
+    pub fn forward_tta(&self, images: Tensor<4>) -> Tensor<2> {
+        let mirrored = images.clone().flip([3]);
+        (self.forward(images) + self.forward(mirrored)).div_scalar(2.0)
+    }
+
     /// Logits together with every block's attention weights and attended feature maps.
     pub fn forward_explained(&self, images: Tensor<4>) -> Explained {
         let mut blocks = Vec::with_capacity(NUM_BLOCKS);
@@ -189,10 +198,15 @@ impl SeCnn {
 
     /// The classifier on top of [`Self::features`]: `[batch, 128, 4, 4]` → `[batch, classes]`.
     pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        self.fc2.forward(self.dropout.forward(self.embed(features)))
+    }
+
+    /// The penultimate activations `relu(fc1(flatten(features)))`, what the last layer reads:
+    /// `[batch, 128, 4, 4]` → `[batch, 512]`.
+    pub fn embed(&self, features: Tensor<4>) -> Tensor<2> {
         let [batch, channels, height, width] = features.dims();
         let x = features.reshape([batch, channels * height * width]);
-        let x = self.relu.forward(self.fc1.forward(x));
-        self.fc2.forward(self.dropout.forward(x))
+        self.relu.forward(self.fc1.forward(x))
     }
 
     /// Block 3 up to (not including) its pooling, from an image batch: the layer Grad-CAM reads.
@@ -223,6 +237,30 @@ impl SeCnn {
             features: ChannelAttention::apply(x, se_weights.clone()),
             se_weights,
         }
+    }
+
+    /// `Σ w²` over the convolution and linear weights (SE layers included; BatchNorm parameters
+    /// and biases excluded): what weight decay shrinks. Returns `[1]`.
+    pub fn weight_norm_squared(&self) -> Tensor<1> {
+        let squared = |w: Tensor<2>| (w.clone() * w).sum();
+        let conv = |c: &Conv2d| {
+            let [out, c_in, kh, kw] = c.weight.dims();
+            squared(c.weight.val().reshape([out, c_in * kh * kw]))
+        };
+        let linears = [
+            &self.ca1.squeeze,
+            &self.ca1.excite,
+            &self.ca2.squeeze,
+            &self.ca2.excite,
+            &self.ca3.squeeze,
+            &self.ca3.excite,
+            &self.fc1,
+            &self.fc2,
+        ];
+        linears
+            .into_iter()
+            .map(|l| squared(l.weight.val()))
+            .fold(conv(&self.conv1) + conv(&self.conv2) + conv(&self.conv3), |a, b| a + b)
     }
 
     /// Number of trainable parameters (BatchNorm running statistics are state, not parameters).

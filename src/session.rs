@@ -6,6 +6,7 @@ use crate::{
     backend::DeviceError,
     data::{self, ImageSet, Planes},
     inference,
+    model::SeCnn,
     training::{self, Evaluation, Freeze, StepMetrics, Trainer},
 };
 use burn::prelude::*;
@@ -66,6 +67,17 @@ pub struct TrainingSession {
     /// Output of the frozen convolutional part for every training image, `[n, 128, 4, 4]`,
     /// when only the head trains and augmentation is off.
     cached_features: Option<Tensor<4>>,
+    /// The model that scored best on validation so far (epoch 0 = before training).
+    best: Option<BestModel>,
+}
+
+/// The weights with the best validation accuracy seen in a run.
+#[derive(Clone)]
+pub struct BestModel {
+    /// Epochs trained when it was taken (0: the starting weights).
+    pub epoch: usize,
+    pub accuracy: f64,
+    pub model: SeCnn,
 }
 
 impl TrainingSession {
@@ -85,6 +97,7 @@ impl TrainingSession {
             seen: 0,
             probe: None,
             cached_features: None,
+            best: None,
         };
         if session.trainer.config.freeze == Freeze::Head && !session.trainer.config.augment {
             session.cached_features = Some(session.compute_features());
@@ -104,6 +117,32 @@ impl TrainingSession {
             })
             .collect();
         Tensor::cat(parts, 0)
+    }
+
+    /// Validates the model as it stands and remembers it as the best so far when it is: called
+    /// before the first step, it gives the starting accuracy a run must not end below.
+    pub async fn validate(&mut self) -> Result<Option<Evaluation>, DeviceError> {
+        self.validate_after(self.trainer.progress.epoch).await
+    }
+
+    /// [`Self::validate`] for the model after `epoch` epochs.
+    async fn validate_after(&mut self, epoch: usize) -> Result<Option<Evaluation>, DeviceError> {
+        let Some(set) = self.validation.as_ref().filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let model = self.trainer.inference_model();
+        let evaluation = training::evaluate(&model, set, 256, false, &self.device).await?;
+        // Ties keep the earlier, less-trained weights: a few validation images cannot tell them
+        // apart, and the extra training is what risks forgetting.
+        if self.best.as_ref().is_none_or(|best| evaluation.accuracy > best.accuracy) {
+            self.best = Some(BestModel { epoch, accuracy: evaluation.accuracy, model });
+        }
+        Ok(Some(evaluation))
+    }
+
+    /// The best-on-validation weights so far (none without a validation set).
+    pub fn best(&self) -> Option<&BestModel> {
+        self.best.as_ref()
     }
 
     /// Whether head-only steps run on cached features.
@@ -188,12 +227,7 @@ impl TrainingSession {
         let running_loss = self.loss_sum / self.seen.max(1) as f64;
         let running_accuracy = self.correct as f64 / self.seen.max(1) as f64;
         let epoch_end = if self.cursor >= self.order.len() {
-            let validation = match &self.validation {
-                Some(set) if !set.is_empty() => Some(
-                    training::evaluate(&self.trainer.inference_model(), set, 256, &self.device).await?,
-                ),
-                _ => None,
-            };
+            let validation = self.validate_after(epoch + 1).await?;
             let monitored = validation.as_ref().map_or(running_loss, |v| v.loss);
             let next_lr = self.trainer.end_epoch(monitored);
             self.cursor = 0;

@@ -32,6 +32,10 @@ pub struct ModelInfo {
     /// Accuracy measured on a held-out set, with what set it was (e.g. "CIFAR-10 test, 5000 images").
     pub accuracy: Option<f64>,
     pub accuracy_on: Option<String>,
+    /// Accuracy on the same set with test-time flip averaging (each image's logits averaged
+    /// with its mirror image's), when that was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_tta: Option<f64>,
     /// Channel widths of the three blocks.
     pub widths: [usize; 3],
     /// Channel-attention reduction ratio.
@@ -63,6 +67,7 @@ impl ModelInfo {
             classes,
             accuracy: None,
             accuracy_on: None,
+            accuracy_tta: None,
             widths: config.widths,
             reduction: config.reduction,
             hidden: config.hidden,
@@ -85,6 +90,11 @@ impl ModelInfo {
 pub enum WeightsError {
     #[error("not a weights file: {0} (expected a burnpack written by secnn)")]
     NotBurnpack(String),
+    #[error(
+        "this is a PyTorch checkpoint, not a secnn weights file: convert a state_dict of the seed's \
+         CNN with `secnn import-pytorch FILE.pth -o model.bpk`, then load model.bpk"
+    )]
+    Pytorch,
     #[error("the file carries no secnn model description (was it written by another program?)")]
     NoInfo,
     #[error("the model description is unreadable: {0}")]
@@ -107,6 +117,9 @@ pub struct LoadedModel {
 
 /// Reads the description of a weights file without building the model.
 pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
+    if looks_like_pytorch(bytes) {
+        return Err(WeightsError::Pytorch);
+    }
     let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
     let json = reader.metadata().get(INFO_KEY).ok_or(WeightsError::NoInfo)?;
@@ -119,6 +132,13 @@ pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
         return Err(WeightsError::TooFewClasses(info.classes.len()));
     }
     Ok(info)
+}
+
+/// A `torch.save` file: a ZIP archive holding `data.pkl` (PyTorch 1.6 and later), or a bare
+/// pickle (protocol 2, the format before).
+fn looks_like_pytorch(bytes: &[u8]) -> bool {
+    let zip_with_pickle = bytes.starts_with(b"PK\x03\x04") && bytes.windows(8).take(1 << 16).any(|w| w == b"data.pkl");
+    zip_with_pickle || bytes.starts_with(&[0x80, 0x02])
 }
 
 /// Builds the model a weights file describes, on `device`, and loads its tensors.

@@ -42,8 +42,8 @@ fn flex_and_wgpu_agree_on_the_imported_seed_model() {
 
     let image = synthetic_set(1, 1).images[0];
     let classes = cifar_classes();
-    let a = block_on(inference::explain(&on_cpu, &image, &classes, 3, 2, Some(4), &cpu)).unwrap();
-    let b = block_on(inference::explain(&on_gpu, &image, &classes, 3, 2, Some(4), &gpu)).unwrap();
+    let a = block_on(inference::explain(&on_cpu, &image, &classes, 3, 2, Some(4), false, &cpu)).unwrap();
+    let b = block_on(inference::explain(&on_gpu, &image, &classes, 3, 2, Some(4), false, &gpu)).unwrap();
     for (x, y) in a.blocks.iter().zip(&b.blocks) {
         assert!(max_abs_diff(&x.se_weights, &y.se_weights) <= 1e-4);
     }

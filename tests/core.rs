@@ -125,6 +125,12 @@ fn bad_weights_files_are_rejected_with_a_reason() {
     // A burnpack without our description (e.g. a plain Burn record).
     let plain = SeCnnConfig::new().init(&device).into_record().into_bytes().unwrap();
     assert!(matches!(weights::load(&plain, &device), Err(weights::WeightsError::NoInfo)));
+
+    // The seed's PyTorch checkpoint: named as such, with the command that converts it.
+    let pth = std::fs::read(fixture_path("seed_cnn.pth")).unwrap();
+    let error = weights::load(&pth, &device).err().expect("a .pth is not a weights file");
+    assert!(matches!(error, weights::WeightsError::Pytorch), "{error}");
+    assert!(error.to_string().contains("secnn import-pytorch"), "{error}");
 }
 
 #[test]
@@ -319,7 +325,7 @@ fn explanation_has_the_right_shapes_and_a_real_grad_cam() {
     let bytes = std::fs::read(shipped_weights()).expect("www/model/secnn-cifar10.bpk is committed");
     let model = weights::load(&bytes, &device).unwrap().model;
     let image = synthetic_set(1, 1).images[0];
-    let explanation = block_on(inference::explain(&model, &image, &cifar_classes(), 5, 3, None, &device)).unwrap();
+    let explanation = block_on(inference::explain(&model, &image, &cifar_classes(), 5, 3, None, false, &device)).unwrap();
     assert_eq!(explanation.top.len(), 5);
     let total: f32 = explanation.probabilities.iter().sum();
     assert!((total - 1.0).abs() < 1e-4);
@@ -361,7 +367,7 @@ fn shipped_weights_classify_cifar_test_images() {
         }
     }
     let refs: Vec<&data::Planes> = planes.iter().collect();
-    let top = block_on(inference::classify(&loaded.model, &refs, &loaded.info.classes, 1, &device)).unwrap();
+    let top = block_on(inference::classify(&loaded.model, &refs, &loaded.info.classes, 1, false, &device)).unwrap();
     let correct = top.iter().zip(&labels).filter(|(t, l)| t[0].index == **l).count();
     assert!(correct >= 70, "only {correct}/100 CIFAR-10 test images classified right");
 }

@@ -1,0 +1,157 @@
+//! The training recipe's options (dropout, weight decay that spares BatchNorm and biases, the
+//! one-cycle warm-up, options resolved in one place) and test-time flip averaging.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use burn::prelude::*;
+use common::*;
+use futures_lite::future::block_on;
+use secnn::{
+    SeCnn,
+    data,
+    inference,
+    model::SeCnnConfig,
+    training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig, TrainingOptions},
+};
+
+/// The same planes mirrored left to right, computed on the host.
+fn mirrored(planes: &data::Planes) -> data::Planes {
+    let side = 32;
+    let mut out = [0u8; data::IMAGE_BYTES];
+    for channel in 0..3 {
+        for y in 0..side {
+            for x in 0..side {
+                out[channel * side * side + y * side + x] = planes[channel * side * side + y * side + (side - 1 - x)];
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tta_is_the_mean_of_the_image_and_mirror_logits() {
+    let device = Device::flex();
+    device.seed(5);
+    let model = SeCnnConfig::new().init(&device).valid();
+    let images = data::fixed_test_patterns();
+    let refs: Vec<&data::Planes> = images.iter().collect();
+    let flipped: Vec<data::Planes> = images.iter().map(mirrored).collect();
+    let flipped_refs: Vec<&data::Planes> = flipped.iter().collect();
+    let plain = to_vec(model.forward(data::batch_tensor(&refs, &device)));
+    let mirror = to_vec(model.forward(data::batch_tensor(&flipped_refs, &device)));
+    let expected: Vec<f32> = plain.iter().zip(&mirror).map(|(a, b)| (a + b) / 2.0).collect();
+    let tta = to_vec(model.forward_tta(data::batch_tensor(&refs, &device)));
+    assert!(max_abs_diff(&tta, &expected) < 1e-5, "TTA logits are not the mean of the two forwards");
+    assert!(max_abs_diff(&plain, &expected) > 1e-4, "the patterns are symmetric: the test proves nothing");
+
+    // classify(tta) ranks by the softmax of those mean logits.
+    let top = block_on(inference::classify(&model, &refs[..1], &cifar_classes(), 10, true, &device)).unwrap();
+    let row = &expected[..10];
+    let max = row.iter().cloned().fold(f32::MIN, f32::max);
+    let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+    for score in &top[0] {
+        let p = (row[score.index] - max).exp() / sum;
+        assert!((score.probability - p).abs() < 1e-5);
+    }
+}
+
+fn batch(device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let set = synthetic_set(4, 2);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    training::make_batch(&set, &indices, false, &mut training::epoch_rng(0, 0), device)
+}
+
+/// A two-class model; tests step copies of it, so they start from the same weights even while
+/// other tests reseed the device's shared generator.
+fn start_model() -> SeCnn {
+    SeCnnConfig::new().with_num_classes(2).init(&Device::flex())
+}
+
+/// One SGD step from `model` under `config`; returns the trained model.
+fn one_step(model: &SeCnn, config: TrainingConfig) -> SeCnn {
+    let device = Device::flex();
+    let mut trainer = Trainer::new(model.clone(), config, 1, &device);
+    let (images, labels) = batch(&device);
+    block_on(trainer.step(images, labels)).unwrap();
+    trainer.inference_model()
+}
+
+fn sgd(dropout: f64, weight_decay: f64) -> TrainingConfig {
+    TrainingConfig {
+        optimizer: OptimizerKind::Sgd,
+        lr: 0.1,
+        schedule: Schedule::Constant,
+        dropout,
+        weight_decay,
+        ..TrainingConfig::default()
+    }
+}
+
+#[test]
+fn dropout_changes_training_but_not_inference() {
+    let model = start_model();
+    let no_dropout = one_step(&model, sgd(0.0, 0.0));
+    let heavy_dropout = one_step(&model, sgd(0.9, 0.0));
+    assert_ne!(
+        to_vec(no_dropout.fc2.weight.val()),
+        to_vec(heavy_dropout.fc2.weight.val()),
+        "the dropout rate did not change the training step"
+    );
+    // Inference never drops: a model's answer does not depend on the rate it trains with.
+    let device = Device::flex();
+    let images = data::fixed_test_patterns();
+    let refs: Vec<&data::Planes> = images.iter().collect();
+    let model = SeCnnConfig::new().init(&device);
+    let a = to_vec(model.clone().with_dropout(0.0).valid().forward(data::batch_tensor(&refs, &device)));
+    let b = to_vec(model.with_dropout(0.9).valid().forward(data::batch_tensor(&refs, &device)));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn weight_decay_shrinks_weights_but_spares_batchnorm_and_biases() {
+    let model = start_model();
+    let plain = one_step(&model, sgd(0.0, 0.0));
+    let decayed = one_step(&model, sgd(0.0, 0.5));
+    let same = |a: Vec<f32>, b: Vec<f32>, what: &str| assert!(max_abs_diff(&a, &b) < 1e-6, "{what} was decayed");
+    same(to_vec(plain.bn1.gamma.val()), to_vec(decayed.bn1.gamma.val()), "bn1.gamma");
+    same(to_vec(plain.bn3.beta.val()), to_vec(decayed.bn3.beta.val()), "bn3.beta");
+    let bias = |m: &SeCnn| to_vec(m.fc1.bias.as_ref().unwrap().val());
+    same(bias(&plain), bias(&decayed), "fc1.bias");
+    let conv_bias = |m: &SeCnn| to_vec(m.conv2.bias.as_ref().unwrap().val());
+    same(conv_bias(&plain), conv_bias(&decayed), "conv2.bias");
+    // Weights shrink: |w| is smaller with decay, layer by layer.
+    let norm = |v: Vec<f32>| v.iter().map(|x| x * x).sum::<f32>();
+    for (name, a, b) in [
+        ("conv1", to_vec(plain.conv1.weight.val()), to_vec(decayed.conv1.weight.val())),
+        ("ca2.excite", to_vec(plain.ca2.excite.weight.val()), to_vec(decayed.ca2.excite.weight.val())),
+        ("fc1", to_vec(plain.fc1.weight.val()), to_vec(decayed.fc1.weight.val())),
+    ] {
+        assert!(norm(b) < norm(a), "{name} did not shrink under weight decay");
+    }
+}
+
+#[test]
+fn one_cycle_warms_up_for_the_configured_share() {
+    let state = training::ScheduleState { lr: 0.1, best_loss: None, bad_epochs: 0 };
+    let config = TrainingConfig { schedule: Schedule::OneCycle, lr: 0.1, warmup: 0.15, ..TrainingConfig::default() };
+    assert!((training::learning_rate(&config, &state, 15, 100) - 0.1).abs() < 1e-9, "peak at 15 %");
+    assert!(training::learning_rate(&config, &state, 10, 100) < 0.1);
+    assert!(training::learning_rate(&config, &state, 30, 100) < 0.1);
+}
+
+#[test]
+fn options_resolve_on_top_of_a_base_recipe() {
+    let options = TrainingOptions { lr: Some(0.05), validation_split: Some(2.0), dropout: Some(0.2), ..Default::default() };
+    let config = options.resolve(TrainingConfig::default());
+    assert_eq!(config.lr, 0.05);
+    assert_eq!(config.dropout, 0.2);
+    assert_eq!(config.validation_split, 0.9, "a validation share is clamped to 0.9");
+    assert_eq!(config.epochs, TrainingConfig::default().epochs);
+    let browser = TrainingOptions::default().resolve(TrainingConfig::fine_tune());
+    assert_eq!((browser.epochs, browser.batch_size), (5, 16));
+    // The browser's option object uses the same names (camelCase).
+    let from_js: TrainingOptions = serde_json::from_str(r#"{"learningRate":0.01,"batchSize":8,"freeze":"head-attention","warmup":0.2}"#).unwrap();
+    let config = from_js.resolve(TrainingConfig::fine_tune());
+    assert_eq!((config.lr, config.batch_size, config.warmup), (0.01, 8, 0.2));
+}
