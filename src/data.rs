@@ -8,7 +8,7 @@
 
 use crate::model::INPUT_SIZE;
 use burn::prelude::*;
-use image::{DynamicImage, RgbImage, imageops::FilterType};
+use image::{DynamicImage, ImageDecoder, RgbImage, imageops::FilterType, metadata::Orientation};
 use rand::{Rng, RngCore};
 use std::path::{Path, PathBuf};
 
@@ -31,9 +31,13 @@ pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 pub const STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
 /// Bytes of one model input: 3 channel planes of 32x32.
 pub const IMAGE_BYTES: usize = 3 * INPUT_SIZE * INPUT_SIZE;
-/// Largest image we agree to decode: bigger files are refused before decoding, not expanded
-/// into gigabytes of pixels (40 megapixels, about a 7300x5500 photo).
-pub const MAX_PIXELS: u64 = 40_000_000;
+/// Largest image we agree to decode: 120 megapixels, above every phone camera of today (48–50 MP
+/// are common, 108 MP exist). The header is checked before any pixel is decoded, so a
+/// decompression bomb (a 60000x60000 header, a 400 MP all-zero PNG) is refused without
+/// allocating it; the decoder's own allocation limit backs this up.
+pub const MAX_PIXELS: u64 = 120_000_000;
+/// Bytes the decoder may allocate (an RGBA image of [`MAX_PIXELS`], plus room).
+const MAX_DECODE_BYTES: u64 = 4 * MAX_PIXELS + (64 << 20);
 /// File extensions treated as images when scanning folders.
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "gif", "webp", "jfif"];
 
@@ -58,19 +62,49 @@ pub enum ImageError {
 /// One 32x32 image as three 8-bit channel planes (`[3, 32, 32]`, CIFAR-10's own layout).
 pub type Planes = [u8; IMAGE_BYTES];
 
-/// Decodes any supported image file format and applies [`to_model_input`].
+/// Decodes any supported image file format, turns it upright as its EXIF orientation says
+/// (how phones store portrait photos), and applies [`to_model_input`].
 pub fn decode_image(bytes: &[u8]) -> Result<Planes, ImageError> {
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+    to_model_input(&decode_upright(bytes)?)
+}
+
+/// Size of the upright image (EXIF orientation applied) from the file's header alone.
+pub fn image_size(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
+    let mut decoder = open_decoder(bytes)?;
+    let (width, height) = decoder.dimensions();
+    Ok(match decoder.orientation().unwrap_or(Orientation::NoTransforms) {
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
+            (height, width)
+        }
+        _ => (width, height),
+    })
+}
+
+/// The decoded image, upright.
+pub fn decode_upright(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
+    let decode_error = |e: image::ImageError| ImageError::Decode(e.to_string());
+    let mut decoder = open_decoder(bytes)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// A decoder for `bytes` whose header says the image is within [`MAX_PIXELS`].
+fn open_decoder(bytes: &[u8]) -> Result<impl ImageDecoder + '_, ImageError> {
+    let decode_error = |e: image::ImageError| ImageError::Decode(e.to_string());
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageError::Decode(e.to_string()))?;
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| ImageError::Decode(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
     if width as u64 * height as u64 > MAX_PIXELS {
         return Err(ImageError::TooLarge { width, height });
     }
-    let image = image::load_from_memory(bytes).map_err(|e| ImageError::Decode(e.to_string()))?;
-    to_model_input(&image)
+    Ok(decoder)
 }
 
 /// Uses RGBA pixels (as a browser `ImageData` holds them) of any size.
