@@ -7,6 +7,7 @@
 //! - [`training`]: the step-wise training loop, schedules, evaluation;
 //! - [`session`]: a run over a dataset, one step at a time (CLI and browser);
 //! - [`inference`]: top-k, SE weights, feature maps, Grad-CAM;
+//! - [`transfer`]: a last layer for new classes started from what the model knows (imprinting);
 //! - [`weights`]: the self-describing burnpack weights file and PyTorch import;
 //! - [`backend`]: choosing the device (Burn flex on the CPU, or wgpu).
 
@@ -16,6 +17,7 @@ pub mod inference;
 pub mod model;
 pub mod session;
 pub mod training;
+pub mod transfer;
 pub mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
