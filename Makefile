@@ -13,7 +13,7 @@ WASM_PACK := wasm-pack
 
 .PHONY: serve test test-native test-wasm test-e2e wasm web build tools data bench clean
 
-## Build the wasm module and serve the page at http://127.0.0.1:$(PORT)
+## Build the wasm module and serve the page at http://127.0.0.1:$(PORT) (tools/static-server.mjs)
 serve: web
 	@echo "serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	tools/serve.sh $(PORT)
@@ -31,23 +31,31 @@ test-native: data
 
 ## wasm tests in headless Chromium (WebGPU through SwiftShader, and the CPU backend)
 test-wasm: tools
-	WASM_BINDGEN_TEST_TIMEOUT=900 $(WASM_PACK) test --headless --chrome --chromedriver "$$(command -v chromedriver)" --release
+	WASM_BINDGEN_TEST_TIMEOUT=900 $(WASM_PACK) test --headless --chrome --chromedriver "$$(command -v chromedriver)" --release -- --features webgpu
 
 ## The native CLI
 build:
 	cargo build --release --locked
 	@echo "binary: $(CARGO_TARGET_DIR)/release/secnn"
 
-## The browser module (www/pkg), built with wasm-pack --target web. Binaryen 132 (npm) then drops
-## the debug names: a fifth off the gzipped download (BENCHMARKS.md); its -Oz gains nothing more.
+## The two browser modules, from the one crate: www/pkg-cpu (CPU only, size profile `wasm-cpu`:
+## what a page starts on) and www/pkg (with WebGPU, loaded in the background when the browser
+## grants an adapter). Binaryen 132 (npm) then drops the debug names: a fifth off the gzipped
+## download (BENCHMARKS.md); its -Oz gains nothing more.
 wasm: tools node_modules
-	$(WASM_PACK) build --target web --release --no-pack --out-dir www/pkg
-	node_modules/.bin/wasm-opt --strip-debug --strip-producers www/pkg/secnn_bg.wasm -o www/pkg/secnn_bg.wasm
-	@echo "www/pkg/secnn_bg.wasm: $$(stat -c %s www/pkg/secnn_bg.wasm) bytes, $$(gzip -9 -c www/pkg/secnn_bg.wasm | wc -c) gzipped"
+	$(WASM_PACK) build --target web --release --no-pack --out-dir www/pkg -- --locked --features webgpu
+	cargo build --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu
+	wasm-bindgen --target web --out-dir www/pkg-cpu --out-name secnn "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn.wasm"
+	@for dir in www/pkg www/pkg-cpu; do \
+		node_modules/.bin/wasm-opt --strip-debug --strip-producers $$dir/secnn_bg.wasm -o $$dir/secnn_bg.wasm && \
+		echo "$$dir/secnn_bg.wasm: $$(stat -c %s $$dir/secnn_bg.wasm) bytes, $$(gzip -9 -c $$dir/secnn_bg.wasm | wc -c) gzipped"; \
+	done
 
-## Everything the page needs: the wasm module and the vendored chart library
+## Everything the page needs: the wasm module and the vendored chart library, precompressed
+## (brotli and gzip next to each file) for tools/static-server.mjs or any static host
 web: wasm node_modules
 	node tools/vendor.mjs
+	node tools/compress.mjs www/pkg www/pkg-cpu www/vendor www/model
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -68,9 +76,15 @@ data:
 
 ## Speed against PyTorch (native) and TensorFlow.js (headless Chromium) on this machine, sizes and
 ## cold start-up; rewrites the tables in BENCHMARKS.md (not part of `make test`)
-bench: build web bench/node_modules
-	python3 bench/native.py --secnn "$(CARGO_TARGET_DIR)/release/secnn"
+bench: build web bench/node_modules bench/.venv/bin/python
+	bench/.venv/bin/python bench/native.py --secnn "$(CARGO_TARGET_DIR)/release/secnn"
 	node bench/browser.mjs
+
+# PyTorch for the native comparison, in an ignored virtual environment (nothing installed by hand)
+bench/.venv/bin/python: bench/requirements.txt
+	python3 -m venv bench/.venv
+	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
+	@touch bench/.venv/bin/python
 
 # TensorFlow.js for the browser comparison (kept out of the page's own dependencies)
 bench/node_modules: bench/package.json bench/package-lock.json
@@ -78,4 +92,4 @@ bench/node_modules: bench/package.json bench/package-lock.json
 	@touch bench/node_modules
 
 clean:
-	rm -rf www/pkg $(DATA_DIR)
+	rm -rf www/pkg www/pkg-cpu $(DATA_DIR)

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { startServer } from '../tools/serve.mjs';
+import { firstLoad } from './first-load.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
@@ -30,7 +31,7 @@ const WEBGPU_FLAGS = [...BASE_FLAGS, '--enable-unsafe-webgpu'];
 // How long a person takes to pick an image after the page is ready (the second start-up case).
 const THINK_MS = 2000;
 
-for (const [path, how] of [['www/pkg/secnn_bg.wasm', 'make web'], ['bench/node_modules/@tensorflow/tfjs', 'npm ci --prefix bench']]) {
+for (const [path, how] of [['www/pkg/secnn_bg.wasm', 'make web'], ['www/pkg-cpu/secnn_bg.wasm.br', 'make web'], ['bench/node_modules/@tensorflow/tfjs', 'npm ci --prefix bench']]) {
   if (!existsSync(join(root, path))) {
     console.error(`bench/browser.mjs: ${path} is missing; run \`${how}\` first`);
     process.exit(2);
@@ -47,9 +48,67 @@ const log = (...args) => console.error('[bench]', ...args);
 function sizes() {
   const file = (path) => {
     const bytes = readFileSync(join(root, path));
-    return { path, bytes: bytes.length, gzipped: gzipSync(bytes, { level: 9 }).length };
+    const brotli = existsSync(join(root, `${path}.br`)) ? readFileSync(join(root, `${path}.br`)).length : null;
+    return { path, bytes: bytes.length, gzipped: gzipSync(bytes, { level: 9 }).length, brotli };
   };
-  return [file('www/pkg/secnn_bg.wasm'), file('www/pkg/secnn.js'), file('www/model/secnn-cifar10.bpk')];
+  return ['www/pkg-cpu/secnn_bg.wasm', 'www/pkg-cpu/secnn.js', 'www/pkg/secnn_bg.wasm', 'www/pkg/secnn.js', 'www/model/secnn-cifar10.bpk']
+    .map(file);
+}
+
+/**
+ * First loads of the demo page over the throttled link (10 Mbit/s, 40 ms): cold (fresh profile,
+ * HTTP cache disabled) and, in the same profile once the service worker holds its offline copy,
+ * warm. Medians of `RUNS`.
+ */
+async function throttledLoads(flags) {
+  const image = join(root, 'docs', 'screenshot.png');
+  const cold = [];
+  const warm = [];
+  for (let i = 0; i < RUNS; i++) {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+    try {
+      const context = await browser.newContext();
+      const first = await context.newPage();
+      cold.push(await firstLoad(first, `${ORIGIN}/`, image, { cold: true }));
+      await first.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
+        null, { timeout: 600_000 });
+      await first.close();
+      warm.push(await firstLoad(await context.newPage(), `${ORIGIN}/`, image, { cold: false }));
+    } finally {
+      await browser.close();
+    }
+  }
+  const pick = (list, key) => median(list.map((r) => r[key]));
+  const summary = (list) => ({ firstPredictionMs: pick(list, 'firstPredictionMs'), readyMs: pick(list, 'readyMs'), bytes: pick(list, 'bytes'), runs: list });
+  log('throttled first load: cold', Math.round(pick(cold, 'firstPredictionMs')), 'ms,', pick(cold, 'bytes'), 'bytes; warm', Math.round(pick(warm, 'firstPredictionMs')), 'ms');
+  return { cold: summary(cold), warm: summary(warm) };
+}
+
+/**
+ * The CPU-only module (size profile) against the full module's CPU path, same run: batch-1 on
+ * the page in alternating pairs, and full fine-tuning through the module.
+ */
+async function moduleComparison(page, pairs) {
+  const latency = [];
+  for (let i = 0; i < pairs; i++) {
+    const cpu = await page.evaluate(() => bench.secnn.pageLatency({ runs: 1, iterations: 100, warmup: 10, module: 'cpu' }));
+    const full = await page.evaluate(() => bench.secnn.pageLatency({ runs: 1, iterations: 100, warmup: 10, module: 'webgpu' }));
+    latency.push({ cpuModuleMs: cpu.medianMs, fullModuleMs: full.medianMs, ratio: cpu.medianMs / full.medianMs });
+  }
+  const fineTune = {};
+  for (const module of ['webgpu', 'cpu', 'webgpu', 'cpu']) {
+    await page.evaluate((m) => bench.secnn.open('cpu', m), module);
+    const result = await page.evaluate((epochs) => bench.secnn.fineTuneThroughput({ images: 256, epochs, batchSize: 64, freeze: 'none', augment: true }), RUNS + 1);
+    (fineTune[module] ??= []).push(result.imagesPerSecond);
+  }
+  const pick = (key) => median(latency.map((r) => r[key]));
+  const result = {
+    cpuModuleMs: pick('cpuModuleMs'), fullModuleMs: pick('fullModuleMs'), latencyRatio: pick('ratio'), pairs: latency,
+    fineTuneCpuModule: median(fineTune.cpu), fineTuneFullModule: median(fineTune.webgpu),
+  };
+  result.fineTuneRatio = result.fineTuneCpuModule / result.fineTuneFullModule;
+  log('CPU module vs full module: batch-1 ratio', result.latencyRatio.toFixed(3), 'fine-tune ratio', result.fineTuneRatio.toFixed(3));
+  return result;
 }
 
 /**
@@ -127,7 +186,7 @@ async function pairedLatency(page, pairs) {
   if (!set.ok) return { error: set.error };
   const results = [];
   for (let i = 0; i < pairs; i++) {
-    const secnn = await page.evaluate(() => bench.secnn.pageLatency({ runs: 1, iterations: 100, warmup: 10 }));
+    const secnn = await page.evaluate(() => bench.secnn.pageLatency({ runs: 1, iterations: 100, warmup: 10, module: 'cpu' }));
     const tfjs = await page.evaluate(() => bench.tfjs.inferenceLatency({ runs: 1, iterations: 100, warmup: 10 }));
     results.push({ secnnMs: secnn.medianMs, tfjsMs: tfjs.medianMs, ratio: secnn.medianMs / tfjs.medianMs });
   }
@@ -192,7 +251,28 @@ function table(results) {
   ];
   const batches = Object.keys(s.byBatch ?? {}).map(Number).sort((a, b) => a - b);
   const startRows = startup.map((x) => `| ${x.label} | ${fmt(x.readyMs)} | ${fmt(x.firstExplainMs)} | ${fmt(x.firstPredictionMs)} | ${fmt(x.firstExplainLaterMs)} |`);
-  const fileRows = files.map((f) => `| \`${f.path}\` | ${fmt(f.bytes)} | ${fmt(f.gzipped)} |`);
+  const fileRows = files.map((f) => `| \`${f.path}\` | ${fmt(f.bytes)} | ${fmt(f.gzipped)} | ${fmt(f.brotli)} |`);
+  const m = results.modules;
+  const l = results.throttled;
+  const moduleRows = m ? [
+    '| CPU path | CPU-only module (`www/pkg-cpu`, profile `wasm-cpu`) | full module (`www/pkg`, release) | CPU-only / full |',
+    '|---|---|---|---|',
+    `| batch-1 classify on the page (ms) | ${fmt(m.cpuModuleMs, 2)} | ${fmt(m.fullModuleMs, 2)} | ${fmt(m.latencyRatio, 3)}× (median of ${m.pairs.length} paired runs) |`,
+    `| full fine-tuning, batch 64, augmented (images/s) | ${fmt(m.fineTuneCpuModule, 1)} | ${fmt(m.fineTuneFullModule, 1)} | ${fmt(m.fineTuneRatio, 3)}× (2 runs each, alternating) |`,
+    '',
+  ] : [];
+  const loadRows = l ? [
+    'First load over a throttled link (DevTools: 10 Mbit/s, 40 ms latency), CPU backend, the image',
+    'given the moment the page is ready; bytes are what crossed the network (compressed) until the',
+    'first prediction. Cold: a fresh profile with the HTTP cache disabled. Warm: the same profile',
+    'after the first visit (service worker offline copy, revalidations only).',
+    '',
+    '| visit | navigation → ready (ms) | navigation → first prediction (ms) | bytes before the first prediction |',
+    '|---|---|---|---|',
+    `| cold | ${fmt(l.cold.readyMs)} | ${fmt(l.cold.firstPredictionMs)} | ${fmt(l.cold.bytes)} |`,
+    `| warm | ${fmt(l.warm.readyMs)} | ${fmt(l.warm.firstPredictionMs)} | ${fmt(l.warm.bytes)} |`,
+    '',
+  ] : [];
   return [
     `Machine: ${machine.cpu}, ${machine.cores} cores; ${machine.chromium}, headless. Command: \`make bench\``,
     `(runs \`bench/browser.mjs\`). Medians of ${RUNS} runs after a warm-up; ratios from the same run.`,
@@ -222,8 +302,10 @@ function table(results) {
     '|---|---|---|---|---|',
     ...startRows,
     '',
-    '| file | bytes | gzipped (Node zlib, level 9) |',
-    '|---|---|---|',
+    ...loadRows,
+    ...moduleRows,
+    '| file | bytes | gzipped (Node zlib, level 9) | brotli (as served) |',
+    '|---|---|---|---|',
     ...fileRows,
     '',
     `WebGPU in this headless Chromium is SwiftShader, a **software** adapter (reported as "${g?.backend?.adapter ?? 'not available'}"):`,
@@ -269,9 +351,11 @@ async function main() {
       });
       log('cold start', label, Math.round(pick(runs, 'firstPredictionMs')), 'ms');
     }
+    results.throttled = await throttledLoads(BASE_FLAGS);
     {
       const { browser, page } = await benchPage(WEBGPU_FLAGS);
       try {
+        results.modules = await moduleComparison(page, quick ? 3 : 2 * RUNS + 1);
         results.secnnCpu = await secnnCpu(page);
         results.paired = await pairedLatency(page, quick ? 3 : 2 * RUNS + 1);
         results.webgpu = await secnnWebgpu(page).catch((e) => ({ error: e.message }));

@@ -42,7 +42,7 @@ impl DeviceError {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 thread_local! {
     /// wgpu registers one runtime per wasm instance: the first outcome is kept and reused.
     static WEBGPU: std::cell::RefCell<Option<(Device, String)>> = const { std::cell::RefCell::new(None) };
@@ -64,7 +64,7 @@ pub fn run_static_constructors() {
 
 /// Asks the browser for a WebGPU adapter and device (once per wasm instance; later calls reuse
 /// them). Returns the device and a description of the adapter.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 pub async fn open_webgpu() -> Result<(Device, String), String> {
     // The page's start function already ran them; the wasm tests (and other users of the
     // library) may not, and WebGPU kernels need cubecl's registrations.
@@ -92,4 +92,10 @@ pub async fn open_webgpu() -> Result<(Device, String), String> {
     };
     WEBGPU.with(|cell| *cell.borrow_mut() = Some((device.clone(), description.clone())));
     Ok((device, description))
+}
+
+/// The CPU-only browser module (built without the `webgpu` feature) has no WebGPU.
+#[cfg(all(target_arch = "wasm32", not(feature = "webgpu")))]
+pub async fn open_webgpu() -> Result<(Device, String), String> {
+    Err("this is the CPU-only module (built without WebGPU)".into())
 }

@@ -1,7 +1,7 @@
 //! In-browser tests (`wasm-pack test --headless --chrome`): WebGPU (SwiftShader in headless
 //! Chromium, enabled by webdriver.json) and the CPU backend run the same library code.
 //! Batches are tiny: the software adapter manages about 0.1 GFLOP/s.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 
 use burn::prelude::*;
 use secnn::{
@@ -66,7 +66,7 @@ async fn webgpu_and_cpu_agree_with_the_native_logits() {
 async fn check_explanation(device: &Device) {
     let loaded = weights::load(SHIPPED, device).unwrap();
     let image = fixed_inputs()[0];
-    let explanation = inference::explain(&loaded.model, &image, &loaded.info.classes, 5, 2, None, device)
+    let explanation = inference::explain(&loaded.model, &image, &loaded.info.classes, 5, 2, None, false, device)
         .await
         .expect("explain");
     for (block, channels) in explanation.blocks.iter().zip([32, 64, 128]) {

@@ -1,7 +1,8 @@
 // secnn's side of the browser benchmark: the public module (www/secnn.js) exactly as an
 // embedding page uses it, so every figure includes the worker round trip a user pays.
 import { SeCnn } from '../../www/secnn.js';
-import init, { Runtime } from '../../www/pkg/secnn.js';
+// The two builds of the runtime, for the on-page (no worker) measurements.
+const MODULES = { cpu: '../../www/pkg-cpu/secnn.js', webgpu: '../../www/pkg/secnn.js' };
 
 const SHIPPED_WEIGHTS = new URL('../../www/model/secnn-cifar10.bpk', import.meta.url).href;
 
@@ -28,13 +29,16 @@ function noiseImages(count, side = 32, seed = 1) {
 }
 
 let model = null;
-let pageRuntime = null;
+const pageRuntimes = {};
 
-/** Opens the runtime on `backend` ('cpu' | 'webgpu') with the shipped weights. */
-export async function open(backend) {
+/**
+ * Opens the module on `backend` ('cpu' | 'webgpu') with the shipped weights; `module` ('cpu' |
+ * 'webgpu') picks the build (by default the CPU-only one for 'cpu').
+ */
+export async function open(backend, module) {
   model?.terminate();
   const started = performance.now();
-  model = await SeCnn.create({ backend });
+  model = await SeCnn.create({ backend, module });
   return { backend: model.backend, openMs: performance.now() - started };
 }
 
@@ -68,14 +72,16 @@ export async function inferenceLatency({ runs = 5, iterations = 50, warmup = 10 
  * The same batch-1 measurement with the wasm runtime instantiated on the page itself (no
  * worker), which is how the TF.js reference runs: the like-for-like comparison.
  */
-export async function pageLatency({ runs = 5, iterations = 50, warmup = 10 } = {}) {
-  if (!pageRuntime) {
-    await init();
+export async function pageLatency({ runs = 5, iterations = 50, warmup = 10, module = 'webgpu' } = {}) {
+  if (!pageRuntimes[module]) {
+    const bindings = await import(MODULES[module]);
+    await bindings.default();
     const weights = new Uint8Array(await (await fetch(SHIPPED_WEIGHTS)).arrayBuffer());
-    pageRuntime = await Runtime.create('cpu', weights);
+    pageRuntimes[module] = await bindings.Runtime.create('cpu', weights);
   }
+  const runtime = pageRuntimes[module];
   const rgba = new Uint8Array(noiseImages(1)[0].data.buffer);
-  const { medianMs, runsMs } = await timeCalls(() => pageRuntime.classify(rgba, 32, 32, 5), { runs, iterations, warmup });
+  const { medianMs, runsMs } = await timeCalls(() => runtime.classify(rgba, 32, 32, 5, false), { runs, iterations, warmup });
   return { medianMs, runsMs };
 }
 

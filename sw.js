@@ -1,0 +1,59 @@
+// The page's service worker: after the first visit the page, both scripts of the module, the
+// wasm runtime, the vendored chart library and the shipped weights come from this cache when
+// the network does not answer, so the page classifies and fine-tunes offline.
+// Network first: online, every file is fetched (a 304 when unchanged) and the cached copy
+// replaced, so a rebuilt wasm module never runs next to older JavaScript.
+const CACHE = 'secnn-app-v1';
+const APP_FILES = [
+  './',
+  'index.html',
+  'manifest.webmanifest',
+  'www/icon.svg',
+  'www/style.css',
+  'www/app.js',
+  'www/train.js',
+  'www/colormap.js',
+  'www/camera.js',
+  'www/secnn.js',
+  'www/secnn-worker.js',
+  'www/pkg-cpu/secnn.js',
+  'www/pkg-cpu/secnn_bg.wasm',
+  'www/pkg/secnn.js',
+  'www/pkg/secnn_bg.wasm',
+  'www/vendor/uPlot.esm.js',
+  'www/vendor/uPlot.min.css',
+  'www/model/secnn-cifar10.bpk',
+];
+const scope = new URL(self.registration.scope);
+const appUrls = new Set(APP_FILES.map((file) => new URL(file, scope).href));
+
+// The page registers this worker after its first prediction, so what it just downloaded is in
+// the HTTP cache: 'force-cache' copies it from there instead of downloading it again.
+self.addEventListener('install', (event) => {
+  const requests = APP_FILES.map((file) => new Request(file, { cache: 'force-cache' }));
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(requests)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(caches.keys()
+    .then((names) => Promise.all(names.filter((name) => name !== CACHE).map((name) => caches.delete(name))))
+    .then(() => self.clients.claim()));
+});
+
+self.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  url.search = '';
+  if (event.request.method !== 'GET' || !appUrls.has(url.href)) return; // not ours: the network as usual
+  event.respondWith((async () => {
+    const cache = await caches.open(CACHE);
+    try {
+      const response = await fetch(event.request);
+      if (response.ok) await cache.put(url.href, response.clone());
+      return response;
+    } catch (error) {
+      const cached = await cache.match(url.href);
+      if (cached) return cached;
+      throw error;
+    }
+  })());
+});
