@@ -6,12 +6,13 @@ use crate::{
     data::{self, ImageSet, Planes},
     inference,
     session::TrainingSession,
-    training::{Freeze, OptimizerKind, Schedule, Trainer, TrainingConfig},
+    training::{Evaluation, Trainer, TrainingConfig, TrainingOptions},
+    transfer::{self, ClassStart},
     weights::{self, ModelInfo},
     SeCnn,
 };
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
@@ -69,32 +70,77 @@ pub struct Runtime {
     fine_tune: Option<FineTune>,
 }
 
-/// Options of `start_fine_tune`; every field is optional (defaults are the seed's recipe).
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct FineTuneOptions {
-    epochs: Option<usize>,
-    batch_size: Option<usize>,
-    learning_rate: Option<f64>,
-    optimizer: Option<OptimizerKind>,
-    schedule: Option<Schedule>,
-    freeze: Option<Freeze>,
-    augment: Option<bool>,
-    validation_split: Option<f64>,
-    label_smoothing: Option<f32>,
-    seed: Option<u64>,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct FineTunePlan {
     train_images: usize,
     validation_images: usize,
+    /// Set when the validation set is too small for its accuracy to mean much.
+    validation_warning: Option<String>,
+    /// Validation before the first step (the run keeps the best of this and every epoch).
+    start_validation: Option<Evaluation>,
     steps_per_epoch: usize,
     total_steps: usize,
     classes: Vec<String>,
     head_reinitialised: bool,
+    /// How each class's row of the last layer started.
+    class_starts: Vec<ClassStart>,
     uses_feature_cache: bool,
+}
+
+/// Fewer validation images than this give an accuracy too coarse to trust (one image moves
+/// it by more than 5 points).
+const MIN_VALIDATION_IMAGES: usize = 20;
+
+fn validation_warning(images: usize) -> Option<String> {
+    (images < MIN_VALIDATION_IMAGES).then(|| match images {
+        0 => "no validation images: nothing measures whether fine-tuning helps".to_string(),
+        n => format!(
+            "only {n} validation images: each one moves the accuracy by {:.0} points; add images or raise the validation share",
+            100.0 / n as f64
+        ),
+    })
+}
+
+/// Custom classes must be 2–10 distinct, non-empty names.
+fn check_class_names(names: &[String]) -> Result<(), JsError> {
+    if !(2..=MAX_CLASSES).contains(&names.len()) {
+        return Err(JsError::new(&format!("custom fine-tuning needs 2 to 10 class names, got {}", names.len())));
+    }
+    if names.iter().any(|n| n.trim().is_empty()) {
+        return Err(JsError::new("class names must not be empty"));
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].iter().any(|other| transfer::same_class(other, name)) {
+            return Err(JsError::new(&format!("the class name {name:?} appears twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Fine-tuning trains at most this many classes.
+const MAX_CLASSES: usize = 10;
+
+fn check_label(label: usize) -> Result<(), JsError> {
+    if label >= MAX_CLASSES {
+        return Err(JsError::new(&format!("label {label} is out of range: labels are class indices 0–{}", MAX_CLASSES - 1)));
+    }
+    Ok(())
+}
+
+/// Enough examples, every label a class of `set`.
+fn check_examples(set: &ImageSet) -> Result<(), JsError> {
+    if let Some(label) = set.labels.iter().find(|&&l| l >= set.classes.len()) {
+        return Err(JsError::new(&format!(
+            "an example has label {label}, but labels must be class indices 0–{} for the classes {:?}",
+            set.classes.len() - 1,
+            set.classes
+        )));
+    }
+    if set.len() < 2 {
+        return Err(JsError::new("add at least two labelled images before fine-tuning"));
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -195,11 +241,11 @@ impl Runtime {
         weights::to_bytes(&self.model, &self.info).await.map_err(js_error)
     }
 
-    /// Top-`k` for RGBA pixels of any size.
-    pub async fn classify(&self, rgba: &[u8], width: u32, height: u32, k: usize) -> Result<JsValue, JsError> {
+    /// Top-`k` for RGBA pixels of any size; `tta` averages with the mirror image.
+    pub async fn classify(&self, rgba: &[u8], width: u32, height: u32, k: usize, tta: bool) -> Result<JsValue, JsError> {
         let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
         let started = now_ms();
-        let top = inference::classify(&self.model, &[&planes], &self.info.classes, k, &self.device)
+        let top = inference::classify(&self.model, &[&planes], &self.info.classes, k, tta, &self.device)
             .await
             .map_err(js_error)?
             .remove(0);
@@ -207,7 +253,9 @@ impl Runtime {
     }
 
     /// Probabilities, top-`k`, SE weights with the `channels` most/least attended feature maps
-    /// per block, and Grad-CAM for `cam_class` (default: the top class).
+    /// per block, and Grad-CAM for `cam_class` (default: the top class); `tta` averages the
+    /// probabilities with the mirror image's.
+    #[allow(clippy::too_many_arguments)]
     pub async fn explain(
         &self,
         rgba: &[u8],
@@ -216,11 +264,12 @@ impl Runtime {
         k: usize,
         channels: usize,
         cam_class: Option<usize>,
+        tta: bool,
     ) -> Result<JsValue, JsError> {
         let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
         let started = now_ms();
         let explanation =
-            inference::explain(&self.model, &planes, &self.info.classes, k, channels, cam_class, &self.device)
+            inference::explain(&self.model, &planes, &self.info.classes, k, channels, cam_class, tta, &self.device)
                 .await
                 .map_err(js_error)?;
         to_js(&Explained { explanation, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
@@ -230,17 +279,25 @@ impl Runtime {
     /// warms the wasm JIT) that the first real explanation would otherwise wait for.
     pub async fn warm_up(&self) -> Result<(), JsError> {
         let grey = data::rgba_to_model_input(&[128; 32 * 32 * 4], 32, 32).map_err(js_error)?;
-        inference::explain(&self.model, &grey, &self.info.classes, 1, 1, None, &self.device)
+        inference::explain(&self.model, &grey, &self.info.classes, 1, 1, None, false, &self.device)
             .await
             .map_err(js_error)?;
         Ok(())
     }
 
-    /// Decodes an image file (JPEG, PNG, GIF, BMP, WebP) with the same decoder as the CLI and
-    /// returns `{ width: 32, height: 32, rgba }` after the resize rule.
+    /// Decodes an image file (JPEG, PNG, GIF, BMP, WebP) with the same decoder as the CLI, upright
+    /// as its EXIF orientation says, and returns `{ width: 32, height: 32, rgba }` after the
+    /// resize rule.
     pub fn decode(bytes: &[u8]) -> Result<JsValue, JsError> {
         let planes = data::decode_image(bytes).map_err(js_error)?;
         to_js(&Decoded { width: 32, height: 32, rgba: planes_to_rgba(&planes) })
+    }
+
+    /// `{ width, height }` of an image file, upright (EXIF orientation applied), from its header
+    /// alone; refuses files over the decoder's pixel limit like `decode` does.
+    pub fn image_size(bytes: &[u8]) -> Result<JsValue, JsError> {
+        let (width, height) = data::image_size(bytes).map_err(js_error)?;
+        to_js(&serde_json::json!({ "width": width, "height": height }))
     }
 
     /// Forgets every collected example.
@@ -250,15 +307,8 @@ impl Runtime {
 
     /// Adds one labelled example from RGBA pixels. Returns the number of examples.
     pub fn add_example(&mut self, rgba: &[u8], width: u32, height: u32, label: usize) -> Result<usize, JsError> {
+        check_label(label)?;
         let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
-        self.examples.images.push(planes);
-        self.examples.labels.push(label);
-        Ok(self.examples.len())
-    }
-
-    /// Adds one labelled example from an encoded image file.
-    pub fn add_example_file(&mut self, bytes: &[u8], label: usize) -> Result<usize, JsError> {
-        let planes = data::decode_image(bytes).map_err(js_error)?;
         self.examples.images.push(planes);
         self.examples.labels.push(label);
         Ok(self.examples.len())
@@ -271,16 +321,30 @@ impl Runtime {
         Ok(self.examples.len() - before)
     }
 
+    /// The collected examples as records of the CIFAR-10 binary format (a label byte, then the
+    /// 32x32 planes), which `add_cifar_batch` reads back: how a switch to another module
+    /// carries them over.
+    pub fn export_examples(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.examples.len() * (1 + data::IMAGE_BYTES));
+        for (planes, &label) in self.examples.images.iter().zip(&self.examples.labels) {
+            bytes.push(label as u8); // check_label keeps labels below 10
+            bytes.extend_from_slice(planes);
+        }
+        bytes
+    }
+
     /// Number of examples collected so far.
     pub fn example_count(&self) -> usize {
         self.examples.len()
     }
 
-    /// Starts fine-tuning on the collected examples. `classes` (2–10 names) trains a new
-    /// last layer for custom classes; `null` keeps the model's classes. `probe` (RGBA of a
-    /// `probe_width` x `probe_height` image, may be empty) is the image whose SE weights every
-    /// step reports.
-    pub fn start_fine_tune(
+    /// Starts fine-tuning on the collected examples. `classes` (2–10 distinct names) trains a
+    /// last layer for custom classes, started from the model's own rows for names it knows and
+    /// imprinted from the examples for new ones; `null` keeps the model's classes. `probe`
+    /// (RGBA of a `probe_width` x `probe_height` image, may be empty) is the image whose SE
+    /// weights every step reports. The plan it returns carries the validation accuracy before
+    /// the first step.
+    pub async fn start_fine_tune(
         &mut self,
         options: JsValue,
         classes: Option<Vec<String>>,
@@ -291,46 +355,26 @@ impl Runtime {
         if self.fine_tune.is_some() {
             return Err(JsError::new("a fine-tuning run is already in progress"));
         }
-        let options: FineTuneOptions = if options.is_undefined() || options.is_null() {
-            FineTuneOptions::default()
+        let options: TrainingOptions = if options.is_undefined() || options.is_null() {
+            TrainingOptions::default()
         } else {
             serde_wasm_bindgen::from_value(options).map_err(js_error)?
         };
+        let config = options.resolve(TrainingConfig::fine_tune());
         let mut info = self.info.clone();
-        let mut model = self.model.clone();
-        let head_reinitialised = match classes {
-            Some(names) => {
-                if !(2..=10).contains(&names.len()) {
-                    return Err(JsError::new("custom fine-tuning needs 2 to 10 class names"));
-                }
-                model = model.with_new_head(names.len(), &self.device);
-                info.classes = names;
-                info.name = "SE-CNN (custom classes)".into();
-                true
-            }
-            None => false,
-        };
-        if let Some(label) = self.examples.labels.iter().find(|&&l| l >= info.classes.len()) {
-            return Err(JsError::new(&format!("an example has label {label} but there are only {} classes", info.classes.len())));
+        if let Some(names) = &classes {
+            check_class_names(names)?;
+            info.classes = names.clone();
+            info.name = "SE-CNN (custom classes)".into();
         }
         let mut set = self.examples.clone();
         set.classes = info.classes.clone();
-        if set.len() < 2 {
-            return Err(JsError::new("add at least two labelled images before fine-tuning"));
-        }
-        let defaults = TrainingConfig::default();
-        let config = TrainingConfig {
-            epochs: options.epochs.unwrap_or(5).max(1),
-            batch_size: options.batch_size.unwrap_or(16).max(1),
-            optimizer: options.optimizer.unwrap_or(defaults.optimizer),
-            lr: options.learning_rate.unwrap_or(defaults.lr),
-            schedule: options.schedule.unwrap_or(defaults.schedule),
-            freeze: options.freeze.unwrap_or(Freeze::None),
-            augment: options.augment.unwrap_or(true),
-            validation_split: options.validation_split.unwrap_or(0.2).clamp(0.0, 0.9),
-            label_smoothing: options.label_smoothing.unwrap_or(0.0),
-            seed: options.seed.unwrap_or(defaults.seed),
-            ..defaults
+        check_examples(&set)?;
+        let (model, class_starts) = match &classes {
+            Some(names) => transfer::head_for_classes(&self.model, &self.info.classes, names, &set, &self.device)
+                .await
+                .map_err(js_error)?,
+            None => (self.model.clone(), vec![ClassStart::Kept; info.classes.len()]),
         };
         let (train, validation) = if config.validation_split > 0.0 {
             let (train, valid) = set.split(config.validation_split, &mut crate::training::epoch_rng(config.seed, usize::MAX));
@@ -347,13 +391,18 @@ impl Runtime {
         if !probe.is_empty() {
             session.set_probe(Some(data::rgba_to_model_input(probe, probe_width, probe_height).map_err(js_error)?));
         }
+        let start_validation = session.validate().await.map_err(js_error)?;
+        let validation_images = session.validation_set().map_or(0, |v| v.len());
         let plan = FineTunePlan {
             train_images: session.train_set().len(),
-            validation_images: session.validation_set().map_or(0, |v| v.len()),
+            validation_images,
+            validation_warning: validation_warning(validation_images),
+            start_validation,
             steps_per_epoch: session.steps_per_epoch(),
             total_steps: session.total_steps(),
             classes: info.classes.clone(),
-            head_reinitialised,
+            head_reinitialised: classes.is_some(),
+            class_starts,
             uses_feature_cache: session.uses_feature_cache(),
         };
         self.fine_tune = Some(FineTune {
@@ -394,15 +443,26 @@ impl Runtime {
             .fine_tune
             .take()
             .ok_or_else(|| JsError::new("no fine-tuning run in progress"))?;
-        self.model = run.session.trainer.inference_model();
+        let images = run.session.train_set().len() + run.session.validation_set().map_or(0, |v| v.len());
+        let epochs = run.session.trainer.progress.epoch;
+        // With a validation set the run keeps its best weights, so it never ends below its start.
+        let kept = match run.session.best() {
+            Some(best) => {
+                self.model = best.model.clone();
+                format!("; kept the weights after epoch {} of {epochs}, the best on validation ({:.1} %)", best.epoch, 100.0 * best.accuracy)
+            }
+            None => {
+                self.model = run.session.trainer.inference_model();
+                String::new()
+            }
+        };
         self.info = run.info;
         self.info.description = format!(
-            "Fine-tuned in the browser on {} images ({} epochs) from: {}",
-            run.session.train_set().len() + run.session.validation_set().map_or(0, |v| v.len()),
-            run.session.trainer.progress.epoch,
+            "Fine-tuned in the browser on {images} images ({epochs} epochs) from: {}{kept}",
             run.previous.1.name
         );
         self.info.accuracy = None;
+        self.info.accuracy_tta = None;
         self.info.accuracy_on = None;
         self.info()
     }

@@ -6,7 +6,8 @@ import { setupTraining } from './train.js';
 import { snapshot } from './camera.js';
 
 const SHIPPED_WEIGHTS = 'www/model/secnn-cifar10.bpk';
-const WASM = 'www/pkg/secnn_bg.wasm';
+// The page starts on the small CPU-only module; SeCnn loads the WebGPU one in the background.
+const WASM = 'www/pkg-cpu/secnn_bg.wasm';
 const $ = (id) => document.getElementById(id);
 
 // ---------- alerts ----------
@@ -44,7 +45,10 @@ const app = {
 async function fetchWithProgress(url, onProgress) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`could not load ${url} (HTTP ${response.status})`);
-  const total = Number(response.headers.get('content-length')) || 0;
+  // A compressed response's Content-Length counts compressed bytes, the stream gives decoded
+  // ones: the total is then unknown and the bar shows activity instead of a fraction.
+  const total = response.headers.get('content-encoding') ? 0 : Number(response.headers.get('content-length')) || 0;
+  if (!total) onProgress(null);
   const reader = response.body.getReader();
   const chunks = [];
   let received = 0;
@@ -68,12 +72,18 @@ export function updateStatus() {
     badge.textContent = `WebGPU · ${backend.adapter}`;
     badge.className = 'badge webgpu';
     badge.title = 'Running on the GPU through WebGPU';
+  } else if (backend.loading) {
+    badge.textContent = 'CPU · loading WebGPU…';
+    badge.className = 'badge cpu';
+    badge.title = 'Running on the CPU now; the WebGPU runtime is loading and takes over when ready';
   } else {
     badge.textContent = 'CPU (no WebGPU)';
     badge.className = 'badge cpu';
     badge.title = backend.fallbackReason ? `WebGPU unavailable: ${backend.fallbackReason}` : 'CPU backend chosen';
   }
-  const accuracy = info.accuracy != null ? ` · ${(info.accuracy * 100).toFixed(1)} % accuracy` : '';
+  const percent = (value) => `${(value * 100).toFixed(1)} %`;
+  const withTta = info.accuracyTta != null ? ` (${percent(info.accuracyTta)} with flip averaging)` : '';
+  const accuracy = info.accuracy != null ? ` · ${percent(info.accuracy)} accuracy${withTta}` : '';
   $('model-status').textContent = `${info.name}${accuracy}`;
   $('model-status').title = info.accuracyOn ? `measured on ${info.accuracyOn}` : info.description;
   $('model-description').textContent = info.description;
@@ -241,7 +251,7 @@ function renderSeBlocks(blocks) {
 }
 
 async function showExplanation(entry, camClass = null) {
-  const explained = await app.model.explain(entry.file, { topK: 5, channels: 4, camClass });
+  const explained = await app.model.explain(entry.file, { topK: 5, channels: 4, camClass, tta: $('tta').checked });
   entry.explained = explained;
   $('results').hidden = false;
   const image = $('original-image');
@@ -278,6 +288,9 @@ async function classifyFiles(files) {
     app.current = entry;
     addToGallery(entry);
     performance.mark('secnn:explained');
+    const after = app.afterFirstPrediction;
+    app.afterFirstPrediction = null;
+    after?.();
   }
 }
 
@@ -319,6 +332,10 @@ function setupInputs() {
   document.addEventListener('paste', (event) => {
     const files = [...(event.clipboardData?.files ?? [])];
     if (files.length && !$('panel-classify').hidden) classifyFiles(files);
+  });
+  $('tta').addEventListener('change', async () => {
+    if (!app.current) return;
+    try { await showExplanation(app.current, Number($('cam-class').value)); } catch (error) { reportError('Classify', error); }
   });
   $('cam-class').addEventListener('change', async () => {
     if (!app.current) return;
@@ -378,18 +395,28 @@ async function boot() {
   try {
     // Both downloads report progress: the runtime (wasm) first, then the weights.
     $('model-status').textContent = 'downloading the runtime…';
-    const wasm = await fetchWithProgress(WASM, (f) => { progress.value = 80 * f; });
+    const show = (from, span) => (f) => {
+      if (f === null) progress.removeAttribute('value'); // indeterminate
+      else progress.value = from + span * f;
+    };
+    const wasm = await fetchWithProgress(WASM, show(0, 80));
     $('model-status').textContent = 'downloading weights…';
-    app.shippedBytes = await fetchWithProgress(SHIPPED_WEIGHTS, (f) => { progress.value = 80 + 15 * f; });
+    app.shippedBytes = await fetchWithProgress(SHIPPED_WEIGHTS, show(80, 15));
     $('model-status').textContent = 'starting the runtime…';
     // Keep a copy of the weights: the bytes sent to the worker are its own.
     app.model = await SeCnn.create({ backend: 'auto', weights: app.shippedBytes.slice(), wasm });
+    app.model.addEventListener('backendchange', () => updateStatus());
     progress.value = 100;
     progress.hidden = true;
     updateStatus();
     document.body.dataset.ready = 'true';
     // Marks for the start-up benchmark (bench/browser.mjs) and for anyone profiling the page.
     performance.mark('secnn:ready');
+    // Offline after the first visit: sw.js keeps the page, runtimes and weights. It starts after
+    // the first prediction (or half a minute), so its copying never competes with it.
+    const offlineCopy = () => navigator.serviceWorker?.register('sw.js').catch((error) => console.warn('no offline copy:', error.message));
+    app.afterFirstPrediction = offlineCopy;
+    setTimeout(() => app.afterFirstPrediction?.(), 30_000);
   } catch (error) {
     $('model-status').textContent = 'model failed to load';
     reportError('Loading the model failed', error);

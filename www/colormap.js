@@ -43,3 +43,19 @@ export function drawMap(canvas, values, size, { lo, hi } = {}) {
   });
   context.putImageData(image, 0, 0);
 }
+
+// PuOr (ColorBrewer's purple–orange, colour-blind safe) for signed changes: 9 samples.
+const PUOR = [
+  [84, 39, 136], [128, 115, 172], [178, 171, 210], [216, 218, 235], [247, 247, 247],
+  [254, 224, 182], [253, 184, 99], [224, 130, 20], [179, 88, 6],
+];
+
+/** Diverging colour for t in [-1, 1]: purple below zero, white at zero, orange above. */
+export function diverging(t) {
+  const x = (Math.min(1, Math.max(-1, Number.isFinite(t) ? t : 0)) + 1) / 2 * (PUOR.length - 1);
+  const i = Math.min(PUOR.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = PUOR[i];
+  const b = PUOR[i + 1];
+  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
+}

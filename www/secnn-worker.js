@@ -2,8 +2,11 @@
 // Protocol: the page posts {id, method, args}; the worker answers {id, result} or
 // {id, error}, and posts {id, progress} for long calls (fine-tuning steps).
 // This file only moves messages: all model logic is in the Rust runtime.
-import init, { Runtime } from './pkg/secnn.js';
+// One of the two builds of the crate runs here: './pkg-cpu/' (CPU only, small) or './pkg/'
+// (WebGPU and CPU); a worker loads one, once.
+const MODULES = { cpu: './pkg-cpu/secnn.js', webgpu: './pkg/secnn.js' };
 
+let bindings = null; // the module's JS bindings: { default: init, Runtime }
 let runtime = null;
 let ready = null;
 // The runtime is not re-entrant: an async call (a WebGPU read) holds it across its awaits, and
@@ -34,14 +37,18 @@ async function fetchBytes(source) {
 }
 
 const methods = {
-  async create({ backend, weights, wasm }) {
+  async create({ backend, weights, wasm, module = 'webgpu' }) {
+    if (!MODULES[module]) throw new Error(`unknown module ${module}: use cpu or webgpu`);
     // `wasm`: the module's bytes when the page downloaded them itself (to show progress).
-    ready ??= init(wasm ? { module_or_path: wasm } : undefined);
+    ready ??= import(MODULES[module]).then(async (loaded) => {
+      await loaded.default(wasm ? { module_or_path: wasm } : undefined);
+      bindings = loaded;
+    });
     await ready;
     const bytes = await fetchBytes(weights);
     runtime?.free();
     runtime = null;
-    runtime = await Runtime.create(backend, bytes);
+    runtime = await bindings.Runtime.create(backend, bytes);
     // Compile the shaders now rather than at the user's first image; queued after the reply
     // is posted (the first kernel launches compile synchronously).
     exclusive(() => yieldToEvents().then(() => runtime.warm_up()))
@@ -55,15 +62,21 @@ const methods = {
     const bytes = await runtime.export_weights();
     return { result: bytes, transfer: [bytes.buffer] };
   },
-  decode: ({ bytes }) => Runtime.decode(bytes),
-  classify: ({ rgba, width, height, topK }) => runtime.classify(rgba, width, height, topK),
-  explain: ({ rgba, width, height, topK, channels, camClass }) =>
-    runtime.explain(rgba, width, height, topK, channels, camClass ?? undefined),
+  // Resolves once every earlier call, the warm-up included, has run.
+  ready: () => true,
+  imageSize: ({ bytes }) => bindings.Runtime.image_size(bytes),
+  decode: ({ bytes }) => bindings.Runtime.decode(bytes),
+  classify: ({ rgba, width, height, topK, tta }) => runtime.classify(rgba, width, height, topK, Boolean(tta)),
+  explain: ({ rgba, width, height, topK, channels, camClass, tta }) =>
+    runtime.explain(rgba, width, height, topK, channels, camClass ?? undefined, Boolean(tta)),
   clearExamples: () => runtime.clear_examples(),
   addExample: ({ rgba, width, height, label }) => runtime.add_example(rgba, width, height, label),
-  addExampleFile: ({ bytes, label }) => runtime.add_example_file(bytes, label),
   addCifarBatch: ({ bytes, name }) => runtime.add_cifar_batch(bytes, name),
   exampleCount: () => runtime.example_count(),
+  exportExamples: () => {
+    const bytes = runtime.export_examples();
+    return { result: bytes, transfer: [bytes.buffer] };
+  },
   async fineTune({ options, classes, probe }, id) {
     const plan = await exclusive(() => runtime.start_fine_tune(
       options ?? null,

@@ -1,6 +1,7 @@
 // Type declarations for www/secnn.js — the secnn browser module.
 
 export type Backend = 'auto' | 'webgpu' | 'cpu';
+/** Encoded files (Blob, bytes) may be JPEG, PNG, GIF, BMP, WebP or SVG; EXIF orientation is applied. */
 export type ImageInput =
   | ImageData | ImageBitmap | HTMLImageElement | HTMLCanvasElement | HTMLVideoElement | OffscreenCanvas
   | Blob | ArrayBuffer | Uint8Array;
@@ -13,6 +14,8 @@ export interface BackendInfo {
   adapter: string;
   /** Why 'auto' fell back to the CPU, if it did. */
   fallbackReason: string | null;
+  /** 'webgpu' while 'auto' loads the WebGPU module in the background (the CPU serves meanwhile). */
+  loading?: 'webgpu' | null;
 }
 
 export interface ModelInfo {
@@ -21,8 +24,11 @@ export interface ModelInfo {
   description: string;
   /** Class names; index = output index. */
   classes: string[];
+  /** Accuracy measured on `accuracyOn`, one prediction per image. */
   accuracy: number | null;
   accuracyOn: string | null;
+  /** Accuracy on the same images with test-time flip averaging (`tta: true`), when measured. */
+  accuracyTta?: number | null;
   widths: [number, number, number];
   reduction: number;
   hidden: number;
@@ -107,13 +113,22 @@ export interface StepReport {
   done: boolean;
 }
 
+/** How a class of the new last layer started: the loaded model's row for the same name, the
+ * mean features of its examples (imprinting), or a random row. */
+export type ClassStart = 'kept' | 'imprinted' | 'random';
+
 export interface FineTunePlan {
   trainImages: number;
   validationImages: number;
+  /** Set when there are too few validation images for the accuracy to mean much (under 20). */
+  validationWarning: string | null;
+  /** Validation before the first step; the run ends with its best epoch, this one included. */
+  startValidation: Evaluation | null;
   stepsPerEpoch: number;
   totalSteps: number;
   classes: string[];
   headReinitialised: boolean;
+  classStarts: ClassStart[];
   usesFeatureCache: boolean;
 }
 
@@ -128,6 +143,12 @@ export interface FineTuneOptions {
   freeze?: 'none' | 'head' | 'head-attention';
   augment?: boolean;
   validationSplit?: number;
+  /** L2 weight decay on convolution and linear weights (not BatchNorm, not biases). */
+  weightDecay?: number;
+  /** Dropout before the last layer while training (default 0.5). */
+  dropout?: number;
+  /** Share of the steps the one-cycle schedule warms up for (default 0.3). */
+  warmup?: number;
   labelSmoothing?: number;
   seed?: number;
   /** Image whose SE weights are reported after every step. */
@@ -149,17 +170,25 @@ export interface FineTuneRun {
 /** The worker's wasm instance crashed (or was terminated); call `recreate()`. */
 export class RuntimeLostError extends Error {}
 
-export class SeCnn {
+/**
+ * With `backend: 'auto'` the model starts on the small CPU-only module and switches to the
+ * WebGPU module once it has loaded (between calls, never during a fine-tune, weights and
+ * collected examples carried over); each change of `backend` fires a `backendchange` event
+ * whose `detail` is the new `BackendInfo`.
+ */
+export class SeCnn extends EventTarget {
   backend: BackendInfo | null;
   info: ModelInfo | null;
   constructor(workerUrl?: URL);
-  /** `wasm`: the bytes of pkg/secnn_bg.wasm, when the page fetched them itself (default: the worker fetches). */
+  /** `wasm`: the bytes of the first module's secnn_bg.wasm (pkg-cpu/ for 'auto' and 'cpu', pkg/ for 'webgpu'), when the page fetched them itself. */
   static create(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array; workerUrl?: URL }): Promise<SeCnn>;
   recreate(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array }): Promise<SeCnn>;
-  classify(image: ImageInput, options?: { topK?: number }): Promise<Classified>;
-  explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null }): Promise<Explained>;
+  /** `tta`: average with the mirror image (test-time flip averaging). */
+  classify(image: ImageInput, options?: { topK?: number; tta?: boolean }): Promise<Classified>;
+  explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null; tta?: boolean }): Promise<Explained>;
   loadWeights(weights: WeightsInput): Promise<ModelInfo>;
   exportWeights(): Promise<Uint8Array>;
+  /** `label`: a class index (a non-negative integer; anything else throws a TypeError). */
   addExample(image: ImageInput, label: number): Promise<number>;
   addCifarBatch(file: Blob | ArrayBuffer | Uint8Array): Promise<number>;
   clearExamples(): Promise<void>;

@@ -2,7 +2,7 @@
 // (loss, accuracy and learning-rate charts, the probe image's SE weights per step, and the
 // validation results after every epoch). The training itself runs in the worker.
 import uPlot from './vendor/uPlot.esm.js';
-import { css, viridis } from './colormap.js';
+import { css, diverging, viridis } from './colormap.js';
 import { snapshot } from './camera.js';
 
 const $ = (id) => document.getElementById(id);
@@ -208,7 +208,7 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
       width,
       height: 170,
       scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
-      axes: [{ label: 'step' }, {}],
+      axes: [{ label: 'step' }, log ? { values: (u, ticks) => ticks.map((v) => (v ? v.toExponential(0) : '')) } : {}],
       legend: { live: false },
       series: [{ label: 'step' }, ...series.map(([label, stroke]) => ({ label, stroke, width: 2, spanGaps: true, points: { show: label.startsWith('validation') } }))],
     }, data, element);
@@ -221,6 +221,13 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
       acc: makeChart($('chart-acc'), [['running accuracy', '#21918c'], ['validation accuracy', '#fde725']]),
       lr: makeChart($('chart-lr'), [['learning rate', '#440154']], { log: true }),
     };
+    if (plan.startValidation) {
+      // Step 0: the validation accuracy before training, the figure the run must beat.
+      charts.acc.data[0].push(0);
+      charts.acc.data[1].push(null);
+      charts.acc.data[2].push(plan.startValidation.accuracy);
+      charts.acc.plot.setData(charts.acc.data);
+    }
     const container = $('se-history');
     container.replaceChildren();
     history = [32, 64, 128].map((channels, block) => {
@@ -231,8 +238,11 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
       canvas.height = channels;
       canvas.id = `se-history-${block + 1}`;
       canvas.setAttribute('aria-label', `SE weights of the probe image in block ${block + 1}, per step`);
-      container.append(label, canvas);
-      return { canvas, columns: [], lo: Infinity, hi: -Infinity };
+      const moved = document.createElement('span');
+      moved.className = 'moved';
+      moved.id = `se-moved-${block + 1}`;
+      container.append(label, canvas, moved);
+      return { canvas, moved, columns: [], lo: Infinity, hi: -Infinity, span: 0 };
     });
     const probeCanvas = $('probe-image');
     const context = probeCanvas.getContext('2d');
@@ -243,25 +253,58 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
     $('epoch-results').hidden = true;
   }
 
-  /** Appends a step's SE weights; colours span the range seen so far, so small changes show. */
+  const changeView = () => $('se-view-change').checked;
+
+  /**
+   * Appends a step's SE weights. "Absolute": viridis over the range seen so far. "Change since
+   * the start": each weight minus its first value, purple (down) – white – orange (up), scaled
+   * to the largest change so far, so the drift that training causes is what shows.
+   */
   function drawHistory(view, weights) {
     view.columns.push(weights);
+    const first = view.columns[0];
     const lo = Math.min(view.lo, ...weights);
     const hi = Math.max(view.hi, ...weights);
+    const span = Math.max(view.span, ...weights.map((w, c) => Math.abs(w - first[c])));
+    const redraw = lo < view.lo || hi > view.hi || span > view.span;
+    Object.assign(view, { lo, hi, span });
     const context = view.canvas.getContext('2d');
-    const redraw = lo < view.lo || hi > view.hi;
-    view.lo = lo;
-    view.hi = hi;
-    const span = hi - lo || 1;
+    const colour = changeView()
+      ? (w, c) => diverging((w - first[c]) / (span || 1))
+      : (w) => viridis((w - lo) / (hi - lo || 1));
     const paint = (column, x) => {
       const pixels = context.createImageData(1, column.length);
-      column.forEach((w, channel) => pixels.data.set([...viridis((w - lo) / span), 255], channel * 4));
+      column.forEach((w, channel) => pixels.data.set([...colour(w, channel), 255], channel * 4));
       context.putImageData(pixels, x, 0);
     };
-    if (redraw) view.columns.forEach(paint);
+    if (redraw || view.columns.length === 1) view.columns.forEach(paint);
     else paint(weights, view.columns.length - 1);
-    view.canvas.title = `weights ${lo.toFixed(3)} (dark) to ${hi.toFixed(3)} (yellow)`;
+    view.canvas.title = changeView()
+      ? `change since the start: −${span.toPrecision(2)} (purple) to +${span.toPrecision(2)} (orange)`
+      : `weights ${lo.toFixed(3)} (dark) to ${hi.toFixed(3)} (yellow)`;
+    markMoved(view);
   }
+
+  /** Names the three channels whose weight moved most since the start. */
+  function markMoved(view) {
+    const first = view.columns[0];
+    const last = view.columns[view.columns.length - 1];
+    const moves = last.map((w, channel) => ({ channel, delta: w - first[channel] }))
+      .sort((a, b) => Math.abs(b.delta) - Math.abs(a.delta)).slice(0, 3)
+      .filter((m) => Math.abs(m.delta) > 1e-4);
+    view.moved.textContent = moves.length
+      ? `moved most: ${moves.map((m) => `#${m.channel} ${m.delta > 0 ? '+' : '−'}${Math.abs(m.delta).toPrecision(2)}`).join(', ')}`
+      : 'no channel has moved yet';
+  }
+
+  function redrawHistory() {
+    for (const view of history ?? []) {
+      const columns = view.columns;
+      Object.assign(view, { columns: [], lo: Infinity, hi: -Infinity, span: 0 });
+      columns.forEach((weights) => drawHistory(view, weights));
+    }
+  }
+  for (const radio of [$('se-view-absolute'), $('se-view-change')]) radio.addEventListener('change', redrawHistory);
 
   function onStep(report) {
     const step = report.globalStep;
@@ -281,6 +324,21 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
       `Epoch ${report.epoch + 1}/${report.epochs}, step ${step}/${report.totalSteps} — loss ${report.metrics.loss.toFixed(4)}, ` +
       `accuracy ${(report.runningAccuracy * 100).toFixed(1)} %, lr ${report.metrics.lr.toExponential(2)} — ` +
       `${(step / seconds).toFixed(2)} steps/s, about ${formatSeconds(eta)} left`;
+  }
+
+  /** Where the run starts: how each class began, and the validation accuracy before any step. */
+  function showPlan(plan) {
+    const how = { kept: 'kept from the model', imprinted: 'imprinted from its photos', random: 'random start' };
+    const starts = plan.headReinitialised
+      ? plan.classes.map((name, i) => `${name}: ${how[plan.classStarts[i]]}`).join(', ')
+      : 'the model\'s own classes';
+    const before = plan.startValidation
+      ? `${(plan.startValidation.accuracy * 100).toFixed(1)} % on ${plan.startValidation.count} validation images`
+      : 'not measured (no validation images)';
+    $('start-summary').textContent = `Before training: ${before}. Last layer: ${starts}. ` +
+      'The run keeps whichever epoch (the start included) scores best on validation.';
+    $('validation-warning').textContent = plan.validationWarning ? `Warning: ${plan.validationWarning}.` : '';
+    $('validation-warning').hidden = !plan.validationWarning;
   }
 
   function onEpoch(end) {
@@ -348,6 +406,7 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
         ...options,
         onPlan: (plan) => {
           setupViews(plan, probeBitmap);
+          showPlan(plan);
           $('train-status').textContent = `Training on ${plan.trainImages} images (${plan.validationImages} for validation), ` +
             `${plan.totalSteps} steps${plan.usesFeatureCache ? ' — frozen features computed once' : ''}…`;
         },
@@ -362,7 +421,8 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
         'finished early': 'Training stopped early: Classify uses what it learned so far.',
         cancelled: 'Training cancelled: the model from before is back.',
       }[result.status];
-      $('train-status').textContent = message;
+      const kept = /kept the weights after epoch \d+ of \d+[^)]*\)/.exec(result.info?.description ?? '');
+      $('train-status').textContent = kept ? `${message} It ${kept[0]}.` : message;
       showAlert(message, { kind: 'info' });
     } catch (error) {
       reportError('Fine-tuning stopped', error);

@@ -1,0 +1,70 @@
+// Shared by the end-to-end tests: the static server (tools/serve.sh, what `make serve` runs),
+// headless Chromium (Debian's, through playwright-core), and the CIFAR-10 images unpacked by
+// `make data`. Screenshots go to test-output/ (ignored by git).
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../tools/serve.mjs';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const shots = join(root, 'test-output');
+export const work = join(tmpdir(), `secnn-e2e-${process.pid}`);
+mkdirSync(shots, { recursive: true });
+mkdirSync(work, { recursive: true });
+const PORT = 18000 + (process.pid % 1000);
+export const URL = `http://127.0.0.1:${PORT}/`;
+export const BASE_FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+export const MINUTES = 60_000;
+
+const cifar = join(root, 'data', 'cifar10');
+export const haveCifar = existsSync(join(cifar, 'test'));
+if (!haveCifar) {
+  console.log(`\n*** SKIPPING the CIFAR-10 image checks: ${cifar}/test not found (run \`make data\` with ../shared/datasets present) ***\n`);
+}
+/** Images `skip .. skip + n` (by file name) of a class of the test split (or `split`). */
+export const cifarImages = (cls, n, { split = 'test', skip = 0 } = {}) => readdirSync(join(cifar, split, cls))
+  .sort().slice(skip, skip + n).map((f) => join(cifar, split, cls, f));
+
+export const startTestServer = () => startServer(PORT);
+
+/** Chromium on the page, ready (or failing at once with the page's own message). */
+export async function openPage({ webgpu }) {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: webgpu ? [...BASE_FLAGS, '--enable-unsafe-webgpu'] : BASE_FLAGS,
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('request', (r) => { if (!r.url().startsWith(URL) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`request left the origin: ${r.url()}`); });
+  await page.goto(URL);
+  // Ready, or a visible failure (then fail at once with its text).
+  await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
+    null, { timeout: 5 * MINUTES });
+  const failure = await page.textContent('#alerts');
+  if (failure) {
+    await browser.close();
+    throw new Error(`the page did not load: ${failure}`);
+  }
+  return { browser, page, problems };
+}
+
+/** Drops `file` on the page's file input and returns the top-1 label it shows. */
+export async function classify(page, file) {
+  const before = await page.locator('#gallery li').count();
+  await page.setInputFiles('#file-input', file);
+  await page.waitForFunction((n) => document.querySelectorAll('#gallery li').length > n, before, { timeout: 5 * MINUTES });
+  return page.locator('#top5 li').first().locator('span').first().textContent();
+}
+
+/** True when a canvas has more than one distinct colour. */
+export const canvasVaries = (page, selector) => page.$eval(selector, (canvas) => {
+  const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const seen = new Set();
+  for (let i = 0; i < data.length; i += 4 * 7) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]},${data[i + 3]}`);
+  return seen.size > 1;
+});

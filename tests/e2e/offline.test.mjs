@@ -1,0 +1,79 @@
+// Served like a static host (precompressed, typed), installable, and offline after one visit.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { MINUTES, URL, BASE_FLAGS, root, shots, startTestServer, openPage, classify } from './browser.mjs';
+import { firstLoad } from '../../bench/first-load.mjs';
+
+let server;
+before(async () => { server = await startTestServer(); });
+after(() => server?.kill());
+
+test('the server sends precompressed files with their types', async () => {
+  const wasm = await fetch(`${URL}www/pkg/secnn_bg.wasm`, { headers: { 'Accept-Encoding': 'br, gzip' } });
+  assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+  assert.equal(wasm.headers.get('content-encoding'), 'br');
+  assert.match(wasm.headers.get('vary'), /Accept-Encoding/);
+  const body = new Uint8Array(await wasm.arrayBuffer()); // fetch decodes brotli
+  assert.deepEqual([...body.subarray(0, 4)], [0, 0x61, 0x73, 0x6d], 'not a wasm module after decoding');
+  const plain = await fetch(`${URL}www/pkg/secnn_bg.wasm`, { headers: { 'Accept-Encoding': 'identity' } });
+  assert.equal(plain.headers.get('content-encoding'), null);
+  assert.equal(Number(plain.headers.get('content-length')), body.length);
+  const again = await fetch(`${URL}www/model/secnn-cifar10.bpk`, { headers: { 'If-None-Match': wasm.headers.get('etag') } });
+  assert.equal(again.status, 200, 'another file\'s ETag must not match');
+  const etag = again.headers.get('etag');
+  assert.equal((await fetch(`${URL}www/model/secnn-cifar10.bpk`, { headers: { 'If-None-Match': etag } })).status, 304);
+  assert.equal((await fetch(`${URL}../../etc/passwd`)).status, 404);
+  const manifest = await (await fetch(`${URL}manifest.webmanifest`)).json();
+  assert.equal(manifest.short_name, 'secnn');
+});
+
+test('after one visit the page classifies and fine-tunes offline', { timeout: 10 * MINUTES }, async () => {
+  const png = join(root, 'docs', 'screenshot.png');
+  const { browser, page, problems } = await openPage({ webgpu: false });
+  try {
+    await classify(page, png); // the offline copy is made after the first prediction
+    await page.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
+      null, { timeout: 3 * MINUTES });
+    await page.context().setOffline(true);
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
+      null, { timeout: 5 * MINUTES });
+    assert.equal(await page.textContent('#alerts'), '', 'the page did not start offline');
+    const label = await classify(page, png);
+    assert.ok(label, 'no class offline');
+    const status = await page.evaluate(async () => {
+      const { SeCnn } = await import('/www/secnn.js');
+      const model = await SeCnn.create({ backend: 'cpu' });
+      const grey = new ImageData(32, 32);
+      grey.data.fill(128);
+      for (let i = 0; i < 4; i++) await model.addExample(grey, i % 2);
+      const { status } = await model.fineTune({ classes: ['a', 'b'], epochs: 1, batchSize: 2, validationSplit: 0 }).done;
+      model.terminate();
+      return status;
+    });
+    assert.equal(status, 'done');
+    await page.screenshot({ path: join(shots, '09-offline.png'), fullPage: true });
+    assert.deepEqual(problems.filter((p) => !/ERR_INTERNET_DISCONNECTED/.test(p)), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('first load over a 10 Mbit/s, 40 ms link: the CPU module first, a prediction in seconds', { timeout: 10 * MINUTES }, async () => {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: BASE_FLAGS });
+  try {
+    const page = await browser.newPage();
+    const cold = await firstLoad(page, URL, join(root, 'docs', 'screenshot.png'), { cold: true });
+    console.log(`first load, throttled, cold: ${JSON.stringify(cold)}`);
+    writeFileSync(join(shots, 'first-load.json'), JSON.stringify(cold, null, 2));
+    assert.match(cold.backend, /CPU/);
+    // What crossed the network: the page, the CPU module, the weights (not the WebGPU module).
+    assert.ok(cold.bytes < 4e6, `${cold.bytes} bytes before the first prediction`);
+    assert.ok(cold.firstPredictionMs < 60_000);
+  } finally {
+    await browser.close();
+  }
+});
