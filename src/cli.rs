@@ -124,6 +124,10 @@ struct EvalArgs {
     /// mirror image's); with --record both figures are stored.
     #[arg(long)]
     tta: bool,
+    /// Measure 8-bit storage instead: round the convolution and linear weights to per-channel
+    /// int8 before evaluating, and write the payload such a file would hold to this path.
+    #[arg(long, conflicts_with_all = ["record", "half"])]
+    int8_payload: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -472,6 +476,12 @@ fn eval(args: EvalArgs) -> Result<()> {
         // Round-trip through the f16 file first, so the accuracy is that of what gets written.
         let info = ModelInfo { storage: weights::Storage::F16, ..loaded.info.clone() };
         loaded = weights::load(&block_on(weights::to_bytes(&loaded.model, &info))?, &device)?;
+    }
+    if let Some(path) = &args.int8_payload {
+        let (model, payload) = weights::int8_round_trip(&loaded.model);
+        std::fs::write(path, &payload).with_context(|| format!("{}", path.display()))?;
+        eprintln!("8-bit weights: {} payload bytes written to {}", payload.len(), path.display());
+        loaded.model = model;
     }
     let split = match args.split {
         SplitArg::Train => Split::Train,

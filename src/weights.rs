@@ -263,3 +263,73 @@ pub fn import_pytorch(
     }
     Ok(model)
 }
+
+/// What storing the convolution and linear weights in 8 bits would do (measured, not shipped:
+/// BENCHMARKS.md): each output channel's weights become `round(w / s)` in [-127, 127] with
+/// `s = max |w| / 127`. Returns the model with its weights at those 8-bit values (to measure the
+/// accuracy) and the payload such a file would carry: per tensor, the channel scales (f32) and
+/// the 8-bit values, or the f32 values for every other tensor.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn int8_round_trip(model: &SeCnn) -> (SeCnn, Vec<u8>) {
+    let mut quantizer = Int8 { path: Vec::new(), containers: Vec::new(), payload: Vec::new() };
+    let model = model.clone().valid().map(&mut quantizer);
+    (model, quantizer.payload)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+struct Int8 {
+    path: Vec<String>,
+    containers: Vec<String>,
+    payload: Vec<u8>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl burn::module::ModuleMapper for Int8 {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(name.to_string());
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let tensor = param.val();
+        let (shape, device) = (tensor.dims(), tensor.device());
+        let values = tensor.into_data().convert::<f32>().to_vec::<f32>().expect("f32 values");
+        let weight = self.path.last().is_some_and(|name| name == "weight");
+        // Output channels: dim 0 of a convolution kernel, dim 1 of a linear weight `[in, out]`.
+        let channel_of: Option<Box<dyn Fn(usize) -> usize>> = match self.containers.last().map(String::as_str) {
+            Some("Struct:Conv2d") if weight => {
+                let per_channel = values.len() / shape[0];
+                Some(Box::new(move |i| i / per_channel))
+            }
+            Some("Struct:Linear") if weight => {
+                let outputs = shape[D - 1];
+                Some(Box::new(move |i| i % outputs))
+            }
+            _ => None,
+        };
+        let Some(channel_of) = channel_of else {
+            values.iter().for_each(|v| self.payload.extend_from_slice(&v.to_le_bytes()));
+            return param;
+        };
+        let channels = values.iter().enumerate().map(|(i, _)| channel_of(i)).max().map_or(0, |c| c + 1);
+        let mut scales = vec![0.0f32; channels];
+        values.iter().enumerate().for_each(|(i, v)| scales[channel_of(i)] = scales[channel_of(i)].max(v.abs() / 127.0));
+        scales.iter_mut().filter(|s| **s == 0.0).for_each(|s| *s = 1.0);
+        scales.iter().for_each(|s| self.payload.extend_from_slice(&s.to_le_bytes()));
+        let rounded: Vec<f32> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let q = (v / scales[channel_of(i)]).round().clamp(-127.0, 127.0);
+                self.payload.push(q as i8 as u8);
+                q * scales[channel_of(i)]
+            })
+            .collect();
+        param.map(|_| Tensor::from_data(TensorData::new(rounded, shape), &device))
+    }
+}

@@ -60,14 +60,15 @@ fn a_training_step_on_wgpu_matches_flex() {
         schedule: Schedule::Constant,
         optimizer: OptimizerKind::Sgd,
         lr: 1e-4,
+        // Without dropout both backends compute the same deterministic step.
+        dropout: 0.0,
         ..TrainingConfig::default()
     };
     let set = synthetic_set(2, 2);
     let indices: Vec<usize> = (0..set.len()).collect();
     let mut results = Vec::new();
     for device in [&cpu, &gpu] {
-        // Without dropout both backends compute the same deterministic step.
-        let model = weights::import_pytorch(&path, 10, device).unwrap().with_dropout(0.0);
+        let model = weights::import_pytorch(&path, 10, device).unwrap();
         let mut trainer = Trainer::new(model, config.clone(), 1, device);
         let (images, labels) = training::make_batch(&set, &indices, false, &mut training::epoch_rng(0, 0), device);
         let losses: Vec<f64> = (0..3)
