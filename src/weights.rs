@@ -42,8 +42,8 @@ pub struct ModelInfo {
     pub reduction: usize,
     /// Hidden width of the classifier.
     pub hidden: usize,
-    /// How the convolution and linear weights are stored (f16 halves the download; BatchNorm
-    /// statistics stay f32 either way). Files without it are f32.
+    /// How the convolution and linear weights are stored (f16 halves the download, int8 quarters
+    /// it; BatchNorm statistics stay f32 either way). Files without it are f32.
     #[serde(default)]
     pub storage: Storage,
 }
@@ -55,7 +55,13 @@ pub enum Storage {
     #[default]
     F32,
     F16,
+    /// Convolution and linear weights as 8-bit integers with one f32 scale per output channel
+    /// (`w ≈ q · max|w| / 127`), stored as a tensor `<path>.int8_scale`; biases stay f32.
+    Int8,
 }
+
+/// Name suffix of the per-channel scales of an 8-bit weight tensor.
+const INT8_SCALE: &str = ".int8_scale";
 
 impl ModelInfo {
     /// Metadata for a model built from `config` predicting `classes`.
@@ -145,8 +151,12 @@ fn looks_like_pytorch(bytes: &[u8]) -> bool {
 /// Every tensor must be present with the right shape.
 pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
     let info = read_info(bytes)?;
+    let bytes = match info.storage {
+        Storage::Int8 => dequantize_int8(bytes)?,
+        _ => bytes.to_vec(),
+    };
     // Cast on load: f16-stored tensors become f32 parameters.
-    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?
         .cast_to_module_dtype();
     let model = info
@@ -155,6 +165,76 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> 
         .try_load_record(record)
         .map_err(|e| WeightsError::Architecture(e.to_string()))?;
     Ok(LoadedModel { model, info })
+}
+
+/// An 8-bit file rewritten as the f32 burnpack it stands for: every int8 tensor times its
+/// channel scales, the scale tensors dropped.
+fn dequantize_int8(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
+    let bad = |e: String| WeightsError::Architecture(format!("8-bit weights: {e}"));
+    let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
+    let metadata = reader.metadata().clone();
+    let mut scales = std::collections::HashMap::new();
+    let mut tensors = Vec::new();
+    for tensor in reader.into_tensors().map_err(|e| bad(e.to_string()))? {
+        let (name, dtype, shape, id, data) = tensor.into_parts().map_err(|e| bad(e.to_string()))?;
+        match name.strip_suffix(INT8_SCALE) {
+            Some(weight) => {
+                let values: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                scales.insert(weight.to_string(), values);
+            }
+            None => tensors.push((name, dtype, shape, id, data)),
+        }
+    }
+    let mut out = Vec::with_capacity(tensors.len());
+    for (name, dtype, shape, id, data) in tensors {
+        if dtype != burn::tensor::DType::I8 {
+            out.push(burn_pack::Tensor::new(name, dtype, shape, id, data));
+            continue;
+        }
+        let scale = scales.get(&name).ok_or_else(|| bad(format!("{name} has no scales")))?;
+        let dims = shape.to_vec();
+        let channel = output_channel(&dims, scale.len()).ok_or_else(|| bad(format!("{name}: {} scales", scale.len())))?;
+        let values: Vec<f32> = data.iter().enumerate().map(|(i, &q)| q as i8 as f32 * scale[channel(i)]).collect();
+        let bytes = TensorData::new(values, dims).into_bytes();
+        out.push(burn_pack::Tensor::new(name, burn::tensor::DType::F32, shape, id, bytes));
+    }
+    let mut writer = burn_pack::Writer::new(out);
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    Ok(writer.into_bytes().map_err(|e| bad(e.to_string()))?.to_vec())
+}
+
+/// Output channel of the `i`-th value of a weight: dim 0 of a convolution kernel
+/// `[out, in, h, w]`, dim 1 of a linear weight `[in, out]`. `None` if `channels` does not fit.
+fn output_channel(dims: &[usize], channels: usize) -> Option<impl Fn(usize) -> usize + use<>> {
+    let count: usize = dims.iter().product();
+    let (per_channel, outputs) = match dims.len() {
+        4 if dims[0] == channels => (count / channels, 0),
+        2 if dims[1] == channels => (1, channels),
+        _ => return None,
+    };
+    Some(move |i: usize| if outputs > 0 { i % outputs } else { i / per_channel })
+}
+
+/// Per-output-channel symmetric 8-bit values of `values` and their scales (`max|w| / 127`).
+fn quantize_int8(values: &[f32], dims: &[usize]) -> Option<(Vec<u8>, Vec<f32>)> {
+    let channels = match dims.len() {
+        4 => dims[0],
+        2 => dims[1],
+        _ => return None,
+    };
+    let channel = output_channel(dims, channels)?;
+    let mut scales = vec![0.0f32; channels];
+    values.iter().enumerate().for_each(|(i, v)| scales[channel(i)] = scales[channel(i)].max(v.abs() / 127.0));
+    scales.iter_mut().filter(|s| **s == 0.0).for_each(|s| *s = 1.0);
+    let quantized = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v / scales[channel(i)]).round().clamp(-127.0, 127.0) as i8 as u8)
+        .collect();
+    Some((quantized, scales))
 }
 
 /// One parameter waiting to be read: its path, id, and values flattened to rank 1.
@@ -216,10 +296,23 @@ pub async fn to_bytes(model: &SeCnn, info: &ModelInfo) -> Result<Vec<u8>, Weight
             .await
             .map_err(|e| WeightsError::Write(format!("{}: {e:?}", pending.path)))?;
         // Converted on the host: WebGPU adapters without f16 (SwiftShader) can still export.
-        let data = if info.storage == Storage::F16 && pending.compressible {
-            data.convert_dtype(burn::tensor::DType::F16)
-        } else {
-            data
+        let data = match info.storage {
+            Storage::F16 if pending.compressible => data.convert_dtype(burn::tensor::DType::F16),
+            Storage::Int8 if pending.compressible && pending.path.ends_with(".weight") => {
+                let values = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| WeightsError::Write(format!("{e:?}")))?;
+                let (quantized, scales) = quantize_int8(&values, &pending.shape)
+                    .ok_or_else(|| WeightsError::Write(format!("{}: cannot quantize shape {:?}", pending.path, pending.shape)))?;
+                let scale_bytes = TensorData::new(scales.clone(), [scales.len()]).into_bytes();
+                tensors.push(burn_pack::Tensor::new(
+                    format!("{}{INT8_SCALE}", pending.path),
+                    burn::tensor::DType::F32,
+                    burn::tensor::Shape::from(vec![scales.len()]),
+                    None,
+                    scale_bytes,
+                ));
+                TensorData::from_bytes_vec(quantized, pending.shape.clone(), burn::tensor::DType::I8)
+            }
+            _ => data,
         };
         let (bytes, _, dtype) = data.into_parts();
         tensors.push(burn_pack::Tensor::new(
@@ -264,72 +357,3 @@ pub fn import_pytorch(
     Ok(model)
 }
 
-/// What storing the convolution and linear weights in 8 bits would do (measured, not shipped:
-/// BENCHMARKS.md): each output channel's weights become `round(w / s)` in [-127, 127] with
-/// `s = max |w| / 127`. Returns the model with its weights at those 8-bit values (to measure the
-/// accuracy) and the payload such a file would carry: per tensor, the channel scales (f32) and
-/// the 8-bit values, or the f32 values for every other tensor.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn int8_round_trip(model: &SeCnn) -> (SeCnn, Vec<u8>) {
-    let mut quantizer = Int8 { path: Vec::new(), containers: Vec::new(), payload: Vec::new() };
-    let model = model.clone().valid().map(&mut quantizer);
-    (model, quantizer.payload)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-struct Int8 {
-    path: Vec<String>,
-    containers: Vec<String>,
-    payload: Vec<u8>,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl burn::module::ModuleMapper for Int8 {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.containers.push(container_type.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.containers.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let tensor = param.val();
-        let (shape, device) = (tensor.dims(), tensor.device());
-        let values = tensor.into_data().convert::<f32>().to_vec::<f32>().expect("f32 values");
-        let weight = self.path.last().is_some_and(|name| name == "weight");
-        // Output channels: dim 0 of a convolution kernel, dim 1 of a linear weight `[in, out]`.
-        let channel_of: Option<Box<dyn Fn(usize) -> usize>> = match self.containers.last().map(String::as_str) {
-            Some("Struct:Conv2d") if weight => {
-                let per_channel = values.len() / shape[0];
-                Some(Box::new(move |i| i / per_channel))
-            }
-            Some("Struct:Linear") if weight => {
-                let outputs = shape[D - 1];
-                Some(Box::new(move |i| i % outputs))
-            }
-            _ => None,
-        };
-        let Some(channel_of) = channel_of else {
-            values.iter().for_each(|v| self.payload.extend_from_slice(&v.to_le_bytes()));
-            return param;
-        };
-        let channels = values.iter().enumerate().map(|(i, _)| channel_of(i)).max().map_or(0, |c| c + 1);
-        let mut scales = vec![0.0f32; channels];
-        values.iter().enumerate().for_each(|(i, v)| scales[channel_of(i)] = scales[channel_of(i)].max(v.abs() / 127.0));
-        scales.iter_mut().filter(|s| **s == 0.0).for_each(|s| *s = 1.0);
-        scales.iter().for_each(|s| self.payload.extend_from_slice(&s.to_le_bytes()));
-        let rounded: Vec<f32> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let q = (v / scales[channel_of(i)]).round().clamp(-127.0, 127.0);
-                self.payload.push(q as i8 as u8);
-                q * scales[channel_of(i)]
-            })
-            .collect();
-        param.map(|_| Tensor::from_data(TensorData::new(rounded, shape), &device))
-    }
-}

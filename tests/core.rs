@@ -102,6 +102,39 @@ fn f16_storage_halves_the_file_and_keeps_the_predictions() {
 }
 
 #[test]
+fn int8_storage_quarters_the_file_and_dequantizes_per_channel() {
+    let device = Device::flex();
+    let loaded = weights::load(&std::fs::read(shipped_weights()).unwrap(), &device).unwrap();
+    let model = loaded.model;
+    let full_info = ModelInfo { storage: weights::Storage::F32, ..loaded.info.clone() };
+    let int8_info = ModelInfo { storage: weights::Storage::Int8, ..loaded.info.clone() };
+    let full = block_on(weights::to_bytes(&model, &full_info)).unwrap();
+    let int8 = block_on(weights::to_bytes(&model, &int8_info)).unwrap();
+    assert!(int8.len() * 10 < full.len() * 3, "int8 file {} bytes vs f32 {}", int8.len(), full.len());
+
+    let back = weights::load(&int8, &device).expect("int8 file loads");
+    assert_eq!(back.info.storage, weights::Storage::Int8);
+    // Every weight lies within half a step (max|w| / 254) of the original, channel by channel.
+    let original = to_vec(model.conv2.weight.val());
+    let restored = to_vec(back.model.conv2.weight.val());
+    for (channel, (a, b)) in original.chunks(32 * 9).zip(restored.chunks(32 * 9)).enumerate() {
+        let step = a.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        assert!(max_abs_diff(a, b) <= step / 2.0 + 1e-7, "conv2 channel {channel}");
+        assert!(a != b || step == 0.0, "int8 rounding must change something");
+    }
+    assert_eq!(to_vec(model.bn2.gamma.val()), to_vec(back.model.bn2.gamma.val()), "BatchNorm stays f32");
+    assert_eq!(to_vec(model.fc1.bias.as_ref().unwrap().val()), to_vec(back.model.fc1.bias.as_ref().unwrap().val()), "biases stay f32");
+    // The shipped model's answers on fixed images barely move.
+    let images = data::fixed_test_patterns();
+    let refs: Vec<&data::Planes> = images.iter().collect();
+    let before = to_vec(model.forward(data::batch_tensor(&refs, &device)));
+    let after = to_vec(back.model.forward(data::batch_tensor(&refs, &device)));
+    assert!(max_abs_diff(&before, &after) < 0.1, "int8 logits moved by {}", max_abs_diff(&before, &after));
+    // Writing it again keeps int8.
+    assert_eq!(block_on(weights::to_bytes(&back.model, &back.info)).unwrap().len(), int8.len());
+}
+
+#[test]
 fn bad_weights_files_are_rejected_with_a_reason() {
     let device = Device::flex();
     let config = SeCnnConfig::new();
