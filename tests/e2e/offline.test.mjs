@@ -1,7 +1,7 @@
 // Served like a static host (precompressed, typed), installable, and offline after one visit.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { MINUTES, URL, BASE_FLAGS, root, shots, startTestServer, openPage, classify } from './browser.mjs';
@@ -56,6 +56,21 @@ test('after one visit the page classifies and fine-tunes offline', { timeout: 10
     });
     assert.equal(status, 'done');
     await page.screenshot({ path: join(shots, '09-offline.png'), fullPage: true });
+
+    // A rebuilt file replaces the cached copy: online, the worker fetches the new one first and
+    // keeps it, so offline it serves the new one too (never an older file next to newer ones).
+    await page.context().setOffline(false);
+    const file = join(root, 'manifest.webmanifest');
+    const original = readFileSync(file, 'utf8');
+    try {
+      writeFileSync(file, original.replace('"short_name": "secnn"', '"short_name": "secnn-rebuilt"'));
+      const fetchName = () => page.evaluate(async () => (await (await fetch('manifest.webmanifest')).json()).short_name);
+      assert.equal(await fetchName(), 'secnn-rebuilt', 'online: the new file');
+      await page.context().setOffline(true);
+      assert.equal(await fetchName(), 'secnn-rebuilt', 'offline: the cached copy was replaced');
+    } finally {
+      writeFileSync(file, original);
+    }
     assert.deepEqual(problems.filter((p) => !/ERR_INTERNET_DISCONNECTED/.test(p)), []);
   } finally {
     await browser.close();
