@@ -5,6 +5,7 @@
 //
 //   node bench/browser.mjs [--quick]     (needs `make web` and `npm ci --prefix bench`)
 //   node bench/browser.mjs --from-json   (rewrites the table from the last results only)
+//   node bench/browser.mjs --only=load,modules   (re-measures those parts, keeps the rest)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,6 +22,10 @@ const { chromium } = require('playwright-core');
 
 const quick = process.argv.includes('--quick');
 const fromJson = process.argv.includes('--from-json');
+// Parts: startup (cold starts on localhost), load (throttled first loads), modules (CPU-only vs
+// full module), page (secnn CPU, paired latency, WebGPU, TF.js).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const measures = (part) => !only || only.includes(part);
 const RESULTS = join(root, 'bench', 'results-browser', 'browser.json');
 const RUNS = quick ? 2 : 5;
 const PORT = 19000 + (process.pid % 1000);
@@ -276,6 +281,7 @@ function table(results) {
   return [
     `Machine: ${machine.cpu}, ${machine.cores} cores; ${machine.chromium}, headless. Command: \`make bench\``,
     `(runs \`bench/browser.mjs\`). Medians of ${RUNS} runs after a warm-up; ratios from the same run.`,
+    ...(results.measured ? [`Parts measured: ${Object.entries(results.measured).map(([part, date]) => `${part} ${date?.slice(0, 16) ?? '–'}`).join(', ')} (UTC).`] : []),
     'TF.js runs on the page; secnn is measured both on the page (like for like) and through its',
     'module (`www/secnn.js`), which runs it in a worker: what an embedding page gets. Fine-tuning goes',
     'through the module. Neither uses threads (the page is not cross-origin isolated); both use wasm',
@@ -331,13 +337,21 @@ async function main() {
   }
   const server = await startServer(PORT);
   try {
+    const previous = only ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {};
     const results = {
+      ...previous,
       date: new Date().toISOString(),
       machine: { cpu: cpus()[0].model.trim(), cores: cpus().length, chromium: await chromiumVersion() },
       files: sizes(),
-      startup: [],
     };
-    for (const [label, flags] of [['CPU (no WebGPU)', BASE_FLAGS], ['WebGPU (SwiftShader, software)', WEBGPU_FLAGS]]) {
+    // When each part was last measured (a partial run keeps the others' figures and dates).
+    results.measured = { ...(previous.measured ?? {}) };
+    for (const part of ['startup', 'load', 'modules', 'page']) {
+      if (measures(part)) results.measured[part] = results.date;
+      else results.measured[part] ??= previous.date;
+    }
+    if (measures('startup')) results.startup = [];
+    for (const [label, flags] of measures('startup') ? [['CPU (no WebGPU)', BASE_FLAGS], ['WebGPU (SwiftShader, software)', WEBGPU_FLAGS]] : []) {
       const runs = [];
       const later = [];
       for (let i = 0; i < RUNS; i++) {
@@ -351,15 +365,17 @@ async function main() {
       });
       log('cold start', label, Math.round(pick(runs, 'firstPredictionMs')), 'ms');
     }
-    results.throttled = await throttledLoads(BASE_FLAGS);
-    {
+    if (measures('load')) results.throttled = await throttledLoads(BASE_FLAGS);
+    if (measures('modules') || measures('page')) {
       const { browser, page } = await benchPage(WEBGPU_FLAGS);
       try {
-        results.modules = await moduleComparison(page, quick ? 3 : 2 * RUNS + 1);
-        results.secnnCpu = await secnnCpu(page);
-        results.paired = await pairedLatency(page, quick ? 3 : 2 * RUNS + 1);
-        results.webgpu = await secnnWebgpu(page).catch((e) => ({ error: e.message }));
-        results.tfjs = await tfjs(page);
+        if (measures('modules')) results.modules = await moduleComparison(page, quick ? 3 : 2 * RUNS + 1);
+        if (measures('page')) {
+          results.secnnCpu = await secnnCpu(page);
+          results.paired = await pairedLatency(page, quick ? 3 : 2 * RUNS + 1);
+          results.webgpu = await secnnWebgpu(page).catch((e) => ({ error: e.message }));
+          results.tfjs = await tfjs(page);
+        }
       } finally {
         await browser.close();
       }
