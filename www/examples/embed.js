@@ -4,8 +4,14 @@ import { SeCnn } from '../secnn.js';
 const status = document.getElementById('status');
 const list = document.getElementById('top');
 
-const model = await SeCnn.create(); // backend 'auto': WebGPU if the browser grants it, else CPU
-status.textContent = `Ready: ${model.info.name} on ${model.backend.adapter}`;
+// backend 'auto': ready at once on the small CPU module; WebGPU takes over when it has loaded.
+const model = await SeCnn.create();
+const showBackend = () => {
+  const { adapter, loading } = model.backend;
+  status.textContent = `Ready: ${model.info.name} on ${adapter}${loading ? ' (WebGPU loading…)' : ''}`;
+};
+showBackend();
+model.addEventListener('backendchange', showBackend);
 
 document.getElementById('file').addEventListener('change', async (event) => {
   const file = event.target.files[0];
