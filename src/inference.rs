@@ -72,11 +72,6 @@ pub struct Explanation {
     pub gradcam: GradCam,
 }
 
-/// Logits `[batch, classes]` of normalised images, averaged with their mirror images when `tta`.
-pub fn logits(model: &SeCnn, images: Tensor<4>, tta: bool) -> Tensor<2> {
-    if tta { model.forward_tta(images) } else { model.forward(images) }
-}
-
 /// Top-`k` classes for each image of a batch (`tta`: average with the mirrored image).
 pub async fn classify(
     model: &SeCnn,
@@ -87,7 +82,7 @@ pub async fn classify(
     device: &Device,
 ) -> Result<Vec<Vec<ClassScore>>, DeviceError> {
     let batch = data::batch_tensor(images, device);
-    let probabilities = read_f32(softmax(logits(model, batch, tta), 1)).await?;
+    let probabilities = read_f32(softmax(model.logits(batch, tta), 1)).await?;
     Ok(probabilities
         .chunks(classes.len().max(1))
         .map(|row| top_k(row, classes, k))

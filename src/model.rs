@@ -174,6 +174,11 @@ impl SeCnn {
         (self.forward(images) + self.forward(mirrored)).div_scalar(2.0)
     }
 
+    /// [`Self::forward_tta`] when `tta`, else [`Self::forward`]: the choice every prediction makes.
+    pub fn logits(&self, images: Tensor<4>, tta: bool) -> Tensor<2> {
+        if tta { self.forward_tta(images) } else { self.forward(images) }
+    }
+
     /// Logits together with every block's attention weights and attended feature maps.
     pub fn forward_explained(&self, images: Tensor<4>) -> Explained {
         let mut blocks = Vec::with_capacity(NUM_BLOCKS);

@@ -526,7 +526,7 @@ pub async fn evaluate(
     let mut rng = SmallRng::seed_from_u64(0);
     for chunk in indices.chunks(batch_size.max(1)) {
         let (images, labels) = make_batch(set, chunk, false, &mut rng, device);
-        let logits = if tta { model.forward_tta(images) } else { model.forward(images) };
+        let logits = model.logits(images, tta);
         let predicted = logits.clone().argmax(1).reshape([chunk.len()]);
         let loss: f32 = loss_fn
             .forward(logits, labels)
