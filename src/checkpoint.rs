@@ -33,6 +33,9 @@ pub struct RunState {
     pub progress: Progress,
     /// Dataset the run trains on.
     pub data: PathBuf,
+    /// The teacher's logits file of a distillation run.
+    #[serde(default)]
+    pub teacher: Option<PathBuf>,
     pub history: Vec<EpochRecord>,
 }
 

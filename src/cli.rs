@@ -11,6 +11,7 @@ use secnn::{
     data::{self, ImageSet, Loaded, Split},
     inference,
     model::SeCnnConfig,
+    distill::{Teacher, TeacherLogits},
     session::TrainingSession,
     training::{self, Schedule, Trainer, TrainingConfig, TrainingOptions},
     weights::{self, ModelInfo},
@@ -83,6 +84,10 @@ struct TrainArgs {
     /// Start from these weights instead of a random initialisation.
     #[arg(long)]
     init: Option<PathBuf>,
+    /// Distil from a teacher: the logits file `tools/teacher.py` writes (see --kd-temperature,
+    /// --kd-weight). Augmentation then uses the teacher's crop/flip views.
+    #[arg(long)]
+    teacher: Option<PathBuf>,
     #[command(flatten)]
     options: TrainingOptions,
     /// Turn off random-crop + flip augmentation.
@@ -248,11 +253,14 @@ fn load_data(root: &Path, split: Split) -> Result<Loaded> {
 fn limit_per_class(set: ImageSet, limit: usize) -> ImageSet {
     let mut seen = vec![0usize; set.classes.len()];
     let mut out = ImageSet { classes: set.classes.clone(), ..Default::default() };
-    for (image, label) in set.images.into_iter().zip(set.labels) {
+    for (index, (image, label)) in set.images.into_iter().zip(set.labels).enumerate() {
         if seen[label] < limit {
             seen[label] += 1;
             out.images.push(image);
             out.labels.push(label);
+            if let Some(name) = set.names.get(index) {
+                out.names.push(name.clone());
+            }
         }
     }
     out
@@ -288,6 +296,10 @@ fn train(args: TrainArgs) -> Result<()> {
         (None, Some(state)) => state.data.clone(),
         (None, None) => bail!("--data is required for a new run"),
     };
+    let kd_option = args.options.kd_temperature.is_some() || args.options.kd_weight.is_some();
+    if kd_option && args.teacher.is_none() && previous.is_none() {
+        bail!("--kd-temperature and --kd-weight need --teacher");
+    }
     let mut set = load_data(&data_root, Split::Train)?.set;
     if let Some(limit) = args.limit_per_class {
         set = limit_per_class(set, limit);
@@ -310,6 +322,9 @@ fn train(args: TrainArgs) -> Result<()> {
     } else {
         (set, None)
     };
+    if previous.is_none() {
+        write_validation_list(&args.out, validation.as_ref())?;
+    }
     let steps_per_epoch = train_set.len().div_ceil(config.batch_size);
 
     let (trainer, info, state) = match previous {
@@ -336,8 +351,34 @@ fn train(args: TrainArgs) -> Result<()> {
         config.lr,
         config.batch_size
     );
+    let teacher = match state.teacher.as_deref() {
+        Some(path) => Some(read_teacher(path, &train_set)?),
+        None => None,
+    };
     let session = TrainingSession::new(trainer, train_set, validation, &device);
+    let session = match teacher {
+        Some(teacher) => session.with_teacher(teacher),
+        None => session,
+    };
     run_epochs(&args, session, info, state)
+}
+
+fn read_teacher(path: &Path, train_set: &ImageSet) -> Result<Teacher> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the teacher's logits", path.display()))?;
+    let logits = TeacherLogits::parse(&bytes).with_context(|| format!("{}", path.display()))?;
+    eprintln!("distilling from {} ({} views per image)", path.display(), logits.views);
+    logits.for_set(train_set).with_context(|| format!("{}", path.display()))
+}
+
+/// Records which images a new run holds out (`validation.txt`, one name per line), so that a
+/// teacher for distillation can be trained without them (`tools/teacher.py --exclude`).
+fn write_validation_list(out: &Path, validation: Option<&ImageSet>) -> Result<()> {
+    let Some(names) = validation.map(|v| &v.names).filter(|names| !names.is_empty()) else {
+        return Ok(());
+    };
+    let path = out.join("validation.txt");
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    std::fs::write(&path, names.join("\n") + "\n").with_context(|| format!("{}", path.display()))
 }
 
 /// A fresh run: the model from `--init` (a new last layer when the classes differ) or a random
@@ -387,6 +428,7 @@ fn new_run(
         config: config.clone(),
         progress: trainer.progress.clone(),
         data: data_root.to_path_buf(),
+        teacher: args.teacher.clone(),
         history: Vec::new(),
     };
     Ok((trainer, info, state))
@@ -466,7 +508,12 @@ fn run_epochs(args: &TrainArgs, mut session: TrainingSession, mut info: ModelInf
         state.config = session.trainer.config.clone();
         checkpoint::save(&args.out, &session.trainer, &info, &state).map_err(anyhow::Error::msg)?;
     }
-    println!("weights: {}", args.out.join(checkpoint::MODEL_FILE).display());
+    let model = args.out.join(checkpoint::MODEL_FILE);
+    if model.exists() {
+        println!("weights: {}", model.display());
+    } else {
+        println!("no epoch completed: nothing written to {}", args.out.display());
+    }
     Ok(())
 }
 
@@ -641,6 +688,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         images: (0..n).map(|_| std::array::from_fn(|_| rng.random())).collect(),
         labels: (0..n).map(|i| i % 10).collect(),
         classes: data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
+        names: vec![],
     };
     let train_set = random_set(args.train_batch, &mut rng);
     let indices: Vec<usize> = (0..train_set.len()).collect();

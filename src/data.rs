@@ -182,34 +182,59 @@ pub fn batch_tensor(batch: &[&Planes], device: &Device) -> Tensor<4> {
     Tensor::from_data(data, device)
 }
 
-/// The training augmentation: random crop of 32x32 out of the image padded by 4 black
-/// pixels on every side, then a horizontal flip with probability 1/2.
-pub fn augment(planes: &Planes, rng: &mut impl RngCore) -> Planes {
-    const PAD: i32 = 4;
-    let size = INPUT_SIZE as i32;
-    let dx = rng.random_range(-PAD..=PAD);
-    let dy = rng.random_range(-PAD..=PAD);
-    let flip = rng.random_bool(0.5);
-    let mut out = [0u8; IMAGE_BYTES];
-    let area = INPUT_SIZE * INPUT_SIZE;
-    for channel in 0..3 {
-        for y in 0..size {
-            let src_y = y + dy;
-            if !(0..size).contains(&src_y) {
-                continue;
-            }
-            for x in 0..size {
-                let shifted = x + dx;
-                let src_x = if flip { size - 1 - shifted } else { shifted };
-                if !(0..size).contains(&shifted) {
+/// Padding (black pixels on every side) of the training augmentation's random crop.
+pub const CROP_PAD: i8 = 4;
+
+/// One crop + flip of the training augmentation: the 32x32 window at offset `(dx, dy)` (each
+/// in `-CROP_PAD..=CROP_PAD`) of the image padded with black, mirrored when `flip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub dx: i8,
+    pub dy: i8,
+    pub flip: bool,
+}
+
+impl View {
+    /// A uniformly random view (offsets first, then a coin for the flip).
+    pub fn random(rng: &mut impl RngCore) -> Self {
+        let dx = rng.random_range(-CROP_PAD..=CROP_PAD);
+        let dy = rng.random_range(-CROP_PAD..=CROP_PAD);
+        let flip = rng.random_bool(0.5);
+        Self { dx, dy, flip }
+    }
+
+    /// The view of `planes`: `out[y][x] = in[y + dy][x + dx]`, or `in[y + dy][31 - (x + dx)]`
+    /// when flipped; black outside the image.
+    pub fn apply(self, planes: &Planes) -> Planes {
+        let size = INPUT_SIZE as i32;
+        let (dx, dy) = (self.dx as i32, self.dy as i32);
+        let mut out = [0u8; IMAGE_BYTES];
+        let area = INPUT_SIZE * INPUT_SIZE;
+        for channel in 0..3 {
+            for y in 0..size {
+                let src_y = y + dy;
+                if !(0..size).contains(&src_y) {
                     continue;
                 }
-                out[channel * area + (y * size + x) as usize] =
-                    planes[channel * area + (src_y * size + src_x) as usize];
+                for x in 0..size {
+                    let shifted = x + dx;
+                    if !(0..size).contains(&shifted) {
+                        continue;
+                    }
+                    let src_x = if self.flip { size - 1 - shifted } else { shifted };
+                    out[channel * area + (y * size + x) as usize] =
+                        planes[channel * area + (src_y * size + src_x) as usize];
+                }
             }
         }
+        out
     }
-    out
+}
+
+/// The training augmentation: a random [`View`] (crop out of the image padded by 4 black
+/// pixels, then a horizontal flip with probability 1/2).
+pub fn augment(planes: &Planes, rng: &mut impl RngCore) -> Planes {
+    View::random(rng).apply(planes)
 }
 
 /// A labelled set of 32x32 images held in memory.
@@ -218,6 +243,9 @@ pub struct ImageSet {
     pub images: Vec<Planes>,
     pub labels: Vec<usize>,
     pub classes: Vec<String>,
+    /// Where each image came from, relative to the dataset folder (`cat/0001.jpg`); empty for
+    /// sets that were not read from an image folder.
+    pub names: Vec<String>,
 }
 
 impl ImageSet {
@@ -248,6 +276,9 @@ impl ImageSet {
             per_class_seen[label] += 1;
             target.images.push(images[index]);
             target.labels.push(label);
+            if let Some(name) = self.names.get(index) {
+                target.names.push(name.clone());
+            }
         }
         (train, valid)
     }
@@ -341,6 +372,13 @@ pub fn list_image_folder(root: &Path) -> Result<(Vec<String>, Vec<(PathBuf, usiz
     Ok((classes, files))
 }
 
+/// `path` relative to `root` with `/` separators, the name a teacher's logits file uses.
+fn relative_name(path: &Path, root: &Path) -> String {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<_> = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    parts.join("/")
+}
+
 fn is_hidden(path: &Path) -> bool {
     path.file_name()
         .map(|n| n.to_string_lossy().starts_with('.'))
@@ -387,6 +425,7 @@ pub fn load_image_folder(
             Ok(planes) => {
                 loaded.set.images.push(planes);
                 loaded.set.labels.push(label);
+                loaded.set.names.push(relative_name(&path, root));
             }
             Err(reason) => loaded.skipped.push(Skipped { path, reason }),
         }

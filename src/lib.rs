@@ -6,6 +6,7 @@
 //! - [`data`]: decoding, the one resize rule, normalisation, augmentation, datasets;
 //! - [`training`]: the step-wise training loop, schedules, evaluation;
 //! - [`session`]: a run over a dataset, one step at a time (CLI and browser);
+//! - [`distill`]: learning from a teacher's logits on the same augmented views;
 //! - [`inference`]: top-k, SE weights, feature maps, Grad-CAM;
 //! - [`transfer`]: a last layer for new classes started from what the model knows (imprinting);
 //! - [`weights`]: the self-describing burnpack weights file and PyTorch import;
@@ -13,6 +14,7 @@
 
 pub mod backend;
 pub mod data;
+pub mod distill;
 pub mod inference;
 pub mod model;
 pub mod session;

@@ -5,6 +5,7 @@
 use crate::{
     backend::DeviceError,
     data::{self, ImageSet, Planes},
+    distill::Teacher,
     inference,
     model::SeCnn,
     training::{self, Evaluation, Freeze, StepMetrics, Trainer},
@@ -69,6 +70,8 @@ pub struct TrainingSession {
     cached_features: Option<Tensor<4>>,
     /// The model that scored best on validation so far (epoch 0 = before training).
     best: Option<BestModel>,
+    /// Distillation: the teacher's views and logits for every training image.
+    teacher: Option<Teacher>,
 }
 
 /// The weights with the best validation accuracy seen in a run.
@@ -98,11 +101,20 @@ impl TrainingSession {
             probe: None,
             cached_features: None,
             best: None,
+            teacher: None,
         };
         if session.trainer.config.freeze == Freeze::Head && !session.trainer.config.augment {
             session.cached_features = Some(session.compute_features());
         }
         session
+    }
+
+    /// Distils from `teacher` (built for this session's training set): every step sees one of
+    /// the teacher's views of each image and learns from its logits as well as from the label.
+    pub fn with_teacher(mut self, teacher: Teacher) -> Self {
+        self.cached_features = None;
+        self.teacher = Some(teacher);
+        self
     }
 
     /// Runs the frozen part once over all training images (batches of 64).
@@ -196,15 +208,19 @@ impl TrainingSession {
         let end = (self.cursor + batch_size).min(self.order.len());
         let indices = self.order[self.cursor..end].to_vec();
         self.cursor = end;
-        let metrics = match &self.cached_features {
-            Some(features) => {
+        let metrics = match (&self.cached_features, &self.teacher) {
+            (_, Some(teacher)) => {
+                let (images, labels, targets) = teacher.batch(&self.train, &indices, &mut self.rng, &self.device);
+                self.trainer.step_distilled(images, labels, targets).await?
+            }
+            (Some(features), None) => {
                 let ids: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
                 let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [indices.len()]), &self.device);
                 let labels: Vec<i64> = indices.iter().map(|&i| self.train.labels[i] as i64).collect();
                 let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), &self.device);
                 self.trainer.step_head(features.clone().select(0, ids), labels).await?
             }
-            None => {
+            (None, None) => {
                 let (images, labels) = training::make_batch(
                     &self.train,
                     &indices,

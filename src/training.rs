@@ -5,6 +5,7 @@
 use crate::{
     backend::DeviceError,
     data::{self, ImageSet, Planes},
+    distill,
     model::SeCnn,
 };
 use burn::{
@@ -93,6 +94,11 @@ pub struct TrainingConfig {
     /// Fraction of the training images held out for validation (0 = none).
     pub validation_split: f64,
     pub seed: u64,
+    /// Distillation (with a teacher only): the softmax temperature of both outputs.
+    pub kd_temperature: f64,
+    /// Distillation (with a teacher only): the distillation term's share of the loss; the
+    /// cross-entropy with the labels gets the rest.
+    pub kd_weight: f64,
 }
 
 impl Default for TrainingConfig {
@@ -114,6 +120,8 @@ impl Default for TrainingConfig {
             freeze: Freeze::None,
             validation_split: 0.1,
             seed: 42,
+            kd_temperature: 4.0,
+            kd_weight: 0.9,
         }
     }
 }
@@ -212,6 +220,12 @@ pub struct TrainingOptions {
     /// Seed of the initialisation, shuffles and augmentation [default: 42]
     #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
     pub seed: Option<u64>,
+    /// Distillation temperature, with a teacher [default: 4]
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
+    pub kd_temperature: Option<f64>,
+    /// Distillation's share of the loss (the labels' cross-entropy gets the rest), with a teacher [default: 0.9]
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
+    pub kd_weight: Option<f64>,
 }
 
 impl TrainingOptions {
@@ -234,6 +248,8 @@ impl TrainingOptions {
             freeze: self.freeze.unwrap_or(base.freeze),
             validation_split: self.validation_split.unwrap_or(base.validation_split).clamp(0.0, 0.9),
             seed: self.seed.unwrap_or(base.seed),
+            kd_temperature: self.kd_temperature.unwrap_or(base.kd_temperature).max(1e-3),
+            kd_weight: self.kd_weight.unwrap_or(base.kd_weight).clamp(0.0, 1.0),
         }
     }
 }
@@ -409,19 +425,34 @@ impl Trainer {
     pub async fn step(&mut self, images: Tensor<4>, labels: Tensor<1, Int>) -> Result<StepMetrics, DeviceError> {
         // BatchNorm and Dropout train only on autodiff inputs.
         let images = images.to_device(&self.device).autodiff();
-        self.step_with(labels, |model| model.forward(images)).await
+        self.step_with(labels, None, |model| model.forward(images)).await
+    }
+
+    /// One step of distillation: [`Self::step`] with the loss
+    /// `(1 − kd_weight) · cross-entropy + kd_weight · distill::kd_loss(·, teacher, kd_temperature)`,
+    /// where `teacher` holds the teacher's logits `[n, classes]` on the same images.
+    pub async fn step_distilled(
+        &mut self,
+        images: Tensor<4>,
+        labels: Tensor<1, Int>,
+        teacher: Tensor<2>,
+    ) -> Result<StepMetrics, DeviceError> {
+        let images = images.to_device(&self.device).autodiff();
+        let teacher = teacher.to_device(&self.device);
+        self.step_with(labels, Some(teacher), |model| model.forward(images)).await
     }
 
     /// One step of the classifier alone on precomputed [`SeCnn::features`] (`[n, 128, 4, 4]`),
     /// for head-only fine-tuning where the convolutional part is frozen.
     pub async fn step_head(&mut self, features: Tensor<4>, labels: Tensor<1, Int>) -> Result<StepMetrics, DeviceError> {
         let features = features.to_device(&self.device).autodiff();
-        self.step_with(labels, |model| model.head(features)).await
+        self.step_with(labels, None, |model| model.head(features)).await
     }
 
     async fn step_with(
         &mut self,
         labels: Tensor<1, Int>,
+        teacher: Option<Tensor<2>>,
         logits: impl FnOnce(&SeCnn) -> Tensor<2>,
     ) -> Result<StepMetrics, DeviceError> {
         let lr = self.current_lr();
@@ -429,7 +460,14 @@ impl Trainer {
         let count = labels.dims()[0];
         let logits = logits(&self.model);
         let correct = logits.clone().argmax(1).reshape([count]).equal(labels.clone()).int().sum();
-        let loss = self.loss.forward(logits, labels);
+        let loss = match teacher {
+            Some(teacher) => {
+                let (weight, temperature) = (self.config.kd_weight, self.config.kd_temperature);
+                let distill = distill::kd_loss(logits.clone(), teacher, temperature);
+                self.loss.forward(logits, labels).mul_scalar(1.0 - weight) + distill.mul_scalar(weight)
+            }
+            None => self.loss.forward(logits, labels),
+        };
         let loss_value = loss.clone().detach();
         // d/dw of decay/2 · |w|² is decay · w: PyTorch's weight_decay, on the weights alone.
         let loss = match self.config.l2_penalty() {

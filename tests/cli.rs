@@ -127,3 +127,47 @@ fn predict_reports_top_k_attention_and_bad_files() {
     assert!(!no_data.status.success());
     assert!(text(&no_data).contains("no such folder"));
 }
+
+#[test]
+fn distillation_runs_from_a_teacher_file_resumes_with_it_and_refuses_bad_ones() {
+    let dir = TempDir::new("cli-distill");
+    let images = dir.path().join("images");
+    tiny_image_folder(&images);
+    let images = images.to_str().unwrap();
+    let classes = vec!["class0".to_string(), "class1".to_string()];
+    let names: Vec<String> = (0..12).map(|i| format!("class{}/{i}.png", i / 6)).collect();
+    let view = |i: usize, k: usize| data::View { dx: (i % 3) as i8 - 1, dy: k as i8, flip: k == 1 };
+    let teacher = dir.path().join("teacher.logits");
+    let logits = |i: usize, _| if i < 6 { vec![2.0, -1.0] } else { vec![-1.0, 2.0] };
+    std::fs::write(&teacher, teacher_logits_bytes(&names, &classes, 2, view, logits)).unwrap();
+    let run = dir.path().join("run");
+    let (run, teacher) = (run.to_str().unwrap(), teacher.to_str().unwrap());
+    let common = ["--data", images, "--epochs", "2", "--batch-size", "4", "--validation-split", "0.25"];
+
+    let no_teacher = secnn(&[&["train", "--out", run, "--kd-weight", "0.5"], &common[..]].concat());
+    assert!(!no_teacher.status.success());
+    assert!(text(&no_teacher).contains("need --teacher"));
+
+    let first = secnn(&[&["train", "--out", run, "--teacher", teacher, "--kd-temperature", "2", "--max-steps", "2"], &common[..]].concat());
+    assert!(first.status.success());
+    assert!(text(&first).contains("distilling from"));
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("run/state.json")).unwrap()).unwrap();
+    assert_eq!(state["teacher"].as_str(), Some(teacher));
+    assert_eq!(state["config"]["kdTemperature"].as_f64(), Some(2.0));
+    let validation = std::fs::read_to_string(dir.path().join("run/validation.txt")).unwrap();
+    assert_eq!(validation.lines().count(), 4, "2 of 6 per class held out: {validation}");
+    assert!(validation.lines().all(|name| names.contains(&name.to_string())));
+
+    let resumed = secnn(&["train", "--out", run, "--resume"]);
+    assert!(resumed.status.success());
+    assert!(text(&resumed).contains("distilling from") && text(&resumed).contains("epoch   2/2"));
+
+    // A teacher that never saw these images is refused, naming one of them.
+    let stranger = dir.path().join("stranger.logits");
+    let other: Vec<String> = (0..12).map(|i| format!("class{}/x{i}.png", i / 6)).collect();
+    std::fs::write(&stranger, teacher_logits_bytes(&other, &classes, 2, view, logits)).unwrap();
+    let out = dir.path().join("run2");
+    let refused = secnn(&[&["train", "--out", out.to_str().unwrap(), "--teacher", stranger.to_str().unwrap()], &common[..]].concat());
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("have no teacher logits"));
+}

@@ -35,7 +35,7 @@ fn known_class_names_keep_their_rows() {
     let loaded = shipped(&device);
     let images = data::fixed_test_patterns();
     let refs: Vec<&Planes> = images.iter().collect();
-    let examples = ImageSet { images: images.clone(), labels: vec![0, 1, 0, 1], classes: names(&["Dog", " cat"]) };
+    let examples = ImageSet { images: images.clone(), labels: vec![0, 1, 0, 1], classes: names(&["Dog", " cat"]), names: vec![] };
     let (model, starts) = new_head(&loaded, &examples, &device);
     assert_eq!(starts, [ClassStart::Kept, ClassStart::Kept]);
     let before = to_vec(loaded.model.forward(data::batch_tensor(&refs, &device)));
@@ -64,7 +64,7 @@ fn pets() -> Option<(ImageSet, ImageSet)> {
     let set = |skip, count| -> Option<ImageSet> {
         let (cats, dogs) = (cifar_train("cat", skip, count)?, cifar_train("dog", skip, count)?);
         let labels = [vec![0; cats.len()], vec![1; dogs.len()]].concat();
-        Some(ImageSet { images: [cats, dogs].concat(), labels, classes: names(&["kitty", "puppy"]) })
+        Some(ImageSet { images: [cats, dogs].concat(), labels, classes: names(&["kitty", "puppy"]), names: vec![] })
     };
     Some((set(0, 40)?, set(40, 50)?))
 }

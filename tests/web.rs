@@ -97,6 +97,7 @@ fn tiny_set(classes: usize) -> ImageSet {
         labels: (0..images.len()).map(|i| i % classes).collect(),
         images,
         classes: (0..classes).map(|c| format!("c{c}")).collect(),
+        names: vec![],
     }
 }
 

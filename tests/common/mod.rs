@@ -124,3 +124,35 @@ pub fn synthetic_set(per_class: usize, classes: usize) -> ImageSet {
     }
     set
 }
+
+/// Writes a teacher logits file in `tools/teacher.py`'s format: for image `i` (named
+/// `names[i]`) and view `k`, the view `views(i, k)` and the logits `logits(i, k)`.
+#[allow(dead_code)]
+pub fn teacher_logits_bytes(
+    names: &[String],
+    classes: &[String],
+    view_count: usize,
+    views: impl Fn(usize, usize) -> secnn::data::View,
+    logits: impl Fn(usize, usize) -> Vec<f32>,
+) -> Vec<u8> {
+    let header = serde_json::json!({
+        "format": "secnn-teacher-logits", "version": 1, "classes": classes,
+        "views": view_count, "names": names, "teacher": {"architecture": "test"},
+    });
+    let mut bytes = serde_json::to_vec(&header).unwrap();
+    bytes.push(b'\n');
+    for i in 0..names.len() {
+        for k in 0..view_count {
+            let v = views(i, k);
+            bytes.extend([v.dx as u8, v.dy as u8, v.flip as u8, 0]);
+        }
+    }
+    for i in 0..names.len() {
+        for k in 0..view_count {
+            let row = logits(i, k);
+            assert_eq!(row.len(), classes.len());
+            bytes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+        }
+    }
+    bytes
+}

@@ -1,0 +1,142 @@
+//! Knowledge distillation: the student learns from a stronger teacher's softened outputs as well
+//! as from the labels. The teacher (trained once by `tools/teacher.py`, never shipped) leaves a
+//! logits file with its outputs on a few fixed crop/flip [`View`]s of every training image; the
+//! student's augmentation draws one of those views, so both always look at the same pixels.
+
+use crate::data::{self, ImageSet, Planes, View};
+use burn::{prelude::*, tensor::activation::log_softmax};
+use rand::{Rng, rngs::SmallRng};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// The distillation term of the loss, Hinton et al.'s `T² · KL(softmax(t/T) ‖ softmax(s/T))`,
+/// averaged over the batch. `student` and `teacher` are logits `[n, classes]`; the `T²` keeps
+/// its gradients on the scale of the cross-entropy's whatever the temperature.
+pub fn kd_loss(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let n = student.dims()[0];
+    let log_student = log_softmax(student.div_scalar(temperature), 1);
+    let log_teacher = log_softmax(teacher.div_scalar(temperature), 1);
+    let kl = log_teacher.clone().exp().mul(log_teacher - log_student).sum();
+    kl.mul_scalar(temperature * temperature / n.max(1) as f64)
+}
+
+/// Why a teacher's logits file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TeacherError {
+    #[error("not a teacher logits file (expected a JSON header line of format secnn-teacher-logits)")]
+    NotLogits,
+    #[error("teacher logits header: {0}")]
+    Header(String),
+    #[error("teacher logits: {expected} bytes of views and logits expected after the header, {found} found")]
+    Size { expected: usize, found: usize },
+    #[error("the teacher's classes {teacher:?} differ from the data's {data:?}")]
+    Classes { teacher: Vec<String>, data: Vec<String> },
+    #[error("{missing} training images have no teacher logits (first: {first}); was the teacher run on this folder?")]
+    Missing { missing: usize, first: String },
+    #[error("distillation needs images read from an image folder (named, like cat/0001.jpg)")]
+    Unnamed,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    format: String,
+    version: u32,
+    classes: Vec<String>,
+    views: usize,
+    names: Vec<String>,
+}
+
+/// A teacher's logits file in memory: for every named image, `views` views and their logits.
+pub struct TeacherLogits {
+    pub classes: Vec<String>,
+    pub views: usize,
+    rows: HashMap<String, usize>,
+    view_table: Vec<View>,
+    logits: Vec<f32>,
+}
+
+impl TeacherLogits {
+    /// Parses the file `tools/teacher.py` writes: a JSON header line, then per image and view
+    /// `dx i8, dy i8, flip u8, 0`, then per image and view its logits as little-endian `f32`s.
+    pub fn parse(bytes: &[u8]) -> Result<Self, TeacherError> {
+        let line_end = bytes.iter().position(|&b| b == b'\n').ok_or(TeacherError::NotLogits)?;
+        let header: Header = serde_json::from_slice(&bytes[..line_end]).map_err(|_| TeacherError::NotLogits)?;
+        if header.format != "secnn-teacher-logits" || header.version != 1 {
+            return Err(TeacherError::Header(format!("{} version {}", header.format, header.version)));
+        }
+        if header.views == 0 || header.classes.is_empty() {
+            return Err(TeacherError::Header("no views or no classes".into()));
+        }
+        let entries = header.names.len() * header.views;
+        let body = &bytes[line_end + 1..];
+        let expected = entries * (4 + 4 * header.classes.len());
+        if body.len() != expected {
+            return Err(TeacherError::Size { expected, found: body.len() });
+        }
+        let (table, logits) = body.split_at(entries * 4);
+        let view_table = table
+            .chunks_exact(4)
+            .map(|v| View { dx: v[0] as i8, dy: v[1] as i8, flip: v[2] != 0 })
+            .collect();
+        let logits = logits.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let rows = header.names.into_iter().enumerate().map(|(row, name)| (name, row)).collect();
+        Ok(Self { classes: header.classes, views: header.views, rows, view_table, logits })
+    }
+
+    /// The teacher for `set`: its row for every image, found by name.
+    pub fn for_set(self, set: &ImageSet) -> Result<Teacher, TeacherError> {
+        if set.classes != self.classes {
+            return Err(TeacherError::Classes { teacher: self.classes.clone(), data: set.classes.clone() });
+        }
+        if set.names.len() != set.len() {
+            return Err(TeacherError::Unnamed);
+        }
+        let missing: Vec<&String> = set.names.iter().filter(|name| !self.rows.contains_key(*name)).collect();
+        if let Some(first) = missing.first() {
+            return Err(TeacherError::Missing { missing: missing.len(), first: first.to_string() });
+        }
+        let rows = set.names.iter().map(|name| self.rows[name]).collect();
+        Ok(Teacher { logits: self, rows })
+    }
+
+    /// View `k` of row `row` and the teacher's logits on it.
+    pub fn view(&self, row: usize, k: usize) -> (View, &[f32]) {
+        let entry = row * self.views + k;
+        let classes = self.classes.len();
+        (self.view_table[entry], &self.logits[entry * classes..(entry + 1) * classes])
+    }
+}
+
+/// A teacher's logits lined up with one training set (its images in the set's order).
+pub struct Teacher {
+    logits: TeacherLogits,
+    rows: Vec<usize>,
+}
+
+impl Teacher {
+    /// A training batch for distillation: every image seen through one of its teacher's views,
+    /// drawn at random. Returns images `[n, 3, 32, 32]`, labels `[n]` and teacher logits `[n, classes]`.
+    pub fn batch(
+        &self,
+        set: &ImageSet,
+        indices: &[usize],
+        rng: &mut SmallRng,
+        device: &Device,
+    ) -> (Tensor<4>, Tensor<1, Int>, Tensor<2>) {
+        let classes = self.logits.classes.len();
+        let mut planes: Vec<Planes> = Vec::with_capacity(indices.len());
+        let mut targets = Vec::with_capacity(indices.len() * classes);
+        for &i in indices {
+            let (view, logits) = self.logits.view(self.rows[i], rng.random_range(0..self.logits.views));
+            planes.push(view.apply(&set.images[i]));
+            targets.extend_from_slice(logits);
+        }
+        let refs: Vec<&Planes> = planes.iter().collect();
+        let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
+        (
+            data::batch_tensor(&refs, device),
+            Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
+            Tensor::from_data(TensorData::new(targets, [indices.len(), classes]), device),
+        )
+    }
+}

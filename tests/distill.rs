@@ -1,0 +1,190 @@
+//! Distillation: the loss against its formula, the teacher's logits file, the views the student
+//! sees (the same pixels as `tools/teacher.py`), and a distillation step.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use burn::prelude::*;
+use common::*;
+use futures_lite::future::block_on;
+use secnn::{
+    data::{self, ImageSet, View},
+    distill::{self, TeacherError, TeacherLogits},
+    model::SeCnnConfig,
+    training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig},
+};
+
+fn tensor2(rows: &[[f32; 3]], device: &Device) -> Tensor<2> {
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), 3]), device)
+}
+
+fn log_softmax(row: &[f64]) -> Vec<f64> {
+    let max = row.iter().cloned().fold(f64::MIN, f64::max);
+    let log_sum = row.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+    row.iter().map(|v| v - log_sum).collect()
+}
+
+#[test]
+fn kd_loss_equals_its_formula() {
+    let device = Device::flex();
+    let student = [[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]];
+    let teacher = [[2.0, 0.0, 1.0], [1.0, 1.5, -2.0]];
+    for temperature in [1.0, 4.0] {
+        // T² · mean over rows of Σ p_t · (log p_t − log p_s), softmaxes at temperature T.
+        let mut expected = 0.0;
+        for (s, t) in student.iter().zip(&teacher) {
+            let scale = |row: &[f32; 3]| row.iter().map(|&v| v as f64 / temperature).collect::<Vec<_>>();
+            let (log_s, log_t) = (log_softmax(&scale(s)), log_softmax(&scale(t)));
+            expected += log_t.iter().zip(&log_s).map(|(lt, ls)| lt.exp() * (lt - ls)).sum::<f64>();
+        }
+        expected *= temperature * temperature / 2.0;
+        let loss = to_vec(distill::kd_loss(tensor2(&student, &device), tensor2(&teacher, &device), temperature))[0];
+        assert!((loss as f64 - expected).abs() < 1e-5, "T={temperature}: {loss} against {expected}");
+        assert!(expected > 0.01, "the rows are too alike to test anything");
+    }
+    let same = to_vec(distill::kd_loss(tensor2(&teacher, &device), tensor2(&teacher, &device), 4.0))[0];
+    assert!(same.abs() < 1e-6, "a student equal to its teacher has no distillation loss, got {same}");
+}
+
+#[test]
+fn views_match_the_teacher_scripts_pixels() {
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        dx: i8,
+        dy: i8,
+        flip: bool,
+        planes: Vec<u8>,
+    }
+    let fixtures: Vec<Fixture> =
+        serde_json::from_slice(&std::fs::read(fixture_path("teacher_views.json")).unwrap()).unwrap();
+    let mut image = [0u8; data::IMAGE_BYTES];
+    for (i, v) in image.iter_mut().enumerate() {
+        let (c, y, x) = (i / 1024, (i % 1024) / 32, i % 32);
+        *v = ((80 * c + 7 * y + 3 * x) % 256) as u8;
+    }
+    assert!(fixtures.len() >= 4 && fixtures.iter().any(|f| f.flip));
+    for f in fixtures {
+        let view = View { dx: f.dx, dy: f.dy, flip: f.flip };
+        assert_eq!(view.apply(&image).to_vec(), f.planes, "{view:?} differs from tools/teacher.py");
+    }
+}
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}/{i:04}.png")).collect()
+}
+
+fn classes() -> Vec<String> {
+    vec!["a".into(), "b".into(), "c".into()]
+}
+
+/// View `k` of image `i`: distinct per (i, k), flips included.
+fn view_of(i: usize, k: usize) -> View {
+    View { dx: (i as i8 % 9) - 4, dy: k as i8 - 1, flip: (i + k) % 2 == 1 }
+}
+
+/// Logits that name their image and view: `[i, k, 100 i + k]`.
+fn logits_of(i: usize, k: usize) -> Vec<f32> {
+    vec![i as f32, k as f32, (100 * i + k) as f32]
+}
+
+#[test]
+fn batches_show_the_teachers_views_with_its_logits() {
+    let device = Device::flex();
+    let file_names = names("x", 6);
+    let bytes = teacher_logits_bytes(&file_names, &classes(), 3, view_of, logits_of);
+    // The training set holds four of the file's images, in another order.
+    let set = synthetic_set(2, 2);
+    let order = [4usize, 1, 5, 2];
+    let set = ImageSet {
+        images: order.iter().map(|&i| set.images[i % set.len()]).collect(),
+        labels: vec![0, 1, 2, 0],
+        classes: classes(),
+        names: order.iter().map(|&i| file_names[i].clone()).collect(),
+    };
+    let teacher = TeacherLogits::parse(&bytes).unwrap().for_set(&set).unwrap();
+    let mut rng = training::epoch_rng(3, 0);
+    let mut views_seen = std::collections::HashSet::new();
+    for _ in 0..8 {
+        let (images, labels, targets) = teacher.batch(&set, &[0, 1, 2, 3], &mut rng, &device);
+        let images = to_vec(images);
+        let targets = to_vec(targets);
+        assert_eq!(labels.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(), vec![0, 1, 2, 0]);
+        for (slot, &file_row) in order.iter().enumerate() {
+            let row = &targets[slot * 3..slot * 3 + 3];
+            assert_eq!(row[0] as usize, file_row, "logits of another image");
+            let k = row[1] as usize;
+            views_seen.insert((slot, k));
+            let expected = data::normalize(&[&view_of(file_row, k).apply(&set.images[slot])]);
+            let got = &images[slot * data::IMAGE_BYTES..(slot + 1) * data::IMAGE_BYTES];
+            assert!(max_abs_diff(got, &expected) < 1e-6, "image {slot} is not the teacher's view {k}");
+        }
+    }
+    assert!(views_seen.len() > 8, "the batches keep drawing the same views: {views_seen:?}");
+}
+
+#[test]
+fn unusable_teacher_files_are_refused_with_reasons() {
+    let file_names = names("x", 3);
+    let bytes = teacher_logits_bytes(&file_names, &classes(), 2, view_of, logits_of);
+    let set = |names: Vec<String>, classes: Vec<String>| ImageSet {
+        images: vec![[0u8; data::IMAGE_BYTES]; names.len()],
+        labels: vec![0; names.len()],
+        classes,
+        names,
+    };
+    let parse = || TeacherLogits::parse(&bytes).unwrap();
+    let missing = parse().for_set(&set(vec!["x/0000.png".into(), "y/0009.png".into()], classes()));
+    assert!(matches!(missing, Err(TeacherError::Missing { missing: 1, ref first }) if first == "y/0009.png"));
+    let other_classes = parse().for_set(&set(names("x", 2), vec!["a".into(), "b".into()]));
+    assert!(matches!(other_classes, Err(TeacherError::Classes { .. })));
+    let unnamed = parse().for_set(&ImageSet { names: vec![], ..set(names("x", 2), classes()) });
+    assert!(matches!(unnamed, Err(TeacherError::Unnamed)));
+    assert!(matches!(TeacherLogits::parse(&bytes[..bytes.len() - 4]), Err(TeacherError::Size { .. })));
+    assert!(matches!(TeacherLogits::parse(b"\x80\x02PK not json\n"), Err(TeacherError::NotLogits)));
+    assert!(parse().for_set(&set(names("x", 3), classes())).is_ok());
+}
+
+fn sgd(kd_weight: f64) -> TrainingConfig {
+    TrainingConfig {
+        optimizer: OptimizerKind::Sgd,
+        lr: 0.1,
+        schedule: Schedule::Constant,
+        dropout: 0.0,
+        kd_weight,
+        kd_temperature: 3.0,
+        ..TrainingConfig::default()
+    }
+}
+
+/// fc2's weights after one step from `model`, with the teacher's logits when given.
+fn after_one_step(model: &secnn::SeCnn, config: TrainingConfig, labels: [i64; 4], teacher: Option<[[f32; 3]; 4]>) -> Vec<f32> {
+    let device = Device::flex();
+    let set = synthetic_set(2, 2);
+    let refs: Vec<&data::Planes> = set.images.iter().collect();
+    let images = data::batch_tensor(&refs, &device);
+    let labels = Tensor::from_data(TensorData::new(labels.to_vec(), [4]), &device);
+    let mut trainer = Trainer::new(model.clone(), config, 1, &device);
+    match teacher {
+        Some(rows) => block_on(trainer.step_distilled(images, labels, tensor2(&rows, &device))).unwrap(),
+        None => block_on(trainer.step(images, labels)).unwrap(),
+    };
+    to_vec(trainer.inference_model().fc2.weight.val())
+}
+
+#[test]
+fn the_kd_weight_shares_the_loss_between_labels_and_teacher() {
+    let model = SeCnnConfig::new().with_num_classes(3).init(&Device::flex());
+    let teacher = Some([[3.0, 0.0, -1.0], [0.0, 2.0, 0.0], [-1.0, 0.0, 4.0], [1.0, 1.0, 1.0]]);
+    let start = to_vec(model.fc2.weight.val());
+    // Weight 0: the plain cross-entropy step.
+    let plain = after_one_step(&model, sgd(0.0), [0, 1, 2, 0], None);
+    let kd_off = after_one_step(&model, sgd(0.0), [0, 1, 2, 0], teacher);
+    assert!(max_abs_diff(&plain, &kd_off) < 1e-6, "kd-weight 0 should be the plain step");
+    // Weight 1: only the teacher counts, the labels do not.
+    let pure_a = after_one_step(&model, sgd(1.0), [0, 1, 2, 0], teacher);
+    let pure_b = after_one_step(&model, sgd(1.0), [2, 2, 1, 1], teacher);
+    assert!(max_abs_diff(&pure_a, &pure_b) < 1e-6, "kd-weight 1 should ignore the labels");
+    assert!(max_abs_diff(&pure_a, &start) > 1e-5, "the distillation step changed nothing");
+    assert!(max_abs_diff(&pure_a, &plain) > 1e-5, "the teacher made no difference");
+}
