@@ -11,7 +11,7 @@ DATA_DIR := data
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
 WASM_PACK := wasm-pack
 
-.PHONY: serve test test-native test-wasm test-e2e wasm web build tools data bench clean
+.PHONY: serve test test-native test-wasm test-e2e wasm web build tools data bench teacher clean
 
 ## Build the wasm module and serve the page at http://127.0.0.1:$(PORT) (tools/static-server.mjs)
 serve: web
@@ -80,7 +80,14 @@ bench: build web bench/node_modules bench/.venv/bin/python
 	bench/.venv/bin/python bench/native.py --secnn "$(CARGO_TARGET_DIR)/release/secnn"
 	node bench/browser.mjs
 
-# PyTorch for the native comparison, in an ignored virtual environment (nothing installed by hand)
+## The distillation teacher for `secnn train --teacher` (README, "Retraining"): the student run's
+## validation split is written first, so the teacher never trains on it; resumable, ~50 min on 2 cores
+TEACHER_RUN ?= runs/teacher
+teacher: build data bench/.venv/bin/python
+	"$(CARGO_TARGET_DIR)/release/secnn" train --data $(DATA_DIR)/cifar10 --out runs/split-s1 --validation-split 0.05 --seed 1 --max-steps 0
+	bench/.venv/bin/python tools/teacher.py --data $(DATA_DIR)/cifar10 --exclude runs/split-s1/validation.txt --out $(TEACHER_RUN) --resume
+
+# PyTorch for the native comparison and the teacher, in an ignored virtual environment (nothing installed by hand)
 bench/.venv/bin/python: bench/requirements.txt
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
