@@ -68,7 +68,14 @@ async function fetchWithProgress(url, onProgress) {
 export function updateStatus() {
   const { backend, info } = app.model;
   const badge = $('backend-badge');
-  if (backend.backend === 'webgpu') {
+  const cpuClassifies = backend.backend === 'webgpu' && backend.classifier === 'cpu';
+  if (cpuClassifies) {
+    const ms = (value) => `${value.toFixed(1)} ms`;
+    badge.textContent = `WebGPU · ${backend.adapter} · classifying on the CPU`;
+    badge.className = 'badge webgpu';
+    badge.title = `One image classifies faster on this CPU (${ms(backend.probe.cpuMs)}) than on WebGPU `
+      + `(${ms(backend.probe.webgpuMs)}), so classification runs on the CPU and fine-tuning on the GPU`;
+  } else if (backend.backend === 'webgpu') {
     badge.textContent = `WebGPU · ${backend.adapter}`;
     badge.className = 'badge webgpu';
     badge.title = 'Running on the GPU through WebGPU';
@@ -87,7 +94,8 @@ export function updateStatus() {
   $('model-status').textContent = `${info.name}${accuracy}`;
   $('model-status').title = info.accuracyOn ? `measured on ${info.accuracyOn}` : info.description;
   $('model-description').textContent = info.description;
-  $('inference-backend').textContent = backend.backend === 'webgpu' ? `WebGPU (${backend.adapter})` : 'the CPU';
+  $('inference-backend').textContent = cpuClassifies ? 'the CPU (faster than WebGPU for one image here)'
+    : backend.backend === 'webgpu' ? `WebGPU (${backend.adapter})` : 'the CPU';
   fillClassSelect();
 }
 

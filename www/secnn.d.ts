@@ -16,6 +16,13 @@ export interface BackendInfo {
   fallbackReason: string | null;
   /** 'webgpu' while 'auto' loads the WebGPU module in the background (the CPU serves meanwhile). */
   loading?: 'webgpu' | null;
+  /**
+   * 'cpu' when 'auto' measured one-image classification faster on the CPU than on WebGPU:
+   * `classify`/`explain` then run on the CPU and fine-tuning on WebGPU (`backend` is 'webgpu').
+   */
+  classifier?: 'cpu' | null;
+  /** The one-image timings (medians, milliseconds) behind `classifier`, when 'auto' measured them. */
+  probe?: { webgpuMs: number; cpuMs: number } | null;
 }
 
 export interface ModelInfo {
@@ -174,15 +181,17 @@ export class RuntimeLostError extends Error {}
  * With `backend: 'auto'` the model starts on the small CPU-only module and switches to the
  * WebGPU module once it has loaded (between calls, never during a fine-tune, weights and
  * collected examples carried over); each change of `backend` fires a `backendchange` event
- * whose `detail` is the new `BackendInfo`.
+ * whose `detail` is the new `BackendInfo`. Before switching it times one-image classification
+ * on both and keeps classifying on the CPU where that is faster (`backend.classifier`);
+ * `probe: false` skips that.
  */
 export class SeCnn extends EventTarget {
   backend: BackendInfo | null;
   info: ModelInfo | null;
   constructor(workerUrl?: URL);
   /** `wasm`: the bytes of the first module's secnn_bg.wasm (pkg-cpu/ for 'auto' and 'cpu', pkg/ for 'webgpu'), when the page fetched them itself. */
-  static create(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array; workerUrl?: URL }): Promise<SeCnn>;
-  recreate(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array }): Promise<SeCnn>;
+  static create(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array; workerUrl?: URL; module?: 'cpu' | 'webgpu'; probe?: boolean }): Promise<SeCnn>;
+  recreate(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array; module?: 'cpu' | 'webgpu'; probe?: boolean }): Promise<SeCnn>;
   /** `tta`: average with the mirror image (test-time flip averaging). */
   classify(image: ImageInput, options?: { topK?: number; tta?: boolean }): Promise<Classified>;
   explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null; tta?: boolean }): Promise<Explained>;

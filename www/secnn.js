@@ -104,12 +104,20 @@ function startWorker(owner, url) {
   return worker;
 }
 
+/** Batch-1 classifications timed on each backend before 'auto' picks where to classify (the first two warm up). */
+const PROBE_RUNS = 7;
+
+const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
+
 /**
  * The model, running in a Web Worker. With `backend: 'auto'` it starts at once on the small
  * CPU-only module and, when the browser grants a WebGPU adapter, loads the WebGPU module in the
  * background and switches to it between calls (never during a fine-tune), carrying the
- * current weights and collected examples across. Listen for `backendchange` events (or read
- * `backend`) to follow the switch.
+ * current weights and collected examples across. Before switching it times one-image
+ * classification on both: where the CPU is faster (an integrated or software GPU, or a fast
+ * GPU whose per-call overhead dominates one image), the CPU worker stays and keeps classifying,
+ * and WebGPU is kept for fine-tuning (`backend.classifier === 'cpu'`). Listen for
+ * `backendchange` events (or read `backend`) to follow the switch.
  */
 export class SeCnn extends EventTarget {
   #worker = null;
@@ -121,9 +129,14 @@ export class SeCnn extends EventTarget {
   /** The fine-tuning run in progress (a switch waits for it), or null. */
   #fineTuning = null;
   #generation = 0;
+  /** The CPU worker that classifies when it measured faster than WebGPU, or null. */
+  #classifier = null;
+  #probe = true;
   /**
-   * `{ backend: 'webgpu' | 'cpu', adapter, fallbackReason, loading }`: `loading` is 'webgpu'
-   * while the WebGPU module loads in the background.
+   * `{ backend: 'webgpu' | 'cpu', adapter, fallbackReason, loading, classifier, probe }`:
+   * `loading` is 'webgpu' while the WebGPU module loads in the background; `classifier` is 'cpu'
+   * when one image classifies faster on the CPU (then `classify`/`explain` run there and
+   * fine-tuning on WebGPU); `probe` holds the timings behind that choice, `{ webgpuMs, cpuMs }`.
    */
   backend = null;
   /** The loaded model's description: `{ name, description, classes, accuracy, accuracyOn, … }` */
@@ -139,18 +152,20 @@ export class SeCnn extends EventTarget {
    * `wasm` optionally passes the bytes of the first module's `secnn_bg.wasm` (e.g. fetched with
    * a progress bar): `pkg-cpu/` for 'auto' and 'cpu', `pkg/` for 'webgpu'.
    * `module` picks the build by hand ('webgpu': the full one, also for the CPU backend); by
-   * default it follows `backend`.
-   * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|Blob|ArrayBuffer|Uint8Array, wasm?: ArrayBuffer|Uint8Array, workerUrl?: URL, module?: 'cpu'|'webgpu'}} options
+   * default it follows `backend`. `probe: false` makes 'auto' classify on WebGPU without timing it.
+   * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|Blob|ArrayBuffer|Uint8Array, wasm?: ArrayBuffer|Uint8Array, workerUrl?: URL, module?: 'cpu'|'webgpu', probe?: boolean}} options
    */
-  static async create({ backend = 'auto', weights = DEFAULT_WEIGHTS, wasm, workerUrl, module } = {}) {
+  static async create({ backend = 'auto', weights = DEFAULT_WEIGHTS, wasm, workerUrl, module, probe = true } = {}) {
     const model = new SeCnn(workerUrl);
-    await model.recreate({ backend, weights, wasm, module });
+    await model.recreate({ backend, weights, wasm, module, probe });
     return model;
   }
 
   /** (Re)starts the worker — e.g. on the CPU after the GPU was lost — keeping nothing but the weights given. */
-  async recreate({ backend = 'auto', weights = DEFAULT_WEIGHTS, wasm, module } = {}) {
+  async recreate({ backend = 'auto', weights = DEFAULT_WEIGHTS, wasm, module, probe = true } = {}) {
     const generation = ++this.#generation; // a switch started before this is abandoned
+    this.#probe = probe;
+    this.#dropClassifier();
     this.#worker?.terminate();
     this.#failAll(new RuntimeLostError('the runtime was restarted'));
     this.#worker = startWorker((data, worker) => this.#receive(data, worker), this.#workerUrl);
@@ -162,13 +177,30 @@ export class SeCnn extends EventTarget {
     this.info = opened.info;
     if (backend === 'auto' && build === 'cpu') {
       const webgpu = typeof navigator !== 'undefined' && navigator.gpu;
-      this.#setBackend({ ...opened.backend, loading: webgpu ? 'webgpu' : null,
+      this.#setBackend({ ...opened.backend, loading: webgpu ? 'webgpu' : null, classifier: null, probe: null,
         fallbackReason: webgpu ? null : 'this browser has no WebGPU (navigator.gpu)' });
       if (webgpu) this.#switchToWebGpu(generation);
     } else {
-      this.#setBackend({ ...opened.backend, loading: null });
+      this.#setBackend({ ...opened.backend, loading: null, classifier: null, probe: null });
     }
     return this;
+  }
+
+  #dropClassifier() {
+    this.#classifier?.terminate();
+    if (this.#classifier) this.#failAll(new Error('the CPU classifier was stopped'), this.#classifier);
+    this.#classifier = null;
+  }
+
+  /** Median milliseconds of a one-image classification on `worker`, as the runtime times it. */
+  async #batchOneMilliseconds(worker) {
+    const times = [];
+    for (let run = 0; run < PROBE_RUNS; run++) {
+      const rgba = new Uint8Array(32 * 32 * 4).fill(128);
+      const { milliseconds } = await this.#callOn(worker, 'classify', { rgba, width: 32, height: 32, topK: 1, tta: false });
+      if (run >= 2) times.push(milliseconds);
+    }
+    return median(times);
   }
 
   #setBackend(backend) {
@@ -184,6 +216,9 @@ export class SeCnn extends EventTarget {
       const weights = await this.exportWeights();
       const opened = await this.#callOn(next, 'create', { backend: 'webgpu', module: 'webgpu', weights });
       await this.#callOn(next, 'ready'); // shaders compiled by the warm-up
+      const probe = this.#probe
+        ? { webgpuMs: await this.#batchOneMilliseconds(next), cpuMs: await this.#batchOneMilliseconds(this.#worker) }
+        : null;
       while (this.#fineTuning) await this.#fineTuning.catch(() => {});
       if (generation !== this.#generation) throw new Error('the runtime was restarted');
       let open;
@@ -198,9 +233,14 @@ export class SeCnn extends EventTarget {
         const info = await this.#callOn(next, 'loadWeights', { weights: current });
         if (examples.length) await this.#callOn(next, 'addCifarBatch', { bytes: examples, name: 'examples' });
         this.#worker = next;
-        old.terminate();
+        if (probe && probe.cpuMs < probe.webgpuMs) {
+          this.#classifier = old; // keeps the same weights; its examples now live in `next`
+          await this.#callOn(old, 'clearExamples');
+        } else {
+          old.terminate();
+        }
         this.info = info;
-        this.#setBackend({ ...opened.backend, loading: null });
+        this.#setBackend({ ...opened.backend, loading: null, classifier: this.#classifier ? 'cpu' : null, probe });
       } finally {
         open();
       }
@@ -221,6 +261,14 @@ export class SeCnn extends EventTarget {
   }
 
   #receive({ id, result, error, fatal, progress, crashed }, worker) {
+    if ((crashed || fatal) && worker === this.#classifier) {
+      // The CPU classifier is a convenience: without it, the main worker classifies.
+      this.#pending.get(id)?.reject(new Error(crashed ?? error));
+      this.#pending.delete(id);
+      this.#dropClassifier();
+      this.#setBackend({ ...this.backend, classifier: null });
+      return;
+    }
     if (crashed) {
       if (worker === this.#worker) this.#failAll(new RuntimeLostError(crashed), worker);
       else this.#failAll(new Error(crashed), worker);
@@ -250,6 +298,21 @@ export class SeCnn extends EventTarget {
     await this.#gate;
     if (!this.#worker) throw new RuntimeLostError('no runtime: call recreate()');
     return this.#callOn(this.#worker, method, args, options);
+  }
+
+  /** A classification: on the CPU classifier where it measured faster, else the current worker. */
+  async #classifyCall(method, args, options) {
+    await this.#gate;
+    if (this.#classifier) return this.#callOn(this.#classifier, method, args, options);
+    return this.#call(method, args, options);
+  }
+
+  /** Gives the CPU classifier the current worker's weights (after they changed there). */
+  async #syncClassifier() {
+    const classifier = this.#classifier;
+    if (!classifier) return;
+    const weights = await this.#call('exportWeights');
+    if (classifier === this.#classifier) await this.#callOn(classifier, 'loadWeights', { weights });
   }
 
   #callOn(worker, method, args, { onProgress, transfer = [] } = {}) {
@@ -282,7 +345,7 @@ export class SeCnn extends EventTarget {
    */
   async classify(image, { topK = 5, tta = false } = {}) {
     const { rgba, width, height } = await this.#pixels(image);
-    return this.#call('classify', { rgba, width, height, topK, tta }, { transfer: [rgba.buffer] });
+    return this.#classifyCall('classify', { rgba, width, height, topK, tta }, { transfer: [rgba.buffer] });
   }
 
   /**
@@ -292,12 +355,14 @@ export class SeCnn extends EventTarget {
    */
   async explain(image, { topK = 5, channels = 4, camClass = null, tta = false } = {}) {
     const { rgba, width, height } = await this.#pixels(image);
-    return this.#call('explain', { rgba, width, height, topK, channels, camClass, tta }, { transfer: [rgba.buffer] });
+    return this.#classifyCall('explain', { rgba, width, height, topK, channels, camClass, tta }, { transfer: [rgba.buffer] });
   }
 
   /** Replaces the model (burnpack bytes, Blob or URL). The old one stays if this fails. */
   async loadWeights(weights) {
-    this.info = await this.#call('loadWeights', { weights: await bytesOf(weights) });
+    const bytes = await bytesOf(weights);
+    this.info = await this.#call('loadWeights', { weights: bytes });
+    if (this.#classifier) await this.#callOn(this.#classifier, 'loadWeights', { weights: bytes });
     return this.info;
   }
 
@@ -355,8 +420,10 @@ export class SeCnn extends EventTarget {
         if (progress.report.epochEnd) onEpoch?.(progress.report.epochEnd);
       }
     };
-    const done = this.#call('fineTune', { options, classes, probe: probePixels }, { onProgress }).then((result) => {
+    // The run ends (done, finished early or cancelled) with the CPU classifier in step.
+    const done = this.#call('fineTune', { options, classes, probe: probePixels }, { onProgress }).then(async (result) => {
       this.info = result.info;
+      await this.#syncClassifier();
       return result;
     });
     this.#fineTuning = done;
@@ -374,6 +441,7 @@ export class SeCnn extends EventTarget {
   /** Stops the worker (and a WebGPU module still loading). */
   terminate() {
     this.#generation++;
+    this.#dropClassifier();
     this.#worker?.terminate();
     this.#worker = null;
     this.#failAll(new RuntimeLostError('terminated'));

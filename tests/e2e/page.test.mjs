@@ -23,6 +23,10 @@ test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 2
     assert.match(await page.textContent('#backend-badge'), /CPU · loading WebGPU|WebGPU ·/);
     await page.waitForFunction(() => document.querySelector('#backend-badge').textContent.startsWith('WebGPU ·'), null, { timeout: 10 * MINUTES });
     assert.match(await page.textContent('#model-status'), /CIFAR-10/);
+    // Where one image classifies faster on the CPU (always, on a software GPU), the badge says so and why.
+    if ((await page.textContent('#backend-badge')).includes('classifying on the CPU')) {
+      assert.match(await page.getAttribute('#backend-badge', 'title'), /faster on this CPU \([\d.]+ ms\) than on WebGPU \([\d.]+ ms\)/);
+    }
     await page.screenshot({ path: join(shots, '01-ready.png'), fullPage: true });
     if (!haveCifar) { t.skip('CIFAR-10 test images not unpacked'); return; }
     const classes = ['airplane', 'automobile', 'ship', 'truck', 'frog', 'horse'];
@@ -221,6 +225,51 @@ test('the module takes calls while it fine-tunes on WebGPU (its worker queues th
     assert.equal(outcome.status, 'done');
     assert.deepEqual(outcome.errors, []);
     assert.ok(outcome.classified > 0, 'no classification ran during fine-tuning');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("auto times one image on both backends, classifies on the faster, and keeps that worker's weights in step", { timeout: 10 * MINUTES }, async () => {
+  const { browser, page, problems } = await openPage({ webgpu: true });
+  try {
+    const outcome = await page.evaluate(async () => {
+      const { SeCnn } = await import('/www/secnn.js');
+      const settled = (model) => new Promise((resolve) => {
+        const check = () => { if (!model.backend.loading) resolve(model.backend); };
+        model.addEventListener('backendchange', check);
+        check();
+      });
+      const image = (value) => { const im = new ImageData(32, 32); im.data.fill(value); return im; };
+      const model = await SeCnn.create({ backend: 'auto' });
+      const backend = await settled(model);
+      // Fine-tuning runs on the main worker (WebGPU once switched)…
+      for (let i = 0; i < 8; i++) await model.addExample(image(i % 2 ? 220 : 30), i % 2);
+      const { status } = await model.fineTune({ epochs: 1, batchSize: 4, validationSplit: 0, classes: ['dark', 'light'] }).done;
+      const tuned = await model.classify(image(128));
+      // …and whichever worker classifies answers like a CPU model given the exported weights.
+      const reference = await SeCnn.create({ backend: 'cpu', weights: await model.exportWeights() });
+      const expected = await reference.classify(image(128));
+      const unprobed = await SeCnn.create({ backend: 'auto', probe: false });
+      const switched = await settled(unprobed);
+      for (const m of [model, reference, unprobed]) m.terminate();
+      return { backend, status, tuned: tuned.top, expected: expected.top, switched };
+    });
+    console.log(`auto on this browser: ${JSON.stringify(outcome.backend)}`);
+    assert.equal(outcome.backend.backend, 'webgpu', `no switch: ${outcome.backend.fallbackReason}`);
+    const { cpuMs, webgpuMs } = outcome.backend.probe;
+    assert.ok(cpuMs > 0 && webgpuMs > 0, 'no timings');
+    assert.equal(outcome.backend.classifier, cpuMs < webgpuMs ? 'cpu' : null, 'classifies on the slower backend');
+    assert.equal(outcome.status, 'done');
+    assert.deepEqual(outcome.tuned.map((s) => s.label).sort(), ['dark', 'light'], 'the classifier kept the old weights');
+    for (const [i, score] of outcome.tuned.entries()) {
+      assert.equal(score.label, outcome.expected[i].label);
+      assert.ok(Math.abs(score.probability - outcome.expected[i].probability) < 1e-4, `${score.probability} vs ${outcome.expected[i].probability}`);
+    }
+    assert.equal(outcome.switched.backend, 'webgpu');
+    assert.equal(outcome.switched.classifier, null, 'probe: false still kept a CPU classifier');
+    assert.equal(outcome.switched.probe, null);
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
