@@ -316,12 +316,7 @@ fn train(args: TrainArgs) -> Result<()> {
             options.resolve(TrainingConfig::default())
         }
     };
-    let (train_set, validation) = if config.validation_split > 0.0 {
-        let (train, valid) = set.split(config.validation_split, &mut training::epoch_rng(config.seed, usize::MAX));
-        (train, Some(valid))
-    } else {
-        (set, None)
-    };
+    let (train_set, validation) = config.split(set);
     if previous.is_none() {
         write_validation_list(&args.out, validation.as_ref())?;
     }

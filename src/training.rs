@@ -94,6 +94,9 @@ pub struct TrainingConfig {
     /// Fraction of the training images held out for validation (0 = none).
     pub validation_split: f64,
     pub seed: u64,
+    /// Seed of the validation split alone (`None`: `seed`), so runs with different seeds can
+    /// hold out the same images (which a teacher must not have trained on).
+    pub split_seed: Option<u64>,
     /// Distillation (with a teacher only): the softmax temperature of both outputs.
     pub kd_temperature: f64,
     /// Distillation (with a teacher only): the distillation term's share of the loss; the
@@ -120,6 +123,7 @@ impl Default for TrainingConfig {
             freeze: Freeze::None,
             validation_split: 0.1,
             seed: 42,
+            split_seed: None,
             kd_temperature: 4.0,
             kd_weight: 0.9,
         }
@@ -139,6 +143,17 @@ impl TrainingConfig {
             validation_split: 0.2,
             ..Self::default()
         }
+    }
+
+    /// Splits `set` into training and validation images as this run does (stratified, seeded by
+    /// `split_seed`, else `seed`); no validation set when `validation_split` is 0.
+    pub fn split(&self, set: ImageSet) -> (ImageSet, Option<ImageSet>) {
+        if self.validation_split <= 0.0 {
+            return (set, None);
+        }
+        let mut rng = epoch_rng(self.split_seed.unwrap_or(self.seed), usize::MAX);
+        let (train, validation) = set.split(self.validation_split, &mut rng);
+        (train, Some(validation))
     }
 
     /// Weight decay added to the loss as an L2 penalty (so only the weights it names decay),
@@ -220,6 +235,9 @@ pub struct TrainingOptions {
     /// Seed of the initialisation, shuffles and augmentation [default: 42]
     #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
     pub seed: Option<u64>,
+    /// Seed of the validation split alone [default: --seed]
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
+    pub split_seed: Option<u64>,
     /// Distillation temperature, with a teacher [default: 4]
     #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
     pub kd_temperature: Option<f64>,
@@ -248,6 +266,7 @@ impl TrainingOptions {
             freeze: self.freeze.unwrap_or(base.freeze),
             validation_split: self.validation_split.unwrap_or(base.validation_split).clamp(0.0, 0.9),
             seed: self.seed.unwrap_or(base.seed),
+            split_seed: self.split_seed.or(base.split_seed),
             kd_temperature: self.kd_temperature.unwrap_or(base.kd_temperature).max(1e-3),
             kd_weight: self.kd_weight.unwrap_or(base.kd_weight).clamp(0.0, 1.0),
         }

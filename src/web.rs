@@ -376,12 +376,8 @@ impl Runtime {
                 .map_err(js_error)?,
             None => (self.model.clone(), vec![ClassStart::Kept; info.classes.len()]),
         };
-        let (train, validation) = if config.validation_split > 0.0 {
-            let (train, valid) = set.split(config.validation_split, &mut crate::training::epoch_rng(config.seed, usize::MAX));
-            (train, (!valid.is_empty()).then_some(valid))
-        } else {
-            (set, None)
-        };
+        let (train, validation) = config.split(set);
+        let validation = validation.filter(|valid| !valid.is_empty());
         if train.is_empty() {
             return Err(JsError::new("no images left for training after the validation split"));
         }

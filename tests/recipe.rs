@@ -155,3 +155,19 @@ fn options_resolve_on_top_of_a_base_recipe() {
     let config = from_js.resolve(TrainingConfig::fine_tune());
     assert_eq!((config.lr, config.batch_size, config.warmup), (0.01, 8, 0.2));
 }
+
+#[test]
+fn split_seed_holds_out_the_same_images_whatever_the_seed() {
+    let set = synthetic_set(10, 2);
+    let held_out = |seed: u64, split_seed: Option<u64>| {
+        let config = TrainingConfig { seed, split_seed, validation_split: 0.3, ..TrainingConfig::default() };
+        let (train, validation) = config.split(set.clone());
+        let validation = validation.expect("a validation set");
+        assert_eq!(train.len() + validation.len(), set.len());
+        validation.images
+    };
+    assert_ne!(held_out(1, None), held_out(2, None), "different seeds drew the same split: the test shows nothing");
+    assert_eq!(held_out(1, None), held_out(2, Some(1)), "--split-seed 1 should hold out what --seed 1 does");
+    let no_split = TrainingConfig { validation_split: 0.0, ..TrainingConfig::default() }.split(set.clone());
+    assert!(no_split.1.is_none() && no_split.0.len() == set.len());
+}
