@@ -134,6 +134,9 @@ struct EvalArgs {
     /// mirror image's); with --record both figures are stored.
     #[arg(long)]
     tta: bool,
+    /// With --record: also replace the description stored in the weights file.
+    #[arg(long, requires = "record")]
+    description: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -563,7 +566,17 @@ fn eval(args: EvalArgs) -> Result<()> {
         let mut info = loaded.info.clone();
         info.accuracy = Some(evaluation.accuracy);
         info.accuracy_tta = with_tta.map(|e| e.accuracy);
-        info.accuracy_on = Some(format!("{} ({} images)", args.data.display(), evaluation.count));
+        let split = match args.split {
+            SplitArg::Train => "train",
+            SplitArg::Test => "test",
+        };
+        info.accuracy_on = Some(match args.data.join(split).is_dir() {
+            true => format!("the {split} split of {} ({} images)", args.data.display(), evaluation.count),
+            false => format!("{} ({} images)", args.data.display(), evaluation.count),
+        });
+        if let Some(description) = &args.description {
+            info.description = description.clone();
+        }
         let bytes = block_on(weights::to_bytes(&loaded.model, &info))?;
         std::fs::write(&args.weights, bytes)?;
         eprintln!("recorded the accuracy in {}", args.weights.display());

@@ -85,6 +85,17 @@ fn resumed_training_matches_an_uninterrupted_run() {
     assert!(eval.status.success());
     let out = text(&eval);
     assert!(out.contains("accuracy") && out.contains("confusion matrix") && out.contains("class1"));
+
+    // --record stores what was measured, and --description replaces the description.
+    let model = straight.join("model.bpk");
+    let recorded = secnn(&["eval", "--data", images, "--weights", model.to_str().unwrap(), "--record", "--description", "tiny run"]);
+    assert!(recorded.status.success());
+    let info = weights::load(&std::fs::read(&model).unwrap(), &Device::flex()).unwrap().info;
+    assert_eq!(info.description, "tiny run");
+    assert_eq!(info.accuracy_on.as_deref(), Some(format!("{images} (12 images)").as_str()));
+    let reported = text(&eval);
+    let percent = format!("{:.2}%", 100.0 * info.accuracy.unwrap());
+    assert!(reported.contains(&percent), "recorded {percent}, reported: {reported}");
 }
 
 #[test]
