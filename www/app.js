@@ -88,7 +88,7 @@ export function updateStatus() {
     badge.className = 'badge cpu';
     badge.title = backend.fallbackReason ? `WebGPU unavailable: ${backend.fallbackReason}` : 'CPU backend chosen';
   }
-  const percent = (value) => `${(value * 100).toFixed(1)} %`;
+  const percent = (value) => `${(value * 100).toFixed(2)} %`; // as `secnn eval` prints it
   const withTta = info.accuracyTta != null ? ` (${percent(info.accuracyTta)} with flip averaging)` : '';
   const accuracy = info.accuracy != null ? ` · ${percent(info.accuracy)} accuracy${withTta}` : '';
   $('model-status').textContent = `${info.name}${accuracy}`;
