@@ -12,7 +12,7 @@ use secnn::{
     inference,
     model::SeCnnConfig,
     distill::{Teacher, TeacherLogits},
-    session::TrainingSession,
+    session::{EpochReport, ReadPacer, StepReport, TrainingSession},
     training::{self, Schedule, Trainer, TrainingConfig, TrainingOptions},
     weights::{self, ModelInfo},
 };
@@ -64,7 +64,8 @@ struct BenchArgs {
 
 #[derive(Args)]
 struct BackendArg {
-    /// Where to compute: flex (CPU) or wgpu (GPU; lavapipe/CPU Vulkan works too).
+    /// Where to compute: flex (CPU), wgpu (GPU; lavapipe/CPU Vulkan works too), or vulkan
+    /// (wgpu on Vulkan with SPIR-V kernels; builds with `--features vulkan` only).
     #[arg(long, value_enum, default_value = "flex")]
     backend: BackendKind,
 }
@@ -433,78 +434,41 @@ fn new_run(
 }
 
 /// Steps `session` to its end (or `--max-steps`), printing progress and writing a checkpoint
-/// after every epoch.
+/// after every epoch. Steps are read back from the device in groups (about every half second).
 fn run_epochs(args: &TrainArgs, mut session: TrainingSession, mut info: ModelInfo, mut state: RunState) -> Result<()> {
     let mut steps_left = args.max_steps.unwrap_or(usize::MAX);
     let mut progress: Option<ProgressBar> = None;
     let mut epoch_started = Instant::now();
+    let mut pacer = ReadPacer::new(500.0, 64);
     while !session.is_done() && steps_left > 0 {
-        steps_left -= 1;
         let bar = progress.get_or_insert_with(|| {
             epoch_started = Instant::now();
             let bar = bar(session.steps_per_epoch(), "epoch {prefix} {bar:30} {pos}/{len} [{elapsed}<{eta}] {msg}");
             bar.set_prefix(format!("{}/{}", session.trainer.progress.epoch + 1, session.trainer.config.epochs));
             bar
         });
-        let report = block_on(session.step())?;
-        if !report.metrics.loss.is_finite() {
-            bar.abandon();
-            bail!(
-                "training diverged (loss {}) in epoch {}; the last good checkpoint in {} is kept",
-                report.metrics.loss,
-                report.epoch + 1,
-                args.out.display()
-            );
+        let started = Instant::now();
+        let reports = block_on(session.steps(pacer.steps().min(steps_left)))?;
+        pacer.record(reports.len(), started.elapsed().as_secs_f64() * 1e3);
+        steps_left -= reports.len();
+        let mut ended = None;
+        for report in reports {
+            if !report.metrics.loss.is_finite() {
+                bar.abandon();
+                bail!(
+                    "training diverged (loss {}) in epoch {}; the last good checkpoint in {} is kept",
+                    report.metrics.loss,
+                    report.epoch + 1,
+                    args.out.display()
+                );
+            }
+            show_step(bar, &report, session.trainer.config.batch_size, epoch_started);
+            ended = report.epoch_end.map(|end| (end, report.metrics.lr));
         }
-        bar.set_position(report.step_in_epoch as u64);
-        let seconds = epoch_started.elapsed().as_secs_f64();
-        let message = format!(
-            "loss {:.4} acc {:.1}% lr {:.2e} {:.0} img/s",
-            report.running_loss,
-            100.0 * report.running_accuracy,
-            report.metrics.lr,
-            (report.step_in_epoch * session.trainer.config.batch_size) as f64 / seconds
-        );
-        // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
-        if bar.is_hidden() && report.step_in_epoch % 50 == 0 {
-            eprintln!("epoch {}/{} step {}/{}: {message}", report.epoch + 1, report.epochs, report.step_in_epoch, report.steps_per_epoch);
-        }
-        bar.set_message(message);
-        let Some(end) = report.epoch_end else { continue };
+        let Some((end, lr)) = ended else { continue };
         bar.finish_and_clear();
         progress = None;
-        let seconds = epoch_started.elapsed().as_secs_f64();
-        let record = EpochRecord {
-            epoch: end.epoch,
-            train_loss: end.train_loss,
-            train_accuracy: end.train_accuracy,
-            validation_loss: end.validation.as_ref().map(|e| e.loss),
-            validation_accuracy: end.validation.as_ref().map(|e| e.accuracy),
-            lr: report.metrics.lr,
-            seconds,
-        };
-        println!(
-            "epoch {:>3}/{}: train loss {:.4} acc {:.2}% | validation {} | lr {:.2e} | {:.0} s ({:.0} img/s)",
-            record.epoch,
-            report.epochs,
-            record.train_loss,
-            100.0 * record.train_accuracy,
-            match &end.validation {
-                Some(e) => format!("loss {:.4} acc {:.2}%", e.loss, 100.0 * e.accuracy),
-                None => "-".into(),
-            },
-            record.lr,
-            record.seconds,
-            session.train_set().len() as f64 / record.seconds
-        );
-        if let Some(e) = &end.validation {
-            info.accuracy = Some(e.accuracy);
-            info.accuracy_on = Some(format!("validation split ({} images held out of the training data)", e.count));
-        }
-        state.history.push(record);
-        state.progress = session.trainer.progress.clone();
-        state.config = session.trainer.config.clone();
-        checkpoint::save(&args.out, &session.trainer, &info, &state).map_err(anyhow::Error::msg)?;
+        finish_epoch(args, &session, end, lr, epoch_started.elapsed().as_secs_f64(), &mut info, &mut state)?;
     }
     let model = args.out.join(checkpoint::MODEL_FILE);
     if model.exists() {
@@ -513,6 +477,67 @@ fn run_epochs(args: &TrainArgs, mut session: TrainingSession, mut info: ModelInf
         println!("no epoch completed: nothing written to {}", args.out.display());
     }
     Ok(())
+}
+
+/// Moves the epoch's progress bar to `report`'s step.
+fn show_step(bar: &ProgressBar, report: &StepReport, batch_size: usize, epoch_started: Instant) {
+    bar.set_position(report.step_in_epoch as u64);
+    let seconds = epoch_started.elapsed().as_secs_f64();
+    let message = format!(
+        "loss {:.4} acc {:.1}% lr {:.2e} {:.0} img/s",
+        report.running_loss,
+        100.0 * report.running_accuracy,
+        report.metrics.lr,
+        (report.step_in_epoch * batch_size) as f64 / seconds
+    );
+    // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
+    if bar.is_hidden() && report.step_in_epoch % 50 == 0 {
+        eprintln!("epoch {}/{} step {}/{}: {message}", report.epoch + 1, report.epochs, report.step_in_epoch, report.steps_per_epoch);
+    }
+    bar.set_message(message);
+}
+
+/// Prints an epoch's line, records it and writes the checkpoint.
+fn finish_epoch(
+    args: &TrainArgs,
+    session: &TrainingSession,
+    end: EpochReport,
+    lr: f64,
+    seconds: f64,
+    info: &mut ModelInfo,
+    state: &mut RunState,
+) -> Result<()> {
+    let record = EpochRecord {
+        epoch: end.epoch,
+        train_loss: end.train_loss,
+        train_accuracy: end.train_accuracy,
+        validation_loss: end.validation.as_ref().map(|e| e.loss),
+        validation_accuracy: end.validation.as_ref().map(|e| e.accuracy),
+        lr,
+        seconds,
+    };
+    println!(
+        "epoch {:>3}/{}: train loss {:.4} acc {:.2}% | validation {} | lr {:.2e} | {:.0} s ({:.0} img/s)",
+        record.epoch,
+        session.trainer.config.epochs,
+        record.train_loss,
+        100.0 * record.train_accuracy,
+        match &end.validation {
+            Some(e) => format!("loss {:.4} acc {:.2}%", e.loss, 100.0 * e.accuracy),
+            None => "-".into(),
+        },
+        record.lr,
+        record.seconds,
+        session.train_set().len() as f64 / record.seconds
+    );
+    if let Some(e) = &end.validation {
+        info.accuracy = Some(e.accuracy);
+        info.accuracy_on = Some(format!("validation split ({} images held out of the training data)", e.count));
+    }
+    state.history.push(record);
+    state.progress = session.trainer.progress.clone();
+    state.config = session.trainer.config.clone();
+    checkpoint::save(&args.out, &session.trainer, info, state).map_err(anyhow::Error::msg)
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
@@ -702,13 +727,17 @@ fn bench(args: BenchArgs) -> Result<()> {
     let indices: Vec<usize> = (0..train_set.len()).collect();
     let config = TrainingConfig { schedule: Schedule::Constant, ..TrainingConfig::default() };
     let mut trainer = Trainer::new(SeCnnConfig::new().init(&device), config, 1, &device);
-    // Each step builds its batch from host memory, as real training does.
+    // Each step builds its batch from host memory, as real training does, and the run reads
+    // its metrics once at the end (which waits for the device to finish every step).
     let mut train_run = |steps: usize| -> Result<f64> {
         let started = Instant::now();
-        for _ in 0..steps {
-            let (images, labels) = training::make_batch(&train_set, &indices, true, &mut rng, &device);
-            block_on(trainer.step(images, labels))?;
-        }
+        let pending: Vec<_> = (0..steps)
+            .map(|_| {
+                let (images, labels) = training::make_batch(&train_set, &indices, true, &mut rng, &device);
+                trainer.queue_step(images, labels)
+            })
+            .collect();
+        block_on(training::read_metrics(pending))?;
         Ok((steps * args.train_batch) as f64 / started.elapsed().as_secs_f64())
     };
     train_run(3)?;
@@ -733,6 +762,7 @@ fn bench(args: BenchArgs) -> Result<()> {
 
     let report = serde_json::json!({
         "backend": format!("{:?}", args.backend.backend).to_lowercase(),
+        "features": secnn::backend::gpu_features(),
         "train_images_per_s": median(train),
         "train_batch": args.train_batch,
         "infer_batch1_ms": median(latency),

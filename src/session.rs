@@ -8,7 +8,7 @@ use crate::{
     distill::Teacher,
     inference,
     model::SeCnn,
-    training::{self, Evaluation, Freeze, StepMetrics, Trainer},
+    training::{self, Evaluation, Freeze, PendingMetrics, StepMetrics, Trainer},
 };
 use burn::prelude::*;
 use rand::rngs::SmallRng;
@@ -50,6 +50,37 @@ pub struct StepReport {
     pub epoch_end: Option<EpochReport>,
     /// No steps left.
     pub done: bool,
+}
+
+/// How many steps [`TrainingSession::steps`] should queue before reading them back: about
+/// `target_ms` of work, so a GPU is kept busy and the caller still hears from the run often.
+#[derive(Debug, Clone)]
+pub struct ReadPacer {
+    steps: usize,
+    max_steps: usize,
+    target_ms: f64,
+}
+
+impl ReadPacer {
+    /// Starts at one step a read and never goes past `max_steps`.
+    pub fn new(target_ms: f64, max_steps: usize) -> Self {
+        Self { steps: 1, max_steps: max_steps.max(1), target_ms }
+    }
+
+    /// Steps to queue before the next read.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Learns from a read that came `elapsed_ms` after `steps` steps were queued.
+    pub fn record(&mut self, steps: usize, elapsed_ms: f64) {
+        if steps == 0 || !(elapsed_ms > 0.0) {
+            return;
+        }
+        let fitting = (self.target_ms * steps as f64 / elapsed_ms).floor() as usize;
+        // At most doubling per read: the first reads also pay for shader compilation.
+        self.steps = fitting.clamp(1, (self.steps * 2).min(self.max_steps));
+    }
 }
 
 /// Training state between steps.
@@ -200,76 +231,90 @@ impl TrainingSession {
 
     /// One optimisation step; on an epoch's last step also validates and updates the schedule.
     pub async fn step(&mut self) -> Result<StepReport, DeviceError> {
+        let mut reports = self.steps(1).await?;
+        Ok(reports.pop().expect("one step was taken"))
+    }
+
+    /// Up to `max_steps` optimisation steps (fewer where the epoch ends), queued on the device
+    /// one after another and read back together: a GPU is waited for once, not once a step.
+    /// Returns one report per step; the probe's SE weights come with the last one.
+    pub async fn steps(&mut self, max_steps: usize) -> Result<Vec<StepReport>, DeviceError> {
         assert!(!self.is_done(), "the run is finished");
         if self.cursor == 0 || self.cursor >= self.order.len() {
             self.start_epoch();
         }
         let batch_size = self.trainer.config.batch_size.max(1);
-        let end = (self.cursor + batch_size).min(self.order.len());
-        let indices = self.order[self.cursor..end].to_vec();
-        self.cursor = end;
-        let metrics = match (&self.cached_features, &self.teacher) {
+        let mut pending = Vec::new();
+        while pending.len() < max_steps.max(1) && self.cursor < self.order.len() {
+            let end = (self.cursor + batch_size).min(self.order.len());
+            let indices = self.order[self.cursor..end].to_vec();
+            self.cursor = end;
+            pending.push(self.queue_step(&indices));
+        }
+        let metrics = training::read_metrics(pending).await?;
+        let taken = metrics.len();
+        let first_step = self.cursor.div_ceil(batch_size) - taken;
+        let first_global = self.trainer.progress.global_step - taken;
+        let mut reports = Vec::with_capacity(taken);
+        for (i, metrics) in metrics.into_iter().enumerate() {
+            self.loss_sum += metrics.loss * metrics.count as f64;
+            self.correct += metrics.correct;
+            self.seen += metrics.count;
+            reports.push(StepReport {
+                epoch: self.trainer.progress.epoch,
+                epochs: self.trainer.config.epochs,
+                step_in_epoch: first_step + i + 1,
+                steps_per_epoch: self.trainer.steps_per_epoch,
+                global_step: first_global + i + 1,
+                total_steps: self.total_steps(),
+                metrics,
+                running_loss: self.loss_sum / self.seen.max(1) as f64,
+                running_accuracy: self.correct as f64 / self.seen.max(1) as f64,
+                probe_se_weights: None,
+                epoch_end: None,
+                done: false,
+            });
+        }
+        let last = reports.last_mut().expect("at least one step");
+        if let Some(image) = &self.probe {
+            last.probe_se_weights = Some(inference::se_weights(&self.trainer.inference_model(), image, &self.device).await?);
+        }
+        if self.cursor >= self.order.len() {
+            last.epoch_end = Some(self.end_epoch(last.running_loss, last.running_accuracy).await?);
+        }
+        last.done = self.is_done();
+        Ok(reports)
+    }
+
+    /// Queues the step on `indices` of the training set, as the run is set up to train.
+    fn queue_step(&mut self, indices: &[usize]) -> PendingMetrics {
+        match (&self.cached_features, &self.teacher) {
             (_, Some(teacher)) => {
-                let (images, labels, targets) = teacher.batch(&self.train, &indices, &mut self.rng, &self.device);
-                self.trainer.step_distilled(images, labels, targets).await?
+                let (images, labels, targets) = teacher.batch(&self.train, indices, &mut self.rng, &self.device);
+                self.trainer.queue_step_distilled(images, labels, targets)
             }
             (Some(features), None) => {
                 let ids: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
                 let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [indices.len()]), &self.device);
                 let labels: Vec<i64> = indices.iter().map(|&i| self.train.labels[i] as i64).collect();
                 let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), &self.device);
-                self.trainer.step_head(features.clone().select(0, ids), labels).await?
+                self.trainer.queue_step_head(features.clone().select(0, ids), labels)
             }
             (None, None) => {
-                let (images, labels) = training::make_batch(
-                    &self.train,
-                    &indices,
-                    self.trainer.config.augment,
-                    &mut self.rng,
-                    &self.device,
-                );
-                self.trainer.step(images, labels).await?
+                let augment = self.trainer.config.augment;
+                let (images, labels) = training::make_batch(&self.train, indices, augment, &mut self.rng, &self.device);
+                self.trainer.queue_step(images, labels)
             }
-        };
-        self.loss_sum += metrics.loss * metrics.count as f64;
-        self.correct += metrics.correct;
-        self.seen += metrics.count;
-        let step_in_epoch = self.cursor.div_ceil(batch_size);
-        let epoch = self.trainer.progress.epoch;
-        let probe_se_weights = match &self.probe {
-            Some(image) => Some(inference::se_weights(&self.trainer.inference_model(), image, &self.device).await?),
-            None => None,
-        };
-        let running_loss = self.loss_sum / self.seen.max(1) as f64;
-        let running_accuracy = self.correct as f64 / self.seen.max(1) as f64;
-        let epoch_end = if self.cursor >= self.order.len() {
-            let validation = self.validate_after(epoch + 1).await?;
-            let monitored = validation.as_ref().map_or(running_loss, |v| v.loss);
-            let next_lr = self.trainer.end_epoch(monitored);
-            self.cursor = 0;
-            Some(EpochReport {
-                epoch: epoch + 1,
-                train_loss: running_loss,
-                train_accuracy: running_accuracy,
-                validation,
-                next_lr,
-            })
-        } else {
-            None
-        };
-        Ok(StepReport {
-            epoch,
-            epochs: self.trainer.config.epochs,
-            step_in_epoch,
-            steps_per_epoch: self.trainer.steps_per_epoch,
-            global_step: self.trainer.progress.global_step,
-            total_steps: self.total_steps(),
-            metrics,
-            running_loss,
-            running_accuracy,
-            probe_se_weights,
-            epoch_end,
-            done: self.is_done(),
-        })
+        }
+    }
+
+    /// Closes the epoch: validates, lets the schedule see the monitored loss, rewinds the order.
+    async fn end_epoch(&mut self, train_loss: f64, train_accuracy: f64) -> Result<EpochReport, DeviceError> {
+        let epoch = self.trainer.progress.epoch + 1;
+        let validation = self.validate_after(epoch).await?;
+        let monitored = validation.as_ref().map_or(train_loss, |v| v.loss);
+        let next_lr = self.trainer.end_epoch(monitored);
+        self.cursor = 0;
+        Ok(EpochReport { epoch, train_loss, train_accuracy, validation, next_lr })
     }
 }

@@ -318,6 +318,47 @@ pub struct StepMetrics {
     pub lr: f64,
 }
 
+/// A queued step's metrics, still on the device. Reading waits for the device to finish every
+/// step queued so far, so loops read many steps at once with [`read_metrics`].
+pub struct PendingMetrics {
+    /// `[2]`: the batch's mean loss and its number of correct predictions.
+    loss_and_correct: Tensor<1>,
+    count: usize,
+    lr: f64,
+}
+
+impl PendingMetrics {
+    /// Waits for this step and reads its metrics.
+    pub async fn read(self) -> Result<StepMetrics, DeviceError> {
+        let mut metrics = read_metrics(vec![self]).await?;
+        Ok(metrics.remove(0))
+    }
+}
+
+/// Reads the metrics of several queued steps with one transfer from the device.
+pub async fn read_metrics(pending: Vec<PendingMetrics>) -> Result<Vec<StepMetrics>, DeviceError> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values = Tensor::cat(pending.iter().map(|p| p.loss_and_correct.clone()).collect(), 0)
+        .into_data_async()
+        .await
+        .map_err(DeviceError::from_debug)?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(DeviceError::from_debug)?;
+    Ok(pending
+        .iter()
+        .zip(values.chunks_exact(2))
+        .map(|(p, pair)| StepMetrics {
+            loss: pair[0] as f64,
+            correct: pair[1].round() as usize,
+            count: p.count,
+            lr: p.lr,
+        })
+        .collect())
+}
+
 /// Accuracy and loss over a labelled set, with the confusion matrix (`[true][predicted]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -440,45 +481,57 @@ impl Trainer {
         )
     }
 
-    /// One optimisation step on a batch (`images` `[n, 3, 32, 32]`, `labels` `[n]`).
+    /// One optimisation step on a batch (`images` `[n, 3, 32, 32]`, `labels` `[n]`), waiting
+    /// for its metrics. Loops should use [`Self::queue_step`] and read many steps at once.
     pub async fn step(&mut self, images: Tensor<4>, labels: Tensor<1, Int>) -> Result<StepMetrics, DeviceError> {
-        // BatchNorm and Dropout train only on autodiff inputs.
-        let images = images.to_device(&self.device).autodiff();
-        self.step_with(labels, None, |model| model.forward(images)).await
+        self.queue_step(images, labels).read().await
     }
 
-    /// One step of distillation: [`Self::step`] with the loss
-    /// `(1 − kd_weight) · cross-entropy + kd_weight · distill::kd_loss(·, teacher, kd_temperature)`,
-    /// where `teacher` holds the teacher's logits `[n, classes]` on the same images.
+    /// [`Self::step`] without the wait: the step's work is queued on the device and its metrics
+    /// stay there, so the host can prepare the next batch while a GPU computes this one.
+    pub fn queue_step(&mut self, images: Tensor<4>, labels: Tensor<1, Int>) -> PendingMetrics {
+        // BatchNorm and Dropout train only on autodiff inputs.
+        let images = images.to_device(&self.device).autodiff();
+        self.queue_step_with(labels, None, |model| model.forward(images))
+    }
+
+    /// One step of distillation, waiting for its metrics (see [`Self::queue_step_distilled`]).
     pub async fn step_distilled(
         &mut self,
         images: Tensor<4>,
         labels: Tensor<1, Int>,
         teacher: Tensor<2>,
     ) -> Result<StepMetrics, DeviceError> {
+        self.queue_step_distilled(images, labels, teacher).read().await
+    }
+
+    /// One step of distillation: [`Self::queue_step`] with the loss
+    /// `(1 − kd_weight) · cross-entropy + kd_weight · distill::kd_loss(·, teacher, kd_temperature)`,
+    /// where `teacher` holds the teacher's logits `[n, classes]` on the same images.
+    pub fn queue_step_distilled(&mut self, images: Tensor<4>, labels: Tensor<1, Int>, teacher: Tensor<2>) -> PendingMetrics {
         let images = images.to_device(&self.device).autodiff();
         let teacher = teacher.to_device(&self.device);
-        self.step_with(labels, Some(teacher), |model| model.forward(images)).await
+        self.queue_step_with(labels, Some(teacher), |model| model.forward(images))
     }
 
     /// One step of the classifier alone on precomputed [`SeCnn::features`] (`[n, 128, 4, 4]`),
     /// for head-only fine-tuning where the convolutional part is frozen.
-    pub async fn step_head(&mut self, features: Tensor<4>, labels: Tensor<1, Int>) -> Result<StepMetrics, DeviceError> {
+    pub fn queue_step_head(&mut self, features: Tensor<4>, labels: Tensor<1, Int>) -> PendingMetrics {
         let features = features.to_device(&self.device).autodiff();
-        self.step_with(labels, None, |model| model.head(features)).await
+        self.queue_step_with(labels, None, |model| model.head(features))
     }
 
-    async fn step_with(
+    fn queue_step_with(
         &mut self,
         labels: Tensor<1, Int>,
         teacher: Option<Tensor<2>>,
         logits: impl FnOnce(&SeCnn) -> Tensor<2>,
-    ) -> Result<StepMetrics, DeviceError> {
+    ) -> PendingMetrics {
         let lr = self.current_lr();
         let labels = labels.to_device(&self.device);
         let count = labels.dims()[0];
         let logits = logits(&self.model);
-        let correct = logits.clone().argmax(1).reshape([count]).equal(labels.clone()).int().sum();
+        let correct = logits.clone().argmax(1).reshape([count]).equal(labels.clone()).float().sum();
         let loss = match teacher {
             Some(teacher) => {
                 let (weight, temperature) = (self.config.kd_weight, self.config.kd_temperature);
@@ -487,7 +540,11 @@ impl Trainer {
             }
             None => self.loss.forward(logits, labels),
         };
-        let loss_value = loss.clone().detach();
+        let pending = PendingMetrics {
+            loss_and_correct: Tensor::cat(vec![loss.clone().detach().reshape([1]), correct.detach().reshape([1])], 0),
+            count,
+            lr,
+        };
         // d/dw of decay/2 · |w|² is decay · w: PyTorch's weight_decay, on the weights alone.
         let loss = match self.config.l2_penalty() {
             Some(decay) => loss + self.model.weight_norm_squared().mul_scalar(decay / 2.0),
@@ -496,20 +553,7 @@ impl Trainer {
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optimizer.step(lr, self.model.clone(), grads);
         self.progress.global_step += 1;
-        let loss: f32 = loss_value
-            .into_scalar_async()
-            .await
-            .map_err(DeviceError::from_debug)?;
-        let correct: i64 = correct
-            .into_scalar_async()
-            .await
-            .map_err(DeviceError::from_debug)?;
-        Ok(StepMetrics {
-            loss: loss as f64,
-            correct: correct as usize,
-            count,
-            lr,
-        })
+        pending
     }
 
     /// Closes an epoch: the plateau schedule looks at `monitored_loss` (validation loss, or the
@@ -560,6 +604,17 @@ impl Trainer {
     }
 }
 
+/// Reads a tensor's values as `E`.
+async fn read_vec<E: burn::tensor::Element, const D: usize>(tensor: Tensor<D>) -> Result<Vec<E>, DeviceError> {
+    tensor
+        .into_data_async()
+        .await
+        .map_err(DeviceError::from_debug)?
+        .convert::<E>()
+        .try_into_vec::<E>()
+        .map_err(DeviceError::from_debug)
+}
+
 /// A deterministic RNG for epoch `epoch` of a run seeded with `seed`, so a resumed run draws
 /// the same shuffles and augmentations as an uninterrupted one.
 pub fn epoch_rng(seed: u64, epoch: usize) -> SmallRng {
@@ -576,31 +631,25 @@ pub async fn evaluate(
     device: &Device,
 ) -> Result<Evaluation, DeviceError> {
     let classes = model.num_classes();
-    let mut confusion = vec![vec![0usize; classes]; classes];
-    let mut loss_sum = 0.0;
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let indices: Vec<usize> = (0..set.len()).collect();
     let mut rng = SmallRng::seed_from_u64(0);
+    // Every batch is queued before anything is read: one wait for the device, not one a batch.
+    let (mut predictions, mut losses) = (Vec::new(), Vec::new());
     for chunk in indices.chunks(batch_size.max(1)) {
         let (images, labels) = make_batch(set, chunk, false, &mut rng, device);
         let logits = model.logits(images, tta);
-        let predicted = logits.clone().argmax(1).reshape([chunk.len()]);
-        let loss: f32 = loss_fn
-            .forward(logits, labels)
-            .into_scalar_async()
-            .await
-            .map_err(DeviceError::from_debug)?;
-        loss_sum += loss as f64 * chunk.len() as f64;
-        let predicted = predicted
-            .into_data_async()
-            .await
-            .map_err(DeviceError::from_debug)?
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .map_err(DeviceError::from_debug)?;
-        for (&index, &p) in chunk.iter().zip(&predicted) {
+        predictions.push(logits.clone().argmax(1).reshape([chunk.len()]));
+        losses.push(loss_fn.forward(logits, labels).mul_scalar(chunk.len() as f64));
+    }
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut loss_sum = 0.0;
+    if !indices.is_empty() {
+        let predicted = read_vec::<i64, 1>(Tensor::cat(predictions, 0).float()).await?;
+        for (&index, &p) in indices.iter().zip(&predicted) {
             confusion[set.labels[index]][p as usize] += 1;
         }
+        loss_sum = read_vec::<f64, 1>(Tensor::cat(losses, 0)).await?.iter().sum();
     }
     let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
     let count = set.len();

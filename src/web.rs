@@ -5,7 +5,7 @@
 use crate::{
     data::{self, ImageSet, Planes},
     inference,
-    session::TrainingSession,
+    session::{ReadPacer, TrainingSession},
     training::{Evaluation, Trainer, TrainingConfig, TrainingOptions},
     transfer::{self, ClassStart},
     weights::{self, ModelInfo},
@@ -56,6 +56,8 @@ struct FineTune {
     /// The model (and its description) before fine-tuning, restored by `cancel_fine_tune`.
     previous: (SeCnn, ModelInfo),
     info: ModelInfo,
+    /// How many steps each `fine_tune_steps` call takes.
+    pacer: ReadPacer,
 }
 
 /// One SE-CNN in a browser: a device, the current model and its description, and the
@@ -401,36 +403,48 @@ impl Runtime {
             class_starts,
             uses_feature_cache: session.uses_feature_cache(),
         };
+        // WebGPU: read every ~200 ms of steps, so the GPU does not wait for the page after each
+        // one. The CPU computes each step before returning anyway: one step a call keeps the
+        // charts and the attention bars moving with every step.
+        let pacer = match self.backend.backend.as_str() {
+            "webgpu" => ReadPacer::new(200.0, 32),
+            _ => ReadPacer::new(0.0, 1),
+        };
         self.fine_tune = Some(FineTune {
             session,
             previous: (self.model.clone(), self.info.clone()),
             info,
+            pacer,
         });
         to_js(&plan)
     }
 
-    /// Runs one fine-tuning step and returns its report (loss, running accuracy, learning rate,
-    /// probe SE weights; validation, per-class accuracy and confusion matrix at epoch ends).
-    /// After the last step the fine-tuned model becomes the current model.
-    pub async fn fine_tune_step(&mut self) -> Result<JsValue, JsError> {
+    /// Runs the next fine-tuning steps and returns their reports, one per step (loss, running
+    /// accuracy, learning rate; probe SE weights with the last; validation, per-class accuracy
+    /// and confusion matrix at an epoch's end). On WebGPU several steps run before their
+    /// results are read back, on the CPU one. After the last step the fine-tuned model becomes
+    /// the current model.
+    pub async fn fine_tune_steps(&mut self) -> Result<JsValue, JsError> {
         let run = self
             .fine_tune
             .as_mut()
             .ok_or_else(|| JsError::new("no fine-tuning run: call start_fine_tune first"))?;
-        let report = run.session.step().await.map_err(js_error)?;
-        if !report.metrics.loss.is_finite() {
+        let started = now_ms();
+        let reports = run.session.steps(run.pacer.steps()).await.map_err(js_error)?;
+        run.pacer.record(reports.len(), now_ms() - started);
+        if let Some(bad) = reports.iter().find(|report| !report.metrics.loss.is_finite()) {
+            let loss = bad.metrics.loss;
             let (model, info) = self.fine_tune.take().expect("run exists").previous;
             self.model = model;
             self.info = info;
             return Err(JsError::new(&format!(
-                "training diverged (loss {}); the weights from before fine-tuning were restored — try a lower learning rate",
-                report.metrics.loss
+                "training diverged (loss {loss}); the weights from before fine-tuning were restored — try a lower learning rate"
             )));
         }
-        if report.done {
+        if reports.last().is_some_and(|report| report.done) {
             self.finish_fine_tune()?;
         }
-        to_js(&report)
+        to_js(&reports)
     }
 
     /// Ends the run early and keeps what it learned so far.

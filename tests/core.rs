@@ -9,7 +9,8 @@ use futures_lite::future::block_on;
 use secnn::{
     data::{self, Split},
     inference,
-    model::SeCnnConfig,
+    model::{SeCnn, SeCnnConfig},
+    session::{ReadPacer, StepReport, TrainingSession},
     training::{self, Freeze, OptimizerKind, Schedule, Trainer, TrainingConfig},
     weights::{self, ModelInfo},
 };
@@ -302,6 +303,80 @@ fn three_training_steps_lower_the_loss_on_a_fixed_batch() {
         .map(|_| block_on(trainer.step(images.clone(), labels.clone())).unwrap().loss)
         .collect();
     assert!(losses[3] < losses[0], "loss did not go down: {losses:?}");
+}
+
+/// A session on 5 images per class of 2 (4 for training, 1 for validation each), batch 3:
+/// 3 steps an epoch (3, 3 and 2 images), 2 epochs, with a probe image. No dropout: the device's
+/// random numbers are shared with the tests running alongside.
+fn small_session(model: &SeCnn, device: &Device) -> TrainingSession {
+    let model = model.clone();
+    let config = TrainingConfig { epochs: 2, batch_size: 3, validation_split: 0.2, dropout: 0.0, ..TrainingConfig::default() };
+    let (train, validation) = config.split(synthetic_set(5, 2));
+    let steps = train.len().div_ceil(config.batch_size);
+    let mut session = TrainingSession::new(Trainer::new(model, config, steps, device), train, validation, device);
+    session.set_probe(Some(synthetic_set(1, 1).images[0]));
+    session
+}
+
+#[test]
+fn steps_read_together_report_what_steps_read_one_by_one_report() {
+    let device = Device::flex();
+    let model = SeCnnConfig::new().with_num_classes(2).init(&device);
+    let run = |group: usize| -> (Vec<Vec<StepReport>>, Vec<f32>) {
+        let mut session = small_session(&model, &device);
+        let mut groups = Vec::new();
+        while !session.is_done() {
+            groups.push(block_on(session.steps(group)).unwrap());
+        }
+        (groups, to_vec(session.trainer.inference_model().fc2.weight.val()))
+    };
+    let (single, single_weights) = run(1);
+    let (grouped, grouped_weights) = run(5);
+    // A group never runs past the end of an epoch.
+    assert_eq!(grouped.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3]);
+    let grouped: Vec<&StepReport> = grouped.iter().flat_map(|g| g.iter().enumerate()).map(|(i, r)| {
+        // Only the group's last step carries the probe's SE weights (and the epoch's end).
+        assert_eq!(r.probe_se_weights.is_some(), i == 2, "step {}", r.global_step);
+        assert_eq!(r.epoch_end.is_some(), i == 2, "step {}", r.global_step);
+        r
+    }).collect();
+    let single: Vec<&StepReport> = single.iter().flatten().collect();
+    assert_eq!(single.len(), 6);
+    for (a, b) in single.iter().zip(&grouped) {
+        assert_eq!((a.epoch, a.step_in_epoch, a.global_step, a.done), (b.epoch, b.step_in_epoch, b.global_step, b.done));
+        assert_eq!((a.metrics.loss, a.metrics.correct, a.metrics.count, a.metrics.lr), (b.metrics.loss, b.metrics.correct, b.metrics.count, b.metrics.lr));
+        assert_eq!((a.running_loss, a.running_accuracy), (b.running_loss, b.running_accuracy));
+        assert!(a.probe_se_weights.is_some());
+    }
+    assert_eq!(single.iter().map(|r| r.metrics.count).collect::<Vec<_>>(), [3, 3, 2, 3, 3, 2]);
+    let end = |r: &StepReport| r.epoch_end.as_ref().map(|e| (e.epoch, e.train_loss, e.validation.as_ref().unwrap().loss));
+    assert_eq!(single.iter().map(|r| end(r)).collect::<Vec<_>>(), grouped.iter().map(|r| end(r)).collect::<Vec<_>>());
+    assert!(grouped[5].done);
+    assert_eq!(single_weights, grouped_weights, "the same steps must give the same weights");
+}
+
+#[test]
+fn the_read_pacer_aims_at_its_time_per_read() {
+    let mut pacer = ReadPacer::new(200.0, 16);
+    assert_eq!(pacer.steps(), 1);
+    pacer.record(1, 20.0); // 10 would fit, but it grows by doubling
+    assert_eq!(pacer.steps(), 2);
+    pacer.record(2, 40.0);
+    assert_eq!(pacer.steps(), 4);
+    pacer.record(4, 80.0);
+    pacer.record(8, 160.0);
+    assert_eq!(pacer.steps(), 10, "10 steps of 20 ms make 200 ms");
+    pacer.record(10, 4.0);
+    assert_eq!(pacer.steps(), 16, "never past the maximum");
+    pacer.record(16, 1600.0);
+    assert_eq!(pacer.steps(), 2, "slower steps, fewer a read");
+    pacer.record(2, 5000.0);
+    assert_eq!(pacer.steps(), 1, "at least one");
+    pacer.record(0, 0.0);
+    assert_eq!(pacer.steps(), 1, "nothing learnt from an empty read");
+    let mut cpu = ReadPacer::new(0.0, 1);
+    cpu.record(1, 1.0);
+    assert_eq!(cpu.steps(), 1);
 }
 
 #[test]

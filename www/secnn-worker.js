@@ -104,9 +104,10 @@ const methods = {
           await new Promise((resolve) => { run.resume = resolve; });
           continue;
         }
-        const report = await exclusive(() => runtime.fine_tune_step());
-        postMessage({ id, progress: { type: 'step', report } });
-        if (report.done) return { status: 'done', info: await exclusive(() => runtime.info()) };
+        // One step on the CPU, a few on WebGPU (read back together), one message each.
+        const reports = await exclusive(() => runtime.fine_tune_steps());
+        for (const report of reports) postMessage({ id, progress: { type: 'step', report } });
+        if (reports.at(-1).done) return { status: 'done', info: await exclusive(() => runtime.info()) };
       }
     } finally {
       run = null;

@@ -114,7 +114,9 @@ export interface StepReport {
   metrics: StepMetrics;
   runningLoss: number;
   runningAccuracy: number;
-  /** SE weights of the probe image after this step, one array per block. */
+  /** SE weights of the probe image after this step, one array per block. On WebGPU, steps are
+   * read back from the GPU a few at a time, and only the last of each group carries them (the
+   * others have null). */
   probeSeWeights: number[][] | null;
   epochEnd: EpochReport | null;
   done: boolean;
