@@ -12,13 +12,22 @@ pub enum BackendKind {
     Flex,
     /// Burn's wgpu backend: WebGPU in browsers, Vulkan/Metal/DX12 natively.
     Wgpu,
+    /// Burn's wgpu backend pinned to Vulkan, natively, with SPIR-V kernels (and the
+    /// tensor-core matmuls WGSL cannot express). Only in builds with the `vulkan` feature.
+    Vulkan,
 }
 
 /// Opens a device natively. wgpu failures (no adapter, no driver) come back as an error.
-/// wgpu's runtime can be registered once per process, so the first outcome is kept.
+/// A wgpu runtime can be registered once per process and graphics API, so the first outcome
+/// is kept.
+///
+/// Builds with the `vulkan` feature compile kernels to SPIR-V on every Vulkan adapter, so there
+/// `wgpu` and `vulkan` run the same kernels wherever wgpu picks Vulkan (Linux, Windows).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn open_device(kind: BackendKind) -> Result<Device, String> {
-    static WGPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    use std::sync::OnceLock;
+    static WGPU: OnceLock<Result<Device, String>> = OnceLock::new();
+    static VULKAN: OnceLock<Result<Device, String>> = OnceLock::new();
     match kind {
         BackendKind::Flex => Ok(Device::flex()),
         BackendKind::Wgpu => WGPU
@@ -28,7 +37,33 @@ pub fn open_device(kind: BackendKind) -> Result<Device, String> {
                     .map_err(|e| format!("could not start the wgpu backend: {e}"))
             })
             .clone(),
+        BackendKind::Vulkan => VULKAN.get_or_init(open_vulkan).clone(),
     }
+}
+
+#[cfg(all(not(target_arch = "wasm32"), feature = "vulkan"))]
+fn open_vulkan() -> Result<Device, String> {
+    Device::wgpu_options()
+        .graphics_api(burn::tensor::wgpu::WgpuBackend::Vulkan)
+        .init()
+        .map_err(|e| format!("could not start the Vulkan backend: {e}"))
+}
+
+#[cfg(all(not(target_arch = "wasm32"), not(feature = "vulkan")))]
+fn open_vulkan() -> Result<Device, String> {
+    Err("this secnn was built without the Vulkan backend: build it with `cargo build --release --features vulkan`".into())
+}
+
+/// The GPU build options compiled into this binary (cargo features), for reports.
+pub fn gpu_features() -> Vec<&'static str> {
+    [
+        (cfg!(feature = "vulkan"), "vulkan"),
+        (cfg!(feature = "fusion"), "fusion"),
+        (cfg!(feature = "autotune"), "autotune"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect()
 }
 
 /// A computation or read on the device failed (for example, the GPU was lost).

@@ -1,5 +1,6 @@
 //! The wgpu backend (natively: Vulkan, lavapipe on a machine without GPU) computes what flex
-//! computes: forward, explanation and a training step.
+//! computes: forward, explanation and a training step. Builds with the `vulkan`, `fusion` or
+//! `autotune` features run the same checks on their kernels (SPIR-V, fused, autotuned).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -15,7 +16,11 @@ use secnn::{
 /// The wgpu device, or `None` with a loud message. `SECNN_REQUIRE_WGPU=1` (set by CI, which
 /// installs lavapipe) turns a missing adapter into a failure.
 fn wgpu_device() -> Option<Device> {
-    match open_device(BackendKind::Wgpu) {
+    gpu_device(BackendKind::Wgpu)
+}
+
+fn gpu_device(kind: BackendKind) -> Option<Device> {
+    match open_device(kind) {
         Ok(device) => Some(device),
         Err(error) if std::env::var("SECNN_REQUIRE_WGPU").as_deref() != Ok("1") => {
             eprintln!("\n*** SKIPPED: no wgpu adapter ({error}). Install mesa-vulkan-drivers for lavapipe. ***\n");
@@ -28,6 +33,32 @@ fn wgpu_device() -> Option<Device> {
 #[test]
 fn flex_and_wgpu_agree_on_the_imported_seed_model() {
     let Some(gpu) = wgpu_device() else { return };
+    forward_and_explanation_match_flex(&gpu);
+}
+
+#[cfg(feature = "vulkan")]
+#[test]
+fn flex_and_vulkan_agree_on_the_imported_seed_model() {
+    let Some(gpu) = gpu_device(BackendKind::Vulkan) else { return };
+    forward_and_explanation_match_flex(&gpu);
+}
+
+#[cfg(feature = "vulkan")]
+#[test]
+fn a_training_step_on_vulkan_matches_flex() {
+    let Some(gpu) = gpu_device(BackendKind::Vulkan) else { return };
+    training_steps_match_flex(&gpu);
+}
+
+#[cfg(not(feature = "vulkan"))]
+#[test]
+fn vulkan_is_refused_with_how_to_build_it() {
+    let error = open_device(BackendKind::Vulkan).expect_err("built without the vulkan feature");
+    assert!(error.contains("--features vulkan"), "{error}");
+}
+
+fn forward_and_explanation_match_flex(gpu: &Device) {
+    let gpu = gpu.clone();
     let cpu = Device::flex();
     let fixture = PytorchFixture::load();
     let path = fixture_path("seed_cnn.pth");
@@ -52,8 +83,15 @@ fn flex_and_wgpu_agree_on_the_imported_seed_model() {
 
 #[test]
 fn a_training_step_on_wgpu_matches_flex() {
-    use secnn::training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig};
     let Some(gpu) = wgpu_device() else { return };
+    training_steps_match_flex(&gpu);
+}
+
+/// Three SGD steps on a fixed batch give the same losses and weights as on flex, whether their
+/// metrics are read after each step or all at once at the end.
+fn training_steps_match_flex(gpu: &Device) {
+    use secnn::training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig};
+    let gpu = gpu.clone();
     let cpu = Device::flex();
     let path = fixture_path("seed_cnn.pth");
     let config = TrainingConfig {
@@ -71,10 +109,12 @@ fn a_training_step_on_wgpu_matches_flex() {
         let model = weights::import_pytorch(&path, 10, device).unwrap();
         let mut trainer = Trainer::new(model, config.clone(), 1, device);
         let (images, labels) = training::make_batch(&set, &indices, false, &mut training::epoch_rng(0, 0), device);
-        let losses: Vec<f64> = (0..3)
+        let mut losses: Vec<f64> = (0..2)
             .map(|_| block_on(trainer.step(images.clone(), labels.clone())).unwrap().loss)
             .collect();
-        assert!(losses[2] < losses[0], "loss did not go down: {losses:?}");
+        let queued: Vec<_> = (0..2).map(|_| trainer.queue_step(images.clone(), labels.clone())).collect();
+        losses.extend(block_on(training::read_metrics(queued)).unwrap().iter().map(|m| m.loss));
+        assert!(losses[3] < losses[0], "loss did not go down: {losses:?}");
         results.push((losses, to_vec(trainer.inference_model().fc1.weight.val())));
     }
     let (cpu_losses, cpu_fc1) = &results[0];
