@@ -1,53 +1,85 @@
 #!/usr/bin/env bash
-# Trains the shipped CIFAR-10 weights on a lent GPU with secnn's own wgpu backend (Vulkan), and
-# times secnn-wgpu against PyTorch CUDA on the same card. Runs from the repository root of a
-# copy of this checkout on the GPU machine, with these prepared (ignored) folders carried along:
-#   .gl/     Debian's Vulkan/GL loader packages (the machine has the NVIDIA driver, not the loader)
-#   .carry/  secnn (a release build of this crate) and cifar10-jpeg.tar.gz
-# Everything it produces goes to $OUT. Budget: BUDGET_S seconds for the whole script.
+# Times every GPU build of secnn (bench/gpu_prepare.sh made them) against PyTorch CUDA on the
+# same card, and checks that each computes the shipped model's test accuracy as the CPU does.
+# Runs on a lent GPU machine from the repository root of a copy of this checkout, with `.carry`
+# and `.gl` carried along:
+#   BUDGET_S=480 bash bench/gpu_train.sh
+# Everything goes to $OUT (raw JSON and log.txt). Steps that would pass the budget are skipped
+# and say so. TRAIN=1 also times two epochs of `secnn train` on the test images (the real loop).
+# A dry run elsewhere (lavapipe, no CUDA): BENCH_STEPS=2 RUNS=1 VARIANTS=base bash bench/gpu_train.sh
 set -uo pipefail
-BUDGET_S=${BUDGET_S:-570}
+BUDGET_S=${BUDGET_S:-480}
+BENCH_STEPS=${BENCH_STEPS:-30}
+RUNS=${RUNS:-5}
+OUT=${OUT:-/tmp/secnn-out}
 T0=$(date +%s)
 elapsed() { echo $(( $(date +%s) - T0 )); }
-OUT=${OUT:-/tmp/secnn-out}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
+# Runs "$@" with a limit of $1 seconds, unless fewer than that are left.
+step() {
+  local limit=$1; shift
+  if (( $(elapsed) + limit > BUDGET_S )); then echo "[$(elapsed)s] SKIPPED (budget): $*"; return 1; fi
+  timeout "$limit" "$@"; local rc=$?
+  (( rc == 0 )) || echo "[$(elapsed)s] FAILED ($rc): $*"
+  return $rc
+}
 
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-xz -dk .carry/secnn.xz
-BIN=.carry/secnn
-chmod +x "$BIN"
-mkdir -p /tmp/data && tar -xzf .carry/cifar10-jpeg.tar.gz -C /tmp/data
-echo "[$(elapsed)s] data unpacked"
+mkdir -p /tmp/bin /tmp/data
+for f in .carry/secnn-*.xz; do
+  bin=/tmp/bin/$(basename "$f" .xz)
+  xz -dc "$f" > "$bin" && chmod +x "$bin"
+done
+tar -xzf .carry/cifar10-test.tar.gz -C /tmp/data
+DATA=/tmp/data/cifar10
+echo "[$(elapsed)s] unpacked: $(ls /tmp/bin)"
 
-# 1. Throughput of secnn on wgpu (also tells how many epochs fit).
-timeout 120 "$BIN" bench --backend wgpu --train-batch 64 --runs 5 --json "$OUT/secnn-wgpu-bench.json" || {
-  echo "secnn wgpu bench failed"; exit 1; }
-timeout 60 "$BIN" bench --backend wgpu --train-batch 128 --runs 3 --train-steps 20 --json "$OUT/secnn-wgpu-bench-b128.json"
-IPS=$(python3 -c "import json;print(json.load(open('$OUT/secnn-wgpu-bench-b128.json'))['train_images_per_s'])" 2>/dev/null \
-  || python3 -c "import json;print(json.load(open('$OUT/secnn-wgpu-bench.json'))['train_images_per_s'])")
-echo "[$(elapsed)s] secnn wgpu training at batch 128: $IPS img/s"
+# The reference: PyTorch CUDA, the seed's exact model class, same batch sizes.
+step 60 python3 bench/pytorch_reference.py --device cuda --train-batch 64 --runs 5 --json "$OUT/pytorch-cuda-b64.json"
+step 60 python3 bench/pytorch_reference.py --device cuda --train-batch 128 --runs 5 --json "$OUT/pytorch-cuda-b128.json"
+# The shipped model's test accuracy on the CPU, which every GPU build must reproduce.
+step 60 /tmp/bin/secnn-base eval --backend flex --data "$DATA" --json > "$OUT/eval-flex.json"
 
-# 2. Train as many epochs as fit (one-cycle needs the count up front), keeping time for the rest.
-LEFT=$(( BUDGET_S - $(elapsed) - 75 ))
-EPOCHS=$(python3 -c "print(max(1, min(${MAX_EPOCHS:-60}, int($LEFT * $IPS * 0.85 / 50000))))")
-echo "[$(elapsed)s] training $EPOCHS epochs in ~${LEFT}s"
-timeout $(( LEFT + 30 )) "$BIN" train --backend wgpu --data /tmp/data/cifar10 --out /tmp/run \
-  --epochs "$EPOCHS" --batch-size 128 --optimizer sgd --lr 0.05 --weight-decay 5e-4 \
-  --schedule one-cycle --label-smoothing 0.1 --validation-split 0 \
-  --description "Trained with \`secnn train --backend wgpu\` on the CIFAR-10 train split (50,000 JPEG images): $EPOCHS epochs, SGD-Nesterov one-cycle to lr 0.05, weight decay 5e-4, label smoothing 0.1, batch 128, random crop + flip."
-cp /tmp/run/model.bpk /tmp/run/state.json "$OUT/" 2>/dev/null
-echo "[$(elapsed)s] training done"
+for name in ${VARIANTS:-base vulkan-fused fused vulkan}; do
+  bin=/tmp/bin/secnn-$name
+  [ -x "$bin" ] || { echo "no $bin"; continue; }
+  backend=wgpu; [[ $name == vulkan* ]] && backend=vulkan
+  echo "[$(elapsed)s] == $name ($backend)"
+  step 150 "$bin" bench --backend $backend --train-batch 64 --runs $RUNS --train-steps $BENCH_STEPS --json "$OUT/$name-b64.json" >/dev/null
+  step 90 "$bin" bench --backend $backend --train-batch 128 --runs $RUNS --train-steps $BENCH_STEPS --json "$OUT/$name-b128.json" >/dev/null
+  step 90 "$bin" bench --backend $backend --train-batch 128 --runs $RUNS --train-steps $BENCH_STEPS --read-every 1 --json "$OUT/$name-b128-read1.json" >/dev/null
+  step 60 "$bin" eval --backend $backend --data "$DATA" --json > "$OUT/eval-$name.json"
+done
+if [ "${TRAIN:-0}" = 1 ]; then
+  best=${BEST:-vulkan-fused}; backend=wgpu; [[ $best == vulkan* ]] && backend=vulkan
+  step 120 /tmp/bin/secnn-$best train --backend $backend --data "$DATA/test" --out /tmp/run --epochs 2 \
+    --batch-size 128 --optimizer sgd --lr 0.05 --schedule one-cycle --validation-split 0
+fi
 
-# 3. Accuracy on the test split, recorded in the weights file.
-timeout 60 "$BIN" eval --backend wgpu --data /tmp/data/cifar10 --split test --weights "$OUT/model.bpk" --record
-echo "[$(elapsed)s] eval done"
-
-# 4. PyTorch CUDA on the same card, same settings as the secnn bench.
-timeout 60 python3 bench/pytorch_reference.py --device cuda --train-batch 64 --runs 5 --json "$OUT/pytorch-cuda.json"
-timeout 40 python3 bench/pytorch_reference.py --device cuda --train-batch 128 --runs 3 --train-steps 20 --json "$OUT/pytorch-cuda-b128.json"
+python3 - "$OUT" <<'PY'
+import glob, json, os, sys
+out = sys.argv[1]
+load = lambda p: json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
+ref = {b: load(f"{out}/pytorch-cuda-b{b}.json") for b in (64, 128)}
+flex = load(f"{out}/eval-flex.json")
+acc = lambda e: e and "%.4f (loss %.4f)" % (e["plain"]["accuracy"], e["plain"]["loss"])
+print("variant | train b64 | train b128 | b128 read every step | batch-1 ms | b256 img/s | first 3 steps s | test accuracy (flex: %s)" % acc(flex))
+for path in sorted(glob.glob(f"{out}/*-b64.json")):
+    name = os.path.basename(path)[:-len("-b64.json")]
+    if name.startswith("pytorch"): continue
+    b64, b128, r1 = load(path), load(f"{out}/{name}-b128.json"), load(f"{out}/{name}-b128-read1.json")
+    ev = load(f"{out}/eval-{name}.json")
+    ratio = lambda r, b: f"{r['train_images_per_s']:.0f} ({r['train_images_per_s'] / ref[b]['train_images_per_s']:.2f}x)" if r and ref[b] else "-"
+    print(" | ".join([name, ratio(b64, 64), ratio(b128, 128), ratio(r1, 128),
+        f"{b64['infer_batch1_ms']:.2f}", f"{b64['infer_batch256_images_per_s']:.0f}", f"{b64['first_steps_s']:.1f}",
+        str(acc(ev))]))
+for b in (64, 128):
+    r = ref[b]
+    if r: print(f"pytorch cuda b{b}: train {r['train_images_per_s']:.0f} img/s, batch-1 {r['infer_batch1_ms']:.2f} ms, b256 {r['infer_batch256_images_per_s']:.0f} img/s")
+PY
 echo "[$(elapsed)s] all done"

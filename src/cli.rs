@@ -10,7 +10,7 @@ use secnn::{
     checkpoint::{self, EpochRecord, RunState},
     data::{self, ImageSet, Loaded, Split},
     inference,
-    model::SeCnnConfig,
+    model::{SeCnn, SeCnnConfig},
     distill::{Teacher, TeacherLogits},
     session::{EpochReport, ReadPacer, StepReport, TrainingSession},
     training::{self, Schedule, Trainer, TrainingConfig, TrainingOptions},
@@ -55,6 +55,10 @@ struct BenchArgs {
     /// Measured runs (after one warm-up run); the median is reported.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Read the training metrics back every this many steps (1: after every step, as training
+    /// loops used to); 0 reads once per run.
+    #[arg(long, default_value_t = 0)]
+    read_every: usize,
     /// Also write the JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -712,59 +716,53 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn bench(args: BenchArgs) -> Result<()> {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let device = device(&args.backend)?;
     device.seed(0);
     let runs = args.runs.max(1);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(0);
-    let random_set = |n: usize, rng: &mut rand::rngs::SmallRng| ImageSet {
-        images: (0..n).map(|_| std::array::from_fn(|_| rng.random())).collect(),
-        labels: (0..n).map(|i| i % 10).collect(),
-        classes: data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
-        names: vec![],
-    };
-    let train_set = random_set(args.train_batch, &mut rng);
-    let indices: Vec<usize> = (0..train_set.len()).collect();
+    let train_set = random_images(args.train_batch, &mut rng);
     let config = TrainingConfig { schedule: Schedule::Constant, ..TrainingConfig::default() };
     let mut trainer = Trainer::new(SeCnnConfig::new().init(&device), config, 1, &device);
-    // Each step builds its batch from host memory, as real training does, and the run reads
-    // its metrics once at the end (which waits for the device to finish every step).
+    let indices: Vec<usize> = (0..train_set.len()).collect();
+    let read_every = if args.read_every == 0 { usize::MAX } else { args.read_every };
+    // Each step builds its batch from host memory, as real training does; the metrics are read
+    // every `read_every` steps and at the end (which waits for the device to finish every step).
     let mut train_run = |steps: usize| -> Result<f64> {
         let started = Instant::now();
-        let pending: Vec<_> = (0..steps)
-            .map(|_| {
-                let (images, labels) = training::make_batch(&train_set, &indices, true, &mut rng, &device);
-                trainer.queue_step(images, labels)
-            })
-            .collect();
-        block_on(training::read_metrics(pending))?;
+        let mut pending = Vec::new();
+        for step in 1..=steps {
+            let (images, labels) = training::make_batch(&train_set, &indices, true, &mut rng, &device);
+            pending.push(trainer.queue_step(images, labels));
+            if step % read_every == 0 || step == steps {
+                block_on(training::read_metrics(std::mem::take(&mut pending)))?;
+            }
+        }
         Ok((steps * args.train_batch) as f64 / started.elapsed().as_secs_f64())
     };
+    let started = Instant::now();
     train_run(3)?;
+    let first_steps_s = started.elapsed().as_secs_f64();
     let train: Vec<f64> = (0..runs).map(|_| train_run(args.train_steps)).collect::<Result<_>>()?;
-
-    let model = trainer.inference_model();
-    let classes = train_set.classes.clone();
-    let infer = |batch: &[&data::Planes], repeats: usize| -> Result<f64> {
-        let started = Instant::now();
-        for _ in 0..repeats {
-            block_on(inference::classify(&model, batch, &classes, 1, false, &device))?;
-        }
-        Ok(started.elapsed().as_secs_f64() / repeats as f64)
-    };
-    let one = [&train_set.images[0]];
-    infer(&one, 10)?;
-    let latency: Vec<f64> = (0..runs).map(|_| infer(&one, 50).map(|s| s * 1e3)).collect::<Result<_>>()?;
-    let big_set = random_set(256, &mut rng);
-    let big: Vec<&data::Planes> = big_set.images.iter().collect();
-    infer(&big, 2)?;
-    let throughput: Vec<f64> = (0..runs).map(|_| infer(&big, 5).map(|s| 256.0 / s)).collect::<Result<_>>()?;
-
+    // The host's share of a step: one augmented batch (what augmenting on the device could save).
+    let prepare: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..20 {
+                drop(training::make_batch(&train_set, &indices, true, &mut rng, &device));
+            }
+            started.elapsed().as_secs_f64() * 1e3 / 20.0
+        })
+        .collect();
+    let (latency, throughput) = bench_inference(&trainer.inference_model(), runs, &mut rng, &device)?;
     let report = serde_json::json!({
         "backend": format!("{:?}", args.backend.backend).to_lowercase(),
         "features": secnn::backend::gpu_features(),
         "train_images_per_s": median(train),
         "train_batch": args.train_batch,
+        "read_every": args.read_every,
+        "first_steps_s": first_steps_s,
+        "prepare_batch_ms": median(prepare),
         "infer_batch1_ms": median(latency),
         "infer_batch256_images_per_s": median(throughput),
         "runs": runs,
@@ -775,4 +773,34 @@ fn bench(args: BenchArgs) -> Result<()> {
         std::fs::write(&path, text).with_context(|| format!("{}", path.display()))?;
     }
     Ok(())
+}
+
+/// `n` images of random pixels, labelled round the ten CIFAR-10 classes.
+fn random_images(n: usize, rng: &mut rand::rngs::SmallRng) -> ImageSet {
+    use rand::Rng;
+    ImageSet {
+        images: (0..n).map(|_| std::array::from_fn(|_| rng.random())).collect(),
+        labels: (0..n).map(|i| i % 10).collect(),
+        classes: data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
+        names: vec![],
+    }
+}
+
+/// Batch-1 latencies (ms) and batch-256 throughputs (images/s), one per run, each read back.
+fn bench_inference(model: &SeCnn, runs: usize, rng: &mut rand::rngs::SmallRng, device: &Device) -> Result<(Vec<f64>, Vec<f64>)> {
+    let set = random_images(256, rng);
+    let infer = |batch: &[&data::Planes], repeats: usize| -> Result<f64> {
+        let started = Instant::now();
+        for _ in 0..repeats {
+            block_on(inference::classify(model, batch, &set.classes, 1, false, device))?;
+        }
+        Ok(started.elapsed().as_secs_f64() / repeats as f64)
+    };
+    let one = [&set.images[0]];
+    infer(&one, 10)?;
+    let latency = (0..runs).map(|_| infer(&one, 50).map(|s| s * 1e3)).collect::<Result<_>>()?;
+    let big: Vec<&data::Planes> = set.images.iter().collect();
+    infer(&big, 2)?;
+    let throughput = (0..runs).map(|_| infer(&big, 5).map(|s| 256.0 / s)).collect::<Result<_>>()?;
+    Ok((latency, throughput))
 }

@@ -182,3 +182,27 @@ fn distillation_runs_from_a_teacher_file_resumes_with_it_and_refuses_bad_ones() 
     assert!(!refused.status.success());
     assert!(text(&refused).contains("have no teacher logits"));
 }
+
+#[test]
+fn bench_reports_its_measures_and_vulkan_says_how_to_get_it() {
+    let dir = TempDir::new("cli-bench");
+    let json = dir.path().join("bench.json");
+    let args = ["bench", "--train-batch", "4", "--train-steps", "3", "--runs", "1", "--read-every", "2"];
+    let output = secnn(&[&args[..], &["--json", json.to_str().unwrap()]].concat());
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["backend"], "flex");
+    assert_eq!(report["read_every"], 2);
+    assert_eq!(report["train_batch"], 4);
+    for measure in ["train_images_per_s", "first_steps_s", "prepare_batch_ms", "infer_batch1_ms", "infer_batch256_images_per_s"] {
+        let value = report[measure].as_f64().unwrap_or(0.0);
+        assert!(value > 0.0 && value.is_finite(), "{measure}: {}", report[measure]);
+    }
+    assert!(report["features"].is_array());
+
+    if !cfg!(feature = "vulkan") {
+        let output = secnn(&["bench", "--backend", "vulkan", "--runs", "1"]);
+        assert!(!output.status.success());
+        assert!(text(&output).contains("--features vulkan"), "{}", text(&output));
+    }
+}
