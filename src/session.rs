@@ -255,26 +255,11 @@ impl TrainingSession {
         let taken = metrics.len();
         let first_step = self.cursor.div_ceil(batch_size) - taken;
         let first_global = self.trainer.progress.global_step - taken;
-        let mut reports = Vec::with_capacity(taken);
-        for (i, metrics) in metrics.into_iter().enumerate() {
-            self.loss_sum += metrics.loss * metrics.count as f64;
-            self.correct += metrics.correct;
-            self.seen += metrics.count;
-            reports.push(StepReport {
-                epoch: self.trainer.progress.epoch,
-                epochs: self.trainer.config.epochs,
-                step_in_epoch: first_step + i + 1,
-                steps_per_epoch: self.trainer.steps_per_epoch,
-                global_step: first_global + i + 1,
-                total_steps: self.total_steps(),
-                metrics,
-                running_loss: self.loss_sum / self.seen.max(1) as f64,
-                running_accuracy: self.correct as f64 / self.seen.max(1) as f64,
-                probe_se_weights: None,
-                epoch_end: None,
-                done: false,
-            });
-        }
+        let mut reports: Vec<StepReport> = metrics
+            .into_iter()
+            .enumerate()
+            .map(|(i, metrics)| self.report(metrics, first_step + i + 1, first_global + i + 1))
+            .collect();
         let last = reports.last_mut().expect("at least one step");
         if let Some(image) = &self.probe {
             last.probe_se_weights = Some(inference::se_weights(&self.trainer.inference_model(), image, &self.device).await?);
@@ -284,6 +269,27 @@ impl TrainingSession {
         }
         last.done = self.is_done();
         Ok(reports)
+    }
+
+    /// Adds a step's metrics to the epoch's running figures and reports the step.
+    fn report(&mut self, metrics: StepMetrics, step_in_epoch: usize, global_step: usize) -> StepReport {
+        self.loss_sum += metrics.loss * metrics.count as f64;
+        self.correct += metrics.correct;
+        self.seen += metrics.count;
+        StepReport {
+            epoch: self.trainer.progress.epoch,
+            epochs: self.trainer.config.epochs,
+            step_in_epoch,
+            steps_per_epoch: self.trainer.steps_per_epoch,
+            global_step,
+            total_steps: self.total_steps(),
+            metrics,
+            running_loss: self.loss_sum / self.seen.max(1) as f64,
+            running_accuracy: self.correct as f64 / self.seen.max(1) as f64,
+            probe_se_weights: None,
+            epoch_end: None,
+            done: false,
+        }
     }
 
     /// Queues the step on `indices` of the training set, as the run is set up to train.
