@@ -19,16 +19,21 @@ exec > >(tee "$OUT/log.txt") 2>&1
 # Runs "$@" with a limit of $1 seconds, unless fewer than that are left.
 step() {
   local limit=$1; shift
-  if (( $(elapsed) + limit > BUDGET_S )); then echo "[$(elapsed)s] SKIPPED (budget): $*"; return 1; fi
+  if (( $(elapsed) + limit > BUDGET_S )); then echo "[$(elapsed)s] SKIPPED (budget): $*" >&2; return 1; fi
   timeout "$limit" "$@"; local rc=$?
-  (( rc == 0 )) || echo "[$(elapsed)s] FAILED ($rc): $*"
+  (( rc == 0 )) || echo "[$(elapsed)s] FAILED ($rc): $*" >&2
   return $rc
 }
 
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+# The GPU machine has the NVIDIA driver but no Vulkan loader.
+if ! ldconfig -p | grep -q libvulkan.so.1; then
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 mkdir -p /tmp/bin /tmp/data
 for f in .carry/secnn-*.xz; do
@@ -64,19 +69,28 @@ fi
 python3 - "$OUT" <<'PY'
 import glob, json, os, sys
 out = sys.argv[1]
-load = lambda p: json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
+def load(path):
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError):
+        return None
 ref = {b: load(f"{out}/pytorch-cuda-b{b}.json") for b in (64, 128)}
 flex = load(f"{out}/eval-flex.json")
 acc = lambda e: e and "%.4f (loss %.4f)" % (e["plain"]["accuracy"], e["plain"]["loss"])
-print("variant | train b64 | train b128 | b128 read every step | batch-1 ms | b256 img/s | first 3 steps s | test accuracy (flex: %s)" % acc(flex))
+print("variant | train b64 | train b128 | b128 read every step | batch-1 ms | b256 img/s | first 3 steps s | batch prep ms (b128) | test accuracy (flex: %s)" % acc(flex))
 for path in sorted(glob.glob(f"{out}/*-b64.json")):
     name = os.path.basename(path)[:-len("-b64.json")]
     if name.startswith("pytorch"): continue
     b64, b128, r1 = load(path), load(f"{out}/{name}-b128.json"), load(f"{out}/{name}-b128-read1.json")
+    if not b64: continue
     ev = load(f"{out}/eval-{name}.json")
-    ratio = lambda r, b: f"{r['train_images_per_s']:.0f} ({r['train_images_per_s'] / ref[b]['train_images_per_s']:.2f}x)" if r and ref[b] else "-"
+    def ratio(r, b):
+        if not r: return "-"
+        ips = r["train_images_per_s"]
+        return f"{ips:.0f} ({ips / ref[b]['train_images_per_s']:.2f}x)" if ref[b] else f"{ips:.0f}"
     print(" | ".join([name, ratio(b64, 64), ratio(b128, 128), ratio(r1, 128),
         f"{b64['infer_batch1_ms']:.2f}", f"{b64['infer_batch256_images_per_s']:.0f}", f"{b64['first_steps_s']:.1f}",
+        f"{b128['prepare_batch_ms']:.2f}" if b128 and "prepare_batch_ms" in b128 else "-",
         str(acc(ev))]))
 for b in (64, 128):
     r = ref[b]
