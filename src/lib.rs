@@ -4,8 +4,9 @@
 //! One code path serves every caller:
 //! - [`model`]: the seed's SE-CNN and what it exposes for explanation;
 //! - [`data`]: decoding, the one resize rule, normalisation, augmentation, datasets;
-//! - [`training`]: the step-wise training loop, schedules, evaluation;
-//! - [`session`]: a run over a dataset, one step at a time (CLI and browser);
+//! - [`training`]: the step-wise training loop (steps queued on the device, their metrics read
+//!   back in groups), schedules, evaluation;
+//! - [`session`]: a run over a dataset, a group of steps at a time (CLI and browser);
 //! - [`distill`]: learning from a teacher's logits on the same augmented views;
 //! - [`inference`]: top-k, SE weights, feature maps, Grad-CAM;
 //! - [`transfer`]: a last layer for new classes started from what the model knows (imprinting);

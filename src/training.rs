@@ -1,11 +1,14 @@
 //! One training loop for every caller: the native CLI runs it over epochs, the browser drives
-//! it one [`Trainer::step`] at a time. Reads go through async APIs so the same code runs on
-//! WebGPU, where synchronous reads are not allowed.
+//! it a few steps at a time. [`Trainer::queue_step`] leaves a step's metrics on the device and
+//! [`read_metrics`] reads a group of them at once, so a GPU is not waited for after every step.
+//! Reads go through async APIs so the same code runs on WebGPU, where synchronous reads are not
+//! allowed.
 
 use crate::{
     backend::DeviceError,
     data::{self, ImageSet, Planes},
     distill,
+    inference::read_f32,
     model::SeCnn,
 };
 use burn::{
@@ -340,13 +343,7 @@ pub async fn read_metrics(pending: Vec<PendingMetrics>) -> Result<Vec<StepMetric
     if pending.is_empty() {
         return Ok(Vec::new());
     }
-    let values = Tensor::cat(pending.iter().map(|p| p.loss_and_correct.clone()).collect(), 0)
-        .into_data_async()
-        .await
-        .map_err(DeviceError::from_debug)?
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(DeviceError::from_debug)?;
+    let values = read_f32(Tensor::cat(pending.iter().map(|p| p.loss_and_correct.clone()).collect(), 0)).await?;
     Ok(pending
         .iter()
         .zip(values.chunks_exact(2))
@@ -604,17 +601,6 @@ impl Trainer {
     }
 }
 
-/// Reads a tensor's values as `E`.
-async fn read_vec<E: burn::tensor::Element, const D: usize>(tensor: Tensor<D>) -> Result<Vec<E>, DeviceError> {
-    tensor
-        .into_data_async()
-        .await
-        .map_err(DeviceError::from_debug)?
-        .convert::<E>()
-        .try_into_vec::<E>()
-        .map_err(DeviceError::from_debug)
-}
-
 /// A deterministic RNG for epoch `epoch` of a run seeded with `seed`, so a resumed run draws
 /// the same shuffles and augmentations as an uninterrupted one.
 pub fn epoch_rng(seed: u64, epoch: usize) -> SmallRng {
@@ -645,11 +631,11 @@ pub async fn evaluate(
     let mut confusion = vec![vec![0usize; classes]; classes];
     let mut loss_sum = 0.0;
     if !indices.is_empty() {
-        let predicted = read_vec::<i64, 1>(Tensor::cat(predictions, 0).float()).await?;
+        let predicted = read_f32(Tensor::cat(predictions, 0).float()).await?;
         for (&index, &p) in indices.iter().zip(&predicted) {
             confusion[set.labels[index]][p as usize] += 1;
         }
-        loss_sum = read_vec::<f64, 1>(Tensor::cat(losses, 0)).await?.iter().sum();
+        loss_sum = read_f32(Tensor::cat(losses, 0)).await?.iter().map(|&l| l as f64).sum();
     }
     let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
     let count = set.len();
