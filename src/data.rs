@@ -182,6 +182,12 @@ pub fn batch_tensor(batch: &[&Planes], device: &Device) -> Tensor<4> {
     Tensor::from_data(data, device)
 }
 
+/// The labels `[n]` of `set`'s images at `indices`, on `device`.
+pub fn label_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<1, Int> {
+    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
+    Tensor::from_data(TensorData::new(labels, [indices.len()]), device)
+}
+
 /// Padding (black pixels on every side) of the training augmentation's random crop.
 pub const CROP_PAD: i8 = 4;
 

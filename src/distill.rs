@@ -132,10 +132,9 @@ impl Teacher {
             targets.extend_from_slice(logits);
         }
         let refs: Vec<&Planes> = planes.iter().collect();
-        let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
         (
             data::batch_tensor(&refs, device),
-            Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
+            data::label_tensor(set, indices, device),
             Tensor::from_data(TensorData::new(targets, [indices.len(), classes]), device),
         )
     }

@@ -302,8 +302,7 @@ impl TrainingSession {
             (Some(features), None) => {
                 let ids: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
                 let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [indices.len()]), &self.device);
-                let labels: Vec<i64> = indices.iter().map(|&i| self.train.labels[i] as i64).collect();
-                let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), &self.device);
+                let labels = data::label_tensor(&self.train, indices, &self.device);
                 self.trainer.queue_step_head(features.clone().select(0, ids), labels)
             }
             (None, None) => {

@@ -385,11 +385,7 @@ pub fn make_batch(
     } else {
         indices.iter().map(|&i| &set.images[i]).collect()
     };
-    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
-    (
-        data::batch_tensor(&planes, device),
-        Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
-    )
+    (data::batch_tensor(&planes, device), data::label_tensor(set, indices, device))
 }
 
 /// Applies a [`Freeze`] choice: frozen parts get no gradients and their BatchNorm keeps its
