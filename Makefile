@@ -11,7 +11,7 @@ DATA_DIR := data
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
 WASM_PACK := wasm-pack
 
-.PHONY: serve test test-native test-wasm test-e2e wasm web build tools data bench teacher clean
+.PHONY: serve test test-native test-wasm test-e2e wasm web package site build tools data bench teacher clean
 
 ## Build the wasm module and serve the page at http://127.0.0.1:$(PORT) (tools/static-server.mjs)
 serve: web
@@ -22,8 +22,9 @@ serve: web
 test: tools data
 	$(MAKE) test-native test-wasm test-e2e
 
-## The page in headless Chromium (playwright-core), served by tools/serve.sh like `make serve`
-test-e2e: web
+## The page in headless Chromium (playwright-core), served by tools/serve.sh like `make serve`;
+## the package installed into Vite, webpack and cross-origin apps; the site under a sub-path
+test-e2e: web package site
 	node --test --test-concurrency=1 tests/e2e/
 
 test-native: data
@@ -51,11 +52,19 @@ wasm: tools node_modules
 		echo "$$dir/secnn_bg.wasm: $$(stat -c %s $$dir/secnn_bg.wasm) bytes, $$(gzip -9 -c $$dir/secnn_bg.wasm | wc -c) gzipped"; \
 	done
 
-## Everything the page needs: the wasm module and the vendored chart library, precompressed
-## (brotli and gzip next to each file) for tools/static-server.mjs or any static host
+## Everything the page needs: the wasm modules, the vendored chart library and the page's own
+## files, precompressed (brotli and gzip next to each file) for tools/static-server.mjs or any static host
 web: wasm node_modules
 	node tools/vendor.mjs
-	node tools/compress.mjs www/pkg www/pkg-cpu www/vendor www/model
+	node tools/compress.mjs www/pkg www/pkg-cpu www/vendor www/model www/examples index.html sw.js manifest.webmanifest $(wildcard www/*.js www/*.css www/*.svg)
+
+## The browser module as an npm package: secnn-<version>.tgz (README, "Install")
+package: web
+	node tools/package.mjs
+
+## The page as a folder for any static host: site/ (README, "Publish the page")
+site: web
+	node tools/site.mjs
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -74,11 +83,12 @@ data:
 	elif [ -f $(DATASET_ARCHIVE) ]; then mkdir -p $(DATA_DIR) && tar -xzf $(DATASET_ARCHIVE) -C $(DATA_DIR) && echo "unpacked $(DATASET_ARCHIVE) into $(DATA_DIR)/"; \
 	else echo "NOTE: $(DATASET_ARCHIVE) not found: tests that need CIFAR-10 images will say they are skipped"; fi
 
-## Speed against PyTorch (native) and TensorFlow.js (headless Chromium) on this machine, sizes and
-## cold start-up; rewrites the tables in BENCHMARKS.md (not part of `make test`)
+## Speed against PyTorch (native) and TensorFlow.js (headless Chromium) on this machine, sizes,
+## cold start-up and Lighthouse's scores; rewrites the tables in BENCHMARKS.md (not part of `make test`)
 bench: build web bench/node_modules bench/.venv/bin/python
 	bench/.venv/bin/python bench/native.py --secnn "$(CARGO_TARGET_DIR)/release/secnn"
 	node bench/browser.mjs
+	node bench/lighthouse.mjs
 
 ## The distillation teacher for `secnn train --teacher` (README, "Retraining"): the student run's
 ## validation split is written first, so the teacher never trains on it; resumable, ~50 min on 2 cores
@@ -99,4 +109,4 @@ bench/node_modules: bench/package.json bench/package-lock.json
 	@touch bench/node_modules
 
 clean:
-	rm -rf www/pkg www/pkg-cpu $(DATA_DIR)
+	rm -rf www/pkg www/pkg-cpu build site secnn-*.tgz $(DATA_DIR)

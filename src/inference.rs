@@ -167,7 +167,9 @@ pub async fn explain(
             se_weights: weights,
         });
     }
-    let class = cam_class.unwrap_or(top[0].index).min(probabilities.len() - 1);
+    // The default is the most probable class, whatever `top_k_count` (0 keeps no top list).
+    let most_probable = || top_k(&probabilities, classes, 1).first().map_or(0, |best| best.index);
+    let class = cam_class.unwrap_or_else(most_probable).min(probabilities.len().saturating_sub(1));
     let gradcam = grad_cam(model, image, class, classes, device).await?;
     Ok(Explanation {
         probabilities,

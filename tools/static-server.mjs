@@ -1,19 +1,21 @@
-// The static server of `make serve`, the end-to-end tests and the browser benchmark: serves the
-// repository root on 127.0.0.1 the way a static host should, so the bytes measured are the
-// bytes a visitor downloads:
+// The static server of `make serve`, `make site`'s check, the end-to-end tests and the browser
+// benchmark: serves a folder on 127.0.0.1 the way a static host should, so the bytes measured
+// are the bytes a visitor downloads:
 // - precompressed files (`x.br`, `x.gz` next to `x`, written by tools/compress.mjs at build
 //   time) when the browser accepts them, with `Vary: Accept-Encoding`;
 // - the right Content-Type, `application/wasm` above all (streaming compilation needs it);
 // - `Cache-Control: no-cache` with an ETag: browsers revalidate and get 304 when unchanged (the
-//   file names carry no hash); the service worker (www/sw.js) keeps the offline copy.
-// Usage: node tools/static-server.mjs [PORT]
+//   file names carry no hash); the service worker (sw.js) keeps the offline copy.
+// Options: `--root DIR` (default: the repository), `--base /sub/path/` (serve the folder under a
+// sub-path, as a project site is), `--cors` (any origin may load the files: a CDN's headers).
+// Usage: node tools/static-server.mjs [PORT] [--root DIR] [--base PATH] [--cors]
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const port = Number(process.argv[2] ?? 8080);
+const REPOSITORY = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -37,17 +39,23 @@ const TYPES = {
 /** Encodings we may have precompressed, best first. */
 const ENCODINGS = [['br', '.br'], ['gzip', '.gz']];
 
-function fileOf(urlPath) {
+/** The path `urlPath` names inside `root`, or null (undecodable, or outside the root). */
+function pathOf(root, urlPath) {
   let path;
   try {
-    path = normalize(join(root, decodeURIComponent(urlPath.split('?')[0])));
+    path = normalize(join(root, decodeURIComponent(urlPath)));
   } catch {
     return null;
   }
-  if (path !== root && !path.startsWith(root + sep)) return null;
+  return path === root || path.startsWith(root + sep) ? path : null;
+}
+
+function fileOf(root, urlPath) {
+  const path = pathOf(root, urlPath);
+  if (!path) return null;
   try {
     const stat = statSync(path);
-    if (stat.isDirectory()) return fileOf(`${urlPath.replace(/\/?$/, '/')}index.html`);
+    if (stat.isDirectory()) return fileOf(root, `${urlPath.replace(/\/?$/, '/')}index.html`);
     return stat.isFile() ? { path, stat } : null;
   } catch {
     return null;
@@ -65,34 +73,86 @@ function precompressed(file, acceptEncoding) {
   return null;
 }
 
-const server = createServer((request, response) => {
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
-    response.writeHead(405, { Allow: 'GET, HEAD' }).end();
-    return;
-  }
-  const file = fileOf(new URL(request.url, 'http://localhost').pathname);
-  if (!file) {
-    response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
-    return;
-  }
-  const body = precompressed(file, request.headers['accept-encoding'] ?? '') ?? { path: file.path, stat: file.stat };
-  const etag = `"${body.stat.size.toString(16)}-${Math.round(body.stat.mtimeMs).toString(16)}${body.encoding ? `-${body.encoding}` : ''}"`;
-  const headers = {
-    'Content-Type': TYPES[extname(file.path).toLowerCase()] ?? 'application/octet-stream',
-    'Cache-Control': 'no-cache',
-    ETag: etag,
-    Vary: 'Accept-Encoding',
-    'X-Content-Type-Options': 'nosniff',
-  };
-  if (request.headers['if-none-match'] === etag) {
-    response.writeHead(304, headers).end();
-    return;
-  }
-  if (body.encoding) headers['Content-Encoding'] = body.encoding;
-  headers['Content-Length'] = body.stat.size;
-  response.writeHead(200, headers);
-  if (request.method === 'HEAD') response.end();
-  else createReadStream(body.path).pipe(response);
-});
+/** The part of `pathname` below `base`, or null when it lies outside (then: 404). */
+function below(base, pathname) {
+  return pathname.startsWith(base) ? pathname.slice(base.length - 1) : null;
+}
 
-server.listen(port, '127.0.0.1', () => console.log(`serving ${root} at http://127.0.0.1:${port}/`));
+/** A folder asked for without its final slash: where to redirect, as static hosts do (relative URLs need the slash). */
+function folderRedirect(root, base, pathname) {
+  if (pathname.endsWith('/')) return null;
+  const inside = below(base, `${pathname}/`);
+  const path = inside === null ? null : pathOf(root, inside);
+  if (!path) return null;
+  try {
+    return statSync(path).isDirectory() ? `${pathname}/` : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A static server of `root` under `base` (ends with '/'). `cors`: adds the headers a CDN sends,
+ * so pages on other origins can import the scripts and fetch the wasm. `onRequest({ path, file,
+ * bytes })` hears every request (the file served or null, the body's bytes on the wire), for
+ * tests that check what a page downloaded.
+ */
+export function staticServer({ root = REPOSITORY, base = '/', cors = false, onRequest } = {}) {
+  root = resolve(root);
+  return createServer((request, response) => {
+    const common = cors ? { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' } : {};
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { ...common, Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const pathname = new URL(request.url, 'http://localhost').pathname;
+    const redirect = folderRedirect(root, base, pathname);
+    if (redirect) {
+      response.writeHead(301, { ...common, Location: redirect }).end();
+      return;
+    }
+    const inside = below(base, pathname);
+    const file = inside === null ? null : fileOf(root, inside);
+    if (!file) {
+      onRequest?.({ path: pathname, file: null, bytes: 0 });
+      response.writeHead(404, { ...common, 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
+      return;
+    }
+    const body = precompressed(file, request.headers['accept-encoding'] ?? '') ?? { path: file.path, stat: file.stat };
+    const etag = `"${body.stat.size.toString(16)}-${Math.round(body.stat.mtimeMs).toString(16)}${body.encoding ? `-${body.encoding}` : ''}"`;
+    const headers = {
+      ...common,
+      'Content-Type': TYPES[extname(file.path).toLowerCase()] ?? 'application/octet-stream',
+      'Cache-Control': 'no-cache',
+      ETag: etag,
+      Vary: 'Accept-Encoding',
+      'X-Content-Type-Options': 'nosniff',
+    };
+    const fresh = request.headers['if-none-match'] === etag;
+    onRequest?.({ path: pathname, file: file.path, bytes: fresh || request.method === 'HEAD' ? 0 : body.stat.size });
+    if (fresh) {
+      response.writeHead(304, headers).end();
+      return;
+    }
+    if (body.encoding) headers['Content-Encoding'] = body.encoding;
+    headers['Content-Length'] = body.stat.size;
+    response.writeHead(200, headers);
+    if (request.method === 'HEAD') response.end();
+    else createReadStream(body.path).pipe(response);
+  });
+}
+
+/** `base` as a path that starts and ends with '/'. */
+export const basePath = (base) => `/${base.replace(/^\/+|\/+$/g, '')}/`.replace(/^\/\/$/, '/');
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { root: { type: 'string' }, base: { type: 'string', default: '/' }, cors: { type: 'boolean', default: false } },
+  });
+  const port = Number(positionals[0] ?? 8080);
+  const root = values.root ? resolve(values.root) : REPOSITORY;
+  const base = basePath(values.base);
+  staticServer({ root, base, cors: values.cors })
+    .listen(port, '127.0.0.1', () => console.log(`serving ${root} at http://127.0.0.1:${port}${base}`));
+}

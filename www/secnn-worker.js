@@ -4,7 +4,26 @@
 // This file only moves messages: all model logic is in the Rust runtime.
 // One of the two builds of the crate runs here: './pkg-cpu/' (CPU only, small) or './pkg/'
 // (WebGPU and CPU); a worker loads one, once.
-const MODULES = { cpu: './pkg-cpu/secnn.js', webgpu: './pkg/secnn.js' };
+
+import { checkLabel, checkOptions } from './secnn-args.js';
+
+/**
+ * The two builds, each named by literal URLs so that bundlers (Vite, webpack, Rollup) find,
+ * emit and rename their files; the WebGPU build is only fetched when a worker asks for it.
+ * `wasm` (the page's override: a URL or the bytes) replaces the build's own `.wasm` URL.
+ */
+const BUILDS = {
+  cpu: async (wasm) => {
+    const glue = await import('./pkg-cpu/secnn.js');
+    await glue.default({ module_or_path: wasm ?? new URL('./pkg-cpu/secnn_bg.wasm', import.meta.url) });
+    return glue;
+  },
+  webgpu: async (wasm) => {
+    const glue = await import('./pkg/secnn.js');
+    await glue.default({ module_or_path: wasm ?? new URL('./pkg/secnn_bg.wasm', import.meta.url) });
+    return glue;
+  },
+};
 
 let bindings = null; // the module's JS bindings: { default: init, Runtime }
 let runtime = null;
@@ -20,6 +39,9 @@ function exclusive(call) {
 }
 // Fine-tuning control, checked between steps.
 let run = null; // { id, paused, cancelled, finishing, resume }
+
+/** What the argument rules need to know of the loaded model. */
+const context = () => ({ classes: runtime.info().classes.length });
 
 const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -38,12 +60,9 @@ async function fetchBytes(source) {
 
 const methods = {
   async create({ backend, weights, wasm, module = 'webgpu' }) {
-    if (!MODULES[module]) throw new Error(`unknown module ${module}: use cpu or webgpu`);
-    // `wasm`: the module's bytes when the page downloaded them itself (to show progress).
-    ready ??= import(MODULES[module]).then(async (loaded) => {
-      await loaded.default(wasm ? { module_or_path: wasm } : undefined);
-      bindings = loaded;
-    });
+    if (!BUILDS[module]) throw new Error(`unknown module ${module}: use cpu or webgpu`);
+    // `wasm`: an absolute URL, or the bytes when the page downloaded them itself (to show progress).
+    ready ??= BUILDS[module](wasm).then((loaded) => { bindings = loaded; });
     await ready;
     const bytes = await fetchBytes(weights);
     runtime?.free();
@@ -66,11 +85,20 @@ const methods = {
   ready: () => true,
   imageSize: ({ bytes }) => bindings.Runtime.image_size(bytes),
   decode: ({ bytes }) => bindings.Runtime.decode(bytes),
-  classify: ({ rgba, width, height, topK, tta }) => runtime.classify(rgba, width, height, topK, Boolean(tta)),
-  explain: ({ rgba, width, height, topK, channels, camClass, tta }) =>
-    runtime.explain(rgba, width, height, topK, channels, camClass ?? undefined, Boolean(tta)),
+  // The same argument rules as secnn.js, for callers that post to this worker directly.
+  classify: ({ rgba, width, height, topK = 5, tta = false }) => {
+    checkOptions('classify', { topK, tta }, context());
+    return runtime.classify(rgba, width, height, topK, tta);
+  },
+  explain: ({ rgba, width, height, topK = 5, channels = 4, camClass = null, tta = false }) => {
+    checkOptions('explain', { topK, channels, camClass, tta }, context());
+    return runtime.explain(rgba, width, height, topK, channels, camClass ?? undefined, tta);
+  },
   clearExamples: () => runtime.clear_examples(),
-  addExample: ({ rgba, width, height, label }) => runtime.add_example(rgba, width, height, label),
+  addExample: ({ rgba, width, height, label }) => {
+    checkLabel(label);
+    return runtime.add_example(rgba, width, height, label);
+  },
   addCifarBatch: ({ bytes, name }) => runtime.add_cifar_batch(bytes, name),
   exampleCount: () => runtime.example_count(),
   exportExamples: () => {
@@ -78,6 +106,7 @@ const methods = {
     return { result: bytes, transfer: [bytes.buffer] };
   },
   async fineTune({ options, classes, probe }, id) {
+    checkOptions('fineTune', options ?? undefined);
     const plan = await exclusive(() => runtime.start_fine_tune(
       options ?? null,
       classes ?? undefined,
@@ -141,6 +170,6 @@ self.onmessage = async ({ data: { id, method, args } }) => {
     // A trap (a Rust panic) leaves the wasm instance unusable: tell the page to start a new worker.
     const fatal = error instanceof WebAssembly.RuntimeError;
     if (fatal) runtime = null;
-    postMessage({ id, error: message(error), fatal });
+    postMessage({ id, error: message(error), errorName: error?.name, fatal });
   }
 };

@@ -1,11 +1,16 @@
 // Type declarations for www/secnn.js — the secnn browser module.
+//
+// Every call checks its arguments before they reach the worker (and the worker checks them
+// again): a wrong type, an unknown option or value throws a TypeError, a number out of range or
+// not finite a RangeError, each naming the call, the parameter, the value given and what is
+// allowed, e.g. `fineTune: epochs must be an integer from 1 to 1000, not -3`.
 
 export type Backend = 'auto' | 'webgpu' | 'cpu';
 /** Encoded files (Blob, bytes) may be JPEG, PNG, GIF, BMP, WebP or SVG; EXIF orientation is applied. */
 export type ImageInput =
   | ImageData | ImageBitmap | HTMLImageElement | HTMLCanvasElement | HTMLVideoElement | OffscreenCanvas
   | Blob | ArrayBuffer | Uint8Array;
-export type WeightsInput = string | Blob | ArrayBuffer | Uint8Array;
+export type WeightsInput = string | URL | Blob | ArrayBuffer | Uint8Array;
 
 export interface BackendInfo {
   /** The backend in use. */
@@ -16,6 +21,11 @@ export interface BackendInfo {
   fallbackReason: string | null;
   /** 'webgpu' while 'auto' loads the WebGPU module in the background (the CPU serves meanwhile). */
   loading?: 'webgpu' | null;
+  /**
+   * 'webgpu' while WebGPU is available but not loaded (`create({ webgpu: 'on-demand' })`): it
+   * loads on `addExample`, `addCifarBatch`, `fineTune` or `loadWebGpu()`.
+   */
+  onDemand?: 'webgpu' | null;
   /**
    * 'cpu' when 'auto' measured one-image classification faster on the CPU than on WebGPU:
    * `classify`/`explain` then run on the CPU and fine-tuning on WebGPU (`backend` is 'webgpu').
@@ -179,6 +189,43 @@ export interface FineTuneRun {
 /** The worker's wasm instance crashed (or was terminated); call `recreate()`. */
 export class RuntimeLostError extends Error {}
 
+/** A `secnn_bg.wasm` override: its URL, or its bytes when the page downloaded it itself. */
+export type WasmSource = string | URL | ArrayBuffer | Uint8Array;
+
+/**
+ * Where the module's files come from. Bundlers (Vite, webpack, Rollup) need none of these: every
+ * file is named by a literal `new URL(…, import.meta.url)` they follow. For setups that move files
+ * or bundle nothing. Relative URLs are resolved against the page.
+ */
+export interface AssetOptions {
+  /**
+   * A folder holding the package's files (`secnn-worker.js`, `pkg-cpu/`, `pkg/`, `model/`), e.g.
+   * a CDN path. A worker on another origin starts through a same-origin blob stub: a page's CSP
+   * then needs `worker-src blob:` plus that origin, and `script-src 'wasm-unsafe-eval'` plus that origin.
+   */
+  assetsUrl?: string | URL;
+  /** `secnn-worker.js` elsewhere (it loads `pkg-cpu/` and `pkg/` from beside itself). */
+  workerUrl?: string | URL;
+  /** Each build's `secnn_bg.wasm`: `cpu` (pkg-cpu/, what 'auto' and 'cpu' start on) and `webgpu` (pkg/). */
+  wasm?: { cpu?: WasmSource; webgpu?: WasmSource };
+  /** Burnpack weights (default: the shipped CIFAR-10 model, `model/secnn-cifar10.bpk`). */
+  weights?: WeightsInput;
+}
+
+export interface CreateOptions extends AssetOptions {
+  backend?: Backend;
+  /** The build to run, by hand ('webgpu' is the full one, also for the CPU backend); by default it follows `backend`. */
+  module?: 'cpu' | 'webgpu';
+  /** `false`: 'auto' classifies on WebGPU without timing it against the CPU. */
+  probe?: boolean;
+  /**
+   * With 'auto': 'eager' (default) fetches the WebGPU module (2.9 MB) at once; 'on-demand' only
+   * on a sign it can pay off (`addExample`, `addCifarBatch`, `fineTune`, `loadWebGpu()`), so a
+   * visitor who only classifies downloads the small CPU module alone.
+   */
+  webgpu?: 'eager' | 'on-demand';
+}
+
 /**
  * With `backend: 'auto'` the model starts on the small CPU-only module and switches to the
  * WebGPU module once it has loaded (between calls, never during a fine-tune, weights and
@@ -190,10 +237,13 @@ export class RuntimeLostError extends Error {}
 export class SeCnn extends EventTarget {
   backend: BackendInfo | null;
   info: ModelInfo | null;
-  constructor(workerUrl?: URL);
-  /** `wasm`: the bytes of the first module's secnn_bg.wasm (pkg-cpu/ for 'auto' and 'cpu', pkg/ for 'webgpu'), when the page fetched them itself. */
-  static create(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array; workerUrl?: URL; module?: 'cpu' | 'webgpu'; probe?: boolean }): Promise<SeCnn>;
-  recreate(options?: { backend?: Backend; weights?: WeightsInput; wasm?: ArrayBuffer | Uint8Array; module?: 'cpu' | 'webgpu'; probe?: boolean }): Promise<SeCnn>;
+  /** Starts loading the WebGPU module where `webgpu: 'on-demand'` deferred it; otherwise does nothing. */
+  loadWebGpu(): void;
+  /** Use `SeCnn.create()`. */
+  constructor(assets?: AssetOptions);
+  static create(options?: CreateOptions): Promise<SeCnn>;
+  /** Restarts the worker; `weights` defaults to those `create` was given. */
+  recreate(options?: { backend?: Backend; weights?: WeightsInput; module?: 'cpu' | 'webgpu'; probe?: boolean; webgpu?: 'eager' | 'on-demand' }): Promise<SeCnn>;
   /** `tta`: average with the mirror image (test-time flip averaging). */
   classify(image: ImageInput, options?: { topK?: number; tta?: boolean }): Promise<Classified>;
   explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null; tta?: boolean }): Promise<Explained>;

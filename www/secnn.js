@@ -5,11 +5,68 @@
 //   const { top } = await model.classify(imageElement); // [{ label, probability, index }, …]
 //
 // The model runs in a Web Worker (secnn-worker.js); every method returns a promise.
+// Every file the module loads is named by a literal URL next to this one, so bundlers (Vite,
+// webpack, Rollup) emit them; `create({ assetsUrl, workerUrl, wasm, weights })` moves them
+// (`resolveAssets` below is the one place those overrides are read).
 // Images may be an ImageData, ImageBitmap, <img>, <canvas>, <video>, OffscreenCanvas, or a
 // File/Blob/ArrayBuffer/Uint8Array holding an encoded image (decoded by the same Rust code as
 // the CLI).
 
+import { checkClasses, checkImage, checkLabel, checkOptions, checkWeights } from './secnn-args.js';
+
 const DEFAULT_WEIGHTS = new URL('./model/secnn-cifar10.bpk', import.meta.url).href;
+/** This file's own URL, kept out of the literal `new URL(…, import.meta.url)` form bundlers rewrite. */
+const HERE = import.meta.url;
+
+/** `url` resolved against the page (the worker would resolve it against its own location). */
+function absolute(url) {
+  return new URL(url, globalThis.document?.baseURI ?? globalThis.location?.href).href;
+}
+
+/** True for an http(s) URL of another origin than the page's (a CDN). */
+function isCrossOrigin(url) {
+  const { protocol, origin } = new URL(url, globalThis.location?.href);
+  return /^https?:$/.test(protocol) && typeof location !== 'undefined' && origin !== location.origin;
+}
+
+/**
+ * A worker script URL this page may start: a module worker must come from the page's own origin,
+ * so one on a CDN is started through a same-origin blob stub that imports it (a page's CSP then
+ * needs `worker-src blob:` and the CDN's origin).
+ */
+function startableUrl(url) {
+  if (!isCrossOrigin(url)) return url;
+  const stub = new Blob([`import ${JSON.stringify(url)};\n`], { type: 'text/javascript' });
+  return URL.createObjectURL(stub);
+}
+
+const isBytes = (value) => value instanceof ArrayBuffer || value instanceof Uint8Array;
+
+/** A `.wasm` override: a URL (made absolute) or the module's bytes. */
+function wasmSource(value, name) {
+  if (value === undefined || value === null) return undefined;
+  if (isBytes(value)) return value;
+  if (typeof value === 'string' || value instanceof URL) return absolute(value);
+  throw new TypeError(`wasm.${name} must be a URL or the bytes of secnn_bg.wasm (ArrayBuffer or Uint8Array), not ${typeof value}`);
+}
+
+/**
+ * Where the files come from. By default each is the literal URL beside this file; `assetsUrl`
+ * (a folder holding the package's files: secnn-worker.js, pkg-cpu/, pkg/, model/) moves them all;
+ * `workerUrl`, `wasm: { cpu, webgpu }` and `weights` move one each. URLs are made absolute here.
+ * `worker: null` means the bundler-visible literal worker URL.
+ */
+function resolveAssets({ assetsUrl, workerUrl, wasm, weights }) {
+  if (wasm !== undefined && (wasm === null || typeof wasm !== 'object' || isBytes(wasm))) {
+    throw new TypeError('create: wasm must be an object { cpu, webgpu } of URLs or bytes of secnn_bg.wasm');
+  }
+  const base = assetsUrl ? absolute(String(assetsUrl).replace(/\/?$/, '/')) : null;
+  return {
+    worker: workerUrl ? absolute(workerUrl) : base ? new URL('secnn-worker.js', base).href : null,
+    wasm: { cpu: wasmSource(wasm?.cpu, 'cpu'), webgpu: wasmSource(wasm?.webgpu, 'webgpu') },
+    weights: weights ?? (base ? new URL('model/secnn-cifar10.bpk', base).href : DEFAULT_WEIGHTS),
+  };
+}
 
 /** Raised when the worker's wasm instance crashed; call `recreate()` to continue. */
 export class RuntimeLostError extends Error {}
@@ -22,7 +79,7 @@ async function bytesOf(source) {
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
   if (source instanceof Blob) return new Uint8Array(await source.arrayBuffer());
-  return source; // a URL string: the worker fetches it
+  return absolute(source); // a URL: the worker fetches it
 }
 
 /** RGBA pixels of a drawable (or ImageData) at its natural size, or at `size` when given. */
@@ -85,17 +142,16 @@ async function rasteriseSvg(bytes) {
   }
 }
 
-/** A label must be a class index; names go in `fineTune({ classes })`, in index order. */
-function checkLabel(label) {
-  if (!Number.isInteger(label) || label < 0) {
-    throw new TypeError(`label must be a class index (0, 1, 2, …), not ${JSON.stringify(label)}: ` +
-      'pass class names to fineTune({ classes }) and label each example with its name\'s index');
-  }
+/** The runtime's worker: `url` when overridden, else the literal URL bundlers follow. */
+function newWorker(url) {
+  if (url) return new Worker(startableUrl(url), { type: 'module' });
+  if (isCrossOrigin(HERE)) return new Worker(startableUrl(new URL('secnn-worker.js', HERE).href), { type: 'module' });
+  return new Worker(new URL('./secnn-worker.js', import.meta.url), { type: 'module' });
 }
 
 /** A fresh worker whose messages (and crash) go to `owner`. */
 function startWorker(owner, url) {
-  const worker = new Worker(url, { type: 'module' });
+  const worker = newWorker(url);
   worker.onmessage = ({ data }) => owner(data, worker);
   worker.onerror = (event) => {
     event.preventDefault?.();
@@ -123,7 +179,8 @@ export class SeCnn extends EventTarget {
   #worker = null;
   #pending = new Map(); // id -> { resolve, reject, onProgress, worker }
   #nextId = 1;
-  #workerUrl;
+  /** Where the worker, the two `.wasm` files and the default weights come from (`resolveAssets`). */
+  #assets;
   /** Resolves when a backend switch in progress lets calls through again. */
   #gate = Promise.resolve();
   /** The fine-tuning run in progress (a switch waits for it), or null. */
@@ -132,9 +189,12 @@ export class SeCnn extends EventTarget {
   /** The CPU worker that classifies when it measured faster than WebGPU, or null. */
   #classifier = null;
   #probe = true;
+  /** The generation whose WebGPU switch waits for a sign of intent (`webgpu: 'on-demand'`), or null. */
+  #deferredSwitch = null;
   /**
-   * `{ backend: 'webgpu' | 'cpu', adapter, fallbackReason, loading, classifier, probe }`:
-   * `loading` is 'webgpu' while the WebGPU module loads in the background; `classifier` is 'cpu'
+   * `{ backend: 'webgpu' | 'cpu', adapter, fallbackReason, loading, onDemand, classifier, probe }`:
+   * `loading` is 'webgpu' while the WebGPU module loads in the background; `onDemand` is
+   * 'webgpu' while it waits for a sign of intent (`create({ webgpu: 'on-demand' })`); `classifier` is 'cpu'
    * when one image classifies faster on the CPU (then `classify`/`explain` run there and
    * fine-tuning on WebGPU); `probe` holds the timings behind that choice, `{ webgpuMs, cpuMs }`.
    */
@@ -142,48 +202,83 @@ export class SeCnn extends EventTarget {
   /** The loaded model's description: `{ name, description, classes, accuracy, accuracyOn, … }` */
   info = null;
 
-  constructor(workerUrl = new URL('./secnn-worker.js', import.meta.url)) {
+  /** Use `SeCnn.create()`; `assets` are the file overrides it takes (see `create`). */
+  constructor(assets = {}) {
     super();
-    this.#workerUrl = workerUrl;
+    this.#assets = resolveAssets(assets);
   }
 
   /**
    * Starts a worker, opens the backend and loads weights.
-   * `wasm` optionally passes the bytes of the first module's `secnn_bg.wasm` (e.g. fetched with
-   * a progress bar): `pkg-cpu/` for 'auto' and 'cpu', `pkg/` for 'webgpu'.
    * `module` picks the build by hand ('webgpu': the full one, also for the CPU backend); by
    * default it follows `backend`. `probe: false` makes 'auto' classify on WebGPU without timing it.
-   * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|Blob|ArrayBuffer|Uint8Array, wasm?: ArrayBuffer|Uint8Array, workerUrl?: URL, module?: 'cpu'|'webgpu', probe?: boolean}} options
+   * Files (only for setups that move them; bundlers need none of these):
+   * - `assetsUrl`: a folder URL holding the package's files (secnn-worker.js, pkg-cpu/, pkg/,
+   *   model/), e.g. a CDN path; a worker on another origin starts through a blob stub.
+   * - `workerUrl`: secnn-worker.js elsewhere.
+   * - `wasm: { cpu, webgpu }`: each build's `secnn_bg.wasm`, as a URL or its bytes (a page that
+   *   downloads it itself, to show progress: `pkg-cpu/` runs first for 'auto' and 'cpu').
+   * - `weights`: a URL, Blob or bytes of a burnpack (default: the shipped CIFAR-10 model).
+   * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|URL|Blob|ArrayBuffer|Uint8Array,
+   *   assetsUrl?: string|URL, workerUrl?: string|URL,
+   *   wasm?: { cpu?: string|URL|ArrayBuffer|Uint8Array, webgpu?: string|URL|ArrayBuffer|Uint8Array },
+   *   module?: 'cpu'|'webgpu', probe?: boolean, webgpu?: 'eager'|'on-demand'}} options
+   * `webgpu: 'on-demand'` (with 'auto'): the WebGPU module (2.9 MB) is only fetched on a sign that
+   * it can pay off — `addExample`, `addCifarBatch`, `fineTune` or `loadWebGpu()` — so a visitor
+   * who only classifies downloads the small CPU module alone; 'eager' (default) fetches it at once.
    */
-  static async create({ backend = 'auto', weights = DEFAULT_WEIGHTS, wasm, workerUrl, module, probe = true } = {}) {
-    const model = new SeCnn(workerUrl);
-    await model.recreate({ backend, weights, wasm, module, probe });
+  static async create(options = {}) {
+    checkOptions('create', options);
+    if (options.weights !== undefined) checkWeights('create', options.weights);
+    const { backend = 'auto', weights, assetsUrl, workerUrl, wasm, module, probe = true, webgpu = 'eager' } = options;
+    const model = new SeCnn({ assetsUrl, workerUrl, wasm, weights });
+    await model.recreate({ backend, module, probe, webgpu });
     return model;
   }
 
-  /** (Re)starts the worker — e.g. on the CPU after the GPU was lost — keeping nothing but the weights given. */
-  async recreate({ backend = 'auto', weights = DEFAULT_WEIGHTS, wasm, module, probe = true } = {}) {
+  /**
+   * (Re)starts the worker — e.g. on the CPU after the GPU was lost — keeping nothing but the
+   * weights given (by default those `create` was given).
+   */
+  async recreate(options = {}) {
+    checkOptions('recreate', options);
+    if (options.weights !== undefined) checkWeights('recreate', options.weights);
+    const { backend = 'auto', weights = this.#assets.weights, module, probe = true, webgpu = 'eager' } = options;
     const generation = ++this.#generation; // a switch started before this is abandoned
+    this.#deferredSwitch = null;
     this.#probe = probe;
     this.#dropClassifier();
     this.#worker?.terminate();
     this.#failAll(new RuntimeLostError('the runtime was restarted'));
-    this.#worker = startWorker((data, worker) => this.#receive(data, worker), this.#workerUrl);
+    this.#worker = startWorker((data, worker) => this.#receive(data, worker), this.#assets.worker);
     const build = module ?? (backend === 'webgpu' ? 'webgpu' : 'cpu');
     // On the CPU-only build, 'auto' opens the CPU at once and the switch below adds WebGPU.
     const opened = await this.#call('create', {
-      backend: build === 'cpu' ? 'cpu' : backend, module: build, weights: await bytesOf(weights), wasm,
+      backend: build === 'cpu' ? 'cpu' : backend, module: build, weights: await bytesOf(weights), wasm: this.#assets.wasm[build],
     });
     this.info = opened.info;
     if (backend === 'auto' && build === 'cpu') {
-      const webgpu = typeof navigator !== 'undefined' && navigator.gpu;
-      this.#setBackend({ ...opened.backend, loading: webgpu ? 'webgpu' : null, classifier: null, probe: null,
-        fallbackReason: webgpu ? null : 'this browser has no WebGPU (navigator.gpu)' });
-      if (webgpu) this.#switchToWebGpu(generation);
+      const hasWebGpu = typeof navigator !== 'undefined' && Boolean(navigator.gpu);
+      const now = hasWebGpu && webgpu !== 'on-demand';
+      this.#setBackend({ ...opened.backend, loading: now ? 'webgpu' : null, onDemand: hasWebGpu && !now ? 'webgpu' : null,
+        classifier: null, probe: null, fallbackReason: hasWebGpu ? null : 'this browser has no WebGPU (navigator.gpu)' });
+      if (now) this.#switchToWebGpu(generation);
+      else if (hasWebGpu) this.#deferredSwitch = generation;
     } else {
-      this.#setBackend({ ...opened.backend, loading: null, classifier: null, probe: null });
+      this.#setBackend({ ...opened.backend, loading: null, onDemand: null, classifier: null, probe: null });
     }
     return this;
+  }
+
+  /**
+   * Starts loading the WebGPU module now, where `create({ webgpu: 'on-demand' })` deferred it
+   * (the fine-tuning calls do this themselves); does nothing otherwise.
+   */
+  loadWebGpu() {
+    if (this.#deferredSwitch === null || this.#deferredSwitch !== this.#generation) return;
+    this.#deferredSwitch = null;
+    this.#setBackend({ ...this.backend, loading: 'webgpu', onDemand: null });
+    this.#switchToWebGpu(this.#generation);
   }
 
   #dropClassifier() {
@@ -210,11 +305,11 @@ export class SeCnn extends EventTarget {
 
   /** Loads the WebGPU module beside the running one, then switches between calls. */
   async #switchToWebGpu(generation) {
-    const next = startWorker((data, worker) => this.#receive(data, worker), this.#workerUrl);
+    const next = startWorker((data, worker) => this.#receive(data, worker), this.#assets.worker);
     try {
       if (!(await navigator.gpu.requestAdapter())) throw new Error('the browser granted no WebGPU adapter');
       const weights = await this.exportWeights();
-      const opened = await this.#callOn(next, 'create', { backend: 'webgpu', module: 'webgpu', weights });
+      const opened = await this.#callOn(next, 'create', { backend: 'webgpu', module: 'webgpu', weights, wasm: this.#assets.wasm.webgpu });
       await this.#callOn(next, 'ready'); // shaders compiled by the warm-up
       const probe = this.#probe
         ? { webgpuMs: await this.#batchOneMilliseconds(next), cpuMs: await this.#batchOneMilliseconds(this.#worker) }
@@ -260,7 +355,7 @@ export class SeCnn extends EventTarget {
     }
   }
 
-  #receive({ id, result, error, fatal, progress, crashed }, worker) {
+  #receive({ id, result, error, errorName, fatal, progress, crashed }, worker) {
     if ((crashed || fatal) && worker === this.#classifier) {
       // The CPU classifier is a convenience: without it, the main worker classifies.
       this.#pending.get(id)?.reject(new Error(crashed ?? error));
@@ -289,7 +384,8 @@ export class SeCnn extends EventTarget {
       this.#failAll(new RuntimeLostError(error));
       call.reject(new RuntimeLostError(`${error} — the model runtime crashed; call recreate() to continue`));
     } else {
-      call.reject(new Error(error));
+      // The worker's argument checks keep their class (TypeError, RangeError).
+      call.reject(new ({ TypeError, RangeError }[errorName] ?? Error)(error));
     }
   }
 
@@ -343,7 +439,10 @@ export class SeCnn extends EventTarget {
    * Top-k classes: `{ top: [{index, label, probability}], inputRgba (32x32 the model saw), milliseconds }`.
    * `tta` averages the image's logits with its mirror image's (test-time flip averaging).
    */
-  async classify(image, { topK = 5, tta = false } = {}) {
+  async classify(image, options = {}) {
+    checkImage('classify', image);
+    checkOptions('classify', options, { classes: this.info?.classes.length });
+    const { topK = 5, tta = false } = options;
     const { rgba, width, height } = await this.#pixels(image);
     return this.#classifyCall('classify', { rgba, width, height, topK, tta }, { transfer: [rgba.buffer] });
   }
@@ -353,13 +452,17 @@ export class SeCnn extends EventTarget {
    * leastAttended }], gradcam: { class, label, size, values }, inputRgba, milliseconds }`.
    * `tta` averages the probabilities with the mirror image's; attention is the image's own.
    */
-  async explain(image, { topK = 5, channels = 4, camClass = null, tta = false } = {}) {
+  async explain(image, options = {}) {
+    checkImage('explain', image);
+    checkOptions('explain', options, { classes: this.info?.classes.length });
+    const { topK = 5, channels = 4, camClass = null, tta = false } = options;
     const { rgba, width, height } = await this.#pixels(image);
     return this.#classifyCall('explain', { rgba, width, height, topK, channels, camClass, tta }, { transfer: [rgba.buffer] });
   }
 
   /** Replaces the model (burnpack bytes, Blob or URL). The old one stays if this fails. */
   async loadWeights(weights) {
+    checkWeights('loadWeights', weights);
     const bytes = await bytesOf(weights);
     this.info = await this.#call('loadWeights', { weights: bytes });
     if (this.#classifier) await this.#callOn(this.#classifier, 'loadWeights', { weights: bytes });
@@ -376,13 +479,16 @@ export class SeCnn extends EventTarget {
    * index: of the model's classes, or of the `classes` that `fineTune` will be given.
    */
   async addExample(image, label) {
+    checkImage('addExample', image);
     checkLabel(label);
+    this.loadWebGpu();
     const { rgba, width, height } = await this.#pixels(image);
     return this.#call('addExample', { rgba, width, height, label }, { transfer: [rgba.buffer] });
   }
 
   /** Adds every image of an official CIFAR-10 binary batch (data_batch_N.bin / test_batch.bin). */
   async addCifarBatch(file) {
+    this.loadWebGpu();
     return this.#call('addCifarBatch', { bytes: await bytesOf(file), name: file.name ?? 'batch.bin' });
   }
 
@@ -407,11 +513,13 @@ export class SeCnn extends EventTarget {
    *   probe?: ImageData|HTMLImageElement|ImageBitmap|HTMLCanvasElement,
    *   onPlan?: Function, onStep?: Function, onEpoch?: Function, onPause?: Function }} options
    */
-  fineTune({ classes = null, probe = null, onPlan, onStep, onEpoch, onPause, ...options } = {}) {
-    if (classes !== null && (!Array.isArray(classes) || classes.some((name) => typeof name !== 'string'))) {
-      throw new TypeError('classes must be an array of class names (strings), or null to keep the model\'s classes');
-    }
+  fineTune(settings = {}) {
+    checkOptions('fineTune', settings);
+    checkClasses(settings.classes);
+    if (settings.probe !== undefined && settings.probe !== null) checkImage('fineTune', settings.probe);
+    const { classes = null, probe = null, onPlan, onStep, onEpoch, onPause, ...options } = settings;
     const probePixels = probe ? pixelsOf(probe) : null;
+    this.loadWebGpu();
     const onProgress = (progress) => {
       if (progress.type === 'plan') onPlan?.(progress.plan);
       else if (progress.type === 'paused') onPause?.();

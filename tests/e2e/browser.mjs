@@ -1,7 +1,8 @@
 // Shared by the end-to-end tests: the static server (tools/serve.sh, what `make serve` runs),
 // headless Chromium (Debian's, through playwright-core), and the CIFAR-10 images unpacked by
 // `make data`. Screenshots go to test-output/ (ignored by git).
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -30,25 +31,32 @@ export const cifarImages = (cls, n, { split = 'test', skip = 0 } = {}) => readdi
 
 export const startTestServer = () => startServer(PORT);
 
-/** Chromium on the page, ready (or failing at once with the page's own message). */
-export async function openPage({ webgpu }) {
+/** Waits until the page is ready, or fails at once with the page's own message. */
+export async function waitReady(page) {
+  await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
+    null, { timeout: 5 * MINUTES });
+  const failure = await page.textContent('#alerts');
+  if (failure) throw new Error(`the page did not load: ${failure}`);
+}
+
+/** Chromium on the page (at `url`: the repository's by default), ready (unless `ready: false`: another page). */
+export async function openPage({ webgpu, url = URL, ready = true }) {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: webgpu ? [...BASE_FLAGS, '--enable-unsafe-webgpu'] : BASE_FLAGS,
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   const problems = [];
+  const origin = new globalThis.URL(url).origin;
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('request', (r) => { if (!r.url().startsWith(URL) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`request left the origin: ${r.url()}`); });
-  await page.goto(URL);
-  // Ready, or a visible failure (then fail at once with its text).
-  await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
-    null, { timeout: 5 * MINUTES });
-  const failure = await page.textContent('#alerts');
-  if (failure) {
+  page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) problems.push(`request left the origin: ${r.url()}`); });
+  await page.goto(url);
+  try {
+    if (ready) await waitReady(page);
+  } catch (error) {
     await browser.close();
-    throw new Error(`the page did not load: ${failure}`);
+    throw error;
   }
   return { browser, page, problems };
 }
@@ -68,3 +76,13 @@ export const canvasVaries = (page, selector) => page.$eval(selector, (canvas) =>
   for (let i = 0; i < data.length; i += 4 * 7) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]},${data[i + 3]}`);
   return seen.size > 1;
 });
+
+const AXE = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/** axe-core's WCAG 2.x A/AA rules and best practices on the page as it is: no violation allowed. */
+export async function assertAccessible(page, state) {
+  await page.evaluate(AXE); // evaluated by the test harness, so the page's CSP does not block it
+  const violations = await page.evaluate(async () => (await window.axe.run(document)).violations
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`));
+  assert.deepEqual(violations, [], `axe, ${state}`);
+}

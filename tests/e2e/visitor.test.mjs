@@ -139,9 +139,9 @@ test('the module refuses wrong labels and class lists with clear errors', { time
       model.terminate();
       return out;
     });
-    assert.match(errors.name, /label must be a class index .* not "cat"/);
+    assert.match(errors.name, /label must be a class index.* not "cat"/);
     assert.match(errors.fraction, /label must be a class index/);
-    assert.match(errors.tooBig, /label 12 is out of range/);
+    assert.match(errors.tooBig, /label must be a class index, an integer from 0 to 9, not 12/);
     assert.match(errors.noExamples, /add at least two labelled images/);
     assert.match(errors.outOfRange, /label 3, but labels must be class indices 0–1/);
     assert.match(errors.empty, /2 to 10 class names, got 0/);

@@ -1,0 +1,51 @@
+// `make site`'s folder, served under a sub-path as a project site is (/secnn/): it holds only
+// what the page needs, starts, classifies, and works offline after the first visit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { MINUTES, root, shots, openPage, waitReady, classify } from './browser.mjs';
+import { staticServer } from '../../tools/static-server.mjs';
+import { appFiles } from '../../tools/site.mjs';
+
+const site = join(root, 'site');
+const walk = (dir) => readdirSync(dir).flatMap((name) => {
+  const path = join(dir, name);
+  return statSync(path).isDirectory() ? walk(path) : [relative(site, path)];
+});
+
+test('site/ holds the page\'s files, each text and binary asset with brotli and gzip copies', () => {
+  assert.ok(existsSync(site), 'site/ not found: run `make site` first');
+  const expected = new Set([...appFiles(), 'sw.js', 'www/vendor/uPlot.LICENSE']);
+  const originals = walk(site).filter((f) => !/\.(br|gz)$/.test(f));
+  assert.deepEqual(originals.sort(), [...expected].sort());
+  for (const file of originals.filter((f) => /\.(html|js|css|wasm|bpk|webmanifest|svg)$/.test(f))) {
+    assert.ok(existsSync(join(site, `${file}.br`)) && existsSync(join(site, `${file}.gz`)), `${file} is not precompressed`);
+  }
+});
+
+test('under a sub-path (/secnn/) the site classifies, and offline after one visit', { timeout: 10 * MINUTES }, async () => {
+  const server = staticServer({ root: site, base: '/secnn/' });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}/secnn/`;
+  const { browser, page, problems } = await openPage({ webgpu: false, url });
+  try {
+    const sample = join(root, 'docs', 'screenshot.png');
+    const online = await classify(page, sample); // the offline copy is made after the first prediction
+    await page.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
+      null, { timeout: 3 * MINUTES });
+    assert.equal(await page.evaluate(async () => (await navigator.serviceWorker.ready).scope), url);
+    await page.context().setOffline(true);
+    await page.reload();
+    await waitReady(page);
+    assert.equal(await classify(page, sample), online, 'offline, the same image got another class');
+    const before = await page.locator('#gallery li').count();
+    await page.click('#examples button:first-child'); // the example strip works offline too
+    await page.waitForFunction((n) => document.querySelectorAll('#gallery li').length > n, before, { timeout: 2 * MINUTES });
+    await page.screenshot({ path: join(shots, '10-site-subpath-offline.png') });
+    assert.deepEqual(problems.filter((p) => !/ERR_INTERNET_DISCONNECTED/.test(p)), []);
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});

@@ -1,0 +1,37 @@
+// `make site`: the page as a folder any static host serves (site/, ignored by git). It holds
+// exactly the files the service worker keeps (sw.js's APP_FILES and ON_DEMAND_FILES: the one list
+// of what the page needs) plus sw.js itself and the vendored library's licence, each with brotli
+// and gzip copies beside it. Every URL in the page is relative, so the folder works at a
+// domain's root or under a sub-path (a project site such as https://user.example/secnn/).
+// Usage: node tools/site.mjs   (after `make web`)
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const site = join(root, 'site');
+
+/**
+ * sw.js's APP_FILES and ON_DEMAND_FILES (the files it keeps), read from its source: it is a
+ * classic service worker and cannot be imported.
+ */
+export function appFiles() {
+  const source = readFileSync(join(root, 'sw.js'), 'utf8');
+  return ['APP_FILES', 'ON_DEMAND_FILES'].flatMap((name) => {
+    const list = source.match(new RegExp(`const ${name} = \\[([\\s\\S]*?)\\];`));
+    if (!list) throw new Error(`sw.js has no ${name} list`);
+    return [...list[1].matchAll(/'([^']*)'/g)].map((m) => m[1]).filter((file) => file !== './');
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  rmSync(site, { recursive: true, force: true });
+  for (const file of [...appFiles(), 'sw.js', 'www/vendor/uPlot.LICENSE']) {
+    if (!existsSync(join(root, file))) throw new Error(`${file} is missing: run \`make web\` first`);
+    mkdirSync(dirname(join(site, file)), { recursive: true });
+    cpSync(join(root, file), join(site, file));
+  }
+  execFileSync('node', [join(root, 'tools', 'compress.mjs'), site], { stdio: 'inherit' });
+  console.log(`site/: the page, ready for any static host (README, "Publish the page")`);
+}
