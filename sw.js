@@ -3,29 +3,43 @@
 // the network does not answer, so the page classifies and fine-tunes offline.
 // Network first: online, every file is fetched (a 304 when unchanged) and the cached copy
 // replaced, so a rebuilt wasm module never runs next to older JavaScript.
-const CACHE = 'secnn-app-v1';
+const CACHE = 'secnn-app-v2';
 const APP_FILES = [
   './',
   'index.html',
   'manifest.webmanifest',
   'www/icon.svg',
+  'www/icon-192.png',
+  'www/icon-512.png',
+  'www/icon-maskable-512.png',
+  'www/apple-touch-icon.png',
   'www/style.css',
   'www/app.js',
+  'www/examples.js',
+  'www/examples/cifar10-examples.jpg',
+  'www/examples/embed.html',
+  'www/examples/embed.js',
   'www/train.js',
+  'www/charts.js',
   'www/colormap.js',
   'www/camera.js',
   'www/secnn.js',
   'www/secnn-worker.js',
+  'www/secnn-args.js',
   'www/pkg-cpu/secnn.js',
   'www/pkg-cpu/secnn_bg.wasm',
-  'www/pkg/secnn.js',
-  'www/pkg/secnn_bg.wasm',
   'www/vendor/uPlot.esm.js',
   'www/vendor/uPlot.min.css',
   'www/model/secnn-cifar10.bpk',
 ];
+// The WebGPU module (2.9 MB) is kept once the page has used it, not copied at install: a visitor
+// who only classifies never downloads it.
+const ON_DEMAND_FILES = [
+  'www/pkg/secnn.js',
+  'www/pkg/secnn_bg.wasm',
+];
 const scope = new URL(self.registration.scope);
-const appUrls = new Set(APP_FILES.map((file) => new URL(file, scope).href));
+const appUrls = new Set([...APP_FILES, ...ON_DEMAND_FILES].map((file) => new URL(file, scope).href));
 
 // The page registers this worker after its first prediction, so what it just downloaded is in
 // the HTTP cache: 'force-cache' copies it from there instead of downloading it again.

@@ -4,6 +4,7 @@ import { SeCnn, RuntimeLostError } from './secnn.js';
 import { css, drawLegend, drawMap, viridis } from './colormap.js';
 import { setupTraining } from './train.js';
 import { snapshot } from './camera.js';
+import { setupExamples } from './examples.js';
 
 const SHIPPED_WEIGHTS = 'www/model/secnn-cifar10.bpk';
 // The page starts on the small CPU-only module; SeCnn loads the WebGPU one in the background.
@@ -79,6 +80,10 @@ export function updateStatus() {
     badge.textContent = `WebGPU · ${backend.adapter}`;
     badge.className = 'badge webgpu';
     badge.title = 'Running on the GPU through WebGPU';
+  } else if (backend.onDemand) {
+    badge.textContent = 'CPU · WebGPU on demand';
+    badge.className = 'badge cpu';
+    badge.title = 'Running on the CPU, as fast as the GPU for one image; WebGPU loads when you fine-tune';
   } else if (backend.loading) {
     badge.textContent = 'CPU · loading WebGPU…';
     badge.className = 'badge cpu';
@@ -89,10 +94,13 @@ export function updateStatus() {
     badge.title = backend.fallbackReason ? `WebGPU unavailable: ${backend.fallbackReason}` : 'CPU backend chosen';
   }
   const percent = (value) => `${(value * 100).toFixed(2)} %`; // as `secnn eval` prints it
-  const withTta = info.accuracyTta != null ? ` (${percent(info.accuracyTta)} with flip averaging)` : '';
-  const accuracy = info.accuracy != null ? ` · ${percent(info.accuracy)} accuracy${withTta}` : '';
+  // The badge keeps to one line (a fixed slot); the whole story is in its tooltip.
+  const accuracy = info.accuracy != null ? ` · ${percent(info.accuracy)}` : '';
+  const withTta = info.accuracyTta != null ? `, ${percent(info.accuracyTta)} with flip averaging` : '';
   $('model-status').textContent = `${info.name}${accuracy}`;
-  $('model-status').title = info.accuracyOn ? `measured on ${info.accuracyOn}` : info.description;
+  $('model-status').title = info.accuracy != null
+    ? `${info.name}: ${percent(info.accuracy)} accuracy${withTta}${info.accuracyOn ? `, measured on ${info.accuracyOn}` : ''}`
+    : info.description;
   $('model-description').textContent = info.description;
   $('inference-backend').textContent = cpuClassifies ? 'the CPU (faster than WebGPU for one image here)'
     : backend.backend === 'webgpu' ? `WebGPU (${backend.adapter})` : 'the CPU';
@@ -261,6 +269,8 @@ function renderSeBlocks(blocks) {
 async function showExplanation(entry, camClass = null) {
   const explained = await app.model.explain(entry.file, { topK: 5, channels: 4, camClass, tta: $('tta').checked });
   entry.explained = explained;
+  $('answer-empty').hidden = true;
+  $('answer-body').hidden = false;
   $('results').hidden = false;
   const image = $('original-image');
   if (image.src !== entry.url) {
@@ -322,6 +332,7 @@ function addToGallery(entry) {
 }
 
 function setupInputs() {
+  setupExamples($('examples'), $('random-example'), (file) => classifyFiles([file]));
   const zone = $('drop-zone');
   $('file-input').addEventListener('change', (event) => {
     classifyFiles([...event.target.files]);
@@ -350,10 +361,11 @@ function setupInputs() {
     try { await showExplanation(app.current, Number($('cam-class').value)); } catch (error) { reportError('Grad-CAM', error); }
   });
 
-  // Camera capture, where the browser has one.
-  if (navigator.mediaDevices?.getUserMedia) {
+  // Camera capture, where the browser has one (the button is there from the start, so nothing moves).
+  if (!navigator.mediaDevices?.getUserMedia) {
+    $('camera-button').hidden = true;
+  } else {
     const button = $('camera-button');
-    button.hidden = false;
     let stream = null;
     const close = () => { stream?.getTracks().forEach((t) => t.stop()); stream = null; $('camera').hidden = true; };
     button.addEventListener('click', async () => {
@@ -381,6 +393,7 @@ function setupTabs() {
       t.tabIndex = selected ? 0 : -1;
       $(t.getAttribute('aria-controls')).hidden = !selected;
     }
+    if (tab.id === 'tab-train') app.model?.loadWebGpu(); // fine-tuning is in sight
   };
   tabs.forEach((tab, index) => {
     tab.addEventListener('click', () => select(tab));
@@ -407,12 +420,13 @@ async function boot() {
       if (f === null) progress.removeAttribute('value'); // indeterminate
       else progress.value = from + span * f;
     };
-    const wasm = await fetchWithProgress(WASM, show(0, 80));
-    $('model-status').textContent = 'downloading weights…';
-    app.shippedBytes = await fetchWithProgress(SHIPPED_WEIGHTS, show(80, 15));
+    // In parallel (the page preloads both); the bar follows the runtime, the larger download.
+    const [wasm, weights] = await Promise.all([fetchWithProgress(WASM, show(0, 95)), fetchWithProgress(SHIPPED_WEIGHTS, () => {})]);
+    app.shippedBytes = weights;
     $('model-status').textContent = 'starting the runtime…';
     // Keep a copy of the weights: the bytes sent to the worker are its own.
-    app.model = await SeCnn.create({ backend: 'auto', weights: app.shippedBytes.slice(), wasm });
+    // WebGPU (a 2.9 MB module) loads when fine-tuning is in sight: the CPU is as quick for one image.
+    app.model = await SeCnn.create({ backend: 'auto', weights: app.shippedBytes.slice(), wasm: { cpu: wasm }, webgpu: 'on-demand' });
     app.model.addEventListener('backendchange', () => updateStatus());
     progress.value = 100;
     progress.hidden = true;

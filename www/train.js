@@ -1,14 +1,16 @@
 // The fine-tune panel: collect labelled images, start / pause / stop a run, and draw it live
 // (loss, accuracy and learning-rate charts, the probe image's SE weights per step, and the
 // validation results after every epoch). The training itself runs in the worker.
-import uPlot from './vendor/uPlot.esm.js';
 import { css, diverging, viridis } from './colormap.js';
 import { snapshot } from './camera.js';
+import { loadCharts, makeChart } from './charts.js';
 
 const $ = (id) => document.getElementById(id);
 const CIFAR10 = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
 export function setupTraining({ app, showAlert, reportError, updateStatus }) {
+  // The chart library loads when the panel is opened (a failure shows in the charts' place).
+  $('tab-train').addEventListener('click', () => loadCharts().catch(() => {}), { once: true });
   const customClasses = []; // [{ name, files: File[] }]
   let cifarFiles = []; // [{ file, label }]
   let cifarBinaries = []; // File[]
@@ -18,7 +20,22 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
   // ---------- data ----------
   const mode = () => ($('mode-cifar').checked ? 'cifar' : 'custom');
 
+  /** Why Start cannot run yet (shown beside it), or null when the data is complete. */
+  function missingData() {
+    if (mode() === 'custom') {
+      const names = customClasses.map((c) => c.name.trim());
+      if (names.some((n) => !n)) return 'Give every class a name.';
+      if (new Set(names).size !== names.length) return 'Give the classes different names.';
+      const empty = customClasses.filter((c) => c.files.length === 0).map((c) => c.name);
+      return empty.length ? `Add photos to ${empty.join(', ')} to start.` : null;
+    }
+    return cifarFiles.length || cifarBinaries.length ? null : 'Choose a CIFAR-10 folder or binary files to start.';
+  }
+
   function summarise() {
+    const missing = missingData();
+    $('start-reason').textContent = missing ?? '';
+    if (!run) $('start-train').disabled = Boolean(missing);
     if (mode() === 'custom') {
       const counts = customClasses.map((c) => `${c.name || '(unnamed)'}: ${c.files.length}`);
       $('data-summary').textContent = `${customClasses.length} classes — ${counts.join(', ')}`;
@@ -200,27 +217,17 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
   let history = null;
   let started = 0;
 
-  function makeChart(element, series, { log = false } = {}) {
-    element.replaceChildren();
-    const width = Math.max(240, element.clientWidth || element.parentElement.clientWidth || 300);
-    const data = [[], ...series.map(() => [])];
-    const plot = new uPlot({
-      width,
-      height: 170,
-      scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
-      axes: [{ label: 'step' }, log ? { values: (u, ticks) => ticks.map((v) => (v ? v.toExponential(0) : '')) } : {}],
-      legend: { live: false },
-      series: [{ label: 'step' }, ...series.map(([label, stroke]) => ({ label, stroke, width: 2, spanGaps: true, points: { show: label.startsWith('validation') } }))],
-    }, data, element);
-    return { plot, data };
+  async function makeCharts() {
+    const [loss, acc, lr] = await Promise.all([
+      makeChart($('chart-loss'), [['loss', '#3b528b']]),
+      makeChart($('chart-acc'), [['running accuracy', '#21918c'], ['validation accuracy', '#fde725']]),
+      makeChart($('chart-lr'), [['learning rate', '#440154']], { log: true }),
+    ]);
+    return { loss, acc, lr };
   }
 
-  function setupViews(plan, probeBitmap) {
-    charts = {
-      loss: makeChart($('chart-loss'), [['loss', '#3b528b']]),
-      acc: makeChart($('chart-acc'), [['running accuracy', '#21918c'], ['validation accuracy', '#fde725']]),
-      lr: makeChart($('chart-lr'), [['learning rate', '#440154']], { log: true }),
-    };
+  function setupViews(plan, probeBitmap, newCharts) {
+    charts = newCharts;
     if (plan.startValidation) {
       // Step 0: the validation accuracy before training, the figure the run must beat.
       charts.acc.data[0].push(0);
@@ -372,7 +379,7 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
   // ---------- controls ----------
   let currentClasses = CIFAR10;
   const buttons = (running) => {
-    $('start-train').disabled = running;
+    $('start-train').disabled = running || Boolean(missingData());
     $('pause-train').disabled = !running;
     $('finish-train').disabled = !running;
     $('cancel-train').disabled = !running;
@@ -402,10 +409,11 @@ export function setupTraining({ app, showAlert, reportError, updateStatus }) {
       };
       started = performance.now();
       $('train-status').textContent = 'Starting…';
+      const newCharts = await makeCharts();
       run = app.model.fineTune({
         ...options,
         onPlan: (plan) => {
-          setupViews(plan, probeBitmap);
+          setupViews(plan, probeBitmap, newCharts);
           showPlan(plan);
           $('train-status').textContent = `Training on ${plan.trainImages} images (${plan.validationImages} for validation), ` +
             `${plan.totalSteps} steps${plan.usesFeatureCache ? ' — frozen features computed once' : ''}…`;

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import {
-  MINUTES, shots, work, haveCifar, cifarImages, startTestServer, openPage, classify, canvasVaries,
+  MINUTES, shots, work, haveCifar, cifarImages, startTestServer, openPage, classify, canvasVaries, assertAccessible,
 } from './browser.mjs';
 
 let server;
@@ -19,8 +19,11 @@ let webgpuLabel = null;
 test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 20 * MINUTES }, async (t) => {
   const { browser, page, problems } = await openPage({ webgpu: true });
   try {
-    // Ready on the CPU module at once; the WebGPU module loads behind it and takes over.
-    assert.match(await page.textContent('#backend-badge'), /CPU · loading WebGPU|WebGPU ·/);
+    // Ready on the CPU module at once; the WebGPU module waits for a sign of fine-tuning (the
+    // Fine-tune tab), then loads behind it and takes over.
+    assert.match(await page.textContent('#backend-badge'), /CPU · WebGPU on demand/);
+    await page.click('#tab-train');
+    await page.click('#tab-classify');
     await page.waitForFunction(() => document.querySelector('#backend-badge').textContent.startsWith('WebGPU ·'), null, { timeout: 10 * MINUTES });
     assert.match(await page.textContent('#model-status'), /CIFAR-10/);
     // Where one image classifies faster on the CPU (always, on a software GPU), the badge says so and why.
@@ -74,6 +77,7 @@ test('fine-tunes two custom classes, and the downloaded weights load back', { ti
     assert.ok(points > 0, 'no loss chart');
     assert.equal(await page.isHidden('#epoch-results'), false, 'no epoch results');
     await page.screenshot({ path: join(shots, '03-fine-tuned.png'), fullPage: true });
+    await assertAccessible(page, 'fine-tuned');
 
     // Classify with the fine-tuned model, download, restore the shipped one, load the download.
     await page.click('#tab-classify');

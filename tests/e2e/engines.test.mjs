@@ -1,0 +1,149 @@
+// The page in the other browser engines, with Debian's browsers: Firefox ESR (through WebDriver
+// BiDi, puppeteer-core) and WebKitGTK (Safari's engine family; WebKitWebDriver and MiniBrowser
+// under Xvfb). Each loads the page, classifies an example, opens the fine-tune panel, fine-tunes
+// one short run through the module and explains. One WebKit run reports an invalid language tag
+// ("C", as with LANG=C.UTF-8), which once stopped the whole page.
+// SECNN_REQUIRE_ENGINES=1 (CI) turns a missing browser into a failure instead of a skip.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import puppeteer from 'puppeteer-core';
+import { MINUTES, URL, startTestServer } from './browser.mjs';
+
+const FIREFOX = '/usr/bin/firefox-esr';
+const WEBKIT_DRIVER = '/usr/bin/WebKitWebDriver';
+const MINIBROWSER = '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
+const required = process.env.SECNN_REQUIRE_ENGINES === '1';
+
+let server;
+before(async () => { server = await startTestServer(); });
+after(() => server?.kill());
+
+/** Skips `t` loudly when `path` is missing (fails instead under SECNN_REQUIRE_ENGINES=1). */
+function needs(t, path, install) {
+  if (existsSync(path)) return true;
+  const message = `${path} not found (apt-get install ${install})`;
+  if (required) assert.fail(message);
+  console.log(`\n*** SKIPPING: ${message} ***\n`);
+  t.skip(message);
+  return false;
+}
+
+/**
+ * What every engine runs inside the page once it is ready: an example classified through the
+ * page, the fine-tune panel opened (it loads the chart library), a short fine-tune and an
+ * explanation through the module. Resolves with what happened, for the test to check.
+ */
+async function smoke() {
+  const wait = async (condition, what) => {
+    for (let i = 0; i < 1200; i++) {
+      if (condition()) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  await wait(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent, 'the page');
+  const alerts = () => document.querySelector('#alerts').textContent;
+  if (alerts()) return { failure: alerts() };
+  const gallery = () => document.querySelectorAll('#gallery li').length;
+  document.querySelector('#examples button:nth-child(17)').click(); // a ship
+  await wait(() => gallery() === 1 || alerts(), 'the example');
+  const top = document.querySelector('#top5 li span')?.textContent;
+  document.querySelector('#tab-train').click();
+  await new Promise((r) => setTimeout(r, 1500)); // the chart library loads (or fails, harmlessly)
+  document.querySelector('#tab-classify').click();
+  document.querySelector('#random-example').click();
+  await wait(() => gallery() === 2 || alerts(), 'a second example');
+  const { SeCnn } = await import(new URL('www/secnn.js', document.baseURI).href);
+  const model = await SeCnn.create({ backend: 'cpu' });
+  const grey = new ImageData(32, 32);
+  grey.data.fill(128);
+  for (let i = 0; i < 4; i++) await model.addExample(grey, i % 2);
+  const { status } = await model.fineTune({ classes: ['a', 'b'], epochs: 1, batchSize: 2, validationSplit: 0 }).done;
+  const explained = await model.explain(grey, { topK: 2 });
+  model.terminate();
+  return { top, gallery: gallery(), status, blocks: explained.blocks.length, alerts: alerts(), language: navigator.language };
+}
+
+function checkSmoke(result) {
+  assert.equal(result.failure, undefined, `the page did not start: ${result.failure}`);
+  assert.ok(result.top, 'no class shown for the example');
+  assert.equal(result.gallery, 2);
+  assert.equal(result.status, 'done');
+  assert.equal(result.blocks, 3);
+  assert.equal(result.alerts, '', `the page showed: ${result.alerts}`);
+}
+
+test('Firefox: starts, classifies, fine-tunes and explains, with no console errors', { timeout: 10 * MINUTES }, async (t) => {
+  if (!needs(t, FIREFOX, 'firefox-esr')) return;
+  const browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true });
+  try {
+    const page = await browser.newPage();
+    const problems = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+    await page.goto(URL);
+    const result = await page.evaluate(smoke);
+    console.log(`Firefox: ${JSON.stringify(result)}`);
+    checkSmoke(result);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+const freePort = () => new Promise((resolve) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => { const { port } = probe.address(); probe.close(() => resolve(port)); });
+});
+
+/** A WebDriver (classic) session of MiniBrowser, the environment `env` given to the browser. */
+async function webkitSession(env) {
+  const display = `:${90 + (process.pid % 9)}`;
+  const xvfb = spawn('Xvfb', [display, '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], { stdio: 'ignore' });
+  const port = await freePort();
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(LANG|LANGUAGE|LC_.*)$/.test(name)));
+  const driver = spawn(WEBKIT_DRIVER, [`--port=${port}`], { stdio: 'ignore', env: { ...base, ...env, DISPLAY: display } });
+  const call = async (method, path, body) => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
+    const { value } = await response.json();
+    if (value?.error) throw new Error(`WebDriver ${value.error}: ${value.message}`);
+    return value;
+  };
+  try {
+    for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/status`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+    const { sessionId } = await call('POST', '/session', { capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] } } } });
+    const close = async () => {
+      await call('DELETE', `/session/${sessionId}`).catch(() => {});
+      driver.kill();
+      xvfb.kill();
+    };
+    return { call: (method, path, body) => call(method, `/session/${sessionId}${path}`, body), close };
+  } catch (error) {
+    driver.kill();
+    xvfb.kill();
+    throw error;
+  }
+}
+
+// With LANG=C.UTF-8 (Debian's default in containers) WebKitGTK reports "C" as navigator.language.
+for (const [name, env, language] of [['WebKit', { LANG: 'en_US.UTF-8' }, /^en/], ['WebKit with an invalid language tag ("C")', { LANG: 'C.UTF-8' }, /^C$/]]) {
+  test(`${name}: starts, classifies, fine-tunes and explains`, { timeout: 10 * MINUTES }, async (t) => {
+    if (!needs(t, WEBKIT_DRIVER, 'webkit2gtk-driver xvfb')) return;
+    const session = await webkitSession(env);
+    try {
+      await session.call('POST', '/timeouts', { script: 8 * MINUTES });
+      await session.call('POST', '/url', { url: URL });
+      const result = await session.call('POST', '/execute/async', {
+        script: `const done = arguments[arguments.length - 1]; (${smoke})().then(done, (e) => done({ failure: String(e) }));`,
+        args: [],
+      });
+      console.log(`${name}: ${JSON.stringify(result)}`);
+      checkSmoke(result);
+      assert.match(result.language, language, 'the browser did not report the language this run is about');
+    } finally {
+      await session.close();
+    }
+  });
+}
