@@ -47,7 +47,7 @@ function wasmSource(value, name) {
   if (value === undefined || value === null) return undefined;
   if (isBytes(value)) return value;
   if (typeof value === 'string' || value instanceof URL) return absolute(value);
-  throw new TypeError(`wasm.${name} must be a URL or the bytes of secnn_bg.wasm (ArrayBuffer or Uint8Array), not ${typeof value}`);
+  throw new TypeError(`create: wasm.${name} must be a URL or the bytes of secnn_bg.wasm (ArrayBuffer or Uint8Array), not ${typeof value}`);
 }
 
 /**
