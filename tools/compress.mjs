@@ -1,6 +1,8 @@
 // Writes `x.br` (brotli, best) and `x.gz` (gzip -9) next to every file the page downloads that
 // compresses well, so tools/static-server.mjs (or any static host) can send them as they are.
-// Usage: node tools/compress.mjs DIR_OR_FILE...
+// Usage: node tools/compress.mjs [--max-bytes N] DIR_OR_FILE...
+//   --max-bytes N: leave files over N bytes as they are (brotli 11 of the 31 MB WebGPU wasm takes
+//   over a minute; the package tests, which measure the CPU path, skip it).
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
@@ -15,9 +17,13 @@ function* files(path) {
   }
 }
 
+const args = process.argv.slice(2);
+const limitAt = args.indexOf('--max-bytes');
+const maxBytes = limitAt < 0 ? Infinity : Number(args.splice(limitAt, 2)[1]);
 let before = 0;
 let after = 0;
-for (const path of process.argv.slice(2).flatMap((p) => [...files(p)])) {
+for (const path of args.flatMap((p) => [...files(p)])) {
+  if (statSync(path).size > maxBytes) continue;
   const bytes = readFileSync(path);
   const brotli = brotliCompressSync(bytes, {
     params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length },

@@ -5,7 +5,7 @@
 // domain's root or under a sub-path (a project site such as https://user.example/secnn/).
 // Usage: node tools/site.mjs   (after `make web`)
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,13 +25,23 @@ export function appFiles() {
   });
 }
 
+/** Whether `make web` left brotli and gzip copies of `file` that are at least as new as it. */
+function freshlyCompressed(file) {
+  const made = statSync(join(root, file)).mtimeMs;
+  return ['.br', '.gz'].every((suffix) => existsSync(join(root, file + suffix)) && statSync(join(root, file + suffix)).mtimeMs >= made);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   rmSync(site, { recursive: true, force: true });
+  const uncompressed = [];
   for (const file of [...appFiles(), 'sw.js', 'www/vendor/uPlot.LICENSE']) {
     if (!existsSync(join(root, file))) throw new Error(`${file} is missing: run \`make web\` first`);
     mkdirSync(dirname(join(site, file)), { recursive: true });
     cpSync(join(root, file), join(site, file));
+    // Copies made by `make web` are reused (brotli 11 of the WebGPU wasm takes over a minute).
+    if (freshlyCompressed(file)) for (const suffix of ['.br', '.gz']) cpSync(join(root, file + suffix), join(site, file + suffix));
+    else uncompressed.push(join(site, file));
   }
-  execFileSync('node', [join(root, 'tools', 'compress.mjs'), site], { stdio: 'inherit' });
+  execFileSync('node', [join(root, 'tools', 'compress.mjs'), ...uncompressed], { stdio: 'inherit' });
   console.log(`site/: the page, ready for any static host (README, "Publish the page")`);
 }
