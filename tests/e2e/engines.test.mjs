@@ -8,9 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import puppeteer from 'puppeteer-core';
-import { MINUTES, URL, startTestServer } from './browser.mjs';
+import { MINUTES, URL, startTestServer, freePort } from './browser.mjs';
 
 const FIREFOX = '/usr/bin/firefox-esr';
 const WEBKIT_DRIVER = '/usr/bin/WebKitWebDriver';
@@ -94,9 +93,6 @@ test('Firefox: starts, classifies, fine-tunes and explains, with no console erro
   }
 });
 
-const freePort = () => new Promise((resolve) => {
-  const probe = createServer().listen(0, '127.0.0.1', () => { const { port } = probe.address(); probe.close(() => resolve(port)); });
-});
 
 /** A WebDriver (classic) session of MiniBrowser, the environment `env` given to the browser. */
 async function webkitSession(env) {

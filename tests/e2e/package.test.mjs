@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { MINUTES, URL as PAGE_URL, BASE_FLAGS, root, shots, work, startTestServer } from './browser.mjs';
+import { MINUTES, URL as PAGE_URL, BASE_FLAGS, root, shots, work, startTestServer, freePort } from './browser.mjs';
 import { staticServer } from '../../tools/static-server.mjs';
 
 const VERSION = readFileSync(join(root, 'Cargo.toml'), 'utf8').match(/^version = "(.*)"$/m)[1];
@@ -35,9 +34,6 @@ async function timed(name, work) {
   try { return await work(); } finally { timings[name] = Math.round(performance.now() - start); }
 }
 
-const freePort = () => new Promise((resolve) => {
-  const probe = createServer().listen(0, '127.0.0.1', () => { const { port } = probe.address(); probe.close(() => resolve(port)); });
-});
 
 /** Serves `dir` on a free port; `requests` lists `{ path, file, bytes }` in order. */
 async function serve(dir, options = {}) {
