@@ -6,7 +6,7 @@
 
 use crate::{
     training::{Progress, Trainer, TrainingConfig},
-    weights::{self, ModelInfo},
+    weights::{self, ModelInfo, WeightsError},
 };
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
@@ -44,31 +44,48 @@ pub const MODEL_FILE: &str = "model.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.json";
 
+/// Why a checkpoint could not be written or read back. The I/O and JSON variants name the
+/// file and chain the cause, so `{:#}` prints `path: cause`.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{} (is this a run directory?)", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}", path.display())]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// The optimizer state could not be saved or restored.
+    #[error("{0}")]
+    Optimizer(String),
+}
+
 /// Writes `bytes` to `path` through a temporary file, so an interrupted write never leaves a
 /// half-written checkpoint behind.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(tmp, path))
+        .map_err(|source| CheckpointError::Write { path: path.to_path_buf(), source })
 }
 
 /// Saves the trainer's model, optimizer and progress into `dir`.
-pub fn save(dir: &Path, trainer: &Trainer, info: &ModelInfo, state: &RunState) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn save(dir: &Path, trainer: &Trainer, info: &ModelInfo, state: &RunState) -> Result<(), CheckpointError> {
+    std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Write { path: dir.to_path_buf(), source })?;
     // Full precision, whatever the run's output uses: resuming must continue the exact run.
     let exact = ModelInfo { storage: weights::Storage::F32, ..info.clone() };
-    let model = futures_lite::future::block_on(weights::to_bytes(&trainer.model, &exact))
-        .map_err(|e| e.to_string())?;
-    let optimizer = trainer.optimizer_bytes()?;
-    let json = serde_json::to_vec_pretty(state).map_err(|e| e.to_string())?;
-    let io = |file: &str, bytes: &[u8]| {
-        let path = dir.join(file);
-        write_atomic(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
-    };
+    let model = futures_lite::future::block_on(weights::to_bytes(&trainer.model, &exact))?;
+    let optimizer = trainer
+        .optimizer_bytes()
+        .map_err(|e| CheckpointError::Optimizer(e.to_string()))?;
+    let state_path = dir.join(STATE_FILE);
+    let json = serde_json::to_vec_pretty(state)
+        .map_err(|source| CheckpointError::Json { path: state_path.clone(), source })?;
     // The state file goes last: it is what marks the checkpoint complete.
-    io(MODEL_FILE, &model)?;
-    io(OPTIMIZER_FILE, &optimizer)?;
-    io(STATE_FILE, &json)
+    write_atomic(&dir.join(MODEL_FILE), &model)?;
+    write_atomic(&dir.join(OPTIMIZER_FILE), &optimizer)?;
+    write_atomic(&state_path, &json)
 }
 
 /// A checkpoint read back from disk.
@@ -79,19 +96,22 @@ pub struct Restored {
 }
 
 /// Rebuilds a trainer from `dir`. `epochs` (when given) extends or shortens the run.
-pub fn restore(dir: &Path, steps_per_epoch: usize, epochs: Option<usize>, device: &Device) -> Result<Restored, String> {
+pub fn restore(dir: &Path, steps_per_epoch: usize, epochs: Option<usize>, device: &Device) -> Result<Restored, CheckpointError> {
     let read = |file: &str| {
         let path = dir.join(file);
-        std::fs::read(&path).map_err(|e| format!("{}: {e} (is this a run directory?)", path.display()))
+        std::fs::read(&path).map_err(|source| CheckpointError::Read { path, source })
     };
+    let state_path = dir.join(STATE_FILE);
     let mut state: RunState = serde_json::from_slice(&read(STATE_FILE)?)
-        .map_err(|e| format!("{}: {e}", dir.join(STATE_FILE).display()))?;
+        .map_err(|source| CheckpointError::Json { path: state_path, source })?;
     if let Some(epochs) = epochs {
         state.config.epochs = epochs;
     }
-    let loaded = weights::load(&read(MODEL_FILE)?, device).map_err(|e| e.to_string())?;
+    let loaded = weights::load(&read(MODEL_FILE)?, device)?;
     let mut trainer = Trainer::new(loaded.model, state.config.clone(), steps_per_epoch, device);
-    trainer.restore(&read(OPTIMIZER_FILE)?, state.progress.clone())?;
+    trainer
+        .restore(&read(OPTIMIZER_FILE)?, state.progress.clone())
+        .map_err(|e| CheckpointError::Optimizer(e.to_string()))?;
     Ok(Restored {
         trainer,
         info: loaded.info,

@@ -1,14 +1,10 @@
-//! Images in, tensors out: decoding, the one resize rule, normalisation, augmentation, and the
-//! two dataset formats (image folders and the official CIFAR-10 binary batches).
-//!
-//! Every image — from the CLI, a test or the browser — reaches the model through
-//! [`to_model_input`]: **resize so the short side is 32 px (triangle filter, which averages
-//! over the whole footprint when shrinking), then centre-crop 32x32**. Pixels are then scaled to
-//! [0, 1] and normalised per channel with the seed's CIFAR-10 mean and standard deviation.
+//! Labelled sets of images: [`ImageSet`] in memory, the two formats it is read from (image
+//! folders `root/<class>/*` and the official CIFAR-10 binary batches), splits, shuffles and
+//! batch tensors.
 
+use super::image::{IMAGE_BYTES, Planes, decode_image, normalize};
 use crate::model::INPUT_SIZE;
 use burn::prelude::*;
-use image::{DynamicImage, ImageDecoder, RgbImage, imageops::FilterType, metadata::Orientation};
 use rand::{Rng, RngCore};
 use std::path::{Path, PathBuf};
 
@@ -25,223 +21,8 @@ pub const CIFAR10_CLASSES: [&str; 10] = [
     "ship",
     "truck",
 ];
-/// Per-channel mean of CIFAR-10 on [0, 1] RGB (the seed's tutorial values).
-pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
-/// Per-channel standard deviation used by the seed's tutorial.
-pub const STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
-/// Bytes of one model input: 3 channel planes of 32x32.
-pub const IMAGE_BYTES: usize = 3 * INPUT_SIZE * INPUT_SIZE;
-/// Largest image we agree to decode: 120 megapixels, above every phone camera of today (48–50 MP
-/// are common, 108 MP exist). The header is checked before any pixel is decoded, so a
-/// decompression bomb (a 60000x60000 header, a 400 MP all-zero PNG) is refused without
-/// allocating it; the decoder's own allocation limit backs this up.
-pub const MAX_PIXELS: u64 = 120_000_000;
-/// Bytes the decoder may allocate (an RGBA image of [`MAX_PIXELS`], plus room).
-const MAX_DECODE_BYTES: u64 = 4 * MAX_PIXELS + (64 << 20);
 /// File extensions treated as images when scanning folders.
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "gif", "webp", "jfif"];
-
-/// Why an image could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    #[error("not a decodable image ({0})")]
-    Decode(String),
-    #[error("image is {width}x{height} pixels, more than the {} megapixel limit", MAX_PIXELS / 1_000_000)]
-    TooLarge { width: u32, height: u32 },
-    #[error("image has no pixels")]
-    Empty,
-    #[error("pixel buffer has {got} bytes, expected {expected} for {width}x{height} RGBA")]
-    BadBuffer {
-        got: usize,
-        expected: usize,
-        width: u32,
-        height: u32,
-    },
-}
-
-/// One 32x32 image as three 8-bit channel planes (`[3, 32, 32]`, CIFAR-10's own layout).
-pub type Planes = [u8; IMAGE_BYTES];
-
-/// Decodes any supported image file format, turns it upright as its EXIF orientation says
-/// (how phones store portrait photos), and applies [`to_model_input`].
-pub fn decode_image(bytes: &[u8]) -> Result<Planes, ImageError> {
-    to_model_input(&decode_upright(bytes)?)
-}
-
-/// Size of the upright image (EXIF orientation applied) from the file's header alone.
-pub fn image_size(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
-    let mut decoder = open_decoder(bytes)?;
-    let (width, height) = decoder.dimensions();
-    Ok(match decoder.orientation().unwrap_or(Orientation::NoTransforms) {
-        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
-            (height, width)
-        }
-        _ => (width, height),
-    })
-}
-
-/// The decoded image, upright.
-pub fn decode_upright(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
-    let decode_error = |e: image::ImageError| ImageError::Decode(e.to_string());
-    let mut decoder = open_decoder(bytes)?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    image.apply_orientation(orientation);
-    Ok(image)
-}
-
-/// A decoder for `bytes` whose header says the image is within [`MAX_PIXELS`].
-fn open_decoder(bytes: &[u8]) -> Result<impl ImageDecoder + '_, ImageError> {
-    let decode_error = |e: image::ImageError| ImageError::Decode(e.to_string());
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| ImageError::Decode(e.to_string()))?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
-    reader.limits(limits);
-    let decoder = reader.into_decoder().map_err(decode_error)?;
-    let (width, height) = decoder.dimensions();
-    if width as u64 * height as u64 > MAX_PIXELS {
-        return Err(ImageError::TooLarge { width, height });
-    }
-    Ok(decoder)
-}
-
-/// Uses RGBA pixels (as a browser `ImageData` holds them) of any size.
-pub fn rgba_to_model_input(rgba: &[u8], width: u32, height: u32) -> Result<Planes, ImageError> {
-    let expected = width as usize * height as usize * 4;
-    if rgba.len() != expected {
-        return Err(ImageError::BadBuffer {
-            got: rgba.len(),
-            expected,
-            width,
-            height,
-        });
-    }
-    let image = image::RgbaImage::from_raw(width, height, rgba.to_vec())
-        .ok_or(ImageError::Empty)?;
-    to_model_input(&DynamicImage::ImageRgba8(image))
-}
-
-/// The one resize rule: short side to 32 px, centre crop to 32x32, RGB planes.
-pub fn to_model_input(image: &DynamicImage) -> Result<Planes, ImageError> {
-    let (width, height) = (image.width(), image.height());
-    if width == 0 || height == 0 {
-        return Err(ImageError::Empty);
-    }
-    let side = INPUT_SIZE as u32;
-    let rgb: RgbImage = if width == side && height == side {
-        image.to_rgb8()
-    } else {
-        let scale = side as f64 / width.min(height) as f64;
-        let new_w = ((width as f64 * scale).round() as u32).max(side);
-        let new_h = ((height as f64 * scale).round() as u32).max(side);
-        let resized = image.resize_exact(new_w, new_h, FilterType::Triangle);
-        resized
-            .crop_imm((new_w - side) / 2, (new_h - side) / 2, side, side)
-            .to_rgb8()
-    };
-    let mut planes = [0u8; IMAGE_BYTES];
-    let area = INPUT_SIZE * INPUT_SIZE;
-    for (index, pixel) in rgb.pixels().enumerate() {
-        for channel in 0..3 {
-            planes[channel * area + index] = pixel[channel];
-        }
-    }
-    Ok(planes)
-}
-
-/// Planes back to interleaved RGB bytes (for showing what the model sees).
-pub fn planes_to_rgb(planes: &Planes) -> Vec<u8> {
-    let area = INPUT_SIZE * INPUT_SIZE;
-    (0..area)
-        .flat_map(|i| [planes[i], planes[area + i], planes[2 * area + i]])
-        .collect()
-}
-
-/// Normalised floats for a batch of planes, laid out `[batch, 3, 32, 32]`.
-pub fn normalize(batch: &[&Planes]) -> Vec<f32> {
-    let area = INPUT_SIZE * INPUT_SIZE;
-    let mut out = Vec::with_capacity(batch.len() * IMAGE_BYTES);
-    for planes in batch {
-        for channel in 0..3 {
-            let (mean, std) = (MEAN[channel], STD[channel]);
-            out.extend(
-                planes[channel * area..(channel + 1) * area]
-                    .iter()
-                    .map(|&v| (v as f32 / 255.0 - mean) / std),
-            );
-        }
-    }
-    out
-}
-
-/// A batch tensor `[batch, 3, 32, 32]` on `device`.
-pub fn batch_tensor(batch: &[&Planes], device: &Device) -> Tensor<4> {
-    let data = TensorData::new(normalize(batch), [batch.len(), 3, INPUT_SIZE, INPUT_SIZE]);
-    Tensor::from_data(data, device)
-}
-
-/// The labels `[n]` of `set`'s images at `indices`, on `device`.
-pub fn label_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<1, Int> {
-    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
-    Tensor::from_data(TensorData::new(labels, [indices.len()]), device)
-}
-
-/// Padding (black pixels on every side) of the training augmentation's random crop.
-pub const CROP_PAD: i8 = 4;
-
-/// One crop + flip of the training augmentation: the 32x32 window at offset `(dx, dy)` (each
-/// in `-CROP_PAD..=CROP_PAD`) of the image padded with black, mirrored when `flip`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct View {
-    pub dx: i8,
-    pub dy: i8,
-    pub flip: bool,
-}
-
-impl View {
-    /// A uniformly random view (offsets first, then a coin for the flip).
-    pub fn random(rng: &mut impl RngCore) -> Self {
-        let dx = rng.random_range(-CROP_PAD..=CROP_PAD);
-        let dy = rng.random_range(-CROP_PAD..=CROP_PAD);
-        let flip = rng.random_bool(0.5);
-        Self { dx, dy, flip }
-    }
-
-    /// The view of `planes`: `out[y][x] = in[y + dy][x + dx]`, or `in[y + dy][31 - (x + dx)]`
-    /// when flipped; black outside the image.
-    pub fn apply(self, planes: &Planes) -> Planes {
-        let size = INPUT_SIZE as i32;
-        let (dx, dy) = (self.dx as i32, self.dy as i32);
-        let mut out = [0u8; IMAGE_BYTES];
-        let area = INPUT_SIZE * INPUT_SIZE;
-        for channel in 0..3 {
-            for y in 0..size {
-                let src_y = y + dy;
-                if !(0..size).contains(&src_y) {
-                    continue;
-                }
-                for x in 0..size {
-                    let shifted = x + dx;
-                    if !(0..size).contains(&shifted) {
-                        continue;
-                    }
-                    let src_x = if self.flip { size - 1 - shifted } else { shifted };
-                    out[channel * area + (y * size + x) as usize] =
-                        planes[channel * area + (src_y * size + src_x) as usize];
-                }
-            }
-        }
-        out
-    }
-}
-
-/// The training augmentation: a random [`View`] (crop out of the image padded by 4 black
-/// pixels, then a horizontal flip with probability 1/2).
-pub fn augment(planes: &Planes, rng: &mut impl RngCore) -> Planes {
-    View::random(rng).apply(planes)
-}
 
 /// A labelled set of 32x32 images held in memory.
 #[derive(Debug, Clone, Default)]
@@ -301,7 +82,8 @@ pub fn shuffle<T>(items: &mut [T], rng: &mut impl RngCore) {
 /// Why a dataset could not be loaded at all.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    #[error("{path}: {source}")]
+    // The cause is the source: printed after the path by whoever shows the chain (the CLI).
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -533,6 +315,18 @@ pub fn load_dataset(
     } else {
         load_image_folder(root, progress)
     }
+}
+
+/// A batch tensor `[batch, 3, 32, 32]` on `device`.
+pub fn batch_tensor(batch: &[&Planes], device: &Device) -> Tensor<4> {
+    let data = TensorData::new(normalize(batch), [batch.len(), 3, INPUT_SIZE, INPUT_SIZE]);
+    Tensor::from_data(data, device)
+}
+
+/// The labels `[n]` of `set`'s images at `indices`, on `device`.
+pub fn label_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<1, Int> {
+    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
+    Tensor::from_data(TensorData::new(labels, [indices.len()]), device)
 }
 
 /// Draws a random batch index order for one epoch.

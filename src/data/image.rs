@@ -1,0 +1,181 @@
+//! One image in, one model input out: decoding (with EXIF orientation and a size limit), the one
+//! resize rule, [`Planes`] and their conversions, and normalisation.
+
+use crate::model::INPUT_SIZE;
+use image::{DynamicImage, ImageDecoder, RgbImage, imageops::FilterType, metadata::Orientation};
+
+/// Per-channel mean of CIFAR-10 on [0, 1] RGB (the seed's tutorial values).
+pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+/// Per-channel standard deviation used by the seed's tutorial.
+pub const STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
+/// Bytes of one model input: 3 channel planes of 32x32.
+pub const IMAGE_BYTES: usize = 3 * INPUT_SIZE * INPUT_SIZE;
+/// Largest image we agree to decode: 120 megapixels, above every phone camera of today (48–50 MP
+/// are common, 108 MP exist). The header is checked before any pixel is decoded, so a
+/// decompression bomb (a 60000x60000 header, a 400 MP all-zero PNG) is refused without
+/// allocating it; the decoder's own allocation limit backs this up.
+pub const MAX_PIXELS: u64 = 120_000_000;
+/// Bytes the decoder may allocate (an RGBA image of [`MAX_PIXELS`], plus room).
+const MAX_DECODE_BYTES: u64 = 4 * MAX_PIXELS + (64 << 20);
+
+/// Why an image could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("not a decodable image ({0})")]
+    Decode(String),
+    /// A known image format this decoder does not read (AVIF, HEIC, TIFF, …), and what to do.
+    #[error("{format} images cannot be read here (JPEG, PNG, GIF, BMP and WebP can): {hint}")]
+    Unsupported { format: String, hint: &'static str },
+    #[error("image is {width}x{height} pixels, more than the {} megapixel limit", MAX_PIXELS / 1_000_000)]
+    TooLarge { width: u32, height: u32 },
+    #[error("image has no pixels")]
+    Empty,
+    #[error("pixel buffer has {got} bytes, expected {expected} for {width}x{height} RGBA")]
+    BadBuffer {
+        got: usize,
+        expected: usize,
+        width: u32,
+        height: u32,
+    },
+}
+
+/// One 32x32 image as three 8-bit channel planes (`[3, 32, 32]`, CIFAR-10's own layout).
+pub type Planes = [u8; IMAGE_BYTES];
+
+/// Decodes any supported image file format, turns it upright as its EXIF orientation says
+/// (how phones store portrait photos), and applies [`to_model_input`].
+pub fn decode_image(bytes: &[u8]) -> Result<Planes, ImageError> {
+    to_model_input(&decode_upright(bytes)?)
+}
+
+/// Size of the upright image (EXIF orientation applied) from the file's header alone.
+pub fn image_size(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
+    let mut decoder = open_decoder(bytes)?;
+    let (width, height) = decoder.dimensions();
+    Ok(match decoder.orientation().unwrap_or(Orientation::NoTransforms) {
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
+            (height, width)
+        }
+        _ => (width, height),
+    })
+}
+
+/// The decoder's error, with formats it knows but does not read told apart.
+fn decode_error(error: image::ImageError) -> ImageError {
+    match error {
+        image::ImageError::Unsupported(unsupported) => match unsupported.format_hint() {
+            image::error::ImageFormatHint::Exact(format) => ImageError::Unsupported {
+                format: format!("{format:?}").to_uppercase(),
+                hint: "convert it to JPEG or PNG",
+            },
+            _ => ImageError::Decode(unsupported.to_string()),
+        },
+        other => ImageError::Decode(other.to_string()),
+    }
+}
+
+/// HEIC/HEIF (how iPhones store photos): an ISO media file whose brand the decoder cannot guess.
+fn is_heif(bytes: &[u8]) -> bool {
+    const BRANDS: [&[u8; 4]; 9] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1"];
+    bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && BRANDS.iter().any(|brand| &bytes[8..12] == *brand)
+}
+
+/// The decoded image, upright.
+pub fn decode_upright(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
+    let mut decoder = open_decoder(bytes)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// A decoder for `bytes` whose header says the image is within [`MAX_PIXELS`].
+fn open_decoder(bytes: &[u8]) -> Result<impl ImageDecoder + '_, ImageError> {
+    if is_heif(bytes) {
+        return Err(ImageError::Unsupported {
+            format: "HEIC (iPhone photo)".into(),
+            hint: "export it as JPEG, or share it from the Photos app, which converts it",
+        });
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Decode(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    if width as u64 * height as u64 > MAX_PIXELS {
+        return Err(ImageError::TooLarge { width, height });
+    }
+    Ok(decoder)
+}
+
+/// Uses RGBA pixels (as a browser `ImageData` holds them) of any size.
+pub fn rgba_to_model_input(rgba: &[u8], width: u32, height: u32) -> Result<Planes, ImageError> {
+    let expected = width as usize * height as usize * 4;
+    if rgba.len() != expected {
+        return Err(ImageError::BadBuffer {
+            got: rgba.len(),
+            expected,
+            width,
+            height,
+        });
+    }
+    let image = image::RgbaImage::from_raw(width, height, rgba.to_vec())
+        .ok_or(ImageError::Empty)?;
+    to_model_input(&DynamicImage::ImageRgba8(image))
+}
+
+/// The one resize rule: short side to 32 px, centre crop to 32x32, RGB planes.
+pub fn to_model_input(image: &DynamicImage) -> Result<Planes, ImageError> {
+    let (width, height) = (image.width(), image.height());
+    if width == 0 || height == 0 {
+        return Err(ImageError::Empty);
+    }
+    let side = INPUT_SIZE as u32;
+    let rgb: RgbImage = if width == side && height == side {
+        image.to_rgb8()
+    } else {
+        let scale = side as f64 / width.min(height) as f64;
+        let new_w = ((width as f64 * scale).round() as u32).max(side);
+        let new_h = ((height as f64 * scale).round() as u32).max(side);
+        let resized = image.resize_exact(new_w, new_h, FilterType::Triangle);
+        resized
+            .crop_imm((new_w - side) / 2, (new_h - side) / 2, side, side)
+            .to_rgb8()
+    };
+    let mut planes = [0u8; IMAGE_BYTES];
+    let area = INPUT_SIZE * INPUT_SIZE;
+    for (index, pixel) in rgb.pixels().enumerate() {
+        for channel in 0..3 {
+            planes[channel * area + index] = pixel[channel];
+        }
+    }
+    Ok(planes)
+}
+
+/// Planes back to interleaved RGB bytes (for showing what the model sees).
+pub fn planes_to_rgb(planes: &Planes) -> Vec<u8> {
+    let area = INPUT_SIZE * INPUT_SIZE;
+    (0..area)
+        .flat_map(|i| [planes[i], planes[area + i], planes[2 * area + i]])
+        .collect()
+}
+
+/// Normalised floats for a batch of planes, laid out `[batch, 3, 32, 32]`.
+pub fn normalize(batch: &[&Planes]) -> Vec<f32> {
+    let area = INPUT_SIZE * INPUT_SIZE;
+    let mut out = Vec::with_capacity(batch.len() * IMAGE_BYTES);
+    for planes in batch {
+        for channel in 0..3 {
+            let (mean, std) = (MEAN[channel], STD[channel]);
+            out.extend(
+                planes[channel * area..(channel + 1) * area]
+                    .iter()
+                    .map(|&v| (v as f32 / 255.0 - mean) / std),
+            );
+        }
+    }
+    out
+}
