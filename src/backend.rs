@@ -97,10 +97,15 @@ pub fn run_static_constructors() {
     ONCE.call_once(|| unsafe { __wasm_call_ctors() });
 }
 
+/// The browser granted no WebGPU device (or this module was built without WebGPU).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("WebGPU is not available: {0}")]
+pub struct WebGpuUnavailable(pub String);
+
 /// Asks the browser for a WebGPU adapter and device (once per wasm instance; later calls reuse
 /// them). Returns the device and a description of the adapter.
 #[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
-pub async fn open_webgpu() -> Result<(Device, String), String> {
+pub async fn open_webgpu() -> Result<(Device, String), WebGpuUnavailable> {
     // The page's start function already ran them; the wasm tests (and other users of the
     // library) may not, and WebGPU kernels need cubecl's registrations.
     run_static_constructors();
@@ -110,7 +115,7 @@ pub async fn open_webgpu() -> Result<(Device, String), String> {
     let (device, setup) = Device::wgpu_options()
         .init_with_setup_async()
         .await
-        .map_err(|e| format!("WebGPU is not available: {e}"))?;
+        .map_err(|e| WebGpuUnavailable(e.to_string()))?;
     let adapter = setup.adapter.get_info();
     let name = if adapter.name.is_empty() {
         match adapter.device_type {
@@ -131,6 +136,6 @@ pub async fn open_webgpu() -> Result<(Device, String), String> {
 
 /// The CPU-only browser module (built without the `webgpu` feature) has no WebGPU.
 #[cfg(all(target_arch = "wasm32", not(feature = "webgpu")))]
-pub async fn open_webgpu() -> Result<(Device, String), String> {
-    Err("this is the CPU-only module (built without WebGPU)".into())
+pub async fn open_webgpu() -> Result<(Device, String), WebGpuUnavailable> {
+    Err(WebGpuUnavailable("this is the CPU-only module (built without WebGPU)".into()))
 }

@@ -1,9 +1,9 @@
 //! Knowledge distillation: the student learns from a stronger teacher's softened outputs as well
 //! as from the labels. The teacher (trained once by `tools/teacher.py`, never shipped) leaves a
-//! logits file with its outputs on a few fixed crop/flip [`View`]s of every training image; the
+//! logits file with its outputs on a few fixed crop/flip [`CropFlip`]s of every training image; the
 //! student's augmentation draws one of those views, so both always look at the same pixels.
 
-use crate::data::{self, ImageSet, Planes, View};
+use crate::data::{self, ImageSet, Planes, CropFlip};
 use burn::{prelude::*, tensor::activation::log_softmax};
 use rand::{Rng, rngs::SmallRng};
 use serde::Deserialize;
@@ -51,7 +51,7 @@ pub struct TeacherLogits {
     pub classes: Vec<String>,
     pub views: usize,
     rows: HashMap<String, usize>,
-    view_table: Vec<View>,
+    view_table: Vec<CropFlip>,
     logits: Vec<f32>,
 }
 
@@ -76,7 +76,7 @@ impl TeacherLogits {
         let (table, logits) = body.split_at(entries * 4);
         let view_table = table
             .chunks_exact(4)
-            .map(|v| View { dx: v[0] as i8, dy: v[1] as i8, flip: v[2] != 0 })
+            .map(|v| CropFlip { dx: v[0] as i8, dy: v[1] as i8, flip: v[2] != 0 })
             .collect();
         let logits = logits.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let rows = header.names.into_iter().enumerate().map(|(row, name)| (name, row)).collect();
@@ -100,7 +100,7 @@ impl TeacherLogits {
     }
 
     /// View `k` of row `row` and the teacher's logits on it.
-    pub fn view(&self, row: usize, k: usize) -> (View, &[f32]) {
+    pub fn view(&self, row: usize, k: usize) -> (CropFlip, &[f32]) {
         let entry = row * self.views + k;
         let classes = self.classes.len();
         (self.view_table[entry], &self.logits[entry * classes..(entry + 1) * classes])

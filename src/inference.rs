@@ -12,7 +12,7 @@ use burn::{prelude::*, tensor::activation::softmax};
 use serde::{Deserialize, Serialize};
 
 /// One ranked class.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClassScore {
     pub index: usize,
@@ -125,16 +125,16 @@ pub async fn se_weights(model: &SeCnn, image: &Planes, device: &Device) -> Resul
     Ok(out)
 }
 
-/// Explains one image: probabilities, top-`top_k`, per-block attention with the `k` most and
-/// least attended channel maps, and Grad-CAM for `cam_class` (default: the top class).
+/// Explains one image: probabilities, top-`top_k`, per-block attention with the `channels` most
+/// and least attended channel maps, and Grad-CAM for `cam_class` (default: the top class).
 /// `tta` averages the probabilities' logits with the mirror image's (attention stays the image's).
 #[allow(clippy::too_many_arguments)]
 pub async fn explain(
     model: &SeCnn,
     image: &Planes,
     classes: &[String],
-    top_k_count: usize,
-    k: usize,
+    top_k: usize,
+    channels: usize,
     cam_class: Option<usize>,
     tta: bool,
     device: &Device,
@@ -146,11 +146,11 @@ pub async fn explain(
         false => explained.logits,
     };
     let probabilities = read_f32(softmax(logits, 1)).await?;
-    let top = top_k(&probabilities, classes, top_k_count);
+    let top = self::top_k(&probabilities, classes, top_k);
     let mut blocks = Vec::with_capacity(explained.blocks.len());
     for trace in explained.blocks {
         let weights = read_f32(trace.se_weights).await?;
-        let [_, channels, size, _] = trace.features.dims();
+        let [_, block_channels, size, _] = trace.features.dims();
         let features = read_f32(trace.features).await?;
         let map = |channel: usize| ChannelMap {
             channel,
@@ -158,17 +158,17 @@ pub async fn explain(
             size,
             values: features[channel * size * size..(channel + 1) * size * size].to_vec(),
         };
-        let mut order: Vec<usize> = (0..channels).collect();
+        let mut order: Vec<usize> = (0..block_channels).collect();
         order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]));
-        let k = k.min(channels);
+        let shown = channels.min(block_channels);
         blocks.push(BlockAttention {
-            most_attended: order[..k].iter().map(|&c| map(c)).collect(),
-            least_attended: order[channels - k..].iter().rev().map(|&c| map(c)).collect(),
+            most_attended: order[..shown].iter().map(|&c| map(c)).collect(),
+            least_attended: order[block_channels - shown..].iter().rev().map(|&c| map(c)).collect(),
             se_weights: weights,
         });
     }
-    // The default is the most probable class, whatever `top_k_count` (0 keeps no top list).
-    let most_probable = || top_k(&probabilities, classes, 1).first().map_or(0, |best| best.index);
+    // The default is the most probable class, whatever `top_k` (0 keeps no top list).
+    let most_probable = || self::top_k(&probabilities, classes, 1).first().map_or(0, |best| best.index);
     let class = cam_class.unwrap_or_else(most_probable).min(probabilities.len().saturating_sub(1));
     let gradcam = grad_cam(model, image, class, classes, device).await?;
     Ok(Explanation {

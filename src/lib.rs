@@ -10,18 +10,24 @@
 //! - [`distill`]: learning from a teacher's logits on the same augmented views;
 //! - [`inference`]: top-k, SE weights, feature maps, Grad-CAM;
 //! - [`transfer`]: a last layer for new classes started from what the model knows (imprinting);
-//! - [`weights`]: the self-describing burnpack weights file and PyTorch import;
+//! - [`fine_tune`]: fine-tuning as one job (plan, steps, divergence, the kept epoch);
+//! - [`workbench`]: one model at work as the page uses it (the wasm boundary marshals it);
+//! - [`weights`]: the self-describing burnpack weights file (f32, f16, 8-bit);
+//! - [`interop`]: PyTorch files under the seed's names: `.pth` import, `.safetensors` in and out;
 //! - [`backend`]: choosing the device (Burn flex on the CPU, or wgpu).
 
 pub mod backend;
 pub mod data;
 pub mod distill;
+pub mod fine_tune;
 pub mod inference;
+pub mod interop;
 pub mod model;
 pub mod session;
 pub mod training;
 pub mod transfer;
 pub mod weights;
+pub mod workbench;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod checkpoint;

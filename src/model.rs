@@ -98,7 +98,7 @@ pub struct BlockTrace {
 
 /// Logits plus, per block, the attention weights and attended feature maps.
 #[derive(Debug, Clone)]
-pub struct Explained {
+pub struct ForwardTrace {
     /// `[batch, classes]`
     pub logits: Tensor<2>,
     /// One trace per block, in order.
@@ -180,7 +180,7 @@ impl SeCnn {
     }
 
     /// Logits together with every block's attention weights and attended feature maps.
-    pub fn forward_explained(&self, images: Tensor<4>) -> Explained {
+    pub fn forward_explained(&self, images: Tensor<4>) -> ForwardTrace {
         let mut blocks = Vec::with_capacity(NUM_BLOCKS);
         let mut x = images;
         for index in 0..NUM_BLOCKS {
@@ -188,7 +188,7 @@ impl SeCnn {
             x = self.pool.forward(trace.features.clone());
             blocks.push(trace);
         }
-        Explained {
+        ForwardTrace {
             logits: self.head(x),
             blocks,
         }

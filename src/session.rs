@@ -52,6 +52,24 @@ pub struct StepReport {
     pub done: bool,
 }
 
+/// A step whose loss is not a finite number: the weights it produced are unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
+#[error("training diverged (loss {loss}) in epoch {epoch}")]
+pub struct Diverged {
+    pub loss: f64,
+    /// 1-based epoch of the step.
+    pub epoch: usize,
+}
+
+/// The first step among `reports` that diverged, if any (both the CLI and fine-tuning stop there).
+pub fn divergence(reports: &[StepReport]) -> Option<Diverged> {
+    reports
+        .iter()
+        .find(|report| !report.metrics.loss.is_finite())
+        .map(|report| Diverged { loss: report.metrics.loss, epoch: report.epoch + 1 })
+}
+
 /// How many steps [`TrainingSession::steps`] should queue before reading them back: about
 /// `target_ms` of work, so a GPU is kept busy and the caller still hears from the run often.
 #[derive(Debug, Clone)]
@@ -134,7 +152,7 @@ impl TrainingSession {
             best: None,
             teacher: None,
         };
-        if session.trainer.config.freeze == Freeze::Head && !session.trainer.config.augment {
+        if session.trainer.config.freeze == Freeze::AllButHead && !session.trainer.config.augment {
             session.cached_features = Some(session.compute_features());
         }
         session

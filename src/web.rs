@@ -1,18 +1,25 @@
-//! The wasm boundary: a thin wrapper that hands the library's classify / explain / fine-tune /
-//! weights functions to JavaScript. No model logic lives here; every call goes to the same
-//! code the native CLI runs. Results cross as plain JS objects (serde-wasm-bindgen).
+//! The wasm boundary: marshals [`Workbench`] (the library's model at work) to JavaScript.
+//! No model rule and no sentence for people lives here. Results cross as plain JS objects
+//! (serde-wasm-bindgen); errors cross as JS `Error`s with a stable `code` (and `details` where
+//! a failure has numbers), which the page branches on.
 
 use crate::{
-    data::{self, ImageSet, Planes},
+    data::{self, Planes},
+    fine_tune::{self, FineTuneRequest},
     inference,
-    session::{ReadPacer, TrainingSession},
-    training::{Evaluation, Trainer, TrainingConfig, TrainingOptions},
-    transfer::{self, ClassStart},
-    weights::{self, ModelInfo},
-    SeCnn,
+    training::{TrainingConfig, TrainingOptions},
+    workbench::{self, Rgba, Workbench, WorkbenchError},
 };
 use burn::prelude::*;
 use serde::Serialize;
+
+/// One SE-CNN in a browser: the [`Workbench`] and the backend it runs on.
+#[wasm_bindgen]
+pub struct Runtime {
+    backend: BackendInfo,
+    bench: Workbench,
+}
+
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
@@ -23,15 +30,26 @@ fn start() {
     let _ = console_log::init_with_level(log::Level::Warn);
 }
 
-fn js_error(error: impl std::fmt::Display) -> JsError {
-    JsError::new(&error.to_string())
+/// A JS `Error` with the failure's `code` (and `details`) as properties.
+fn js_error(error: impl Into<WorkbenchError>) -> JsValue {
+    let error = error.into();
+    let js = js_sys::Error::new(&error.to_string());
+    let _ = js_sys::Reflect::set(&js, &"code".into(), &error.code().into());
+    if let Some(details) = error.details().and_then(|d| to_js(&d).ok()) {
+        let _ = js_sys::Reflect::set(&js, &"details".into(), &details);
+    }
+    js.into()
+}
+
+fn invalid_argument(message: impl std::fmt::Display) -> JsValue {
+    js_error(WorkbenchError::InvalidArgument(message.to_string()))
 }
 
 /// Plain JS objects (maps as objects, `None` as null); `serde_bytes` fields become `Uint8Array`s.
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false))
-        .map_err(js_error)
+        .map_err(|e| js_sys::Error::new(&e.to_string()).into())
 }
 
 fn now_ms() -> f64 {
@@ -50,104 +68,9 @@ struct BackendInfo {
     fallback_reason: Option<String>,
 }
 
-/// A training run in progress, plus what is needed to undo it.
-struct FineTune {
-    session: TrainingSession,
-    /// The model (and its description) before fine-tuning, restored by `cancel_fine_tune`.
-    previous: (SeCnn, ModelInfo),
-    info: ModelInfo,
-    /// How many steps each `fine_tune_steps` call takes.
-    pacer: ReadPacer,
-}
-
-/// One SE-CNN in a browser: a device, the current model and its description, and the
-/// examples collected for fine-tuning.
-#[wasm_bindgen]
-pub struct Runtime {
-    device: Device,
-    backend: BackendInfo,
-    model: SeCnn,
-    info: ModelInfo,
-    examples: ImageSet,
-    fine_tune: Option<FineTune>,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct FineTunePlan {
-    train_images: usize,
-    validation_images: usize,
-    /// Set when the validation set is too small for its accuracy to mean much.
-    validation_warning: Option<String>,
-    /// Validation before the first step (the run keeps the best of this and every epoch).
-    start_validation: Option<Evaluation>,
-    steps_per_epoch: usize,
-    total_steps: usize,
-    classes: Vec<String>,
-    head_reinitialised: bool,
-    /// How each class's row of the last layer started.
-    class_starts: Vec<ClassStart>,
-    uses_feature_cache: bool,
-}
-
-/// Fewer validation images than this give an accuracy too coarse to trust (one image moves
-/// it by more than 5 points).
-const MIN_VALIDATION_IMAGES: usize = 20;
-
-fn validation_warning(images: usize) -> Option<String> {
-    (images < MIN_VALIDATION_IMAGES).then(|| match images {
-        0 => "no validation images: nothing measures whether fine-tuning helps".to_string(),
-        n => format!(
-            "only {n} validation images: each one moves the accuracy by {:.0} points; add images or raise the validation share",
-            100.0 / n as f64
-        ),
-    })
-}
-
-/// Custom classes must be 2–10 distinct, non-empty names.
-fn check_class_names(names: &[String]) -> Result<(), JsError> {
-    if !(2..=MAX_CLASSES).contains(&names.len()) {
-        return Err(JsError::new(&format!("custom fine-tuning needs 2 to 10 class names, got {}", names.len())));
-    }
-    if names.iter().any(|n| n.trim().is_empty()) {
-        return Err(JsError::new("class names must not be empty"));
-    }
-    for (i, name) in names.iter().enumerate() {
-        if names[..i].iter().any(|other| transfer::same_class(other, name)) {
-            return Err(JsError::new(&format!("the class name {name:?} appears twice")));
-        }
-    }
-    Ok(())
-}
-
-/// Fine-tuning trains at most this many classes.
-const MAX_CLASSES: usize = 10;
-
-fn check_label(label: usize) -> Result<(), JsError> {
-    if label >= MAX_CLASSES {
-        return Err(JsError::new(&format!("label {label} is out of range: labels are class indices 0–{}", MAX_CLASSES - 1)));
-    }
-    Ok(())
-}
-
-/// Enough examples, every label a class of `set`.
-fn check_examples(set: &ImageSet) -> Result<(), JsError> {
-    if let Some(label) = set.labels.iter().find(|&&l| l >= set.classes.len()) {
-        return Err(JsError::new(&format!(
-            "an example has label {label}, but labels must be class indices 0–{} for the classes {:?}",
-            set.classes.len() - 1,
-            set.classes
-        )));
-    }
-    if set.len() < 2 {
-        return Err(JsError::new("add at least two labelled images before fine-tuning"));
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Classified {
+struct ClassifyReply {
     top: Vec<inference::ClassScore>,
     /// What the model sees: 32x32 RGBA bytes after the resize rule (a `Uint8Array` in JS:
     /// a plain array costs one boundary call per byte and a slow structured clone).
@@ -158,7 +81,7 @@ struct Classified {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Explained {
+struct ExplainReply {
     #[serde(flatten)]
     explanation: inference::Explanation,
     #[serde(with = "serde_bytes")]
@@ -167,7 +90,7 @@ struct Explained {
 }
 
 #[derive(Serialize)]
-struct Decoded {
+struct DecodeReply {
     width: u32,
     height: u32,
     #[serde(with = "serde_bytes")]
@@ -193,159 +116,144 @@ fn cpu_adapter() -> String {
 impl Runtime {
     /// Opens a backend — `"auto"` (WebGPU when an adapter is granted, else CPU), `"webgpu"`
     /// (an error when unavailable) or `"cpu"` — and loads the weights in `weights` (burnpack bytes).
-    pub async fn create(backend: &str, weights: &[u8]) -> Result<Runtime, JsError> {
+    pub async fn create(backend: &str, weights: &[u8]) -> Result<Runtime, JsValue> {
+        let cpu = |fallback_reason| BackendInfo { backend: "cpu".into(), adapter: cpu_adapter(), fallback_reason };
         let (device, backend) = match backend {
-            "cpu" => (Device::flex(), BackendInfo { backend: "cpu".into(), adapter: cpu_adapter(), fallback_reason: None }),
+            "cpu" => (Device::flex(), cpu(None)),
             "webgpu" => open_webgpu().await.map_err(js_error)?,
             "auto" => match open_webgpu().await {
                 Ok(opened) => opened,
-                Err(reason) => (
-                    Device::flex(),
-                    BackendInfo { backend: "cpu".into(), adapter: cpu_adapter(), fallback_reason: Some(reason) },
-                ),
+                Err(reason) => (Device::flex(), cpu(Some(reason.to_string()))),
             },
-            other => return Err(JsError::new(&format!("unknown backend {other:?}: use auto, webgpu or cpu"))),
+            other => return Err(invalid_argument(format!("unknown backend {other:?}: use auto, webgpu or cpu"))),
         };
-        let loaded = weights::load(weights, &device).map_err(js_error)?;
-        Ok(Runtime {
-            device,
-            backend,
-            model: loaded.model,
-            info: loaded.info,
-            examples: ImageSet::default(),
-            fine_tune: None,
-        })
+        let on_gpu = backend.backend == "webgpu";
+        let bench = Workbench::open(weights, device, on_gpu).map_err(js_error)?;
+        Ok(Runtime { backend, bench })
     }
 
     /// `{ backend, adapter, fallbackReason }`.
-    pub fn backend(&self) -> Result<JsValue, JsError> {
+    pub fn backend(&self) -> Result<JsValue, JsValue> {
         to_js(&self.backend)
     }
 
-    /// The current model's description (name, classes, accuracy, …).
-    pub fn info(&self) -> Result<JsValue, JsError> {
-        to_js(&self.info)
+    /// The current model's description (name, classes, widths, accuracy, …).
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_js(self.bench.info())
+    }
+
+    /// What the page must not hard-code: input size, block widths, class limits, dataset classes.
+    pub fn facts(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.bench.facts())
     }
 
     /// Replaces the model with the one in `bytes`. On any error the current model stays.
-    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
-        if self.fine_tune.is_some() {
-            return Err(JsError::new("cannot load weights while fine-tuning; cancel or finish first"));
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<JsValue, JsValue> {
+        to_js(self.bench.load_weights(bytes).map_err(js_error)?)
+    }
+
+    /// The current weights as `format` bytes: `"burnpack"` (secnn's own file) or
+    /// `"safetensors"` (for PyTorch, under the seed's names).
+    pub async fn export_weights(&self, format: &str) -> Result<Vec<u8>, JsValue> {
+        match format {
+            "burnpack" => self.bench.export_weights().await.map_err(js_error),
+            "safetensors" => self.bench.export_safetensors().await.map_err(js_error),
+            other => Err(invalid_argument(format!("unknown weights format {other:?}: use burnpack or safetensors"))),
         }
-        let loaded = weights::load(bytes, &self.device).map_err(js_error)?;
-        self.model = loaded.model;
-        self.info = loaded.info;
-        self.info()
     }
 
-    /// The current weights as burnpack bytes (read asynchronously, so this works on WebGPU).
-    pub async fn export_weights(&self) -> Result<Vec<u8>, JsError> {
-        weights::to_bytes(&self.model, &self.info).await.map_err(js_error)
-    }
-
-    /// Top-`k` for RGBA pixels of any size; `tta` averages with the mirror image.
-    pub async fn classify(&self, rgba: &[u8], width: u32, height: u32, k: usize, tta: bool) -> Result<JsValue, JsError> {
-        let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
+    /// Top-`top_k` for RGBA pixels of any size; `tta` averages with the mirror image.
+    pub async fn classify(&self, rgba: &[u8], width: u32, height: u32, top_k: usize, tta: bool) -> Result<JsValue, JsValue> {
         let started = now_ms();
-        let top = inference::classify(&self.model, &[&planes], &self.info.classes, k, tta, &self.device)
-            .await
-            .map_err(js_error)?
-            .remove(0);
-        to_js(&Classified { top, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
+        let image = Rgba { pixels: rgba, width, height };
+        let (top, planes) = self.bench.classify(image, top_k, tta).await.map_err(js_error)?;
+        to_js(&ClassifyReply { top, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
     }
 
-    /// Probabilities, top-`k`, SE weights with the `channels` most/least attended feature maps
-    /// per block, and Grad-CAM for `cam_class` (default: the top class); `tta` averages the
-    /// probabilities with the mirror image's.
+    /// Probabilities, top-`top_k`, SE weights with the `channels` most/least attended feature
+    /// maps per block, and Grad-CAM for `cam_class` (default: the top class); `tta` averages
+    /// the probabilities with the mirror image's.
     #[allow(clippy::too_many_arguments)]
     pub async fn explain(
         &self,
         rgba: &[u8],
         width: u32,
         height: u32,
-        k: usize,
+        top_k: usize,
         channels: usize,
         cam_class: Option<usize>,
         tta: bool,
-    ) -> Result<JsValue, JsError> {
-        let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
+    ) -> Result<JsValue, JsValue> {
         let started = now_ms();
-        let explanation =
-            inference::explain(&self.model, &planes, &self.info.classes, k, channels, cam_class, tta, &self.device)
-                .await
-                .map_err(js_error)?;
-        to_js(&Explained { explanation, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
+        let image = Rgba { pixels: rgba, width, height };
+        let (explanation, planes) = self.bench.explain(image, top_k, channels, cam_class, tta).await.map_err(js_error)?;
+        to_js(&ExplainReply { explanation, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
     }
 
     /// Explains a plain grey image and discards the result: compiles the WebGPU shaders (and
     /// warms the wasm JIT) that the first real explanation would otherwise wait for.
-    pub async fn warm_up(&self) -> Result<(), JsError> {
-        let grey = data::rgba_to_model_input(&[128; 32 * 32 * 4], 32, 32).map_err(js_error)?;
-        inference::explain(&self.model, &grey, &self.info.classes, 1, 1, None, false, &self.device)
-            .await
-            .map_err(js_error)?;
+    pub async fn warm_up(&self) -> Result<(), JsValue> {
+        let grey = Rgba { pixels: &[128; 32 * 32 * 4], width: 32, height: 32 };
+        self.bench.explain(grey, 1, 1, None, false).await.map_err(js_error)?;
         Ok(())
     }
 
     /// Decodes an image file (JPEG, PNG, GIF, BMP, WebP) with the same decoder as the CLI, upright
     /// as its EXIF orientation says, and returns `{ width: 32, height: 32, rgba }` after the
     /// resize rule.
-    pub fn decode(bytes: &[u8]) -> Result<JsValue, JsError> {
+    pub fn decode(bytes: &[u8]) -> Result<JsValue, JsValue> {
         let planes = data::decode_image(bytes).map_err(js_error)?;
-        to_js(&Decoded { width: 32, height: 32, rgba: planes_to_rgba(&planes) })
+        to_js(&DecodeReply { width: 32, height: 32, rgba: planes_to_rgba(&planes) })
     }
 
     /// `{ width, height }` of an image file, upright (EXIF orientation applied), from its header
     /// alone; refuses files over the decoder's pixel limit like `decode` does.
-    pub fn image_size(bytes: &[u8]) -> Result<JsValue, JsError> {
+    pub fn image_size(bytes: &[u8]) -> Result<JsValue, JsValue> {
         let (width, height) = data::image_size(bytes).map_err(js_error)?;
         to_js(&serde_json::json!({ "width": width, "height": height }))
     }
 
+    /// Refuses (with code `invalid-argument`) class names fine-tuning would refuse.
+    pub fn check_class_names(names: Vec<String>) -> Result<(), JsValue> {
+        fine_tune::check_class_names(&names).map_err(js_error)
+    }
+
+    /// For each of `names`, the index of the same class in `known` (the runtime's class-name
+    /// rule), or null.
+    pub fn match_classes(names: Vec<String>, known: Vec<String>) -> Result<JsValue, JsValue> {
+        to_js(&workbench::match_classes(&names, &known))
+    }
+
     /// Forgets every collected example.
     pub fn clear_examples(&mut self) {
-        self.examples = ImageSet::default();
+        self.bench.clear_examples();
     }
 
     /// Adds one labelled example from RGBA pixels. Returns the number of examples.
-    pub fn add_example(&mut self, rgba: &[u8], width: u32, height: u32, label: usize) -> Result<usize, JsError> {
-        check_label(label)?;
-        let planes = data::rgba_to_model_input(rgba, width, height).map_err(js_error)?;
-        self.examples.images.push(planes);
-        self.examples.labels.push(label);
-        Ok(self.examples.len())
+    pub fn add_example(&mut self, rgba: &[u8], width: u32, height: u32, label: usize) -> Result<usize, JsValue> {
+        self.bench.add_example(Rgba { pixels: rgba, width, height }, label).map_err(js_error)
     }
 
     /// Adds every record of an official CIFAR-10 binary batch file. Returns the number added.
-    pub fn add_cifar_batch(&mut self, bytes: &[u8], name: &str) -> Result<usize, JsError> {
-        let before = self.examples.len();
-        data::parse_cifar_records(bytes, std::path::Path::new(name), &mut self.examples).map_err(js_error)?;
-        Ok(self.examples.len() - before)
+    pub fn add_cifar_batch(&mut self, bytes: &[u8], name: &str) -> Result<usize, JsValue> {
+        self.bench.add_cifar_batch(bytes, name).map_err(js_error)
     }
 
-    /// The collected examples as records of the CIFAR-10 binary format (a label byte, then the
-    /// 32x32 planes), which `add_cifar_batch` reads back: how a switch to another module
-    /// carries them over.
+    /// The collected examples as CIFAR-10 binary records, which `add_cifar_batch` reads back:
+    /// how a switch to another module carries them over.
     pub fn export_examples(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(self.examples.len() * (1 + data::IMAGE_BYTES));
-        for (planes, &label) in self.examples.images.iter().zip(&self.examples.labels) {
-            bytes.push(label as u8); // check_label keeps labels below 10
-            bytes.extend_from_slice(planes);
-        }
-        bytes
+        self.bench.export_examples()
     }
 
     /// Number of examples collected so far.
     pub fn example_count(&self) -> usize {
-        self.examples.len()
+        self.bench.example_count()
     }
 
-    /// Starts fine-tuning on the collected examples. `classes` (2–10 distinct names) trains a
-    /// last layer for custom classes, started from the model's own rows for names it knows and
-    /// imprinted from the examples for new ones; `null` keeps the model's classes. `probe`
-    /// (RGBA of a `probe_width` x `probe_height` image, may be empty) is the image whose SE
-    /// weights every step reports. The plan it returns carries the validation accuracy before
-    /// the first step.
+    /// Starts fine-tuning on the collected examples and returns its plan (with the validation
+    /// accuracy before the first step). `classes` (2–10 distinct names) trains a last layer
+    /// for custom classes; `null` keeps the model's. `probe` (RGBA of a `probe_width` x
+    /// `probe_height` image, may be empty) is the image whose SE weights every step reports.
     pub async fn start_fine_tune(
         &mut self,
         options: JsValue,
@@ -353,145 +261,46 @@ impl Runtime {
         probe: &[u8],
         probe_width: u32,
         probe_height: u32,
-    ) -> Result<JsValue, JsError> {
-        if self.fine_tune.is_some() {
-            return Err(JsError::new("a fine-tuning run is already in progress"));
-        }
+    ) -> Result<JsValue, JsValue> {
         let options: TrainingOptions = if options.is_undefined() || options.is_null() {
             TrainingOptions::default()
         } else {
-            serde_wasm_bindgen::from_value(options).map_err(js_error)?
+            serde_wasm_bindgen::from_value(options).map_err(invalid_argument)?
         };
-        let config = options.resolve(TrainingConfig::fine_tune());
-        let mut info = self.info.clone();
-        if let Some(names) = &classes {
-            check_class_names(names)?;
-            info.classes = names.clone();
-            info.name = "SE-CNN (custom classes)".into();
-        }
-        let mut set = self.examples.clone();
-        set.classes = info.classes.clone();
-        check_examples(&set)?;
-        let (model, class_starts) = match &classes {
-            Some(names) => transfer::head_for_classes(&self.model, &self.info.classes, names, &set, &self.device)
-                .await
-                .map_err(js_error)?,
-            None => (self.model.clone(), vec![ClassStart::Kept; info.classes.len()]),
+        let probe = match probe.is_empty() {
+            true => None,
+            false => Some(Rgba { pixels: probe, width: probe_width, height: probe_height }.to_model_input().map_err(js_error)?),
         };
-        let (train, validation) = config.split(set);
-        let validation = validation.filter(|valid| !valid.is_empty());
-        if train.is_empty() {
-            return Err(JsError::new("no images left for training after the validation split"));
-        }
-        let steps = train.len().div_ceil(config.batch_size);
-        let trainer = Trainer::new(model, config, steps, &self.device);
-        let mut session = TrainingSession::new(trainer, train, validation, &self.device);
-        if !probe.is_empty() {
-            session.set_probe(Some(data::rgba_to_model_input(probe, probe_width, probe_height).map_err(js_error)?));
-        }
-        let start_validation = session.validate().await.map_err(js_error)?;
-        let validation_images = session.validation_set().map_or(0, |v| v.len());
-        let plan = FineTunePlan {
-            train_images: session.train_set().len(),
-            validation_images,
-            validation_warning: validation_warning(validation_images),
-            start_validation,
-            steps_per_epoch: session.steps_per_epoch(),
-            total_steps: session.total_steps(),
-            classes: info.classes.clone(),
-            head_reinitialised: classes.is_some(),
-            class_starts,
-            uses_feature_cache: session.uses_feature_cache(),
-        };
-        // WebGPU: read every ~200 ms of steps, so the GPU does not wait for the page after each
-        // one. The CPU computes each step before returning anyway: one step a call keeps the
-        // charts and the attention bars moving with every step.
-        let pacer = match self.backend.backend.as_str() {
-            "webgpu" => ReadPacer::new(200.0, 32),
-            _ => ReadPacer::new(0.0, 1),
-        };
-        self.fine_tune = Some(FineTune {
-            session,
-            previous: (self.model.clone(), self.info.clone()),
-            info,
-            pacer,
-        });
-        to_js(&plan)
+        let request = FineTuneRequest { config: options.resolve(TrainingConfig::fine_tune()), classes, probe };
+        to_js(&self.bench.start_fine_tune(request).await.map_err(js_error)?)
     }
 
-    /// Runs the next fine-tuning steps and returns their reports, one per step (loss, running
-    /// accuracy, learning rate; probe SE weights with the last; validation, per-class accuracy
-    /// and confusion matrix at an epoch's end). On WebGPU several steps run before their
-    /// results are read back, on the CPU one. After the last step the fine-tuned model becomes
-    /// the current model.
-    pub async fn fine_tune_steps(&mut self) -> Result<JsValue, JsError> {
-        let run = self
-            .fine_tune
-            .as_mut()
-            .ok_or_else(|| JsError::new("no fine-tuning run: call start_fine_tune first"))?;
-        let started = now_ms();
-        let reports = run.session.steps(run.pacer.steps()).await.map_err(js_error)?;
-        run.pacer.record(reports.len(), now_ms() - started);
-        if let Some(bad) = reports.iter().find(|report| !report.metrics.loss.is_finite()) {
-            let loss = bad.metrics.loss;
-            let (model, info) = self.fine_tune.take().expect("run exists").previous;
-            self.model = model;
-            self.info = info;
-            return Err(JsError::new(&format!(
-                "training diverged (loss {loss}); the weights from before fine-tuning were restored — try a lower learning rate"
-            )));
-        }
-        if reports.last().is_some_and(|report| report.done) {
-            self.finish_fine_tune()?;
-        }
-        to_js(&reports)
+    /// Runs the next fine-tuning steps: `{ reports, result }`, one report per step (loss,
+    /// running accuracy, learning rate; probe SE weights with the last; validation at an
+    /// epoch's end) and, after the last step, `result` (`{ info, kept }`) with the fine-tuned
+    /// model now current. A diverged run fails with code `diverged`, the model restored.
+    pub async fn fine_tune_steps(&mut self) -> Result<JsValue, JsValue> {
+        to_js(&self.bench.fine_tune_steps().await.map_err(js_error)?)
     }
 
-    /// Ends the run early and keeps what it learned so far.
-    pub fn finish_fine_tune(&mut self) -> Result<JsValue, JsError> {
-        let run = self
-            .fine_tune
-            .take()
-            .ok_or_else(|| JsError::new("no fine-tuning run in progress"))?;
-        let images = run.session.train_set().len() + run.session.validation_set().map_or(0, |v| v.len());
-        let epochs = run.session.trainer.progress.epoch;
-        // With a validation set the run keeps its best weights, so it never ends below its start.
-        let kept = match run.session.best() {
-            Some(best) => {
-                self.model = best.model.clone();
-                format!("; kept the weights after epoch {} of {epochs}, the best on validation ({:.1} %)", best.epoch, 100.0 * best.accuracy)
-            }
-            None => {
-                self.model = run.session.trainer.inference_model();
-                String::new()
-            }
-        };
-        self.info = run.info;
-        self.info.description = format!(
-            "Fine-tuned in the browser on {images} images ({epochs} epochs) from: {}{kept}",
-            run.previous.1.name
-        );
-        self.info.accuracy = None;
-        self.info.accuracy_tta = None;
-        self.info.accuracy_on = None;
-        self.info()
+    /// Ends the run early and keeps what it learned: `{ info, kept }`.
+    pub fn finish_fine_tune(&mut self) -> Result<JsValue, JsValue> {
+        to_js(&self.bench.finish_fine_tune().map_err(js_error)?)
     }
 
-    /// Abandons the run and restores the model from before it.
-    pub fn cancel_fine_tune(&mut self) {
-        if let Some(run) = self.fine_tune.take() {
-            (self.model, self.info) = run.previous;
-        }
+    /// Abandons the run and restores the model from before it: `{ info, kept: null }`.
+    pub fn cancel_fine_tune(&mut self) -> Result<JsValue, JsValue> {
+        to_js(&self.bench.cancel_fine_tune())
     }
 
     /// Whether a fine-tuning run is in progress.
     pub fn is_fine_tuning(&self) -> bool {
-        self.fine_tune.is_some()
+        self.bench.is_fine_tuning()
     }
 }
 
 /// The browser's WebGPU device, described for the caller.
-async fn open_webgpu() -> Result<(Device, BackendInfo), String> {
+async fn open_webgpu() -> Result<(Device, BackendInfo), crate::backend::WebGpuUnavailable> {
     let (device, adapter) = crate::backend::open_webgpu().await?;
     Ok((device, BackendInfo { backend: "webgpu".into(), adapter, fallback_reason: None }))
 }

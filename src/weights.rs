@@ -81,6 +81,13 @@ impl ModelInfo {
         }
     }
 
+    /// Forgets the recorded accuracy: after any training it described other weights.
+    pub fn forget_accuracy(&mut self) {
+        self.accuracy = None;
+        self.accuracy_tta = None;
+        self.accuracy_on = None;
+    }
+
     /// The architecture this file describes.
     pub fn config(&self) -> SeCnnConfig {
         SeCnnConfig::new()
@@ -97,8 +104,9 @@ pub enum WeightsError {
     #[error("not a weights file: {0} (expected a burnpack written by secnn)")]
     NotBurnpack(String),
     #[error(
-        "this is a PyTorch checkpoint, not a secnn weights file: convert a state_dict of the seed's \
-         CNN with `secnn import-pytorch FILE.pth -o model.bpk`, then load model.bpk"
+        "this is a PyTorch checkpoint (.pth), which is read by the CLI only: save the seed CNN's state_dict \
+         as safetensors instead (`safetensors.torch.save_file(model.state_dict(), \"model.safetensors\")`) \
+         and load that, or convert it with `secnn import-pytorch FILE.pth -o model.bpk`"
     )]
     Pytorch,
     #[error("the file carries no secnn model description (was it written by another program?)")]
@@ -165,6 +173,13 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> 
         .try_load_record(record)
         .map_err(|e| WeightsError::Architecture(e.to_string()))?;
     Ok(LoadedModel { model, info })
+}
+
+/// A burnpack of `tensors` described by `info` (for files converted from other formats).
+pub fn pack(tensors: Vec<burn_pack::Tensor>, info: &ModelInfo) -> Result<Vec<u8>, WeightsError> {
+    let json = serde_json::to_string(info).map_err(|e| WeightsError::Write(e.to_string()))?;
+    let bytes = burn_pack::Writer::new(tensors).with_metadata(INFO_KEY, &json).into_bytes();
+    Ok(bytes.map_err(|e| WeightsError::Write(e.to_string()))?.to_vec())
 }
 
 /// An 8-bit file rewritten as the f32 burnpack it stands for: every int8 tensor times its
@@ -329,31 +344,5 @@ pub async fn to_bytes(model: &SeCnn, info: &ModelInfo) -> Result<Vec<u8>, Weight
         .into_bytes()
         .map_err(|e| WeightsError::Write(e.to_string()))?;
     Ok(bytes.to_vec())
-}
-
-/// Loads a PyTorch `state_dict` saved from the seed's `CNN` class (`torch.save(model.state_dict())`).
-#[cfg(not(target_arch = "wasm32"))]
-pub fn import_pytorch(
-    path: &std::path::Path,
-    num_classes: usize,
-    device: &Device,
-) -> Result<SeCnn, WeightsError> {
-    use burn::store::{ModuleSnapshot, PytorchStore};
-    let mut model = SeCnnConfig::new().with_num_classes(num_classes).init(device);
-    let mut store = PytorchStore::from_file(path)
-        .map_indices_contiguous(false)
-        .with_key_remapping(r"^(ca\d)\.fc\.0\.", "$1.squeeze.")
-        .with_key_remapping(r"^(ca\d)\.fc\.2\.", "$1.excite.")
-        .allow_partial(false);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| WeightsError::Architecture(e.to_string()))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() {
-        return Err(WeightsError::Architecture(format!(
-            "missing: {:?}; errors: {:?}",
-            result.missing, result.errors
-        )));
-    }
-    Ok(model)
 }
 

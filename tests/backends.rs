@@ -9,25 +9,15 @@ use burn::prelude::*;
 use common::*;
 use futures_lite::future::block_on;
 use secnn::{
-    backend::{BackendKind, open_device},
-    inference, weights,
+    backend::BackendKind,
+    inference, interop,
 };
 
-/// The wgpu device, or `None` with a loud message. `SECNN_REQUIRE_WGPU=1` (set by CI, which
-/// installs lavapipe) turns a missing adapter into a failure.
+/// The wgpu device, or `None` after a loud skip (`common::skip`): `SECNN_REQUIRE_WGPU=1` (set by
+/// CI, which installs lavapipe) turns a missing adapter into a failure. The Vulkan tests call
+/// `gpu_device(BackendKind::Vulkan)` under the same rule.
 fn wgpu_device() -> Option<Device> {
     gpu_device(BackendKind::Wgpu)
-}
-
-fn gpu_device(kind: BackendKind) -> Option<Device> {
-    match open_device(kind) {
-        Ok(device) => Some(device),
-        Err(error) if std::env::var("SECNN_REQUIRE_WGPU").as_deref() != Ok("1") => {
-            eprintln!("\n*** SKIPPED: no wgpu adapter ({error}). Install mesa-vulkan-drivers for lavapipe. ***\n");
-            None
-        }
-        Err(error) => panic!("SECNN_REQUIRE_WGPU=1 but {error}"),
-    }
 }
 
 #[test]
@@ -53,7 +43,7 @@ fn a_training_step_on_vulkan_matches_flex() {
 #[cfg(not(feature = "vulkan"))]
 #[test]
 fn vulkan_is_refused_with_how_to_build_it() {
-    let error = open_device(BackendKind::Vulkan).expect_err("built without the vulkan feature");
+    let error = secnn::backend::open_device(BackendKind::Vulkan).expect_err("built without the vulkan feature");
     assert!(error.contains("--features vulkan"), "{error}");
 }
 
@@ -62,8 +52,8 @@ fn forward_and_explanation_match_flex(gpu: &Device) {
     let cpu = Device::flex();
     let fixture = PytorchFixture::load();
     let path = fixture_path("seed_cnn.pth");
-    let on_cpu = weights::import_pytorch(&path, 10, &cpu).unwrap().valid();
-    let on_gpu = weights::import_pytorch(&path, 10, &gpu).unwrap().valid();
+    let on_cpu = interop::import_pytorch(&path, 10, &cpu).unwrap().valid();
+    let on_gpu = interop::import_pytorch(&path, 10, &gpu).unwrap().valid();
 
     let cpu_logits = to_vec(on_cpu.forward(fixture.input(&cpu)));
     let gpu_logits = to_vec(on_gpu.forward(fixture.input(&gpu)));
@@ -106,7 +96,7 @@ fn training_steps_match_flex(gpu: &Device) {
     let indices: Vec<usize> = (0..set.len()).collect();
     let mut results = Vec::new();
     for device in [&cpu, &gpu] {
-        let model = weights::import_pytorch(&path, 10, device).unwrap();
+        let model = interop::import_pytorch(&path, 10, device).unwrap();
         let mut trainer = Trainer::new(model, config.clone(), 1, device);
         let (images, labels) = training::make_batch(&set, &indices, false, &mut training::epoch_rng(0, 0), device);
         let mut losses: Vec<f64> = (0..2)

@@ -147,7 +147,7 @@ fn distillation_runs_from_a_teacher_file_resumes_with_it_and_refuses_bad_ones() 
     let images = images.to_str().unwrap();
     let classes = vec!["class0".to_string(), "class1".to_string()];
     let names: Vec<String> = (0..12).map(|i| format!("class{}/{i}.png", i / 6)).collect();
-    let view = |i: usize, k: usize| data::View { dx: (i % 3) as i8 - 1, dy: k as i8, flip: k == 1 };
+    let view = |i: usize, k: usize| data::CropFlip { dx: (i % 3) as i8 - 1, dy: k as i8, flip: k == 1 };
     let teacher = dir.path().join("teacher.logits");
     let logits = |i: usize, _| if i < 6 { vec![2.0, -1.0] } else { vec![-1.0, 2.0] };
     std::fs::write(&teacher, teacher_logits_bytes(&names, &classes, 2, view, logits)).unwrap();

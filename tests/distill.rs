@@ -8,7 +8,7 @@ use burn::prelude::*;
 use common::*;
 use futures_lite::future::block_on;
 use secnn::{
-    data::{self, ImageSet, View},
+    data::{self, ImageSet, CropFlip},
     distill::{self, TeacherError, TeacherLogits},
     model::SeCnnConfig,
     training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig},
@@ -65,7 +65,7 @@ fn views_match_the_teacher_scripts_pixels() {
     }
     assert!(fixtures.len() >= 4 && fixtures.iter().any(|f| f.flip));
     for f in fixtures {
-        let view = View { dx: f.dx, dy: f.dy, flip: f.flip };
+        let view = CropFlip { dx: f.dx, dy: f.dy, flip: f.flip };
         assert_eq!(view.apply(&image).to_vec(), f.planes, "{view:?} differs from tools/teacher.py");
     }
 }
@@ -79,8 +79,8 @@ fn classes() -> Vec<String> {
 }
 
 /// View `k` of image `i`: distinct per (i, k), flips included.
-fn view_of(i: usize, k: usize) -> View {
-    View { dx: (i as i8 % 9) - 4, dy: k as i8 - 1, flip: (i + k) % 2 == 1 }
+fn view_of(i: usize, k: usize) -> CropFlip {
+    CropFlip { dx: (i as i8 % 9) - 4, dy: k as i8 - 1, flip: (i + k) % 2 == 1 }
 }
 
 /// Logits that name their image and view: `[i, k, 100 i + k]`.

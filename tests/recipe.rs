@@ -15,20 +15,6 @@ use secnn::{
     training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig, TrainingOptions},
 };
 
-/// The same planes mirrored left to right, computed on the host.
-fn mirrored(planes: &data::Planes) -> data::Planes {
-    let side = 32;
-    let mut out = [0u8; data::IMAGE_BYTES];
-    for channel in 0..3 {
-        for y in 0..side {
-            for x in 0..side {
-                out[channel * side * side + y * side + x] = planes[channel * side * side + y * side + (side - 1 - x)];
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn tta_is_the_mean_of_the_image_and_mirror_logits() {
     let device = Device::flex();

@@ -48,11 +48,7 @@ fn known_class_names_keep_their_rows() {
 
 /// Images `skip..skip + count` (sorted by file name) of a CIFAR-10 training class.
 fn cifar_train(class: &str, skip: usize, count: usize) -> Option<Vec<Planes>> {
-    let dir = repo_path("data/cifar10/train").join(class);
-    if !dir.is_dir() {
-        eprintln!("\n*** SKIPPED: {} not found. Run `make data` with ../shared/datasets present. ***\n", dir.display());
-        return None;
-    }
+    let dir = cifar_dir(&format!("train/{class}"))?;
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     Some(files[skip..skip + count].iter().map(|p| data::decode_image(&std::fs::read(p).unwrap()).unwrap()).collect())
@@ -91,7 +87,7 @@ fn imprinting_alone_beats_chance_and_fine_tuning_keeps_the_best_epoch() {
     assert!(imprinted >= 0.65, "imprinting alone scored {imprinted:.3}, hardly better than chance (0.5)");
 
     // The page's default fine-tune (Adam 1e-4, classifier + attention, validation share 0.2).
-    let options = TrainingOptions { epochs: Some(4), freeze: Some(Freeze::HeadAttention), ..Default::default() };
+    let options = TrainingOptions { epochs: Some(4), freeze: Some(Freeze::AllButHeadAndAttention), ..Default::default() };
     let config = options.resolve(TrainingConfig::fine_tune());
     let (train, validation) = examples.split(config.validation_split, &mut training::epoch_rng(config.seed, usize::MAX));
     let steps = train.len().div_ceil(config.batch_size);

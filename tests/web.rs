@@ -131,9 +131,33 @@ async fn fine_tuning_on_cpu_lowers_the_loss_with_custom_classes() {
     fine_tune_lowers_loss(&Device::flex(), 2).await;
 }
 
+/// The page's path on WebGPU: the `Workbench` the wasm `Runtime` marshals, custom classes
+/// started from the model's row ("cat") and from imprinting ("c1"), run to its end.
 #[wasm_bindgen_test]
-async fn custom_classes_on_webgpu() {
-    fine_tune_lowers_loss(&webgpu().await, 2).await;
+async fn custom_classes_on_webgpu_through_the_workbench() {
+    use secnn::{fine_tune::FineTuneRequest, transfer::ClassStart, workbench::{Rgba, Workbench}};
+    let mut bench = Workbench::open(SHIPPED, webgpu().await, true).expect("weights load");
+    let rgba: Vec<Vec<u8>> = fixed_inputs()
+        .iter()
+        .map(|planes| data::planes_to_rgb(planes).chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect())
+        .collect();
+    for (i, pixels) in rgba.iter().enumerate() {
+        bench.add_example(Rgba { pixels, width: 32, height: 32 }, i % 2).expect("example");
+    }
+    let config = TrainingConfig { epochs: 1, batch_size: 4, validation_split: 0.0, ..TrainingConfig::fine_tune() };
+    let classes = Some(vec!["cat".to_string(), "c1".to_string()]);
+    let plan = bench.start_fine_tune(FineTuneRequest { config, classes, probe: None }).await.expect("plan");
+    assert_eq!(plan.class_starts, [ClassStart::Kept, ClassStart::Imprinted]);
+    let result = loop {
+        let progress = bench.fine_tune_steps().await.expect("steps on WebGPU");
+        assert!(progress.reports.iter().all(|r| r.metrics.loss.is_finite()));
+        if let Some(result) = progress.result {
+            break result;
+        }
+    };
+    assert_eq!(result.info.classes, ["cat", "c1"]);
+    let (top, _) = bench.classify(Rgba { pixels: &rgba[0], width: 32, height: 32 }, 2, false).await.unwrap();
+    assert_eq!(top.len(), 2);
 }
 
 #[wasm_bindgen_test]

@@ -33,19 +33,103 @@ pub fn cifar_classes() -> Vec<String> {
     data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()
 }
 
-/// `data/cifar10/test`, unpacked from `../shared` by `make data`; `None` (with a loud message)
-/// when it is absent.
-pub fn cifar_test_dir() -> Option<PathBuf> {
-    let dir = repo_path("data/cifar10/test");
+/// What a test may find missing on a machine, so that it skips: each names how to set it up and
+/// the environment variable that turns the skip into a failure (CI sets it where the thing
+/// should be there: `.ci/run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The CIFAR-10 images under `data/cifar10`. `SECNN_REQUIRE_DATA=1` makes a skip fail.
+    Data,
+    /// A wgpu (Vulkan) adapter. `SECNN_REQUIRE_WGPU=1` makes a skip fail.
+    Wgpu,
+}
+
+impl Need {
+    pub fn variable(self) -> &'static str {
+        match self {
+            Need::Data => "SECNN_REQUIRE_DATA",
+            Need::Wgpu => "SECNN_REQUIRE_WGPU",
+        }
+    }
+
+    fn setup(self) -> &'static str {
+        match self {
+            Need::Data => "run `make data` with ../shared/datasets/cifar10-jpeg.tar.gz present",
+            Need::Wgpu => "install a Vulkan driver (`apt-get install mesa-vulkan-drivers` gives lavapipe, a CPU one)",
+        }
+    }
+
+    fn required(self) -> bool {
+        std::env::var(self.variable()).as_deref() == Ok("1")
+    }
+}
+
+/// The running test as `file::name` (libtest names each test's thread after it).
+pub fn current_test() -> String {
+    let name = std::thread::current().name().filter(|n| *n != "main").unwrap_or("<unnamed test>").to_string();
+    format!("{}::{name}", env!("CARGO_CRATE_NAME"))
+}
+
+/// Reports that the calling test skips (it must return right after) because `why`: a loud
+/// `SKIPPED` line on the process's stderr, or a panic when `need`'s variable is `1`.
+///
+/// The line is written to stderr directly: libtest captures `eprintln!` of a passing test and
+/// shows it only on failure, which made these skips silent.
+pub fn skip(need: Need, why: &str) {
+    let test = current_test();
+    let (variable, setup) = (need.variable(), need.setup());
+    if need.required() {
+        panic!("{test} cannot run: {why}. {variable}=1 says it must: {setup}");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n*** SKIPPED {test}: {why}; {setup} to run it ({variable}=1 makes this a failure) ***\n"
+    );
+}
+
+/// `data/cifar10/<part>` (`test`, `train/cat`, …), unpacked from `../shared` by `make data`;
+/// `None` after [`skip`] when it is absent.
+pub fn cifar_dir(part: &str) -> Option<PathBuf> {
+    let dir = repo_path("data/cifar10").join(part);
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "\n*** SKIPPED: {} not found. Run `make data` with ../shared/datasets/cifar10-jpeg.tar.gz present. ***\n",
-            dir.display()
-        );
+        skip(Need::Data, &format!("{} not found", dir.display()));
         None
     }
+}
+
+/// `data/cifar10/test`, or `None` after a loud skip.
+pub fn cifar_test_dir() -> Option<PathBuf> {
+    cifar_dir("test")
+}
+
+/// A device of `kind` (wgpu or, in `vulkan` builds, Vulkan), or `None` after [`skip`] when no
+/// adapter opens.
+pub fn gpu_device(kind: secnn::backend::BackendKind) -> Option<Device> {
+    match secnn::backend::open_device(kind) {
+        Ok(device) => Some(device),
+        Err(error) => {
+            let kind = format!("{kind:?}").to_lowercase();
+            skip(Need::Wgpu, &format!("no {kind} adapter ({error})"));
+            None
+        }
+    }
+}
+
+/// The planes mirrored left to right, computed here rather than by the crate.
+pub fn mirrored(planes: &Planes) -> Planes {
+    let side = 32;
+    let mut out = [0u8; data::IMAGE_BYTES];
+    for channel in 0..3 {
+        for y in 0..side {
+            for x in 0..side {
+                out[channel * side * side + y * side + x] = planes[channel * side * side + y * side + (side - 1 - x)];
+            }
+        }
+    }
+    out
 }
 
 /// The PyTorch parity fixture written by `tests/fixtures/make_pytorch_fixture.py`.
@@ -132,7 +216,7 @@ pub fn teacher_logits_bytes(
     names: &[String],
     classes: &[String],
     view_count: usize,
-    views: impl Fn(usize, usize) -> secnn::data::View,
+    views: impl Fn(usize, usize) -> secnn::data::CropFlip,
     logits: impl Fn(usize, usize) -> Vec<f32>,
 ) -> Vec<u8> {
     let header = serde_json::json!({
