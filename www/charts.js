@@ -21,6 +21,10 @@ export function loadCharts() {
  * A line chart of `series` ([label, colour] pairs) against the step in `element`, or, when the
  * library could not load, a line saying so. Returns `{ plot, data }`: push to `data`, then
  * `plot.setData(data)` (a no-op without the library).
+ *
+ * For the end-to-end tests (and anyone debugging in the console) the element keeps the uPlot
+ * instance as `element.uplot` (its `data` is what the chart shows), and each redraw writes how
+ * many steps it drew to `data-points`.
  */
 export async function makeChart(element, series, { log = false } = {}) {
   element.replaceChildren();
@@ -40,6 +44,8 @@ export async function makeChart(element, series, { log = false } = {}) {
     axes: [{ label: 'step' }, log ? { values: (u, ticks) => ticks.map((v) => (v ? v.toExponential(0) : '')) } : {}],
     legend: { live: false },
     series: [{ label: 'step' }, ...series.map(([label, stroke]) => ({ label, stroke, width: 2, spanGaps: true, points: { show: label.startsWith('validation') } }))],
+    hooks: { draw: [(u) => { element.dataset.points = String(u.data[0].length); }] },
   }, data, element);
+  element.uplot = plot;
   return { plot, data };
 }

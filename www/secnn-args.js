@@ -2,7 +2,13 @@
 // secnn.js checks a call before it is posted, and the worker checks it again, so callers that
 // talk to the worker directly meet the same rules. A refusal is a TypeError (wrong type, unknown
 // option or value) or a RangeError (out of range, not finite) naming the call, the parameter,
-// the value given and what is allowed.
+// the value given and what is allowed, with `code` 'invalid-argument' (secnn-protocol.js).
+// What depends on the model (its class count, block widths, class limit) comes in `context`,
+// from the runtime's facts: nothing here hard-codes the model.
+
+import { ERROR_CODES, codedError } from './secnn-protocol.js';
+
+const refuse = (Kind, message) => codedError(message, ERROR_CODES.invalidArgument, { Kind });
 
 const show = (value) => {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -32,9 +38,14 @@ const callback = () => (value) => (typeof value === 'function' ? null : [TypeErr
 const nullable = (rule) => (value, context) => (value === null ? null : rule(value, context));
 const anything = () => () => null; // checked where it is used (images, weights, files)
 
-const classCount = (context) => (context.classes ?? 10) - 1;
+const classCount = (context) => (context.classes ?? Infinity) - 1;
+/** A block's channels: the narrowest block bounds how many maps each block can show. */
+const narrowestBlock = (context) => Math.min(...(context.blockWidths ?? [Infinity]));
 
-/** Each call's options and their rules. `context.classes`: the loaded model's class count. */
+/**
+ * Each call's options and their rules. `context`: `{ classes }` (the loaded model's class count)
+ * and the runtime's facts (`blockWidths`, `maxClasses`, …).
+ */
 export const OPTIONS = {
   create: {
     backend: oneOf('auto', 'webgpu', 'cpu'),
@@ -59,9 +70,12 @@ export const OPTIONS = {
   },
   explain: {
     topK: integer(1, 1000),
-    channels: integer(1, 32), // the first block has 32 channels
+    channels: integer(1, narrowestBlock),
     camClass: nullable(integer(0, classCount)),
     tta: boolean(),
+  },
+  exportWeights: {
+    format: oneOf('burnpack', 'safetensors'),
   },
   fineTune: {
     classes: anything(),
@@ -93,24 +107,24 @@ export const OPTIONS = {
 export function checkOptions(call, options, context = {}) {
   if (options === undefined) return;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`${call}: the options must be an object, not ${show(options)}`);
+    throw refuse(TypeError, `${call}: the options must be an object, not ${show(options)}`);
   }
   const rules = OPTIONS[call];
   for (const [name, value] of Object.entries(options)) {
     if (!rules[name]) {
-      throw new TypeError(`${call}: unknown option ${show(name)}; the options are ${Object.keys(rules).join(', ')}`);
+      throw refuse(TypeError, `${call}: unknown option ${show(name)}; the options are ${Object.keys(rules).join(', ')}`);
     }
     if (value === undefined) continue;
     const refusal = rules[name](value, context);
-    if (refusal) throw new refusal[0](`${call}: ${name} must be ${refusal[1]}, not ${show(value)}`);
+    if (refusal) throw refuse(refusal[0], `${call}: ${name} must be ${refusal[1]}, not ${show(value)}`);
   }
 }
 
-/** Throws unless `label` is a class index below `limit`. */
-export function checkLabel(label, limit = 10) {
+/** Throws unless `label` is a class index below `limit` (the runtime's `maxClasses`). */
+export function checkLabel(label, limit = Infinity) {
   const refusal = integer(0, limit - 1)(label);
   if (refusal) {
-    throw new refusal[0](`addExample: label must be a class index, ${refusal[1]}, not ${show(label)}: ` +
+    throw refuse(refusal[0], `addExample: label must be a class index, ${refusal[1]}, not ${show(label)}: ` +
       'pass class names to fineTune({ classes }) and label each example with its name\'s index');
   }
 }
@@ -119,7 +133,7 @@ export function checkLabel(label, limit = 10) {
 export function checkClasses(classes) {
   if (classes === null || classes === undefined) return;
   if (!Array.isArray(classes) || classes.some((name) => typeof name !== 'string')) {
-    throw new TypeError(`fineTune: classes must be an array of class names (strings), or null to keep the model's classes, not ${show(classes)}`);
+    throw refuse(TypeError, `fineTune: classes must be an array of class names (strings), or null to keep the model's classes, not ${show(classes)}`);
   }
 }
 
@@ -127,7 +141,7 @@ export function checkClasses(classes) {
 export function checkImage(call, value) {
   const kinds = ['ImageData', 'ImageBitmap', 'HTMLImageElement', 'HTMLCanvasElement', 'HTMLVideoElement', 'OffscreenCanvas', 'VideoFrame', 'Blob', 'ArrayBuffer', 'Uint8Array'];
   if (kinds.some((kind) => typeof globalThis[kind] === 'function' && value instanceof globalThis[kind])) return;
-  throw new TypeError(`${call}: image must be an ImageData, ImageBitmap, <img>, <canvas>, <video>, OffscreenCanvas, ` +
+  throw refuse(TypeError, `${call}: image must be an ImageData, ImageBitmap, <img>, <canvas>, <video>, OffscreenCanvas, ` +
     `File or Blob, ArrayBuffer or Uint8Array, not ${show(value)}`);
 }
 
@@ -135,5 +149,5 @@ export function checkImage(call, value) {
 export function checkWeights(call, value) {
   if (typeof value === 'string' || value instanceof URL || value instanceof ArrayBuffer || value instanceof Uint8Array) return;
   if (typeof Blob === 'function' && value instanceof Blob) return;
-  throw new TypeError(`${call}: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not ${show(value)}`);
+  throw refuse(TypeError, `${call}: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not ${show(value)}`);
 }

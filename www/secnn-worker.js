@@ -1,11 +1,12 @@
 // The worker that owns the wasm runtime, so model work never blocks the page.
-// Protocol: the page posts {id, method, args}; the worker answers {id, result} or
-// {id, error}, and posts {id, progress} for long calls (fine-tuning steps).
-// This file only moves messages: all model logic is in the Rust runtime.
+// The messages are defined in secnn-protocol.js. This file only moves messages: every model
+// rule and outcome is the Rust runtime's; it forwards what the runtime returns, queues calls
+// (the runtime is not re-entrant) and lets pause / cancel in between fine-tuning steps.
 // One of the two builds of the crate runs here: './pkg-cpu/' (CPU only, small) or './pkg/'
 // (WebGPU and CPU); a worker loads one, once.
 
-import { checkLabel, checkOptions } from './secnn-args.js';
+import { checkClasses, checkLabel, checkOptions } from './secnn-args.js';
+import { CONTROLS, ERROR_CODES, FINE_TUNE_STATUS, PROGRESS, codedError, errorToMessage } from './secnn-protocol.js';
 
 /**
  * The two builds, each named by literal URLs so that bundlers (Vite, webpack, Rollup) find,
@@ -40,27 +41,23 @@ function exclusive(call) {
 // Fine-tuning control, checked between steps.
 let run = null; // { id, paused, cancelled, finishing, resume }
 
-/** What the argument rules need to know of the loaded model. */
-const context = () => ({ classes: runtime.info().classes.length });
+/** What the argument rules need to know of the loaded model (its facts come from the runtime). */
+let facts = null;
+const context = () => ({ classes: runtime.info().classes.length, ...facts });
 
 const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
-
-function message(error) {
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
 
 async function fetchBytes(source) {
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
   const response = await fetch(source);
-  if (!response.ok) throw new Error(`could not load weights from ${source}: HTTP ${response.status}`);
+  if (!response.ok) throw codedError(`could not load weights from ${source}: HTTP ${response.status}`, ERROR_CODES.fetchFailed);
   return new Uint8Array(await response.arrayBuffer());
 }
 
 const methods = {
   async create({ backend, weights, wasm, module = 'webgpu' }) {
-    if (!BUILDS[module]) throw new Error(`unknown module ${module}: use cpu or webgpu`);
+    if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
     // `wasm`: an absolute URL, or the bytes when the page downloaded them itself (to show progress).
     ready ??= BUILDS[module](wasm).then((loaded) => { bindings = loaded; });
     await ready;
@@ -68,23 +65,31 @@ const methods = {
     runtime?.free();
     runtime = null;
     runtime = await bindings.Runtime.create(backend, bytes);
+    facts = runtime.facts();
     // Compile the shaders now rather than at the user's first image; queued after the reply
     // is posted (the first kernel launches compile synchronously).
     exclusive(() => yieldToEvents().then(() => runtime.warm_up()))
-      .catch((error) => console.warn('secnn warm-up failed:', message(error)));
-    return { backend: runtime.backend(), info: runtime.info() };
+      .catch((error) => console.warn('secnn warm-up failed:', error?.message ?? error));
+    return { backend: runtime.backend(), info: runtime.info(), facts };
   },
   info: () => runtime.info(),
+  facts: () => facts,
   backend: () => runtime.backend(),
   loadWeights: async ({ weights }) => runtime.load_weights(await fetchBytes(weights)),
-  exportWeights: async () => {
-    const bytes = await runtime.export_weights();
+  exportWeights: async ({ format = 'burnpack' } = {}) => {
+    checkOptions('exportWeights', { format });
+    const bytes = await runtime.export_weights(format);
     return { result: bytes, transfer: [bytes.buffer] };
   },
   // Resolves once every earlier call, the warm-up included, has run.
   ready: () => true,
   imageSize: ({ bytes }) => bindings.Runtime.image_size(bytes),
   decode: ({ bytes }) => bindings.Runtime.decode(bytes),
+  checkClassNames: ({ names }) => {
+    checkClasses(names);
+    return bindings.Runtime.check_class_names(names);
+  },
+  matchClasses: ({ names, known }) => bindings.Runtime.match_classes(names, known),
   // The same argument rules as secnn.js, for callers that post to this worker directly.
   classify: ({ rgba, width, height, topK = 5, tta = false }) => {
     checkOptions('classify', { topK, tta }, context());
@@ -96,7 +101,7 @@ const methods = {
   },
   clearExamples: () => runtime.clear_examples(),
   addExample: ({ rgba, width, height, label }) => {
-    checkLabel(label);
+    checkLabel(label, facts.maxClasses);
     return runtime.add_example(rgba, width, height, label);
   },
   addCifarBatch: ({ bytes, name }) => runtime.add_cifar_batch(bytes, name),
@@ -106,7 +111,7 @@ const methods = {
     return { result: bytes, transfer: [bytes.buffer] };
   },
   async fineTune({ options, classes, probe }, id) {
-    checkOptions('fineTune', options ?? undefined);
+    checkOptions('fineTune', options ?? undefined, context());
     const plan = await exclusive(() => runtime.start_fine_tune(
       options ?? null,
       classes ?? undefined,
@@ -114,29 +119,26 @@ const methods = {
       probe?.width ?? 0,
       probe?.height ?? 0,
     ));
-    postMessage({ id, progress: { type: 'plan', plan } });
+    postMessage({ id, progress: { type: PROGRESS.plan, plan } });
     run = { id, paused: false, cancelled: false, finishing: false, resume: null };
     try {
       for (;;) {
         await yieldToEvents(); // lets pause / cancel messages in
         if (run.cancelled) {
-          return exclusive(() => {
-            runtime.cancel_fine_tune();
-            return { status: 'cancelled', info: runtime.info() };
-          });
+          return { status: FINE_TUNE_STATUS.cancelled, ...(await exclusive(() => runtime.cancel_fine_tune())) };
         }
         if (run.finishing) {
-          return { status: 'finished early', info: await exclusive(() => runtime.finish_fine_tune()) };
+          return { status: FINE_TUNE_STATUS.finishedEarly, ...(await exclusive(() => runtime.finish_fine_tune())) };
         }
         if (run.paused) {
-          postMessage({ id, progress: { type: 'paused' } });
+          postMessage({ id, progress: { type: PROGRESS.paused } });
           await new Promise((resolve) => { run.resume = resolve; });
           continue;
         }
         // One step on the CPU, a few on WebGPU (read back together), one message each.
-        const reports = await exclusive(() => runtime.fine_tune_steps());
-        for (const report of reports) postMessage({ id, progress: { type: 'step', report } });
-        if (reports.at(-1).done) return { status: 'done', info: await exclusive(() => runtime.info()) };
+        const { reports, result } = await exclusive(() => runtime.fine_tune_steps());
+        for (const report of reports) postMessage({ id, progress: { type: PROGRESS.step, report } });
+        if (result) return { status: FINE_TUNE_STATUS.done, ...result };
       }
     } finally {
       run = null;
@@ -153,14 +155,14 @@ const controls = {
 };
 
 self.onmessage = async ({ data: { id, method, args } }) => {
-  if (controls[method]) {
+  if (CONTROLS.includes(method)) {
     controls[method]();
     postMessage({ id, result: null });
     return;
   }
   try {
-    if (!methods[method]) throw new Error(`unknown method ${method}`);
-    if (method !== 'create' && !runtime) throw new Error('the model is not loaded yet');
+    if (!methods[method]) throw codedError(`unknown method ${method}`, ERROR_CODES.invalidArgument);
+    if (method !== 'create' && !runtime) throw codedError('the model is not loaded yet', ERROR_CODES.busy);
     // fineTune queues its own calls step by step; everything else is one queued call.
     const call = () => methods[method](args ?? {}, id);
     const value = await (method === 'fineTune' ? call() : exclusive(call));
@@ -170,6 +172,6 @@ self.onmessage = async ({ data: { id, method, args } }) => {
     // A trap (a Rust panic) leaves the wasm instance unusable: tell the page to start a new worker.
     const fatal = error instanceof WebAssembly.RuntimeError;
     if (fatal) runtime = null;
-    postMessage({ id, error: message(error), errorName: error?.name, fatal });
+    postMessage({ id, error: errorToMessage(fatal ? codedError(error.message, ERROR_CODES.runtimeLost) : error), fatal });
   }
 };

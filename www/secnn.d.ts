@@ -4,13 +4,44 @@
 // again): a wrong type, an unknown option or value throws a TypeError, a number out of range or
 // not finite a RangeError, each naming the call, the parameter, the value given and what is
 // allowed, e.g. `fineTune: epochs must be an integer from 1 to 1000, not -3`.
+// Every error the module raises has a stable `code` (ErrorCode) to branch on; the message is for people.
 
 export type Backend = 'auto' | 'webgpu' | 'cpu';
-/** Encoded files (Blob, bytes) may be JPEG, PNG, GIF, BMP, WebP or SVG; EXIF orientation is applied. */
+/**
+ * Encoded files (Blob, bytes) may be JPEG, PNG, GIF, BMP, WebP or SVG, plus what the browser
+ * itself decodes (AVIF; HEIC in Safari); EXIF orientation is applied. Anything else is refused
+ * with code `unsupported-format` or `not-an-image`.
+ */
 export type ImageInput =
   | ImageData | ImageBitmap | HTMLImageElement | HTMLCanvasElement | HTMLVideoElement | OffscreenCanvas
   | Blob | ArrayBuffer | Uint8Array;
 export type WeightsInput = string | URL | Blob | ArrayBuffer | Uint8Array;
+
+/** `error.code` of every error the module raises (secnn-protocol.js lists what each means). */
+export type ErrorCode =
+  | 'invalid-argument' | 'not-an-image' | 'unsupported-format' | 'image-too-large' | 'invalid-weights'
+  | 'invalid-file' | 'fetch-failed' | 'busy' | 'diverged' | 'device-lost' | 'webgpu-unavailable'
+  | 'runtime-lost' | 'internal';
+export const ERROR_CODES: Readonly<Record<string, ErrorCode>>;
+
+/** An error from the module: `details` carries numbers for some codes (`diverged`: `{ loss, epoch }`). */
+export interface SeCnnError extends Error {
+  code: ErrorCode;
+  details?: Record<string, unknown>;
+}
+
+/** What callers must not hard-code about the loaded model, from the runtime. */
+export interface ModelFacts {
+  /** Images are resized to this many pixels square. */
+  inputSize: number;
+  /** Channels (and SE weights) of each block. */
+  blockWidths: [number, number, number];
+  /** Custom fine-tuning trains between `minClasses` and `maxClasses` classes. */
+  minClasses: number;
+  maxClasses: number;
+  /** The classes the shipped model learned (CIFAR-10). */
+  datasetClasses: string[];
+}
 
 export interface BackendInfo {
   /** The backend in use. */
@@ -139,8 +170,8 @@ export type ClassStart = 'kept' | 'imprinted' | 'random';
 export interface FineTunePlan {
   trainImages: number;
   validationImages: number;
-  /** Set when there are too few validation images for the accuracy to mean much (under 20). */
-  validationWarning: string | null;
+  /** What to know before trusting the run's numbers (too few validation images to mean much). */
+  warnings: FineTuneWarning[];
   /** Validation before the first step; the run ends with its best epoch, this one included. */
   startValidation: Evaluation | null;
   stepsPerEpoch: number;
@@ -150,6 +181,14 @@ export interface FineTunePlan {
   classStarts: ClassStart[];
   usesFeatureCache: boolean;
 }
+
+export type FineTuneWarning =
+  | { code: 'no-validation-images' }
+  /** Each validation image moves the accuracy by `pointsPerImage` points (under 20 images). */
+  | { code: 'few-validation-images'; images: number; pointsPerImage: number };
+
+/** The weights a run kept when a validation set chose them: after `epoch` (0: the start) of `epochs`. */
+export interface KeptEpoch { epoch: number; epochs: number; accuracy: number; }
 
 export interface FineTuneOptions {
   /** 2–10 custom class names (a new last layer is trained); omit to keep the model's classes. */
@@ -179,7 +218,8 @@ export interface FineTuneOptions {
 }
 
 export interface FineTuneRun {
-  done: Promise<{ status: 'done' | 'cancelled' | 'finished early'; info: ModelInfo }>;
+  /** Rejects with code 'diverged' when the loss stops being finite (the weights from before are restored). */
+  done: Promise<{ status: 'done' | 'cancelled' | 'finished early'; info: ModelInfo; kept: KeptEpoch | null }>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
@@ -187,7 +227,7 @@ export interface FineTuneRun {
 }
 
 /** The worker's wasm instance crashed (or was terminated); call `recreate()`. */
-export class RuntimeLostError extends Error {}
+export class RuntimeLostError extends Error { code: 'runtime-lost'; }
 
 /** A `secnn_bg.wasm` override: its URL, or its bytes when the page downloaded it itself. */
 export type WasmSource = string | URL | ArrayBuffer | Uint8Array;
@@ -237,6 +277,7 @@ export interface CreateOptions extends AssetOptions {
 export class SeCnn extends EventTarget {
   backend: BackendInfo | null;
   info: ModelInfo | null;
+  facts: ModelFacts | null;
   /** Starts loading the WebGPU module where `webgpu: 'on-demand'` deferred it; otherwise does nothing. */
   loadWebGpu(): void;
   /** Use `SeCnn.create()`. */
@@ -247,13 +288,19 @@ export class SeCnn extends EventTarget {
   /** `tta`: average with the mirror image (test-time flip averaging). */
   classify(image: ImageInput, options?: { topK?: number; tta?: boolean }): Promise<Classified>;
   explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null; tta?: boolean }): Promise<Explained>;
+  /** A burnpack written by secnn, or a `.safetensors` state_dict of the seed's CNN (class names from its metadata). */
   loadWeights(weights: WeightsInput): Promise<ModelInfo>;
-  exportWeights(): Promise<Uint8Array>;
-  /** `label`: a class index (a non-negative integer; anything else throws a TypeError). */
+  /** `format`: 'burnpack' (default) or 'safetensors' (loads into the seed's PyTorch class). */
+  exportWeights(options?: { format?: 'burnpack' | 'safetensors' }): Promise<Uint8Array>;
+  /** `label`: a class index below `facts.maxClasses` (anything else throws a TypeError or RangeError). */
   addExample(image: ImageInput, label: number): Promise<number>;
   addCifarBatch(file: Blob | ArrayBuffer | Uint8Array): Promise<number>;
   clearExamples(): Promise<void>;
   exampleCount(): Promise<number>;
+  /** Resolves when fine-tuning would accept `names` as custom classes; rejects with code 'invalid-argument' and why. */
+  checkClassNames(names: string[]): Promise<void>;
+  /** For each name, the index of the same class among `known` (default: the model's classes) by the runtime's rule, or null. */
+  matchClasses(names: string[], known?: string[]): Promise<(number | null)[]>;
   fineTune(options?: FineTuneOptions): FineTuneRun;
   terminate(): void;
 }

@@ -13,134 +13,18 @@
 // the CLI).
 
 import { checkClasses, checkImage, checkLabel, checkOptions, checkWeights } from './secnn-args.js';
+import { HERE, isCrossOrigin, resolveAssets, startableUrl } from './secnn-assets.js';
+import { bytesOf, pixelsOf, readPixels } from './secnn-images.js';
+import { ERROR_CODES, codedError, errorFromMessage } from './secnn-protocol.js';
 
-const DEFAULT_WEIGHTS = new URL('./model/secnn-cifar10.bpk', import.meta.url).href;
-/** This file's own URL, kept out of the literal `new URL(…, import.meta.url)` form bundlers rewrite. */
-const HERE = import.meta.url;
+export { ERROR_CODES } from './secnn-protocol.js';
 
-/** `url` resolved against the page (the worker would resolve it against its own location). */
-function absolute(url) {
-  return new URL(url, globalThis.document?.baseURI ?? globalThis.location?.href).href;
+
+/** Raised when the worker's wasm instance crashed (code 'runtime-lost'); call `recreate()` to continue. */
+export class RuntimeLostError extends Error {
+  code = ERROR_CODES.runtimeLost;
 }
 
-/** True for an http(s) URL of another origin than the page's (a CDN). */
-function isCrossOrigin(url) {
-  const { protocol, origin } = new URL(url, globalThis.location?.href);
-  return /^https?:$/.test(protocol) && typeof location !== 'undefined' && origin !== location.origin;
-}
-
-/**
- * A worker script URL this page may start: a module worker must come from the page's own origin,
- * so one on a CDN is started through a same-origin blob stub that imports it (a page's CSP then
- * needs `worker-src blob:` and the CDN's origin).
- */
-function startableUrl(url) {
-  if (!isCrossOrigin(url)) return url;
-  const stub = new Blob([`import ${JSON.stringify(url)};\n`], { type: 'text/javascript' });
-  return URL.createObjectURL(stub);
-}
-
-const isBytes = (value) => value instanceof ArrayBuffer || value instanceof Uint8Array;
-
-/** A `.wasm` override: a URL (made absolute) or the module's bytes. */
-function wasmSource(value, name) {
-  if (value === undefined || value === null) return undefined;
-  if (isBytes(value)) return value;
-  if (typeof value === 'string' || value instanceof URL) return absolute(value);
-  throw new TypeError(`create: wasm.${name} must be a URL or the bytes of secnn_bg.wasm (ArrayBuffer or Uint8Array), not ${typeof value}`);
-}
-
-/**
- * Where the files come from. By default each is the literal URL beside this file; `assetsUrl`
- * (a folder holding the package's files: secnn-worker.js, pkg-cpu/, pkg/, model/) moves them all;
- * `workerUrl`, `wasm: { cpu, webgpu }` and `weights` move one each. URLs are made absolute here.
- * `worker: null` means the bundler-visible literal worker URL.
- */
-function resolveAssets({ assetsUrl, workerUrl, wasm, weights }) {
-  if (wasm !== undefined && (wasm === null || typeof wasm !== 'object' || isBytes(wasm))) {
-    throw new TypeError('create: wasm must be an object { cpu, webgpu } of URLs or bytes of secnn_bg.wasm');
-  }
-  const base = assetsUrl ? absolute(String(assetsUrl).replace(/\/?$/, '/')) : null;
-  return {
-    worker: workerUrl ? absolute(workerUrl) : base ? new URL('secnn-worker.js', base).href : null,
-    wasm: { cpu: wasmSource(wasm?.cpu, 'cpu'), webgpu: wasmSource(wasm?.webgpu, 'webgpu') },
-    weights: weights ?? (base ? new URL('model/secnn-cifar10.bpk', base).href : DEFAULT_WEIGHTS),
-  };
-}
-
-/** Raised when the worker's wasm instance crashed; call `recreate()` to continue. */
-export class RuntimeLostError extends Error {}
-
-function isEncoded(image) {
-  return image instanceof Blob || image instanceof ArrayBuffer || image instanceof Uint8Array;
-}
-
-async function bytesOf(source) {
-  if (source instanceof Uint8Array) return source;
-  if (source instanceof ArrayBuffer) return new Uint8Array(source);
-  if (source instanceof Blob) return new Uint8Array(await source.arrayBuffer());
-  return absolute(source); // a URL: the worker fetches it
-}
-
-/** RGBA pixels of a drawable (or ImageData) at its natural size, or at `size` when given. */
-function pixelsOf(image, size = null) {
-  if (typeof ImageData !== 'undefined' && image instanceof ImageData) {
-    return { rgba: new Uint8Array(image.data.buffer.slice(0)), width: image.width, height: image.height };
-  }
-  const width = size?.width || image.naturalWidth || image.videoWidth || image.width;
-  const height = size?.height || image.naturalHeight || image.videoHeight || image.height;
-  if (!width || !height) throw new Error('the image has no pixels (not loaded yet?)');
-  const canvas = new OffscreenCanvas(width, height);
-  const context = canvas.getContext('2d', { willReadFrequently: true });
-  context.drawImage(image, 0, 0, width, height);
-  const data = context.getImageData(0, 0, width, height);
-  return { rgba: new Uint8Array(data.data.buffer), width, height };
-}
-
-/** Photos above this many pixels are decoded by the browser (see `decodeLarge`). */
-const BROWSER_DECODE_PIXELS = 16_000_000;
-/** Short side, in pixels, that large photos and SVGs are drawn at before the resize rule. */
-const PRESCALED_SIDE = 256;
-
-/**
- * A large photo (a 48 MP phone picture): the browser's native decoder, with the file's EXIF
- * orientation, scales it while decoding so its short side is 256 px (8× the model's input),
- * far faster than decoding every pixel in wasm. The resize rule then runs in Rust as for any
- * image, so the CLI (which decodes the full photo) gives the same answer.
- */
-async function decodeLarge(bytes, { width, height }) {
-  const scale = PRESCALED_SIDE / Math.min(width, height);
-  const size = { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
-  const bitmap = await createImageBitmap(new Blob([bytes]), {
-    imageOrientation: 'from-image', resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high',
-  });
-  try {
-    return pixelsOf(bitmap);
-  } finally {
-    bitmap.close();
-  }
-}
-
-/** Whether `bytes` hold an SVG document (which the Rust decoder does not read). */
-function isSvg(bytes) {
-  const head = new TextDecoder().decode(bytes.subarray(0, 1024));
-  return /<svg[\s>]/i.test(head);
-}
-
-/** An SVG rasterised by the browser, like an <img> shows it (256 px on its short side when it has no size). */
-async function rasteriseSvg(bytes) {
-  if (typeof Image === 'undefined') throw new Error('SVG images can only be read on a page, not in a worker');
-  const url = URL.createObjectURL(new Blob([bytes], { type: 'image/svg+xml' }));
-  try {
-    const image = new Image();
-    image.src = url;
-    await image.decode().catch(() => { throw new Error('the SVG image could not be drawn'); });
-    const size = image.naturalWidth && image.naturalHeight ? null : { width: PRESCALED_SIDE, height: PRESCALED_SIDE };
-    return pixelsOf(image, size);
-  } finally {
-    URL.revokeObjectURL(url);
-  }
-}
 
 /** The runtime's worker: `url` when overridden, else the literal URL bundlers follow. */
 function newWorker(url) {
@@ -199,8 +83,13 @@ export class SeCnn extends EventTarget {
    * fine-tuning on WebGPU); `probe` holds the timings behind that choice, `{ webgpuMs, cpuMs }`.
    */
   backend = null;
-  /** The loaded model's description: `{ name, description, classes, accuracy, accuracyOn, … }` */
+  /** The loaded model's description: `{ name, description, classes, widths, accuracy, accuracyOn, … }` */
   info = null;
+  /**
+   * What callers must not hard-code, from the runtime: `{ inputSize, blockWidths, minClasses,
+   * maxClasses, datasetClasses }`.
+   */
+  facts = null;
 
   /** Use `SeCnn.create()`; `assets` are the file overrides it takes (see `create`). */
   constructor(assets = {}) {
@@ -257,6 +146,7 @@ export class SeCnn extends EventTarget {
       backend: build === 'cpu' ? 'cpu' : backend, module: build, weights: await bytesOf(weights), wasm: this.#assets.wasm[build],
     });
     this.info = opened.info;
+    this.facts = opened.facts;
     if (backend === 'auto' && build === 'cpu') {
       const hasWebGpu = typeof navigator !== 'undefined' && Boolean(navigator.gpu);
       const now = hasWebGpu && webgpu !== 'on-demand';
@@ -283,7 +173,7 @@ export class SeCnn extends EventTarget {
 
   #dropClassifier() {
     this.#classifier?.terminate();
-    if (this.#classifier) this.#failAll(new Error('the CPU classifier was stopped'), this.#classifier);
+    if (this.#classifier) this.#failAll(codedError('the CPU classifier was stopped', ERROR_CODES.runtimeLost), this.#classifier);
     this.#classifier = null;
   }
 
@@ -355,10 +245,10 @@ export class SeCnn extends EventTarget {
     }
   }
 
-  #receive({ id, result, error, errorName, fatal, progress, crashed }, worker) {
+  #receive({ id, result, error, fatal, progress, crashed }, worker) {
     if ((crashed || fatal) && worker === this.#classifier) {
       // The CPU classifier is a convenience: without it, the main worker classifies.
-      this.#pending.get(id)?.reject(new Error(crashed ?? error));
+      this.#pending.get(id)?.reject(codedError(crashed ?? error.message, ERROR_CODES.runtimeLost));
       this.#pending.delete(id);
       this.#dropClassifier();
       this.#setBackend({ ...this.backend, classifier: null });
@@ -366,7 +256,7 @@ export class SeCnn extends EventTarget {
     }
     if (crashed) {
       if (worker === this.#worker) this.#failAll(new RuntimeLostError(crashed), worker);
-      else this.#failAll(new Error(crashed), worker);
+      else this.#failAll(codedError(crashed, ERROR_CODES.runtimeLost), worker);
       return;
     }
     const call = this.#pending.get(id);
@@ -381,12 +271,16 @@ export class SeCnn extends EventTarget {
     } else if (fatal && worker === this.#worker) {
       this.#worker?.terminate();
       this.#worker = null;
-      this.#failAll(new RuntimeLostError(error));
-      call.reject(new RuntimeLostError(`${error} — the model runtime crashed; call recreate() to continue`));
+      this.#failAll(new RuntimeLostError(error.message));
+      call.reject(new RuntimeLostError(`${error.message} — the model runtime crashed; call recreate() to continue`));
     } else {
-      // The worker's argument checks keep their class (TypeError, RangeError).
-      call.reject(new ({ TypeError, RangeError }[errorName] ?? Error)(error));
+      call.reject(errorFromMessage(error)); // keeps its code, and TypeError / RangeError their class
     }
+  }
+
+  /** What the argument rules need to know of the loaded model. */
+  #context() {
+    return { classes: this.info?.classes.length, ...this.facts };
   }
 
   /** A call on the current worker, once no backend switch holds the gate. */
@@ -420,19 +314,8 @@ export class SeCnn extends EventTarget {
     return promise;
   }
 
-  async #pixels(image) {
-    if (!isEncoded(image)) return pixelsOf(image);
-    const bytes = await bytesOf(image);
-    let size;
-    try {
-      size = await this.#call('imageSize', { bytes }); // the header only, EXIF orientation applied
-    } catch (error) {
-      if (isSvg(bytes)) return rasteriseSvg(bytes);
-      throw error;
-    }
-    if (size.width * size.height > BROWSER_DECODE_PIXELS) return decodeLarge(bytes, size);
-    // Decode in Rust: the same decoder, orientation and resize rule as the CLI.
-    return this.#call('decode', { bytes }); // rgba is a Uint8Array
+  #pixels(image) {
+    return readPixels(image, (method, args) => this.#call(method, args));
   }
 
   /**
@@ -441,7 +324,7 @@ export class SeCnn extends EventTarget {
    */
   async classify(image, options = {}) {
     checkImage('classify', image);
-    checkOptions('classify', options, { classes: this.info?.classes.length });
+    checkOptions('classify', options, this.#context());
     const { topK = 5, tta = false } = options;
     const { rgba, width, height } = await this.#pixels(image);
     return this.#classifyCall('classify', { rgba, width, height, topK, tta }, { transfer: [rgba.buffer] });
@@ -454,7 +337,7 @@ export class SeCnn extends EventTarget {
    */
   async explain(image, options = {}) {
     checkImage('explain', image);
-    checkOptions('explain', options, { classes: this.info?.classes.length });
+    checkOptions('explain', options, this.#context());
     const { topK = 5, channels = 4, camClass = null, tta = false } = options;
     const { rgba, width, height } = await this.#pixels(image);
     return this.#classifyCall('explain', { rgba, width, height, topK, channels, camClass, tta }, { transfer: [rgba.buffer] });
@@ -469,9 +352,14 @@ export class SeCnn extends EventTarget {
     return this.info;
   }
 
-  /** The current (possibly fine-tuned) weights as burnpack bytes, with their description. */
-  exportWeights() {
-    return this.#call('exportWeights');
+  /**
+   * The current (possibly fine-tuned) weights as bytes: `format` 'burnpack' (default; secnn's
+   * file, with its description) or 'safetensors' (for PyTorch: the seed's parameter names, f32,
+   * the class names in the metadata; `loadWeights` reads it back).
+   */
+  exportWeights(options = {}) {
+    checkOptions('exportWeights', options);
+    return this.#call('exportWeights', options);
   }
 
   /**
@@ -480,7 +368,7 @@ export class SeCnn extends EventTarget {
    */
   async addExample(image, label) {
     checkImage('addExample', image);
-    checkLabel(label);
+    checkLabel(label, this.facts?.maxClasses);
     this.loadWebGpu();
     const { rgba, width, height } = await this.#pixels(image);
     return this.#call('addExample', { rgba, width, height, label }, { transfer: [rgba.buffer] });
@@ -496,13 +384,35 @@ export class SeCnn extends EventTarget {
     return this.#call('clearExamples');
   }
 
+  /**
+   * Resolves when fine-tuning would accept `names` as custom classes (the runtime's rule:
+   * `facts.minClasses` to `facts.maxClasses` distinct names, compared trimmed and
+   * case-insensitively); rejects with code 'invalid-argument' and the reason otherwise.
+   */
+  async checkClassNames(names) {
+    checkClasses(names);
+    return this.#call('checkClassNames', { names: names ?? [] });
+  }
+
+  /**
+   * For each of `names`, the index of the same class among `known` (default: the model's
+   * classes) by the runtime's class-name rule, or null.
+   */
+  matchClasses(names, known = this.info.classes) {
+    return this.#call('matchClasses', { names, known });
+  }
+
   exampleCount() {
     return this.#call('exampleCount');
   }
 
   /**
    * Fine-tunes on the added examples. Returns a run with `pause()`, `resume()`, `cancel()`,
-   * `finish()` and `done` (a promise of `{ status, info }`).
+   * `finish()` and `done` (a promise of `{ status, info, kept }`: `kept` is `{ epoch, epochs,
+   * accuracy }` when a validation set chose the weights, else null). The plan (`onPlan`) lists
+   * `warnings` as data: `{ code: 'no-validation-images' }` or `{ code: 'few-validation-images',
+   * images, pointsPerImage }`. A run that diverges rejects with code 'diverged' (`details:
+   * { loss, epoch }`), the weights from before it restored.
    * With custom `classes`, a name the model knows keeps its trained row of the last layer and a
    * new one starts from its examples' mean features, so the plan's `startValidation` is already
    * better than chance; with a validation set the run keeps its best epoch (start included).
@@ -514,7 +424,7 @@ export class SeCnn extends EventTarget {
    *   onPlan?: Function, onStep?: Function, onEpoch?: Function, onPause?: Function }} options
    */
   fineTune(settings = {}) {
-    checkOptions('fineTune', settings);
+    checkOptions('fineTune', settings, this.#context());
     checkClasses(settings.classes);
     if (settings.probe !== undefined && settings.probe !== null) checkImage('fineTune', settings.probe);
     const { classes = null, probe = null, onPlan, onStep, onEpoch, onPause, ...options } = settings;

@@ -23,8 +23,21 @@ export const MINUTES = 60_000;
 
 const cifar = join(root, 'data', 'cifar10');
 export const haveCifar = existsSync(join(cifar, 'test'));
-if (!haveCifar) {
-  console.log(`\n*** SKIPPING the CIFAR-10 image checks: ${cifar}/test not found (run \`make data\` with ../shared/datasets present) ***\n`);
+
+/**
+ * True when the CIFAR-10 images are unpacked. Otherwise skips `t` loudly (a `SKIPPED` line and
+ * the reason on the skip) and returns false, or fails it under SECNN_REQUIRE_DATA=1, which
+ * `.ci/run` sets when the archive `make data` unpacks is there.
+ */
+export function needCifar(t) {
+  if (haveCifar) return true;
+  const why = `${cifar}/test not found`;
+  const setup = 'run `make data` with ../shared/datasets/cifar10-jpeg.tar.gz present';
+  if (process.env.SECNN_REQUIRE_DATA === '1') assert.fail(`${t.name} cannot run: ${why}. SECNN_REQUIRE_DATA=1 says it must: ${setup}`);
+  const message = `${why}; ${setup} to run it (SECNN_REQUIRE_DATA=1 makes this a failure)`;
+  console.log(`\n*** SKIPPED ${t.name}: ${message} ***\n`);
+  t.skip(message);
+  return false;
 }
 /** Images `skip .. skip + n` (by file name) of a class of the test split (or `split`). */
 export const cifarImages = (cls, n, { split = 'test', skip = 0 } = {}) => readdirSync(join(cifar, split, cls))

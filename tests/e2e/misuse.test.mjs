@@ -1,9 +1,12 @@
 // Misuse of the module's public API, one row a call: each is refused with a TypeError or a
-// RangeError that names the call, the parameter, the value and what is allowed, in plain words
-// (no Rust or serde wording, no doubled "Error:"). After the whole table the model classifies
-// exactly as a fresh one does, and the worker keeps the same rules for callers around secnn.js.
+// RangeError (code 'invalid-argument') that names the call, the parameter, the value and what
+// is allowed, in plain words (no Rust or serde wording, no doubled "Error:"). After the whole
+// table the model classifies exactly as a fresh one does, and the worker keeps the same rules
+// for callers around secnn.js. What only the runtime can judge (a file's contents, class
+// names) is refused with its own code; formats the Rust decoder does not read go to the browser's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { MINUTES, URL, startTestServer, openPage } from './browser.mjs';
 
 // [the call, as code run in the page with `model` and a grey 32×32 `grey` image; the error class; its message]
@@ -74,10 +77,11 @@ test(`the module refuses ${TABLE.length} kinds of misuse by name, and keeps work
       // Run by the test harness (not subject to the page's CSP, which forbids eval).
       const outcome = await page.evaluate(`(async () => {
         const { SeCnn } = window.secnn; const { model, grey } = window;
-        try { await (${call}); return null; } catch (error) { return [error.constructor.name, error.message]; }
+        try { await (${call}); return null; } catch (error) { return [error.constructor.name, error.message, error.code]; }
       })()`);
       if (!outcome) wrong.push(`${call}: no error`);
       else if (outcome[0] !== errorClass || !pattern.test(outcome[1])) wrong.push(`${call}: ${outcome[0]}: ${outcome[1]}`);
+      else if (outcome[2] !== 'invalid-argument') wrong.push(`${call}: code ${outcome[2]}`);
       else if (/Error: |serde|usize|f64|unwrap|panicked/.test(outcome[1])) wrong.push(`${call}: internal wording: ${outcome[1]}`);
     }
     assert.deepEqual(wrong, []);
@@ -90,6 +94,49 @@ test(`the module refuses ${TABLE.length} kinds of misuse by name, and keeps work
     });
     assert.ok(same, 'the model answers differently after the misuse table');
     assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+// [a call the runtime refuses, as code run in the page with `model`; the code it must carry]
+const CODED = [
+  // An ISO media file of brand "heic" (an iPhone photo): Chromium cannot decode it either.
+  ['model.classify(new Uint8Array([0, 0, 0, 24, 102, 116, 121, 112, 104, 101, 105, 99, 0, 0, 0, 0, 0, 0, 0, 0]))', 'unsupported-format'],
+  ["model.classify(new TextEncoder().encode('plain text, not an image'))", 'not-an-image'],
+  ['model.loadWeights(new Uint8Array([1, 2, 3]))', 'invalid-weights'],
+  ['model.addCifarBatch(new Uint8Array(5))', 'invalid-file'],
+  ["model.checkClassNames(['Cat', ' cat'])", 'invalid-argument'],
+  ["model.fineTune({ classes: ['only one'] }).done", 'invalid-argument'],
+  ["SeCnn.create({ weights: '/no/such/weights.bpk', backend: 'cpu' })", 'fetch-failed'],
+];
+
+test('the runtime refuses files and names with stable codes, and AVIF photos decode in the browser', { timeout: 10 * MINUTES }, async () => {
+  const { browser, page, problems } = await openPage({ webgpu: false, url: `${URL}www/examples/embed.html`, ready: false });
+  try {
+    await page.evaluate(async () => {
+      window.secnn = await import('/www/secnn.js');
+      window.model = await window.secnn.SeCnn.create({ backend: 'cpu' });
+    });
+    const wrong = [];
+    for (const [call, code] of CODED) {
+      const outcome = await page.evaluate(`(async () => {
+        const { SeCnn } = window.secnn; const { model } = window;
+        try { await (${call}); return null; } catch (error) { return [error.code, error.message]; }
+      })()`);
+      if (!outcome) wrong.push(`${call}: no error`);
+      else if (outcome[0] !== code) wrong.push(`${call}: code ${outcome[0]} (${outcome[1]})`);
+    }
+    assert.deepEqual(wrong, []);
+    // The same synthetic picture as AVIF (browser-decoded) and PNG (Rust-decoded): the model sees the same 32×32.
+    const fixture = (name) => [...readFileSync(new globalThis.URL(`../fixtures/${name}`, import.meta.url))];
+    const difference = await page.evaluate(async ([avif, png]) => {
+      const seen = async (bytes) => (await window.model.classify(new Uint8Array(bytes))).inputRgba;
+      const [a, b] = [await seen(avif), await seen(png)];
+      return a.reduce((sum, value, i) => sum + Math.abs(value - b[i]), 0) / a.length;
+    }, [fixture('pattern.avif'), fixture('pattern.png')]);
+    assert.ok(difference < 8, `the AVIF's 32×32 differs from the PNG's by ${difference.toFixed(1)} per channel on average`);
+    assert.deepEqual(problems.filter((p) => !/no\/such\/weights|404/.test(p)), []);
   } finally {
     await browser.close();
   }
@@ -119,13 +166,14 @@ test('the worker keeps the same rules for callers that post to it directly', { t
       worker.terminate();
       return { explain, label, epochs, fine };
     });
-    assert.equal(replies.explain.errorName, 'RangeError');
-    assert.match(replies.explain.error, /^explain: topK must be an integer from 1 to 1000, not 0$/);
+    for (const reply of [replies.explain, replies.label, replies.epochs]) {
+      assert.equal(reply.error.name, 'RangeError');
+      assert.equal(reply.error.code, 'invalid-argument');
+    }
+    assert.match(replies.explain.error.message, /^explain: topK must be an integer from 1 to 1000, not 0$/);
     assert.equal(replies.explain.fatal, false, 'the runtime must not crash');
-    assert.equal(replies.label.errorName, 'RangeError');
-    assert.match(replies.label.error, /^addExample: label must be a class index/);
-    assert.equal(replies.epochs.errorName, 'RangeError');
-    assert.match(replies.epochs.error, /^fineTune: epochs must be an integer from 1 to 1000, not -3$/);
+    assert.match(replies.label.error.message, /^addExample: label must be a class index/);
+    assert.match(replies.epochs.error.message, /^fineTune: epochs must be an integer from 1 to 1000, not -3$/);
     assert.equal(replies.fine.result.top.length, 3, 'the worker stopped classifying after the refusals');
   } finally {
     await browser.close();

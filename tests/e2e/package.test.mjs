@@ -123,7 +123,7 @@ after(() => {
 
 test('the tarball holds every file the module loads, and its package.json points at them', () => {
   const files = new Set(tarball());
-  for (const file of ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'secnn.js', 'secnn-worker.js', 'secnn-args.js', 'secnn.d.ts',
+  for (const file of ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'secnn.js', 'secnn-worker.js', 'secnn-args.js', 'secnn-protocol.js', 'secnn-assets.js', 'secnn-images.js', 'secnn.d.ts',
     'pkg-cpu/secnn.js', 'pkg-cpu/secnn_bg.wasm', 'pkg/secnn.js', 'pkg/secnn_bg.wasm', 'model/secnn-cifar10.bpk']) {
     assert.ok(files.has(file), `${file} is not in the tarball`);
   }

@@ -7,14 +7,19 @@ import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import {
-  MINUTES, shots, work, haveCifar, cifarImages, startTestServer, openPage, classify, canvasVaries, assertAccessible,
+  MINUTES, shots, work, needCifar, cifarImages, startTestServer, openPage, classify, canvasVaries, assertAccessible,
 } from './browser.mjs';
 
 let server;
 before(async () => { server = await startTestServer(); });
 after(() => server?.kill());
 
-let webgpuLabel = null;
+/**
+ * The first airplane of the test split: both backends' tests classify it on their own and must
+ * find an airplane (the shipped weights give it 92 % natively), so they agree without one test
+ * reading what another found.
+ */
+const PROBE_CLASS = 'airplane';
 
 test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 20 * MINUTES }, async (t) => {
   const { browser, page, problems } = await openPage({ webgpu: true });
@@ -31,13 +36,13 @@ test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 2
       assert.match(await page.getAttribute('#backend-badge', 'title'), /faster on this CPU \([\d.]+ ms\) than on WebGPU \([\d.]+ ms\)/);
     }
     await page.screenshot({ path: join(shots, '01-ready.png'), fullPage: true });
-    if (!haveCifar) { t.skip('CIFAR-10 test images not unpacked'); return; }
+    if (!needCifar(t)) return;
     const classes = ['airplane', 'automobile', 'ship', 'truck', 'frog', 'horse'];
     let right = 0;
     for (const cls of classes) {
       const label = await classify(page, cifarImages(cls, 1)[0]);
       if (label === cls) right++;
-      if (cls === 'airplane') webgpuLabel = label;
+      if (cls === PROBE_CLASS) assert.equal(label, PROBE_CLASS, 'the probe image');
     }
     assert.ok(right >= 4, `only ${right}/${classes.length} classified right`);
     assert.equal(await page.locator('#top5 li').count(), 5);
@@ -55,8 +60,46 @@ test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 2
   }
 });
 
+/**
+ * Records, in the page, the step reports the page's model hands to the page's `onStep` (the
+ * module's public callback), at full precision, as `window.stepReports`: the status line shows
+ * the loss to 4 decimals only, and a fine-tune that starts well reports losses near 1e-6.
+ */
+const recordStepReports = (page) => page.evaluate(async () => {
+  const { SeCnn } = await import('/www/secnn.js'); // the page's own module instance
+  const fineTune = SeCnn.prototype.fineTune;
+  const reports = [];
+  window.stepReports = reports;
+  SeCnn.prototype.fineTune = function recorded(settings = {}) {
+    const onStep = (report) => {
+      reports.push({ step: report.globalStep, total: report.totalSteps, loss: report.metrics.loss });
+      settings.onStep?.(report);
+    };
+    return fineTune.call(this, { ...settings, onStep });
+  };
+});
+
+/**
+ * The loss chart drew one point per reported step, at that step, with that step's loss: read
+ * through the hook www/charts.js leaves on the element (`uplot`, and `data-points` written by
+ * each draw).
+ */
+async function assertLossChartShows(page, reports) {
+  assert.ok(reports.length > 0, 'the model reported no step');
+  const total = reports.at(-1).total;
+  assert.equal(reports.at(-1).step, total, `the last report is step ${reports.at(-1).step} of ${total}`);
+  const chart = await page.$eval('#chart-loss', (element) => ({
+    drawn: element.dataset.points,
+    data: element.uplot?.data.map((series) => [...series]),
+  }));
+  assert.ok(chart.data, `no loss chart (uPlot did not load): ${await page.textContent('#chart-loss')}`);
+  assert.equal(Number(chart.drawn), reports.length, 'the loss chart\'s last draw did not show every reported step');
+  assert.deepEqual(chart.data[0], reports.map((r) => r.step), 'the loss chart\'s steps are not the reported ones');
+  assert.deepEqual(chart.data[1], reports.map((r) => r.loss), 'the loss chart\'s values are not the reported losses');
+}
+
 test('fine-tunes two custom classes, and the downloaded weights load back', { timeout: 30 * MINUTES }, async (t) => {
-  if (!haveCifar) { t.skip('CIFAR-10 test images not unpacked'); return; }
+  if (!needCifar(t)) return;
   const { browser, page, problems } = await openPage({ webgpu: true });
   try {
     await page.click('#tab-train');
@@ -69,12 +112,12 @@ test('fine-tunes two custom classes, and the downloaded weights load back', { ti
     await page.fill('#batch-size', '3');
     await page.fill('#val-split', '0.25');
     await page.selectOption('#freeze', 'head-attention'); // attention trains, so its heatmap changes
+    await recordStepReports(page);
     await page.click('#start-train');
     await page.waitForFunction(() => document.querySelector('#train-status').textContent.startsWith('Training finished'), null, { timeout: 25 * MINUTES });
     assert.match(await page.textContent('#model-status'), /custom classes/);
     assert.ok(await canvasVaries(page, '#se-history-3'), 'the SE history heatmap did not grow');
-    const points = await page.$$eval('#chart-loss canvas', (c) => c.length);
-    assert.ok(points > 0, 'no loss chart');
+    await assertLossChartShows(page, await page.evaluate(() => window.stepReports));
     assert.equal(await page.isHidden('#epoch-results'), false, 'no epoch results');
     await page.screenshot({ path: join(shots, '03-fine-tuned.png'), fullPage: true });
     await assertAccessible(page, 'fine-tuned');
@@ -96,6 +139,20 @@ test('fine-tunes two custom classes, and the downloaded weights load back', { ti
     await page.click('#tab-classify');
     assert.equal(await classify(page, probe), tuned);
     assert.equal(await page.locator('#top5 .value').first().textContent(), tunedProbability);
+
+    // The same model for PyTorch (.safetensors, the seed's names, the class names inside) loads back alike.
+    await page.click('#tab-train');
+    const [forPytorch] = await Promise.all([page.waitForEvent('download'), page.click('#download-pytorch')]);
+    assert.match(forPytorch.suggestedFilename(), /\.safetensors$/);
+    const pytorchFile = join(work, 'custom.safetensors');
+    await forPytorch.saveAs(pytorchFile);
+    await page.click('#restore-shipped');
+    await page.waitForFunction(() => document.querySelector('#model-status').textContent.includes('CIFAR-10'));
+    await page.setInputFiles('#load-weights', pytorchFile);
+    await page.waitForFunction(() => /Loaded custom\.safetensors/.test(document.querySelector('#alerts').textContent));
+    await page.click('#tab-classify');
+    assert.equal(await classify(page, probe), tuned);
+    assert.equal(await page.locator('#top5 .value').first().textContent(), tunedProbability);
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
@@ -106,9 +163,8 @@ test('without WebGPU the page says CPU and classifies the same', { timeout: 10 *
   const { browser, page, problems } = await openPage({ webgpu: false });
   try {
     assert.match(await page.textContent('#backend-badge'), /CPU/);
-    if (!haveCifar) { t.skip('CIFAR-10 test images not unpacked'); return; }
-    const label = await classify(page, cifarImages('airplane', 1)[0]);
-    if (webgpuLabel) assert.equal(label, webgpuLabel);
+    if (!needCifar(t)) return;
+    assert.equal(await classify(page, cifarImages(PROBE_CLASS, 1)[0]), PROBE_CLASS, 'the probe image, which the WebGPU test classifies too');
     await page.screenshot({ path: join(shots, '04-cpu.png'), fullPage: true });
     assert.deepEqual(problems, []);
   } finally {

@@ -7,7 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
-  MINUTES, root, shots, work, haveCifar, cifarImages, startTestServer, openPage, classify, canvasVaries,
+  MINUTES, root, shots, work, needCifar, cifarImages, startTestServer, openPage, classify, canvasVaries,
 } from './browser.mjs';
 
 let server;
@@ -66,7 +66,7 @@ async function photoChecks(page, photoUrl) {
 }
 
 test('phone photos: EXIF orientation is applied, 12 and 48 MP photos classify quickly', { timeout: 15 * MINUTES }, async (t) => {
-  if (!haveCifar) { t.skip('CIFAR-10 images not unpacked'); return; }
+  if (!needCifar(t)) return;
   const { browser, page, problems } = await openPage({ webgpu: false });
   try {
     const outcome = await photoChecks(page, served(cifarImages('ship', 1)[0]));
@@ -85,7 +85,7 @@ test('phone photos: EXIF orientation is applied, 12 and 48 MP photos classify qu
     // The CLI decodes the same 48 MP file itself and must agree.
     const cli = join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/secnn/target'), 'release', 'secnn');
     if (!existsSync(cli)) {
-      console.log(`\n*** SKIPPED the CLI comparison: ${cli} not built (make build) ***\n`);
+      console.log(`\n*** SKIPPED ${t.name}, its CLI comparison only: ${cli} not built; run \`make build\` to run it ***\n`);
     } else {
       const file = join(work, 'photo-48mp.jpg');
       writeFileSync(file, Buffer.from(outcome.big.bytes48, 'base64'));
@@ -154,7 +154,7 @@ test('the module refuses wrong labels and class lists with clear errors', { time
 });
 
 test('custom classes named like the model\'s start from its rows; attention change is visible', { timeout: 20 * MINUTES }, async (t) => {
-  if (!haveCifar) { t.skip('CIFAR-10 images not unpacked'); return; }
+  if (!needCifar(t)) return;
   const { browser, page, problems } = await openPage({ webgpu: false });
   try {
     await page.click('#tab-train');

@@ -1,0 +1,88 @@
+// The squeeze-and-excitation card: per block, the channel weights as sorted bars (readable by
+// hover or keyboard) and the feature maps of the most and least attended channels.
+import { css, drawMap, viridis } from './colormap.js';
+import { $ } from './page-dom.js';
+
+/** The bars of one block, sorted, and the line that reads out the selected one. */
+function attentionBars(weights, blockNumber) {
+  const channels = weights.length;
+  const order = weights.map((w, c) => [w, c]).sort((a, b) => b[0] - a[0]);
+  const bars = document.createElement('div');
+  bars.className = 'se-bars';
+  bars.id = `se-block-${blockNumber}`;
+  bars.tabIndex = 0;
+  bars.setAttribute('role', 'group');
+  bars.setAttribute('aria-label', `Block ${blockNumber} attention weights, sorted; use the arrow keys to read them`);
+  const readout = document.createElement('div');
+  readout.className = 'se-readout';
+  readout.setAttribute('aria-live', 'polite');
+  let selected = 0;
+  const show = (position) => {
+    selected = Math.max(0, Math.min(order.length - 1, position));
+    const [weight, channel] = order[selected];
+    readout.textContent = `channel ${channel}: weight ${weight.toFixed(3)} (rank ${selected + 1} of ${channels})`;
+    bars.querySelectorAll('.selected').forEach((el) => el.classList.remove('selected'));
+    bars.children[selected]?.classList.add('selected');
+  };
+  // The weights of one block often sit close together: scale bars and colours to the block's range.
+  const lo = order[order.length - 1][0];
+  const hi = order[0][0];
+  const norm = (w) => (hi > lo ? (w - lo) / (hi - lo) : 1);
+  order.forEach(([weight, channel], position) => {
+    const bar = document.createElement('div');
+    bar.style.height = `${10 + 90 * norm(weight)}%`;
+    bar.style.background = css(viridis(norm(weight)));
+    bar.style.flex = '1 1 0';
+    bar.title = `channel ${channel}: ${weight.toFixed(3)}`;
+    bar.addEventListener('mouseenter', () => show(position));
+    bars.append(bar);
+  });
+  bars.addEventListener('keydown', (event) => {
+    const step = { ArrowRight: 1, ArrowLeft: -1, Home: -channels, End: channels }[event.key];
+    if (step !== undefined) { event.preventDefault(); show(selected + step); }
+  });
+  bars.addEventListener('focus', () => show(selected));
+  show(0);
+  return { bars, readout };
+}
+
+/** The feature maps of the most and least attended channels, in two captioned groups. */
+function featureMaps(block) {
+  const maps = document.createElement('div');
+  maps.className = 'maps';
+  for (const [label, list] of [['most attended', block.mostAttended], ['least attended', block.leastAttended]]) {
+    const group = document.createElement('div');
+    group.className = 'group';
+    const caption = document.createElement('span');
+    caption.textContent = label;
+    group.append(caption);
+    for (const map of list) {
+      const figure = document.createElement('figure');
+      const canvas = document.createElement('canvas');
+      drawMap(canvas, map.values, map.size);
+      canvas.setAttribute('aria-label', `feature map of channel ${map.channel}, weight ${map.weight.toFixed(2)}`);
+      const text = document.createElement('figcaption');
+      text.textContent = `#${map.channel} · ${map.weight.toFixed(2)}`;
+      figure.append(canvas, text);
+      group.append(figure);
+    }
+    maps.append(group);
+  }
+  return maps;
+}
+
+function seBlockSection(block, index) {
+  const section = document.createElement('div');
+  section.className = 'se-block';
+  const heading = document.createElement('h3');
+  const range = `${Math.min(...block.seWeights).toFixed(3)}–${Math.max(...block.seWeights).toFixed(3)}`;
+  heading.textContent = `Block ${index + 1} · ${block.seWeights.length} channels · weights ${range}`;
+  const { bars, readout } = attentionBars(block.seWeights, index + 1);
+  section.append(heading, bars, readout, featureMaps(block));
+  return section;
+}
+
+/** Replaces the card's content with `blocks` (an explanation's blocks, first to last). */
+export function renderSeBlocks(blocks) {
+  $('se-blocks').replaceChildren(...blocks.map(seBlockSection));
+}

@@ -1,0 +1,30 @@
+// What the page's view modules share, in one place: the model, the image on show, and what the
+// fine-tune panel has collected. Modules read and write these objects instead of passing them on.
+
+/** The classify side, and the model both panels use. */
+export const page = {
+  /** The SeCnn (www/secnn.js) once the runtime has started, else null. */
+  model: null,
+  /** The shipped weights' bytes, kept to restore or restart with (what the worker gets is a copy). */
+  shippedBytes: null,
+  /** The image on show: { key, file, url, explained }, or null. */
+  current: null,
+  /** Runs once after the first prediction (the offline copy starts then), else null. */
+  afterFirstPrediction: null,
+};
+
+/** The fine-tune panel. */
+export const tuning = {
+  /** "My own classes": [{ name, files: File[] }], in label order. */
+  customClasses: [],
+  /** "CIFAR-10 with my data", from a folder: [{ file, label }]. */
+  cifarFiles: [],
+  /** "CIFAR-10 with my data", official binary batch files: File[]. */
+  cifarBinaries: [],
+  /** The run in progress (what SeCnn.fineTune returns), else null. */
+  run: null,
+  /** The class names of the latest run, for its validation tables. */
+  classes: null,
+  /** Why the runtime refuses the custom class names (its one rule), or null; see checkClassNames. */
+  namesProblem: null,
+};

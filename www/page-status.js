@@ -1,0 +1,83 @@
+// The header's status (which backend runs the model, which weights are loaded, how accurate they
+// are) and everything else that follows the loaded model; and what a failed model call shows.
+import { $ } from './page-dom.js';
+import { page } from './page-state.js';
+import { showAlert } from './page-alerts.js';
+import { fillClassSelect } from './page-explain.js';
+
+/** The backend badge's text, CSS class and tooltip for `backend` (SeCnn's model.backend). */
+function describeBackend(backend) {
+  if (backend.backend === 'webgpu' && backend.classifier === 'cpu') {
+    const ms = (value) => `${value.toFixed(1)} ms`;
+    const timings = backend.probe; // the one-image timings behind the choice
+    return {
+      text: `WebGPU · ${backend.adapter} · classifying on the CPU`,
+      kind: 'webgpu',
+      title: `One image classifies faster on this CPU (${ms(timings.cpuMs)}) than on WebGPU `
+        + `(${ms(timings.webgpuMs)}), so classification runs on the CPU and fine-tuning on the GPU`,
+    };
+  }
+  if (backend.backend === 'webgpu') {
+    return { text: `WebGPU · ${backend.adapter}`, kind: 'webgpu', title: 'Running on the GPU through WebGPU' };
+  }
+  if (backend.onDemand) {
+    return { text: 'CPU · WebGPU on demand', kind: 'cpu',
+      title: 'Running on the CPU, as fast as the GPU for one image; WebGPU loads when you fine-tune' };
+  }
+  if (backend.loading) {
+    return { text: 'CPU · loading WebGPU…', kind: 'cpu',
+      title: 'Running on the CPU now; the WebGPU runtime is loading and takes over when ready' };
+  }
+  return { text: 'CPU (no WebGPU)', kind: 'cpu',
+    title: backend.fallbackReason ? `WebGPU unavailable: ${backend.fallbackReason}` : 'CPU backend chosen' };
+}
+
+/** The model badge: name and accuracy on one line (a fixed slot); the whole story in its tooltip. */
+function showModel(info) {
+  const percent = (value) => `${(value * 100).toFixed(2)} %`; // as `secnn eval` prints it
+  const accuracy = info.accuracy != null ? ` · ${percent(info.accuracy)}` : '';
+  const withTta = info.accuracyTta != null ? `, ${percent(info.accuracyTta)} with flip averaging` : '';
+  $('model-status').textContent = `${info.name}${accuracy}`;
+  $('model-status').title = info.accuracy != null
+    ? `${info.name}: ${percent(info.accuracy)} accuracy${withTta}${info.accuracyOn ? `, measured on ${info.accuracyOn}` : ''}`
+    : info.description;
+  $('model-description').textContent = info.description;
+}
+
+/** Brings everything that depends on the backend or the weights up to date. */
+export function updateStatus() {
+  const { backend, info } = page.model;
+  const badge = $('backend-badge');
+  const { text, kind, title } = describeBackend(backend);
+  badge.textContent = text;
+  badge.className = `badge ${kind}`;
+  badge.title = title;
+  showModel(info);
+  const cpuClassifies = backend.backend === 'webgpu' && backend.classifier === 'cpu';
+  $('inference-backend').textContent = cpuClassifies ? 'the CPU (faster than WebGPU for one image here)'
+    : backend.backend === 'webgpu' ? `WebGPU (${backend.adapter})` : 'the CPU';
+  fillClassSelect(info.classes);
+}
+
+async function restartOnCpu() {
+  try {
+    await page.model.recreate({ backend: 'cpu', weights: page.shippedBytes });
+    updateStatus();
+    showAlert('Restarted on the CPU with the shipped weights.', { kind: 'info' });
+  } catch (error) {
+    showAlert(`Could not restart: ${error.message}`);
+  }
+}
+
+/** Shows an error from a model call; a lost runtime gets a restart button. */
+export function reportError(context, error) {
+  console.warn(context, error);
+  // A crashed runtime, or a GPU that failed or was lost: offer to carry on on the CPU.
+  if (error.code === 'runtime-lost' || error.code === 'device-lost') {
+    showAlert(`${context}: the model runtime stopped (${error.message}).`, {
+      action: { label: 'Restart on the CPU', run: restartOnCpu },
+    });
+  } else {
+    showAlert(`${context}: ${error.message}`);
+  }
+}

@@ -1,0 +1,131 @@
+// A run as it goes: the plan (where it starts), the progress bar and status line, the loss,
+// accuracy and learning-rate charts, the SE history (tune-se-history.js), and the validation
+// tables after every epoch.
+import { css, viridis } from './colormap.js';
+import { makeChart } from './charts.js';
+import { $, tableRow } from './page-dom.js';
+import { page, tuning } from './page-state.js';
+import { addHistoryStep, startHistory } from './tune-se-history.js';
+
+/** The run's charts, { loss, acc, lr }, each { plot, data } (charts.js). */
+let charts = null;
+/** When the run started (performance.now()), for its speed and the time left. */
+let started = 0;
+
+function formatSeconds(seconds) {
+  if (!Number.isFinite(seconds)) return '–';
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  return `${Math.round(seconds / 60)} min`;
+}
+
+/** Notes the start and makes empty charts (resolved once the chart library is in). */
+export async function startProgress() {
+  started = performance.now();
+  $('train-status').textContent = 'Starting…';
+  const [loss, acc, lr] = await Promise.all([
+    makeChart($('chart-loss'), [['loss', '#3b528b']]),
+    makeChart($('chart-acc'), [['running accuracy', '#21918c'], ['validation accuracy', '#fde725']]),
+    makeChart($('chart-lr'), [['learning rate', '#440154']], { log: true }),
+  ]);
+  return { loss, acc, lr };
+}
+
+/** The plan's warnings (data from the runtime), in words. */
+const WARNING_TEXT = {
+  'no-validation-images': () => 'no validation images: nothing measures whether fine-tuning helps',
+  'few-validation-images': ({ images, pointsPerImage }) => `only ${images} validation images: each one moves the accuracy by ` +
+    `${pointsPerImage.toFixed(0)} points; add images or raise the validation share`,
+};
+
+/** Where the run starts: how each class began, and the validation accuracy before any step. */
+function describePlan(plan) {
+  const how = { kept: 'kept from the model', imprinted: 'imprinted from its photos', random: 'random start' };
+  const starts = plan.headReinitialised
+    ? plan.classes.map((name, i) => `${name}: ${how[plan.classStarts[i]]}`).join(', ')
+    : 'the model\'s own classes';
+  const before = plan.startValidation
+    ? `${(plan.startValidation.accuracy * 100).toFixed(1)} % on ${plan.startValidation.count} validation images`
+    : 'not measured (no validation images)';
+  $('start-summary').textContent = `Before training: ${before}. Last layer: ${starts}. ` +
+    'The run keeps whichever epoch (the start included) scores best on validation.';
+  const warnings = plan.warnings.map((warning) => `Warning: ${WARNING_TEXT[warning.code](warning)}.`);
+  $('validation-warning').textContent = warnings.join(' ');
+  $('validation-warning').hidden = warnings.length === 0;
+}
+
+/** The run's plan is in: fresh views for it (`newCharts` from startProgress), and what it will do. */
+export function showPlan(plan, probeBitmap, newCharts) {
+  charts = newCharts;
+  if (plan.startValidation) {
+    // Step 0: the validation accuracy before training, the figure the run must beat.
+    charts.acc.data[0].push(0);
+    charts.acc.data[1].push(null);
+    charts.acc.data[2].push(plan.startValidation.accuracy);
+    charts.acc.plot.setData(charts.acc.data);
+  }
+  startHistory(plan.totalSteps, page.model.info.widths, probeBitmap);
+  $('train-progress').max = plan.totalSteps;
+  $('train-progress').value = 0;
+  $('epoch-results').hidden = true;
+  describePlan(plan);
+  $('train-status').textContent = `Training on ${plan.trainImages} images (${plan.validationImages} for validation), ` +
+    `${plan.totalSteps} steps${plan.usesFeatureCache ? ' — frozen features computed once' : ''}…`;
+}
+
+/** After every step: the charts, the SE history, the progress bar and the status line. */
+export function showStep(report) {
+  const step = report.globalStep;
+  charts.loss.data[0].push(step);
+  charts.loss.data[1].push(report.metrics.loss);
+  charts.acc.data[0].push(step);
+  charts.acc.data[1].push(report.runningAccuracy);
+  charts.acc.data[2].push(report.epochEnd?.validation ? report.epochEnd.validation.accuracy : null);
+  charts.lr.data[0].push(step);
+  charts.lr.data[1].push(report.metrics.lr);
+  for (const chart of Object.values(charts)) chart.plot.setData(chart.data);
+  addHistoryStep(report.probeSeWeights);
+  $('train-progress').value = step;
+  const seconds = (performance.now() - started) / 1000;
+  const eta = (seconds / step) * (report.totalSteps - step);
+  $('train-status').textContent =
+    `Epoch ${report.epoch + 1}/${report.epochs}, step ${step}/${report.totalSteps} — loss ${report.metrics.loss.toFixed(4)}, ` +
+    `accuracy ${(report.runningAccuracy * 100).toFixed(1)} %, lr ${report.metrics.lr.toExponential(2)} — ` +
+    `${(step / seconds).toFixed(2)} steps/s, about ${formatSeconds(eta)} left`;
+}
+
+function perClassTable(validation, classes) {
+  const perClass = $('per-class');
+  const percent = (accuracy) => (Number.isFinite(accuracy) ? `${(accuracy * 100).toFixed(0)} %` : '–');
+  perClass.replaceChildren(tableRow(['class', 'accuracy'], 'th'),
+    ...classes.map((name, i) => tableRow([name, percent(validation.perClassAccuracy[i])])));
+  perClass.createCaption().textContent = 'Validation accuracy per class';
+}
+
+/** The confusion matrix, each count coloured by its share of the largest. */
+function confusionTable(validation, classes) {
+  const confusion = $('confusion');
+  const max = Math.max(1, ...validation.confusion.flat());
+  confusion.replaceChildren(tableRow(['true ↓ / predicted →', ...classes.map((c) => c.slice(0, 5))], 'th'));
+  validation.confusion.forEach((counts, i) => {
+    const tr = tableRow([classes[i]], 'th');
+    for (const n of counts) {
+      const td = document.createElement('td');
+      td.textContent = String(n);
+      td.style.background = css(viridis(n / max));
+      td.style.color = n / max > 0.6 ? '#000' : '#fff';
+      tr.append(td);
+    }
+    confusion.append(tr);
+  });
+  confusion.createCaption().textContent = 'Confusion matrix (validation)';
+}
+
+/** After every epoch with validation images: its accuracy, per class and as a confusion matrix. */
+export function showEpoch(end) {
+  if (!end.validation) return;
+  $('epoch-results').hidden = false;
+  $('epoch-number').textContent = String(end.epoch);
+  $('val-accuracy').textContent = `${(end.validation.accuracy * 100).toFixed(1)} % (${end.validation.count} images)`;
+  perClassTable(end.validation, tuning.classes);
+  confusionTable(end.validation, tuning.classes);
+}
