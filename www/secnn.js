@@ -181,8 +181,9 @@ export class SeCnn extends EventTarget {
   async #batchOneMilliseconds(worker) {
     const times = [];
     for (let run = 0; run < PROBE_RUNS; run++) {
-      const rgba = new Uint8Array(32 * 32 * 4).fill(128);
-      const { milliseconds } = await this.#callOn(worker, 'classify', { rgba, width: 32, height: 32, topK: 1, tta: false });
+      const side = this.facts.inputSize; // an image the model takes as it is, so only the model is timed
+      const rgba = new Uint8Array(side * side * 4).fill(128);
+      const { milliseconds } = await this.#callOn(worker, 'classify', { rgba, width: side, height: side, topK: 1, tta: false });
       if (run >= 2) times.push(milliseconds);
     }
     return median(times);
@@ -319,7 +320,7 @@ export class SeCnn extends EventTarget {
   }
 
   /**
-   * Top-k classes: `{ top: [{index, label, probability}], inputRgba (32x32 the model saw), milliseconds }`.
+   * Top-k classes: `{ top: [{index, label, probability}], inputRgba (what the model saw: `facts.inputSize` pixels square), milliseconds }`.
    * `tta` averages the image's logits with its mirror image's (test-time flip averaging).
    */
   async classify(image, options = {}) {
