@@ -228,14 +228,14 @@ impl FineTuneJob {
     }
 
     /// The next steps' reports (as many as the pacer says; the last has `done` set when the
-    /// run is over). A step that diverges ends the job: the error carries the model from
-    /// before it, which the caller restores.
-    pub async fn steps(&mut self) -> Result<Vec<StepReport>, (FineTuneError, Option<(SeCnn, ModelInfo)>)> {
+    /// run is over). After [`FineTuneError::Diverged`] the run is unusable: the caller
+    /// [`cancel`](Self::cancel)s it to get the model from before it back.
+    pub async fn steps(&mut self) -> Result<Vec<StepReport>, FineTuneError> {
         let started = web_time::Instant::now();
-        let reports = self.session.steps(self.pacer.steps()).await.map_err(|e| (e.into(), None))?;
+        let reports = self.session.steps(self.pacer.steps()).await?;
         self.pacer.record(reports.len(), started.elapsed().as_secs_f64() * 1e3);
         match session::divergence(&reports) {
-            Some(diverged) => Err((FineTuneError::Diverged(diverged), Some(self.previous.clone()))),
+            Some(diverged) => Err(FineTuneError::Diverged(diverged)),
             None => Ok(reports),
         }
     }

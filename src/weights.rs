@@ -338,11 +338,6 @@ pub async fn to_bytes(model: &SeCnn, info: &ModelInfo) -> Result<Vec<u8>, Weight
             bytes,
         ));
     }
-    let json = serde_json::to_string(info).map_err(|e| WeightsError::Write(e.to_string()))?;
-    let bytes = burn_pack::Writer::new(tensors)
-        .with_metadata(INFO_KEY, &json)
-        .into_bytes()
-        .map_err(|e| WeightsError::Write(e.to_string()))?;
-    Ok(bytes.to_vec())
+    pack(tensors, info)
 }
 

@@ -260,10 +260,9 @@ impl Workbench {
                 let result = if job.is_done() { Some(self.finish_fine_tune()?) } else { None };
                 Ok(FineTuneProgress { reports, result })
             }
-            Err((error, restore)) => {
-                if let Some((model, info)) = restore {
-                    self.job = None;
-                    (self.model, self.info) = (model, info);
+            Err(error) => {
+                if matches!(error, FineTuneError::Diverged(_)) {
+                    self.cancel_fine_tune(); // the weights from before the run come back
                 }
                 Err(error.into())
             }
