@@ -1,13 +1,14 @@
 //! Weights files of other programs, under the seed's PyTorch parameter names: a `state_dict`
-//! saved by `torch.save` (natively, through Burn's reader) and `.safetensors` (everywhere, the
-//! browser included, converted to and from our burnpack here: Burn's safetensors store would
-//! add a fifth to the CPU module's download). Our SE modules call the seed's `ca1.fc.0` /
+//! saved by `torch.save` (read by [`crate::pth`]) and `.safetensors`, in and out, everywhere (the
+//! browser included), converted to and from our burnpack here: Burn's safetensors store would
+//! add a fifth to the CPU module's download, and its PyTorch reader needs a file path. Our SE modules call the seed's `ca1.fc.0` /
 //! `ca1.fc.2` `ca1.squeeze` / `ca1.excite`; BatchNorm's `weight`/`bias` are our `gamma`/`beta`;
 //! Linear weights are `[out, in]` in PyTorch and `[in, out]` here.
 
 use crate::{
     SeCnnConfig,
     data::CIFAR10_CLASSES,
+    pth::{self, FileTensor},
     weights::{self, LoadedModel, ModelInfo, Storage, WeightsError},
 };
 use burn::{prelude::*, tensor::DType};
@@ -33,14 +34,28 @@ fn our_name(name: &str) -> String {
     }
 }
 
-/// The seed's `state_dict` keys (BatchNorm's `num_batches_tracked` aside, which we do not use).
-fn seed_keys() -> Vec<String> {
-    let mut keys = Vec::new();
-    for block in 1..=3 {
-        keys.extend(["conv{b}.weight", "conv{b}.bias", "bn{b}.weight", "bn{b}.bias", "bn{b}.running_mean", "bn{b}.running_var", "ca{b}.fc.0.weight", "ca{b}.fc.2.weight"].map(|k| k.replace("{b}", &block.to_string())));
+/// The seed's `state_dict`: each key and its shape in PyTorch's layout (BatchNorm's
+/// `num_batches_tracked` aside, which we do not use).
+fn seed_shapes(config: &SeCnnConfig) -> BTreeMap<String, Vec<usize>> {
+    let mut shapes = BTreeMap::new();
+    let mut inputs = 3;
+    for (block, &c) in (1..=3).zip(&config.widths) {
+        let bottleneck = c / config.reduction;
+        let key = |k: &str| k.replace("{b}", &block.to_string());
+        shapes.insert(key("conv{b}.weight"), vec![c, inputs, 3, 3]);
+        for vector in ["conv{b}.bias", "bn{b}.weight", "bn{b}.bias", "bn{b}.running_mean", "bn{b}.running_var"] {
+            shapes.insert(key(vector), vec![c]);
+        }
+        shapes.insert(key("ca{b}.fc.0.weight"), vec![bottleneck, c]);
+        shapes.insert(key("ca{b}.fc.2.weight"), vec![c, bottleneck]);
+        inputs = c;
     }
-    keys.extend(["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"].map(String::from));
-    keys
+    let flat = config.widths[2] * 4 * 4;
+    shapes.insert("fc1.weight".into(), vec![config.hidden, flat]);
+    shapes.insert("fc1.bias".into(), vec![config.hidden]);
+    shapes.insert("fc2.weight".into(), vec![config.num_classes, config.hidden]);
+    shapes.insert("fc2.bias".into(), vec![config.num_classes]);
+    shapes
 }
 
 /// Linear layers store their weight transposed between the two frameworks.
@@ -60,33 +75,6 @@ fn transpose(values: &[u8], rows: usize, columns: usize) -> Vec<u8> {
     out
 }
 
-/// Loads a PyTorch `state_dict` saved from the seed's `CNN` class (`torch.save(model.state_dict())`).
-#[cfg(not(target_arch = "wasm32"))]
-pub fn import_pytorch(path: &std::path::Path, num_classes: usize, device: &Device) -> Result<crate::SeCnn, WeightsError> {
-    use burn::store::{ModuleSnapshot, PytorchStore};
-    let mut model = SeCnnConfig::new().with_num_classes(num_classes).init(device);
-    let mut store = PytorchStore::from_file(path).map_indices_contiguous(false).allow_partial(false);
-    for (seed, ours) in SE_NAMES {
-        let pattern = format!("^(ca\\d){}", regex_escape(seed));
-        store = store.with_key_remapping(pattern, format!("$1{ours}"));
-    }
-    let result = model.load_from(&mut store).map_err(|e| WeightsError::Architecture(seed_name(&e.to_string())))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() {
-        let missing: Vec<String> = result.missing.iter().map(|(path, _)| seed_name(path)).collect();
-        let errors: Vec<String> = result.errors.iter().map(|e| seed_name(&e.to_string())).collect();
-        return Err(WeightsError::Architecture(format!(
-            "this is not a state_dict of the seed's CNN: missing {missing:?}; not fitting {errors:?}; unexpected {:?}",
-            result.unused
-        )));
-    }
-    Ok(model)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn regex_escape(text: &str) -> String {
-    text.replace('.', "\\.")
-}
-
 /// Whether `bytes` start like a safetensors file: an 8-byte header length, then a JSON object.
 pub fn is_safetensors(bytes: &[u8]) -> bool {
     header(bytes).is_some()
@@ -100,73 +88,117 @@ fn header(bytes: &[u8]) -> Option<(serde_json::Map<String, serde_json::Value>, u
     Some((serde_json::from_slice(json).ok()?, 8 + length))
 }
 
-/// The class names a safetensors file carries, else CIFAR-10's when it has 10 outputs.
-fn classes_of(header: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<String>, WeightsError> {
-    if let Some(json) = header.get("__metadata__").and_then(|m| m.get(CLASSES_KEY)).and_then(|c| c.as_str()) {
-        return serde_json::from_str(json).map_err(|e| WeightsError::BadInfo(format!("classes: {e}")));
-    }
-    let outputs = header.get("fc2.weight").and_then(|t| t["shape"][0].as_u64());
-    Ok(match outputs {
-        Some(10) => CIFAR10_CLASSES.iter().map(|c| c.to_string()).collect(),
-        Some(n) => (0..n).map(|i| format!("class {i}")).collect(),
-        None => Vec::new(), // refused below as a missing fc2.weight
-    })
-}
-
-/// The file's tensors under our names, in our layout, as a burnpack's; refuses missing,
-/// unexpected and non-f32 tensors by the seed's names.
-fn tensors_of(bytes: &[u8], header: &serde_json::Map<String, serde_json::Value>, data: usize) -> Result<Vec<burn_pack::Tensor>, WeightsError> {
-    let expected = seed_keys();
-    let names: Vec<&String> = header.keys().filter(|k| *k != "__metadata__" && !k.ends_with("num_batches_tracked")).collect();
-    let missing: Vec<&String> = expected.iter().filter(|k| !names.contains(k)).collect();
-    let unexpected: Vec<&&String> = names.iter().filter(|k| !expected.contains(k)).collect();
-    if !missing.is_empty() || !unexpected.is_empty() {
-        return Err(WeightsError::Architecture(format!(
-            "this is not a state_dict of the seed's CNN: missing {missing:?}; unexpected {unexpected:?}"
-        )));
-    }
-    let mut tensors = Vec::with_capacity(names.len());
-    for name in names {
-        let entry = &header[name];
+/// A safetensors file's tensors by name, as the file has them.
+fn safetensors_tensors(bytes: &[u8], header: &serde_json::Map<String, serde_json::Value>, data: usize) -> Result<BTreeMap<String, FileTensor>, WeightsError> {
+    let mut tensors = BTreeMap::new();
+    for (name, entry) in header.iter().filter(|(name, _)| *name != "__metadata__") {
         let bad = |why: &str| WeightsError::Architecture(format!("{name}: {why}"));
-        if entry["dtype"] != "F32" {
-            return Err(bad(&format!("dtype {} (save the state_dict in float32)", entry["dtype"])));
-        }
+        // Refused by name below (unless the model does not use the tensor).
+        let dtype = pth::DTYPES.into_iter().find(|d| entry["dtype"] == *d).unwrap_or("an unknown dtype");
         let shape: Vec<usize> = serde_json::from_value(entry["shape"].clone()).map_err(|_| bad("no shape"))?;
         let [start, end]: [usize; 2] = serde_json::from_value(entry["data_offsets"].clone()).map_err(|_| bad("no offsets"))?;
-        let values = bytes.get(data + start..data + end).filter(|v| v.len() == 4 * shape.iter().product::<usize>()).ok_or_else(|| bad("data out of range"))?;
-        let ours = our_name(name);
+        let values = bytes.get(data.saturating_add(start)..data.saturating_add(end)).ok_or_else(|| bad("data out of range"))?;
+        tensors.insert(name.clone(), FileTensor { dtype, shape, data: values.to_vec() });
+    }
+    Ok(tensors)
+}
+
+/// The number of classes a seed `state_dict` has: the rows of `fc2.weight` (CIFAR-10's 10 when
+/// it has none, so that the refusal then lists everything missing).
+fn class_count(file: &BTreeMap<String, FileTensor>) -> usize {
+    match file.get("fc2.weight").map(|t| t.shape.as_slice()) {
+        Some(&[rows, _]) => rows,
+        _ => CIFAR10_CLASSES.len(),
+    }
+}
+
+/// CIFAR-10's class names for 10 outputs, else numbered ones.
+fn default_classes(count: usize) -> Vec<String> {
+    match count {
+        10 => CIFAR10_CLASSES.iter().map(|c| c.to_string()).collect(),
+        n => (0..n).map(|i| format!("class {i}")).collect(),
+    }
+}
+
+/// The file's tensors (seed names, PyTorch layout) under our names and layout, as a
+/// burnpack's. Refuses missing, unexpected, misshapen and non-f32 tensors by the seed's names.
+fn tensors_of(file: BTreeMap<String, FileTensor>, config: &SeCnnConfig) -> Result<Vec<burn_pack::Tensor>, WeightsError> {
+    let expected = seed_shapes(config);
+    let file: BTreeMap<String, FileTensor> = file.into_iter().filter(|(k, _)| !k.ends_with("num_batches_tracked")).collect();
+    let missing: Vec<&String> = expected.keys().filter(|k| !file.contains_key(*k)).collect();
+    let unexpected: Vec<&String> = file.keys().filter(|k| !expected.contains_key(*k)).collect();
+    let misshapen: Vec<String> = expected.iter().filter_map(|(name, shape)| {
+        let found = &file.get(name)?.shape;
+        (found != shape).then(|| format!("{name}: {found:?} where the seed has {shape:?}"))
+    }).collect();
+    if !missing.is_empty() || !unexpected.is_empty() || !misshapen.is_empty() {
+        return Err(WeightsError::Architecture(format!(
+            "this is not a state_dict of the seed's CNN: missing {missing:?}; unexpected {unexpected:?}; wrong shapes {misshapen:?}"
+        )));
+    }
+    let mut tensors = Vec::with_capacity(file.len());
+    for (name, FileTensor { dtype, shape, data }) in file {
+        if dtype != "F32" || data.len() != 4 * shape.iter().product::<usize>() {
+            return Err(WeightsError::Architecture(format!("{name}: {dtype}, not float32 (save the state_dict in float32)")));
+        }
+        let ours = our_name(&name);
         let (shape, values) = match (is_linear_weight(&ours), shape.as_slice()) {
-            (true, &[rows, columns]) => (vec![columns, rows], transpose(values, rows, columns)),
-            _ => (shape, values.to_vec()),
+            (true, &[rows, columns]) => (vec![columns, rows], transpose(&data, rows, columns)),
+            _ => (shape, data),
         };
         tensors.push(burn_pack::Tensor::new(ours, DType::F32, burn::tensor::Shape::from(shape), None, burn::tensor::Bytes::from_bytes_vec(values)));
     }
     Ok(tensors)
 }
 
-/// Loads a `.safetensors` file of the seed's CNN (seed names; class names from its metadata).
-pub fn load_safetensors(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
-    let (header, data) = header(bytes).ok_or_else(|| WeightsError::NotBurnpack("not a safetensors file".into()))?;
-    let classes = classes_of(&header)?;
-    let tensors = tensors_of(bytes, &header, data)?;
+/// A model from a seed `state_dict`'s tensors, described by `classes`, `name` and `description`.
+fn load_seed(file: BTreeMap<String, FileTensor>, classes: Vec<String>, name: &str, description: &str, device: &Device) -> Result<LoadedModel, WeightsError> {
     if classes.len() < 2 {
         return Err(WeightsError::TooFewClasses(classes.len()));
     }
     let config = SeCnnConfig::new().with_num_classes(classes.len());
-    let name = header.get("__metadata__").and_then(|m| m["name"].as_str()).unwrap_or("SE-CNN (from safetensors)");
-    let info = ModelInfo::new(&config, classes, name, "Imported from a .safetensors file of the seed's CNN.");
+    let tensors = tensors_of(file, &config)?;
+    let info = ModelInfo::new(&config, classes, name, description);
     weights::load(&weights::pack(tensors, &info)?, device).map_err(|error| match error {
         WeightsError::Architecture(why) => WeightsError::Architecture(seed_name(&why)),
         other => other,
     })
 }
 
-/// Reads any weights file the page and CLI accept: secnn's burnpack or a `.safetensors`.
+/// Loads a `.safetensors` file of the seed's CNN (seed names; class names from its metadata).
+pub fn load_safetensors(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
+    let (header, data) = header(bytes).ok_or_else(|| WeightsError::NotBurnpack("not a safetensors file".into()))?;
+    let file = safetensors_tensors(bytes, &header, data)?;
+    let classes = match header.get("__metadata__").and_then(|m| m.get(CLASSES_KEY)).and_then(|c| c.as_str()) {
+        Some(json) => serde_json::from_str(json).map_err(|e| WeightsError::BadInfo(format!("classes: {e}")))?,
+        None => default_classes(class_count(&file)),
+    };
+    let name = header.get("__metadata__").and_then(|m| m["name"].as_str()).unwrap_or("SE-CNN (from safetensors)");
+    load_seed(file, classes, name, "Imported from a .safetensors file of the seed's CNN.", device)
+}
+
+/// Loads a PyTorch `state_dict` of the seed's `CNN` class, as `torch.save(model.state_dict(), f)`
+/// writes it (either format), from bytes: the CLI's `import-pytorch` and the page both call this.
+/// `classes` name the outputs (default: CIFAR-10's for 10 outputs, else numbered).
+pub fn load_pytorch(bytes: &[u8], classes: Option<Vec<String>>, device: &Device) -> Result<LoadedModel, WeightsError> {
+    let file = pth::read_state_dict(bytes).map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
+    let count = class_count(&file);
+    let classes = classes.unwrap_or_else(|| default_classes(count));
+    if classes.len() != count {
+        return Err(WeightsError::Architecture(format!("fc2.weight has {count} outputs but {} class names were given", classes.len())));
+    }
+    load_seed(file, classes, "SE-CNN (PyTorch import)", "Imported from a PyTorch state_dict of the seed's CNN.", device)
+}
+
+/// Reads any weights file the page and CLI accept: secnn's burnpack, a `.safetensors` or a
+/// `torch.save` `state_dict` of the seed's CNN.
 pub fn load_any(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
-    match is_safetensors(bytes) {
-        true => load_safetensors(bytes, device),
-        false => weights::load(bytes, device),
+    if is_safetensors(bytes) {
+        load_safetensors(bytes, device)
+    } else if pth::is_pth(bytes) {
+        load_pytorch(bytes, None, device)
+    } else {
+        weights::load(bytes, device)
     }
 }
 

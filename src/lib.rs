@@ -14,6 +14,7 @@
 //! - [`workbench`]: one model at work as the page uses it (the wasm boundary marshals it);
 //! - [`weights`]: the self-describing burnpack weights file (f32, f16, 8-bit);
 //! - [`interop`]: PyTorch files under the seed's names: `.pth` import, `.safetensors` in and out;
+//! - [`pth`]: the tensors of a `torch.save` file, read from bytes (ZIP and legacy formats);
 //! - [`backend`]: choosing the device (Burn flex on the CPU, or wgpu).
 
 pub mod backend;
@@ -23,6 +24,7 @@ pub mod fine_tune;
 pub mod inference;
 pub mod interop;
 pub mod model;
+pub mod pth;
 pub mod session;
 pub mod training;
 pub mod transfer;

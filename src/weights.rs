@@ -103,12 +103,6 @@ impl ModelInfo {
 pub enum WeightsError {
     #[error("not a weights file: {0} (expected a burnpack written by secnn)")]
     NotBurnpack(String),
-    #[error(
-        "this is a PyTorch checkpoint (.pth), which is read by the CLI only: save the seed CNN's state_dict \
-         as safetensors instead (`safetensors.torch.save_file(model.state_dict(), \"model.safetensors\")`) \
-         and load that, or convert it with `secnn import-pytorch FILE.pth -o model.bpk`"
-    )]
-    Pytorch,
     #[error("the file carries no secnn model description (was it written by another program?)")]
     NoInfo,
     #[error("the model description is unreadable: {0}")]
@@ -131,9 +125,6 @@ pub struct LoadedModel {
 
 /// Reads the description of a weights file without building the model.
 pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
-    if looks_like_pytorch(bytes) {
-        return Err(WeightsError::Pytorch);
-    }
     let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
     let json = reader.metadata().get(INFO_KEY).ok_or(WeightsError::NoInfo)?;
@@ -146,13 +137,6 @@ pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
         return Err(WeightsError::TooFewClasses(info.classes.len()));
     }
     Ok(info)
-}
-
-/// A `torch.save` file: a ZIP archive holding `data.pkl` (PyTorch 1.6 and later), or a bare
-/// pickle (protocol 2, the format before).
-fn looks_like_pytorch(bytes: &[u8]) -> bool {
-    let zip_with_pickle = bytes.starts_with(b"PK\x03\x04") && bytes.windows(8).take(1 << 16).any(|w| w == b"data.pkl");
-    zip_with_pickle || bytes.starts_with(&[0x80, 0x02])
 }
 
 /// Builds the model a weights file describes, on `device`, and loads its tensors.

@@ -51,9 +51,8 @@ fn forward_and_explanation_match_flex(gpu: &Device) {
     let gpu = gpu.clone();
     let cpu = Device::flex();
     let fixture = PytorchFixture::load();
-    let path = fixture_path("seed_cnn.pth");
-    let on_cpu = interop::import_pytorch(&path, 10, &cpu).unwrap().valid();
-    let on_gpu = interop::import_pytorch(&path, 10, &gpu).unwrap().valid();
+    let on_cpu = seed_model(&cpu).valid();
+    let on_gpu = seed_model(&gpu).valid();
 
     let cpu_logits = to_vec(on_cpu.forward(fixture.input(&cpu)));
     let gpu_logits = to_vec(on_gpu.forward(fixture.input(&gpu)));
@@ -83,7 +82,6 @@ fn training_steps_match_flex(gpu: &Device) {
     use secnn::training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig};
     let gpu = gpu.clone();
     let cpu = Device::flex();
-    let path = fixture_path("seed_cnn.pth");
     let config = TrainingConfig {
         schedule: Schedule::Constant,
         optimizer: OptimizerKind::Sgd,
@@ -96,7 +94,7 @@ fn training_steps_match_flex(gpu: &Device) {
     let indices: Vec<usize> = (0..set.len()).collect();
     let mut results = Vec::new();
     for device in [&cpu, &gpu] {
-        let model = interop::import_pytorch(&path, 10, device).unwrap();
+        let model = seed_model(device);
         let mut trainer = Trainer::new(model, config.clone(), 1, device);
         let (images, labels) = training::make_batch(&set, &indices, false, &mut training::epoch_rng(0, 0), device);
         let mut losses: Vec<f64> = (0..2)

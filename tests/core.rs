@@ -44,9 +44,7 @@ fn model_has_the_seed_architecture() {
 fn pytorch_import_matches_pytorch_logits() {
     let fixture = PytorchFixture::load();
     let device = Device::flex();
-    let model = interop::import_pytorch(&fixture_path("seed_cnn.pth"), 10, &device)
-        .expect("import the seed state_dict")
-        .valid();
+    let model = seed_model(&device).valid();
     let explained = model.forward_explained(fixture.input(&device));
     let logits = to_vec(explained.logits);
     let diff = max_abs_diff(&logits, &fixture.logits);
@@ -157,12 +155,6 @@ fn bad_weights_files_are_rejected_with_a_reason() {
     // A burnpack without our description (e.g. a plain Burn record).
     let plain = SeCnnConfig::new().init(&device).into_record().into_bytes().unwrap();
     assert!(matches!(weights::load(&plain, &device), Err(weights::WeightsError::NoInfo)));
-
-    // The seed's PyTorch checkpoint: named as such, with the command that converts it.
-    let pth = std::fs::read(fixture_path("seed_cnn.pth")).unwrap();
-    let error = weights::load(&pth, &device).err().expect("a .pth is not a weights file");
-    assert!(matches!(error, weights::WeightsError::Pytorch), "{error}");
-    assert!(error.to_string().contains("secnn import-pytorch"), "{error}");
 }
 
 #[test]

@@ -30,12 +30,12 @@ export function startableUrl(url) {
 
 const isBytes = (value) => value instanceof ArrayBuffer || value instanceof Uint8Array;
 
-/** A `.wasm` override: a URL (made absolute) or the module's bytes. */
+/** A `.wasm` override: a URL (made absolute), the module's bytes, or it compiled (a WebAssembly.Module). */
 function wasmSource(value, name) {
   if (value === undefined || value === null) return undefined;
-  if (isBytes(value)) return value;
+  if (isBytes(value) || value instanceof WebAssembly.Module) return value;
   if (typeof value === 'string' || value instanceof URL) return absolute(value);
-  throw codedError(`create: wasm.${name} must be a URL or the bytes of secnn_bg.wasm (ArrayBuffer or Uint8Array), not ${typeof value}`, ERROR_CODES.invalidArgument, { Kind: TypeError });
+  throw codedError(`create: wasm.${name} must be a URL, the bytes of secnn_bg.wasm (ArrayBuffer or Uint8Array) or its WebAssembly.Module, not ${typeof value}`, ERROR_CODES.invalidArgument, { Kind: TypeError });
 }
 
 /**

@@ -11,7 +11,7 @@ import { CONTROLS, ERROR_CODES, FINE_TUNE_STATUS, PROGRESS, codedError, errorToM
 /**
  * The two builds, each named by literal URLs so that bundlers (Vite, webpack, Rollup) find,
  * emit and rename their files; the WebGPU build is only fetched when a worker asks for it.
- * `wasm` (the page's override: a URL or the bytes) replaces the build's own `.wasm` URL.
+ * `wasm` (the page's override: a URL, the bytes or a compiled WebAssembly.Module) replaces the build's own `.wasm` URL.
  */
 const BUILDS = {
   cpu: async (wasm) => {
@@ -58,7 +58,7 @@ async function fetchBytes(source) {
 const methods = {
   async create({ backend, weights, wasm, module = 'webgpu' }) {
     if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
-    // `wasm`: an absolute URL, or the bytes when the page downloaded them itself (to show progress).
+    // `wasm`: an absolute URL, or the bytes or compiled module when the page downloaded it itself.
     ready ??= BUILDS[module](wasm).then((loaded) => { bindings = loaded; });
     await ready;
     const bytes = await fetchBytes(weights);

@@ -229,8 +229,8 @@ export interface FineTuneRun {
 /** The worker's wasm instance crashed (or was terminated); call `recreate()`. */
 export class RuntimeLostError extends Error { code: 'runtime-lost'; }
 
-/** A `secnn_bg.wasm` override: its URL, or its bytes when the page downloaded it itself. */
-export type WasmSource = string | URL | ArrayBuffer | Uint8Array;
+/** A `secnn_bg.wasm` override: its URL, or its bytes or compiled module when the page downloaded it itself. */
+export type WasmSource = string | URL | ArrayBuffer | Uint8Array | WebAssembly.Module;
 
 /**
  * Where the module's files come from. Bundlers (Vite, webpack, Rollup) need none of these: every
@@ -288,7 +288,7 @@ export class SeCnn extends EventTarget {
   /** `tta`: average with the mirror image (test-time flip averaging). */
   classify(image: ImageInput, options?: { topK?: number; tta?: boolean }): Promise<Classified>;
   explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null; tta?: boolean }): Promise<Explained>;
-  /** A burnpack written by secnn, or a `.safetensors` state_dict of the seed's CNN (class names from its metadata). */
+  /** A burnpack written by secnn, or a state_dict of the seed's CNN: `.safetensors` (class names from its metadata) or `.pth` (`torch.save`, either format). */
   loadWeights(weights: WeightsInput): Promise<ModelInfo>;
   /** `format`: 'burnpack' (default) or 'safetensors' (loads into the seed's PyTorch class). */
   exportWeights(options?: { format?: 'burnpack' | 'safetensors' }): Promise<Uint8Array>;

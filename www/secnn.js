@@ -105,12 +105,13 @@ export class SeCnn extends EventTarget {
    * - `assetsUrl`: a folder URL holding the package's files (secnn-worker.js, pkg-cpu/, pkg/,
    *   model/), e.g. a CDN path; a worker on another origin starts through a blob stub.
    * - `workerUrl`: secnn-worker.js elsewhere.
-   * - `wasm: { cpu, webgpu }`: each build's `secnn_bg.wasm`, as a URL or its bytes (a page that
-   *   downloads it itself, to show progress: `pkg-cpu/` runs first for 'auto' and 'cpu').
+   * - `wasm: { cpu, webgpu }`: each build's `secnn_bg.wasm`, as a URL, its bytes or its
+   *   WebAssembly.Module (a page that downloads it itself, to show progress or to compile it
+   *   while it streams: `pkg-cpu/` runs first for 'auto' and 'cpu').
    * - `weights`: a URL, Blob or bytes of a burnpack (default: the shipped CIFAR-10 model).
    * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|URL|Blob|ArrayBuffer|Uint8Array,
    *   assetsUrl?: string|URL, workerUrl?: string|URL,
-   *   wasm?: { cpu?: string|URL|ArrayBuffer|Uint8Array, webgpu?: string|URL|ArrayBuffer|Uint8Array },
+   *   wasm?: { cpu?: string|URL|ArrayBuffer|Uint8Array|WebAssembly.Module, webgpu?: string|URL|ArrayBuffer|Uint8Array|WebAssembly.Module },
    *   module?: 'cpu'|'webgpu', probe?: boolean, webgpu?: 'eager'|'on-demand'}} options
    * `webgpu: 'on-demand'` (with 'auto'): the WebGPU module (2.9 MB) is only fetched on a sign that
    * it can pay off — `addExample`, `addCifarBatch`, `fineTune` or `loadWebGpu()` — so a visitor
@@ -344,7 +345,7 @@ export class SeCnn extends EventTarget {
     return this.#classifyCall('explain', { rgba, width, height, topK, channels, camClass, tta }, { transfer: [rgba.buffer] });
   }
 
-  /** Replaces the model (burnpack bytes, Blob or URL). The old one stays if this fails. */
+  /** Replaces the model (a burnpack, `.safetensors` or `.pth`: bytes, Blob or URL). The old one stays if this fails. */
   async loadWeights(weights) {
     checkWeights('loadWeights', weights);
     const bytes = await bytesOf(weights);

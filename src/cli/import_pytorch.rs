@@ -4,21 +4,16 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use clap::Args;
 use futures_lite::future::block_on;
-use secnn::{
-    data,
-    model::SeCnnConfig,
-    interop,
-    weights::{self, ModelInfo},
-};
+use secnn::{interop, weights};
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ImportPytorchArgs {
-    /// `.pth` file holding the seed CNN's `state_dict`.
+    /// `.pth` file holding the seed CNN's `state_dict` (`torch.save`, either format).
     input: PathBuf,
     #[arg(long, short)]
     output: PathBuf,
-    /// Class names (comma separated); default: the CIFAR-10 classes.
+    /// Class names (comma separated); default: CIFAR-10's for 10 outputs, else numbered.
     #[arg(long, value_delimiter = ',')]
     classes: Option<Vec<String>>,
     #[arg(long, default_value = "Imported from a PyTorch state_dict of the seed CNN")]
@@ -26,20 +21,16 @@ pub struct ImportPytorchArgs {
 }
 
 pub fn run(args: ImportPytorchArgs) -> Result<()> {
-    // Converting is a one-off: the CPU is enough.
-    let device = Device::flex();
-    let classes = args
-        .classes
-        .unwrap_or_else(|| data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
-    if classes.len() < 2 {
+    if args.classes.as_ref().is_some_and(|c| c.len() < 2) {
         bail!("--classes needs at least two names");
     }
-    let model = interop::import_pytorch(&args.input, classes.len(), &device)
+    let bytes = std::fs::read(&args.input).with_context(|| format!("{}", args.input.display()))?;
+    // Converting is a one-off: the CPU is enough.
+    let mut loaded = interop::load_pytorch(&bytes, args.classes, &Device::flex())
         .with_context(|| format!("{}", args.input.display()))?;
-    let config = SeCnnConfig::new().with_num_classes(classes.len());
-    let info = ModelInfo::new(&config, classes, "SE-CNN (PyTorch import)", &args.description);
-    let bytes = block_on(weights::to_bytes(&model, &info))?;
+    loaded.info.description = args.description;
+    let bytes = block_on(weights::to_bytes(&loaded.model, &loaded.info))?;
     std::fs::write(&args.output, bytes).with_context(|| format!("{}", args.output.display()))?;
-    println!("wrote {}", args.output.display());
+    println!("wrote {} ({} classes)", args.output.display(), loaded.info.classes.len());
     Ok(())
 }

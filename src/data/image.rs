@@ -18,13 +18,20 @@ pub const MAX_PIXELS: u64 = 120_000_000;
 /// Bytes the decoder may allocate (an RGBA image of [`MAX_PIXELS`], plus room).
 const MAX_DECODE_BYTES: u64 = 4 * MAX_PIXELS + (64 << 20);
 
+/// What this build decodes. In the browser, formats beyond JPEG and PNG go to the browser's own
+/// decoder (`www/secnn-images.js`), so the module stays small; this error then means neither can.
+#[cfg(target_arch = "wasm32")]
+const READABLE: &str = "JPEG, PNG and what this browser displays";
+#[cfg(not(target_arch = "wasm32"))]
+const READABLE: &str = "JPEG, PNG, GIF, BMP and WebP";
+
 /// Why an image could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("not a decodable image ({0})")]
     Decode(String),
     /// A known image format this decoder does not read (AVIF, HEIC, TIFF, …), and what to do.
-    #[error("{format} images cannot be read here (JPEG, PNG, GIF, BMP and WebP can): {hint}")]
+    #[error("{format} images cannot be read here ({READABLE} can): {hint}")]
     Unsupported { format: String, hint: &'static str },
     #[error("image is {width}x{height} pixels, more than the {} megapixel limit", MAX_PIXELS / 1_000_000)]
     TooLarge { width: u32, height: u32 },

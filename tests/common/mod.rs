@@ -25,6 +25,12 @@ pub fn fixture_path(name: &str) -> PathBuf {
     repo_path("tests/fixtures").join(name)
 }
 
+/// The seed's CNN from the PyTorch fixture (`seed_cnn.pth`), as `secnn import-pytorch` reads it.
+pub fn seed_model(device: &Device) -> secnn::SeCnn {
+    let bytes = std::fs::read(fixture_path("seed_cnn.pth")).expect("tests/fixtures/seed_cnn.pth");
+    secnn::interop::load_pytorch(&bytes, None, device).expect("import the seed state_dict").model
+}
+
 pub fn shipped_weights() -> PathBuf {
     repo_path("www/model/secnn-cifar10.bpk")
 }

@@ -17,7 +17,7 @@ const TABLE = [
   ["SeCnn.create({ webgpu: 'sometimes' })", 'TypeError', /^create: webgpu must be one of "eager", "on-demand"/],
   ['SeCnn.create({ weights: 42 })', 'TypeError', /^create: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not 42$/],
   ['SeCnn.create({ wasm: new Uint8Array(4) })', 'TypeError', /^create: wasm must be an object \{ cpu, webgpu \}/],
-  ['SeCnn.create({ wasm: { cpu: 42 } })', 'TypeError', /^create: wasm.cpu must be a URL or the bytes of secnn_bg.wasm .*, not number$/],
+  ['SeCnn.create({ wasm: { cpu: 42 } })', 'TypeError', /^create: wasm.cpu must be a URL, the bytes of secnn_bg.wasm .* or its WebAssembly.Module, not number$/],
   ["SeCnn.create('cpu')", 'TypeError', /^create: the options must be an object, not "cpu"$/],
   ["model.recreate({ backend: 'gpu' })", 'TypeError', /^recreate: backend must be one of/],
   ['model.classify(null)', 'TypeError', /^classify: image must be an ImageData, .*, not null$/],
