@@ -29,6 +29,7 @@ export async function firstLoad(page, url, image, { cold = true } = {}) {
   const timing = await page.evaluate(() => {
     const at = (name) => performance.getEntriesByName(name)[0].startTime;
     return {
+      downloadedMs: at('secnn:downloaded'),
       readyMs: at('secnn:ready'),
       firstPredictionMs: at('secnn:ready') + at('secnn:explained') - at('secnn:input'),
       backend: document.querySelector('#backend-badge').textContent.trim(),
