@@ -21,6 +21,7 @@ const APP_FILES = [
   'www/page-status.js',
   'www/page-explain.js',
   'www/page-se-blocks.js',
+  'www/page-se-profiles.js',
   'www/page-inputs.js',
   'www/page-tabs.js',
   'www/examples.js',

@@ -148,6 +148,9 @@ pub struct FineTuneOutcome {
     pub model: SeCnn,
     pub info: ModelInfo,
     pub kept: Option<KeptEpoch>,
+    /// Every example of the run (training and validation), labelled by the new classes: what
+    /// the model's SE profiles are measured on afterwards.
+    pub examples: ImageSet,
 }
 
 /// One fine-tuning run in progress.
@@ -254,10 +257,16 @@ impl FineTuneJob {
             Some(best) => (best.model.clone(), Some(KeptEpoch { epoch: best.epoch, epochs, accuracy: best.accuracy })),
             None => (self.session.trainer.inference_model(), None),
         };
+        let mut examples = self.session.train_set().clone();
+        if let Some(validation) = self.session.validation_set() {
+            examples.images.extend_from_slice(&validation.images);
+            examples.labels.extend_from_slice(&validation.labels);
+        }
+        examples.names.clear();
         let mut info = self.info;
         info.description = describe_run(images, epochs, &self.previous.1.name, kept);
         info.forget_accuracy();
-        FineTuneOutcome { model, info, kept }
+        FineTuneOutcome { model, info, kept, examples }
     }
 
     /// Abandons the run: the model and description from before it.

@@ -12,6 +12,7 @@
 //! - [`transfer`]: a last layer for new classes started from what the model knows (imprinting);
 //! - [`fine_tune`]: fine-tuning as one job (plan, steps, divergence, the kept epoch);
 //! - [`workbench`]: one model at work as the page uses it (the wasm boundary marshals it);
+//! - [`profiles`]: the SE weights' per-class profiles (the SE paper's §7 analysis);
 //! - [`weights`]: the self-describing burnpack weights file (f32, f16, 8-bit);
 //! - [`interop`]: PyTorch files under the seed's names: `.pth` import, `.safetensors` in and out;
 //! - [`pth`]: the tensors of a `torch.save` file, read from bytes (ZIP and legacy formats);
@@ -24,6 +25,7 @@ pub mod fine_tune;
 pub mod inference;
 pub mod interop;
 pub mod model;
+pub mod profiles;
 pub mod pth;
 pub mod session;
 pub mod training;

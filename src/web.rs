@@ -284,8 +284,8 @@ impl Runtime {
     }
 
     /// Ends the run early and keeps what it learned: `{ info, kept }`.
-    pub fn finish_fine_tune(&mut self) -> Result<JsValue, JsValue> {
-        to_js(&self.bench.finish_fine_tune().map_err(js_error)?)
+    pub async fn finish_fine_tune(&mut self) -> Result<JsValue, JsValue> {
+        to_js(&self.bench.finish_fine_tune().await.map_err(js_error)?)
     }
 
     /// Abandons the run and restores the model from before it: `{ info, kept: null }`.

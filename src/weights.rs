@@ -4,7 +4,10 @@
 //! Writing reads every tensor through `into_data_async`, so the same path exports weights from
 //! WebGPU in the browser (where synchronous reads panic) and from the CLI.
 
-use crate::model::{SeCnn, SeCnnConfig};
+use crate::{
+    model::{SeCnn, SeCnnConfig},
+    profiles::SeProfiles,
+};
 use burn::{
     module::{Module, ModuleVisitor, Param, ParamId},
     prelude::*,
@@ -46,6 +49,9 @@ pub struct ModelInfo {
     /// it; BatchNorm statistics stay f32 either way). Files without it are f32.
     #[serde(default)]
     pub storage: Storage,
+    /// The SE weights' per-class profiles on a measured set (`secnn eval --record`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<SeProfiles>,
 }
 
 /// Storage precision of a weights file. Loading always yields an f32 model.
@@ -78,11 +84,13 @@ impl ModelInfo {
             reduction: config.reduction,
             hidden: config.hidden,
             storage: Storage::F32,
+            profiles: None,
         }
     }
 
-    /// Forgets the recorded accuracy: after any training it described other weights.
+    /// Forgets the recorded accuracy and SE profiles: after any training they described other weights.
     pub fn forget_accuracy(&mut self) {
+        self.profiles = None;
         self.accuracy = None;
         self.accuracy_tta = None;
         self.accuracy_on = None;

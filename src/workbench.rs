@@ -10,6 +10,7 @@ use crate::{
     inference::{self, ClassScore, Explanation},
     interop,
     model::INPUT_SIZE,
+    profiles,
     session::{ReadPacer, StepReport},
     transfer,
     weights::{self, ModelInfo, WeightsError},
@@ -257,7 +258,7 @@ impl Workbench {
         let job = self.job.as_mut().ok_or(WorkbenchError::Busy("no fine-tuning run: start one first"))?;
         match job.steps().await {
             Ok(reports) => {
-                let result = if job.is_done() { Some(self.finish_fine_tune()?) } else { None };
+                let result = if job.is_done() { Some(self.finish_fine_tune().await?) } else { None };
                 Ok(FineTuneProgress { reports, result })
             }
             Err(error) => {
@@ -270,9 +271,12 @@ impl Workbench {
     }
 
     /// Ends the run (early or not) and keeps what it learned.
-    pub fn finish_fine_tune(&mut self) -> Result<FineTuneResult, WorkbenchError> {
+    /// The SE profiles are measured again on the run's examples (the old ones described other weights).
+    pub async fn finish_fine_tune(&mut self) -> Result<FineTuneResult, WorkbenchError> {
         let job = self.job.take().ok_or(WorkbenchError::Busy("no fine-tuning run in progress"))?;
-        let FineTuneOutcome { model, info, kept } = job.finish();
+        let FineTuneOutcome { model, mut info, kept, examples } = job.finish();
+        let measured_on = format!("your {} examples", examples.len());
+        info.profiles = Some(profiles::measure(&model, &examples, &measured_on, 64, &self.device).await?);
         (self.model, self.info) = (model, info);
         Ok(FineTuneResult { info: self.info.clone(), kept })
     }

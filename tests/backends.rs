@@ -10,7 +10,7 @@ use common::*;
 use futures_lite::future::block_on;
 use secnn::{
     backend::BackendKind,
-    inference, interop,
+    inference,
 };
 
 /// The wgpu device, or `None` after a loud skip (`common::skip`): `SECNN_REQUIRE_WGPU=1` (set by

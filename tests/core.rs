@@ -12,7 +12,6 @@ use secnn::{
     model::{SeCnn, SeCnnConfig},
     session::{ReadPacer, StepReport, TrainingSession},
     training::{self, Freeze, OptimizerKind, Schedule, Trainer, TrainingConfig},
-    interop,
     weights::{self, ModelInfo},
 };
 

@@ -130,13 +130,20 @@ fn cancelling_restores_the_model_and_finishing_early_keeps_what_was_learned() {
     let cancelled = bench.cancel_fine_tune();
     assert_eq!(cancelled.info.name, name);
     assert_eq!(cancelled.info.classes.len(), 10);
+    assert_eq!(cancelled.info.profiles, bench.info().profiles, "cancelling keeps the shipped profiles");
+    assert!(cancelled.info.profiles.is_some(), "the shipped file carries SE profiles");
 
     block_on(bench.start_fine_tune(request(options, Some(&["red", "blue"])))).unwrap();
     block_on(bench.fine_tune_steps()).unwrap();
-    let finished = bench.finish_fine_tune().unwrap();
+    let finished = block_on(bench.finish_fine_tune()).unwrap();
     assert_eq!(finished.info.classes, ["red", "blue"]);
     assert!(finished.info.description.starts_with("Fine-tuned"));
-    assert!(matches!(bench.finish_fine_tune(), Err(WorkbenchError::Busy(_))));
+    // The SE profiles, measured again on the run's own examples, by its classes.
+    let profiles = finished.info.profiles.as_ref().expect("profiles measured at the end of the run");
+    let examples: usize = profiles.blocks[0].class_counts.iter().sum();
+    assert_eq!(profiles.measured_on, format!("your {examples} examples"));
+    assert_eq!((profiles.blocks.len(), profiles.blocks[2].class_means.len()), (3, 2));
+    assert!(matches!(block_on(bench.finish_fine_tune()), Err(WorkbenchError::Busy(_))));
 }
 
 #[test]
@@ -182,7 +189,7 @@ fn safetensors_for_pytorch_round_trip_with_custom_classes_and_misfits_name_seed_
     add_two_looks(&mut bench);
     let options = TrainingOptions { epochs: Some(1), ..Default::default() };
     block_on(bench.start_fine_tune(request(options, Some(&["red", "blue"])))).unwrap();
-    bench.finish_fine_tune().unwrap();
+    block_on(bench.finish_fine_tune()).unwrap();
     let file = block_on(bench.export_safetensors()).expect("export");
     let probe = image([120, 40, 90], 5);
     let (before, _) = block_on(bench.classify(rgba(&probe), 2, false)).unwrap();

@@ -93,6 +93,6 @@ export async function showExplanation(entry, camClass = null) {
   $('top5').replaceChildren(...explained.top.map(topClassItem));
   $('inference-time').textContent = `${explained.milliseconds.toFixed(1)} ms (with attention and Grad-CAM)`;
   renderGradCam(explained);
-  renderSeBlocks(explained.blocks);
+  renderSeBlocks(explained, page.model.info.profiles);
   document.querySelectorAll('#gallery button').forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.key === entry.key)));
 }

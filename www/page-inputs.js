@@ -6,6 +6,7 @@ import { page } from './page-state.js';
 import { showAlert } from './page-alerts.js';
 import { reportError } from './page-status.js';
 import { showExplanation } from './page-explain.js';
+import { renderSeBlocks } from './page-se-blocks.js';
 import { setupExamples } from './examples.js';
 import { setupCamera } from './camera.js';
 
@@ -86,6 +87,10 @@ function setupExplainOptions() {
   };
   $('tta').addEventListener('change', () => explainAgain('Classify'));
   $('cam-class').addEventListener('change', () => explainAgain('Grad-CAM'));
+  // The SE view switch redraws the explanation on show; nothing is computed again.
+  document.querySelectorAll('input[name="se-compare"]').forEach((input) => input.addEventListener('change', () => {
+    if (page.current?.explained) renderSeBlocks(page.current.explained, page.model.info.profiles);
+  }));
 }
 
 export function setupInputs() {

@@ -1,12 +1,18 @@
 // The squeeze-and-excitation card: per block, the channel weights as sorted bars (readable by
-// hover or keyboard) and the feature maps of the most and least attended channels.
+// hover or keyboard), or their deviations from the average image's or the predicted class's
+// (page-se-profiles.js), and the feature maps of the most and least attended channels.
 import { css, drawMap, viridis } from './colormap.js';
 import { $ } from './page-dom.js';
+import { deviationColour, namedDeviations, references, seView } from './page-se-profiles.js';
 
-/** The bars of one block, sorted, and the line that reads out the selected one. */
-function attentionBars(weights, blockNumber) {
+/**
+ * The bars of one block, sorted, and the line that reads out the selected one. With `reference`
+ * (a mean vector), the bars are the signed deviations from it, coloured purple (below) to orange.
+ */
+function attentionBars(weights, blockNumber, reference = null) {
   const channels = weights.length;
-  const order = weights.map((w, c) => [w, c]).sort((a, b) => b[0] - a[0]);
+  const values = reference ? weights.map((w, c) => w - reference[c]) : weights;
+  const order = values.map((w, c) => [w, c]).sort((a, b) => b[0] - a[0]);
   const bars = document.createElement('div');
   bars.className = 'se-bars';
   bars.id = `se-block-${blockNumber}`;
@@ -19,21 +25,23 @@ function attentionBars(weights, blockNumber) {
   let selected = 0;
   const show = (position) => {
     selected = Math.max(0, Math.min(order.length - 1, position));
-    const [weight, channel] = order[selected];
-    readout.textContent = `channel ${channel}: weight ${weight.toFixed(3)} (rank ${selected + 1} of ${channels})`;
+    const [value, channel] = order[selected];
+    const against = reference ? `, usually ${reference[channel].toFixed(3)} (${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(3)})` : '';
+    readout.textContent = `channel ${channel}: weight ${weights[channel].toFixed(3)}${against} (rank ${selected + 1} of ${channels})`;
     bars.querySelectorAll('.selected').forEach((el) => el.classList.remove('selected'));
     bars.children[selected]?.classList.add('selected');
   };
   // The weights of one block often sit close together: scale bars and colours to the block's range.
   const lo = order[order.length - 1][0];
   const hi = order[0][0];
+  const largest = Math.max(Math.abs(lo), Math.abs(hi));
   const norm = (w) => (hi > lo ? (w - lo) / (hi - lo) : 1);
-  order.forEach(([weight, channel], position) => {
+  order.forEach(([value, channel], position) => {
     const bar = document.createElement('div');
-    bar.style.height = `${10 + 90 * norm(weight)}%`;
-    bar.style.background = css(viridis(norm(weight)));
+    bar.style.height = reference ? `${4 + 96 * (largest > 0 ? Math.abs(value) / largest : 0)}%` : `${10 + 90 * norm(value)}%`;
+    bar.style.background = reference ? deviationColour(value, largest) : css(viridis(norm(value)));
     bar.style.flex = '1 1 0';
-    bar.title = `channel ${channel}: ${weight.toFixed(3)}`;
+    bar.title = `channel ${channel}: ${weights[channel].toFixed(3)}`;
     bar.addEventListener('mouseenter', () => show(position));
     bars.append(bar);
   });
@@ -71,18 +79,32 @@ function featureMaps(block) {
   return maps;
 }
 
-function seBlockSection(block, index) {
+function seBlockSection(block, index, reference) {
   const section = document.createElement('div');
   section.className = 'se-block';
   const heading = document.createElement('h3');
   const range = `${Math.min(...block.seWeights).toFixed(3)}–${Math.max(...block.seWeights).toFixed(3)}`;
   heading.textContent = `Block ${index + 1} · ${block.seWeights.length} channels · weights ${range}`;
-  const { bars, readout } = attentionBars(block.seWeights, index + 1);
-  section.append(heading, bars, readout, featureMaps(block));
+  const { bars, readout } = attentionBars(block.seWeights, index + 1, reference);
+  section.append(heading, bars, readout);
+  if (reference) {
+    const named = document.createElement('p');
+    named.className = 'se-deviations';
+    named.textContent = `Most unusual channels, ${namedDeviations(block.seWeights.map((w, c) => w - reference[c]))}`;
+    section.append(named);
+  }
+  section.append(featureMaps(block));
   return section;
 }
 
-/** Replaces the card's content with `blocks` (an explanation's blocks, first to last). */
-export function renderSeBlocks(blocks) {
-  $('se-blocks').replaceChildren(...blocks.map(seBlockSection));
+/**
+ * Replaces the card's content with `explained.blocks` (first to last), as the SE view switch
+ * says: the weights, or how they differ from what `profiles` (the model's) call usual.
+ */
+export function renderSeBlocks(explained, profiles) {
+  const view = seView(profiles);
+  const predicted = explained.top[0]?.index ?? 0;
+  const refs = references(profiles, view, predicted);
+  $('se-blocks').dataset.view = view;
+  $('se-blocks').replaceChildren(...explained.blocks.map((block, i) => seBlockSection(block, i, refs?.[i] ?? null)));
 }

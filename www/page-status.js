@@ -4,6 +4,7 @@ import { $ } from './page-dom.js';
 import { page } from './page-state.js';
 import { showAlert } from './page-alerts.js';
 import { fillClassSelect } from './page-explain.js';
+import { renderProfiles } from './page-se-profiles.js';
 
 /** The backend badge's text, CSS class and tooltip for `backend` (SeCnn's model.backend). */
 function describeBackend(backend) {
@@ -57,6 +58,7 @@ export function updateStatus() {
   $('inference-backend').textContent = cpuClassifies ? 'the CPU (faster than WebGPU for one image here)'
     : backend.backend === 'webgpu' ? `WebGPU (${backend.adapter})` : 'the CPU';
   fillClassSelect(info.classes);
+  renderProfiles(info);
 }
 
 async function restartOnCpu() {

@@ -1,5 +1,6 @@
-//! `secnn eval`: accuracy, per-class accuracy and confusion matrix of a weights file on a
-//! dataset; `--record` stores the accuracy in the file (optionally as f16 or 8-bit weights).
+//! `secnn eval`: accuracy, per-class accuracy, confusion matrix and the SE weights' per-class
+//! profiles of a weights file on a dataset; `--record` stores the accuracy and the profiles in
+//! the file (optionally as f16 or 8-bit weights).
 
 use super::{BackendArg, SHIPPED_WEIGHTS, device, load_data, print, read_weights};
 use anyhow::{Result, bail};
@@ -9,6 +10,7 @@ use futures_lite::future::block_on;
 use secnn::{
     data::{ImageSet, Split},
     model::SeCnn,
+    profiles::{self, SeProfiles},
     training::{self, Evaluation},
     weights::{self, LoadedModel, ModelInfo, Storage},
 };
@@ -26,7 +28,7 @@ pub struct EvalArgs {
     weights: PathBuf,
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
-    /// Store the measured accuracy in the weights file's description.
+    /// Store the measured accuracy and the SE profiles in the weights file's description.
     #[arg(long)]
     record: bool,
     /// With --record: store the convolution and linear weights as f16 (half the download).
@@ -79,6 +81,7 @@ impl SplitArg {
 struct Measured {
     plain: Evaluation,
     tta: Option<Evaluation>,
+    profiles: SeProfiles,
     seconds: f64,
 }
 
@@ -98,7 +101,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let measured = measure(&loaded.model, &set, &args, &device)?;
     if args.json {
-        let report = serde_json::json!({ "plain": measured.plain, "tta": measured.tta });
+        let report = serde_json::json!({ "plain": measured.plain, "tta": measured.tta, "profiles": measured.profiles });
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print::evaluation(&args.data, &loaded.info.classes, &measured.plain, measured.seconds);
@@ -106,6 +109,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             println!("\nwith test-time flip averaging:");
             print::evaluation(&args.data, &loaded.info.classes, tta, measured.seconds);
         }
+        let specificity: Vec<String> = measured.profiles.blocks.iter().map(|b| format!("{:.2}", b.specificity)).collect();
+        println!("\nSE class-specificity by block (between-class distance / within-class spread): {}", specificity.join(", "));
     }
     if args.record {
         record_accuracy(&args, &loaded, &measured)?;
@@ -140,26 +145,32 @@ fn measure(model: &SeCnn, set: &ImageSet, args: &EvalArgs, device: &Device) -> R
         true => Some(block_on(training::evaluate(model, set, args.batch_size, true, device))?),
         false => None,
     };
+    let profiles = block_on(profiles::measure(model, set, &measured_on(args, set.len()), args.batch_size, device))?;
     progress.finish_and_clear();
-    Ok(Measured { plain, tta, seconds: started.elapsed().as_secs_f64() })
+    Ok(Measured { plain, tta, profiles, seconds: started.elapsed().as_secs_f64() })
 }
 
-/// Rewrites the weights file with the measured accuracy (and `--description`) in it.
+/// What was measured, in words: "the test split of data/cifar10 (10000 images)".
+fn measured_on(args: &EvalArgs, count: usize) -> String {
+    let split = args.split.folder();
+    match args.data.join(split).is_dir() {
+        true => format!("the {split} split of {} ({count} images)", args.data.display()),
+        false => format!("{} ({count} images)", args.data.display()),
+    }
+}
+
+/// Rewrites the weights file with the measured accuracy, the SE profiles (and `--description`) in it.
 fn record_accuracy(args: &EvalArgs, loaded: &LoadedModel, measured: &Measured) -> Result<()> {
     let mut info = loaded.info.clone();
     info.accuracy = Some(measured.plain.accuracy);
     info.accuracy_tta = measured.tta.as_ref().map(|e| e.accuracy);
-    let split = args.split.folder();
-    let count = measured.plain.count;
-    info.accuracy_on = Some(match args.data.join(split).is_dir() {
-        true => format!("the {split} split of {} ({count} images)", args.data.display()),
-        false => format!("{} ({count} images)", args.data.display()),
-    });
+    info.accuracy_on = Some(measured_on(args, measured.plain.count));
+    info.profiles = Some(measured.profiles.clone());
     if let Some(description) = &args.description {
         info.description = description.clone();
     }
     let bytes = block_on(weights::to_bytes(&loaded.model, &info))?;
     std::fs::write(&args.weights, bytes)?;
-    eprintln!("recorded the accuracy in {}", args.weights.display());
+    eprintln!("recorded the accuracy and SE profiles in {}", args.weights.display());
     Ok(())
 }

@@ -1,0 +1,52 @@
+// Attention you can read (issue 18): the shipped file's per-class SE profiles drawn as the SE
+// paper's figure, and one image's SE weights against the average image's and its class's.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { MINUTES, root, shots, startTestServer, openPage, canvasVaries } from './browser.mjs';
+
+let server;
+before(async () => { server = await startTestServer(); });
+after(() => server?.kill());
+
+test('the SE view compares an image with the usual weights, and the per-class figure is drawn from the shipped file', { timeout: 10 * MINUTES }, async () => {
+  const { browser, page, problems } = await openPage({ webgpu: false });
+  try {
+    await page.click('#examples button.example');
+    await page.waitForSelector('#top5 li');
+    // The figure: one chart per block, each with its class-specificity, none of one colour.
+    await page.click('.se-profiles-box summary');
+    const captions = await page.$$eval('#se-profiles figcaption', (items) => items.map((i) => i.textContent));
+    assert.equal(captions.length, 3);
+    for (const caption of captions) assert.match(caption, /^Block \d · class-specificity \d+\.\d\d$/);
+    for (let i = 1; i <= 3; i++) assert.ok(await canvasVaries(page, `#se-profiles figure:nth-child(${i}) canvas`), `block ${i} chart varies`);
+    assert.match(await page.textContent('#se-compare-note'), /Averages measured on the test split/);
+
+    for (const view of ['average', 'class']) {
+      await page.check(`input[name="se-compare"][value="${view}"]`);
+      await page.waitForSelector(`#se-blocks[data-view="${view}"]`);
+      const named = await page.$$eval('.se-deviations', (items) => items.map((i) => i.textContent));
+      assert.equal(named.length, 3, `${view}: one line per block`);
+      for (const line of named) assert.match(line, /above: (#\d+ \+\d\.\d\d(, )?)+ · below: (#\d+ −\d\.\d\d(, )?)+/);
+      // Signed: bars in both of the diverging map's hues.
+      const colours = await page.$$eval('#se-block-3 > div', (bars) => new Set(bars.map((b) => b.style.background)).size);
+      assert.ok(colours > 2, `${view}: the bars are coloured by their deviation`);
+      assert.match(await page.textContent('.se-readout'), /usually \d\.\d{3} \([+−]\d\.\d{3}\)/);
+    }
+    await page.screenshot({ path: join(shots, 'se-against-class.png'), fullPage: true });
+
+    // A file without profiles: the comparisons say what they need, the weights show as they are.
+    await page.click('#tab-train');
+    await page.setInputFiles('#load-weights', join(root, 'tests/fixtures/seed_cnn.pth'));
+    await page.waitForFunction(() => /Loaded seed_cnn/.test(document.querySelector('#alerts').textContent), null, { timeout: 2 * MINUTES });
+    await page.click('#tab-classify');
+    assert.match(await page.textContent('#se-compare-note'), /need a weights file with SE profiles/);
+    assert.ok(await page.isDisabled('input[name="se-compare"][value="class"]'));
+    assert.equal(await page.$$eval('#se-profiles figure', (f) => f.length), 0);
+    await page.click('#examples button.example');
+    await page.waitForSelector('#se-blocks[data-view="absolute"]');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
