@@ -38,6 +38,7 @@ const APP_FILES = [
   'www/charts.js',
   'www/colormap.js',
   'www/camera.js',
+  'www/page-live.js',
   'www/secnn.js',
   'www/secnn-worker.js',
   'www/secnn-args.js',

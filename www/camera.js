@@ -28,17 +28,24 @@ export async function snapOnce() {
 
 /**
  * The classify panel's camera: the button opens a preview (the back camera where there is one),
- * Capture hands `onCapture` a frame. The button is in the page from the start, so nothing moves
- * when it turns out there is no camera and it is hidden.
+ * Capture hands `onCapture` a frame; `onClose` hears the preview close (also when the tab is
+ * hidden: the camera is not kept on behind the visitor's back). The button is in the page from
+ * the start, so nothing moves when it turns out there is no camera and it is hidden.
  */
-export function setupCamera(onCapture) {
+export function setupCamera(onCapture, { onClose = () => {} } = {}) {
   const button = $('camera-button');
   if (!hasCamera()) {
     button.hidden = true;
     return;
   }
   let stream = null;
-  const close = () => { stream?.getTracks().forEach((t) => t.stop()); stream = null; $('camera').hidden = true; };
+  const close = () => {
+    onClose();
+    stream?.getTracks().forEach((t) => t.stop());
+    stream = null;
+    $('camera').hidden = true;
+  };
+  document.addEventListener('visibilitychange', () => { if (document.hidden && stream) close(); });
   button.addEventListener('click', async () => {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });

@@ -17,7 +17,8 @@ function drawRgba(canvas, rgba, size = page.model.facts.inputSize) {
   canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba), size, size), 0, 0);
 }
 
-function topClassItem({ label, probability }) {
+/** One line of the top-k list: the class, a bar and the percentage. */
+export function topClassItem({ label, probability }) {
   const percent = (probability * 100).toFixed(1);
   const item = document.createElement('li');
   const name = document.createElement('span');
@@ -52,13 +53,8 @@ function drawCentreCrop(context, side, inputRgba) {
   }
 }
 
-/** Grad-CAM as a translucent viridis layer over the centre crop. */
-function renderGradCam(explained) {
-  const canvas = $('gradcam-canvas');
-  const context = canvas.getContext('2d');
-  const side = canvas.width;
-  drawCentreCrop(context, side, explained.inputRgba);
-  const { values, size } = explained.gradcam;
+/** Grad-CAM's values (`{ values, size }`) as a translucent viridis layer, `size` pixels square. */
+export function heatLayer({ values, size }) {
   const heat = new OffscreenCanvas(size, size);
   const heatContext = heat.getContext('2d');
   const pixels = heatContext.createImageData(size, size);
@@ -67,8 +63,17 @@ function renderGradCam(explained) {
     pixels.data.set([r, g, b, 90 + 140 * v], i * 4);
   });
   heatContext.putImageData(pixels, 0, 0);
+  return heat;
+}
+
+/** Grad-CAM as a translucent viridis layer over the centre crop. */
+function renderGradCam(explained) {
+  const canvas = $('gradcam-canvas');
+  const context = canvas.getContext('2d');
+  const side = canvas.width;
+  drawCentreCrop(context, side, explained.inputRgba);
   context.imageSmoothingEnabled = true;
-  context.drawImage(heat, 0, 0, side, side);
+  context.drawImage(heatLayer(explained.gradcam), 0, 0, side, side);
   canvas.setAttribute('aria-label', `Grad-CAM heatmap for ${explained.gradcam.label}`);
   $('cam-class').value = String(explained.gradcam.class);
 }
@@ -82,6 +87,7 @@ export async function showExplanation(entry, camClass = null) {
   entry.explained = explained;
   $('answer-empty').hidden = true;
   $('answer-body').hidden = false;
+  $('answer-body').classList.remove('live');
   $('results').hidden = false;
   const image = $('original-image');
   if (image.src !== entry.url) {

@@ -9,6 +9,7 @@ import { showExplanation } from './page-explain.js';
 import { renderSeBlocks } from './page-se-blocks.js';
 import { setupExamples } from './examples.js';
 import { setupCamera } from './camera.js';
+import { setupLive } from './page-live.js';
 
 let nextKey = 1; // gallery entries' keys: which thumbnail is the image on show
 
@@ -97,5 +98,6 @@ export function setupInputs() {
   setupExamples($('examples'), $('random-example'), (file) => classifyFiles([file]));
   setupFileInputs();
   setupExplainOptions();
-  setupCamera((file) => classifyFiles([file]));
+  const live = setupLive($('camera-video'));
+  setupCamera((file) => classifyFiles([file]), { onClose: live.stop });
 }

@@ -1,5 +1,6 @@
 // Attention you can read (issue 18): the shipped file's per-class SE profiles drawn as the SE
-// paper's figure, and one image's SE weights against the average image's and its class's.
+// paper's figure, one image's SE weights against the average image's and its class's, and the
+// live camera mode (Chromium's fake camera: a moving test pattern).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -45,6 +46,50 @@ test('the SE view compares an image with the usual weights, and the per-class fi
     assert.equal(await page.$$eval('#se-profiles figure', (f) => f.length), 0);
     await page.click('#examples button.example');
     await page.waitForSelector('#se-blocks[data-view="absolute"]');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('live camera: frames are classified one after another, the SE bars and the Grad-CAM overlay move, pause stops them', { timeout: 10 * MINUTES }, async () => {
+  const { browser, page, problems } = await openPage({
+    webgpu: false, flags: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+  });
+  try {
+    await page.click('#camera-button');
+    await page.waitForFunction(() => document.querySelector('#camera-video').videoWidth > 0, null, { timeout: MINUTES });
+    await page.click('#live-button');
+    const frames = () => page.$eval('#live-rate', (rate) => Number(rate.dataset.frames ?? 0));
+    await page.waitForFunction(() => Number(document.querySelector('#live-rate').dataset.frames ?? 0) >= 2, null, { timeout: 2 * MINUTES });
+    const startFrames = await frames();
+    const started = Date.now();
+    const overlays = new Set();
+    const bars = new Set();
+    while (Date.now() - started < 6000) {
+      overlays.add(await page.$eval('#live-overlay', (canvas) => canvas.toDataURL()));
+      bars.add(await page.$eval('#se-block-1', (el) => [...el.children].map((b) => b.title).join()));
+      await page.waitForTimeout(400);
+    }
+    const perSecond = ((await frames()) - startFrames) / ((Date.now() - started) / 1000);
+    console.log(`live camera: ${perSecond.toFixed(1)} frames/s (CPU, headless, 2 cores); readout "${await page.textContent('#live-rate')}"`);
+    assert.ok(perSecond >= 1, `frames are classified continuously (${perSecond.toFixed(2)} frames/s; floor 1)`);
+    assert.ok(overlays.size > 2, `the Grad-CAM overlay updates (${overlays.size} different drawings)`);
+    assert.ok(bars.size > 2, `the SE bars move (${bars.size} different orders)`);
+    assert.match(await page.textContent('#live-rate'), /^\d+\.\d frames\/s$/);
+    assert.ok((await page.$$('#top5 li')).length === 5);
+    await page.screenshot({ path: join(shots, 'live-camera.png') });
+
+    await page.click('#live-button'); // pause
+    await page.waitForTimeout(1000);
+    const paused = await frames();
+    await page.waitForTimeout(1500);
+    assert.equal(await frames(), paused, 'paused: no more frames');
+    assert.equal(await page.getAttribute('#live-button', 'aria-pressed'), 'false');
+    await page.click('#live-button'); // resume
+    await page.waitForFunction((n) => Number(document.querySelector('#live-rate').dataset.frames) > n, paused, { timeout: MINUTES });
+    await page.click('#camera-close');
+    assert.ok(await page.isHidden('#camera'));
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();

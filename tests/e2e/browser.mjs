@@ -53,11 +53,14 @@ export async function waitReady(page) {
   if (failure) throw new Error(`the page did not load: ${failure}`);
 }
 
-/** Chromium on the page (at `url`: the repository's by default), ready (unless `ready: false`: another page). */
-export async function openPage({ webgpu, url = URL, ready = true }) {
+/**
+ * Chromium on the page (at `url`: the repository's by default), ready (unless `ready: false`:
+ * another page); `flags` add to Chromium's command line (e.g. a fake camera).
+ */
+export async function openPage({ webgpu, url = URL, ready = true, flags = [] }) {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: webgpu ? [...BASE_FLAGS, '--enable-unsafe-webgpu'] : BASE_FLAGS,
+    args: [...BASE_FLAGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : []), ...flags],
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   const problems = [];

@@ -1,0 +1,98 @@
+// Live camera mode: the camera feed classified frame after frame (a new frame is taken only when
+// the last one is explained; frames that arrive meanwhile are skipped), with the top classes, the
+// SE bars and Grad-CAM over the video moving as it goes, and the frame rate shown. It runs on
+// whichever backend the model classifies on (SeCnn picks the fastest for one image).
+import { $ } from './page-dom.js';
+import { page } from './page-state.js';
+import { heatLayer, topClassItem } from './page-explain.js';
+import { renderSeBlocks } from './page-se-blocks.js';
+import { reportError } from './page-status.js';
+
+/** Calls `callback` at the video's next frame (or the next animation frame where unsupported). */
+function nextFrame(video, callback) {
+  if (typeof video.requestVideoFrameCallback === 'function') video.requestVideoFrameCallback(callback);
+  else requestAnimationFrame(callback);
+}
+
+/** Grad-CAM over the centre square of the video: the part of the frame the model sees. */
+function drawOverlay(video, explained) {
+  const overlay = $('live-overlay');
+  overlay.parentElement.classList.toggle('portrait', video.videoHeight > video.videoWidth);
+  const context = overlay.getContext('2d');
+  context.clearRect(0, 0, overlay.width, overlay.height);
+  context.drawImage(heatLayer(explained.gradcam), 0, 0, overlay.width, overlay.height);
+  overlay.setAttribute('aria-label', `Grad-CAM for ${explained.gradcam.label} over the camera`);
+}
+
+/** The Grad-CAM card: the frame's centre square under the heat layer. */
+function drawGradCamCard(video, explained) {
+  const canvas = $('gradcam-canvas');
+  const context = canvas.getContext('2d');
+  const short = Math.min(video.videoWidth, video.videoHeight);
+  const [sx, sy] = [(video.videoWidth - short) / 2, (video.videoHeight - short) / 2];
+  context.drawImage(video, sx, sy, short, short, 0, 0, canvas.width, canvas.height);
+  context.drawImage(heatLayer(explained.gradcam), 0, 0, canvas.width, canvas.height);
+  $('cam-class').value = String(explained.gradcam.class);
+}
+
+function showFrame(video, explained) {
+  $('answer-empty').hidden = true;
+  $('answer-body').hidden = false;
+  $('answer-body').classList.add('live');
+  $('results').hidden = false;
+  $('top5').replaceChildren(...explained.top.map(topClassItem));
+  $('inference-time').textContent = `${explained.milliseconds.toFixed(1)} ms a frame (with attention and Grad-CAM)`;
+  renderSeBlocks(explained, page.model.info.profiles);
+  drawOverlay(video, explained);
+  drawGradCamCard(video, explained);
+}
+
+/** The live mode of the camera preview `video`: `{ start, stop, running }`; the button toggles it. */
+export function setupLive(video) {
+  const button = $('live-button');
+  const rate = $('live-rate');
+  let running = false;
+  let busy = false;
+  let frames = 0;
+  let span = { start: 0, frames: 0 }; // the frames counted in the rate's current second
+  const show = () => {
+    button.textContent = running ? 'Pause live' : 'Classify live';
+    button.setAttribute('aria-pressed', String(running));
+    $('live-overlay').hidden = !running;
+  };
+  const countFrame = () => {
+    frames += 1;
+    rate.dataset.frames = String(frames);
+    const now = performance.now();
+    if (now - span.start >= 1000) {
+      rate.textContent = `${((1000 * (frames - span.frames)) / (now - span.start)).toFixed(1)} frames/s`;
+      span = { start: now, frames };
+    }
+  };
+  const onFrame = async () => {
+    if (!running) return;
+    nextFrame(video, onFrame); // keeps the loop going; frames arriving while busy are skipped
+    if (busy || !video.videoWidth) return;
+    busy = true;
+    try {
+      const explained = await page.model.explain(video, { topK: 5, channels: 4 });
+      if (running) { showFrame(video, explained); countFrame(); }
+    } catch (error) {
+      stop();
+      reportError('Live classification stopped', error);
+    } finally {
+      busy = false;
+    }
+  };
+  const start = () => {
+    if (running) return;
+    running = true;
+    span = { start: performance.now(), frames };
+    show();
+    nextFrame(video, onFrame);
+  };
+  const stop = () => { running = false; show(); };
+  button.addEventListener('click', () => (running ? stop() : start()));
+  show();
+  return { start, stop, get running() { return running; } };
+}
