@@ -3,7 +3,9 @@
 // SE bars and Grad-CAM over the video moving as it goes, and the frame rate shown. It runs on
 // whichever backend the model classifies on (SeCnn picks the fastest for one image).
 import { $ } from './page-dom.js';
-import { page } from './page-state.js';
+import { page, tuning } from './page-state.js';
+import { showAlert } from './page-alerts.js';
+import { snapshot } from './camera.js';
 import { heatLayer, topClassItem } from './page-explain.js';
 import { renderSeBlocks } from './page-se-blocks.js';
 import { reportError } from './page-status.js';
@@ -45,6 +47,32 @@ function showFrame(video, explained) {
   renderSeBlocks(explained, page.model.info.profiles);
   drawOverlay(video, explained);
   drawGradCamCard(video, explained);
+}
+
+/**
+ * Teachable Machine's flow, with attention: the frame on show becomes an example of one of the
+ * Fine-tune panel's own classes (the list follows the panel's names).
+ */
+function setupFrameToClass(video) {
+  const select = $('frame-class');
+  const fill = () => {
+    const chosen = select.value;
+    select.replaceChildren(...tuning.customClasses.map((entry, i) => new Option(entry.name, String(i))));
+    if (chosen && Number(chosen) < tuning.customClasses.length) select.value = chosen;
+  };
+  select.addEventListener('focus', fill);
+  select.addEventListener('pointerdown', fill);
+  $('camera-button').addEventListener('click', fill);
+  $('frame-to-class').addEventListener('click', async () => {
+    fill();
+    const entry = tuning.customClasses[Number(select.value)];
+    if (!entry?.addFiles || !video.videoWidth) {
+      showAlert('Open Fine-tune and name your classes first; then frames can be added to them here.');
+      return;
+    }
+    entry.addFiles([await snapshot(video)]);
+    showAlert(`Added the frame to "${entry.name}" (${entry.files.length} image(s)); fine-tune in the Fine-tune tab.`, { kind: 'info' });
+  });
 }
 
 /** The live mode of the camera preview `video`: `{ start, stop, running }`; the button toggles it. */
@@ -93,6 +121,7 @@ export function setupLive(video) {
   };
   const stop = () => { running = false; show(); };
   button.addEventListener('click', () => (running ? stop() : start()));
+  setupFrameToClass(video);
   show();
   return { start, stop, get running() { return running; } };
 }

@@ -15,7 +15,7 @@ export const page = {
 
 /** The fine-tune panel. */
 export const tuning = {
-  /** "My own classes": [{ name, files: File[] }], in label order. */
+  /** "My own classes": [{ name, files: File[], addFiles(files) }], in label order. */
   customClasses: [],
   /** "CIFAR-10 with my data", from a folder: [{ file, label }]. */
   cifarFiles: [],

@@ -71,6 +71,7 @@ function addClassRow(name) {
   const number = tuning.customClasses.length; // in the row's labels, as the visitor counts
   const item = document.createElement('li');
   const { thumbs, count, addFiles, refresh } = photoList(entry);
+  entry.addFiles = addFiles; // the live camera adds frames through it
   item.append(nameInput(entry, number), photoPicker(number, addFiles));
   if (hasCamera()) {
     item.append(textButton('Snap from camera', async () => {

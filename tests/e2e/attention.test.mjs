@@ -88,7 +88,13 @@ test('live camera: frames are classified one after another, the SE bars and the 
     assert.equal(await page.getAttribute('#live-button', 'aria-pressed'), 'false');
     await page.click('#live-button'); // resume
     await page.waitForFunction((n) => Number(document.querySelector('#live-rate').dataset.frames) > n, paused, { timeout: MINUTES });
+    // A frame becomes an example of the Fine-tune panel's first class.
+    await page.selectOption('#frame-class', '0');
+    await page.click('#frame-to-class');
+    await page.waitForFunction(() => /Added the frame to "class A"/.test(document.querySelector('#alerts').textContent));
     await page.click('#camera-close');
+    await page.click('#tab-train');
+    assert.match(await page.textContent('[data-testid="class-row"] .muted'), /^1 image\(s\)$/);
     assert.ok(await page.isHidden('#camera'));
     assert.deepEqual(problems, []);
   } finally {
