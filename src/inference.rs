@@ -43,6 +43,24 @@ pub struct BlockAttention {
     pub most_attended: Vec<ChannelMap>,
     /// The `k` channels with the lowest weights, lowest first.
     pub least_attended: Vec<ChannelMap>,
+    /// The map asked for by [`ExplainOptions::map`] when it is in this block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<ChannelMap>,
+}
+
+/// What [`explain`] computes besides the forward pass.
+#[derive(Debug, Clone, Default)]
+pub struct ExplainOptions {
+    /// How many classes to list, most probable first.
+    pub top_k: usize,
+    /// How many of the most and of the least attended feature maps each block shows.
+    pub channels: usize,
+    /// Grad-CAM's class (default: the most probable).
+    pub cam_class: Option<usize>,
+    /// Averages the logits with the mirror image's (attention stays the image's own).
+    pub tta: bool,
+    /// One more feature map, by (block index from 0, channel); ignored when out of range.
+    pub map: Option<(usize, usize)>,
 }
 
 /// A Grad-CAM heatmap for one class.
@@ -125,20 +143,16 @@ pub async fn se_weights(model: &SeCnn, image: &Planes, device: &Device) -> Resul
     Ok(out)
 }
 
-/// Explains one image: probabilities, top-`top_k`, per-block attention with the `channels` most
-/// and least attended channel maps, and Grad-CAM for `cam_class` (default: the top class).
-/// `tta` averages the probabilities' logits with the mirror image's (attention stays the image's).
-#[allow(clippy::too_many_arguments)]
+/// Explains one image: probabilities, the top classes, per-block attention with the most and
+/// least attended channel maps (and the one asked for), and Grad-CAM, as `options` say.
 pub async fn explain(
     model: &SeCnn,
     image: &Planes,
     classes: &[String],
-    top_k: usize,
-    channels: usize,
-    cam_class: Option<usize>,
-    tta: bool,
+    options: &ExplainOptions,
     device: &Device,
 ) -> Result<Explanation, DeviceError> {
+    let ExplainOptions { top_k, channels, cam_class, tta, map: requested } = options.clone();
     let batch = data::batch_tensor(&[image], device);
     let explained = model.forward_explained(batch.clone());
     let logits = match tta {
@@ -148,7 +162,7 @@ pub async fn explain(
     let probabilities = read_f32(softmax(logits, 1)).await?;
     let top = self::top_k(&probabilities, classes, top_k);
     let mut blocks = Vec::with_capacity(explained.blocks.len());
-    for trace in explained.blocks {
+    for (index, trace) in explained.blocks.into_iter().enumerate() {
         let weights = read_f32(trace.se_weights).await?;
         let [_, block_channels, size, _] = trace.features.dims();
         let features = read_f32(trace.features).await?;
@@ -164,6 +178,7 @@ pub async fn explain(
         blocks.push(BlockAttention {
             most_attended: order[..shown].iter().map(|&c| map(c)).collect(),
             least_attended: order[block_channels - shown..].iter().rev().map(|&c| map(c)).collect(),
+            requested: requested.filter(|&(block, channel)| block == index && channel < block_channels).map(|(_, c)| map(c)),
             se_weights: weights,
         });
     }

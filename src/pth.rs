@@ -411,7 +411,7 @@ impl Machine<'_> {
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, PthError> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return fail("a dict with an odd number of items");
     }
     let mut items = items.into_iter();

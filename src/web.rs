@@ -6,7 +6,7 @@
 use crate::{
     data::{self, Planes},
     fine_tune::{self, FineTuneRequest},
-    inference,
+    inference::{self, ExplainOptions},
     training::{TrainingConfig, TrainingOptions},
     workbench::{self, Rgba, Workbench, WorkbenchError},
 };
@@ -172,7 +172,8 @@ impl Runtime {
 
     /// Probabilities, top-`top_k`, SE weights with the `channels` most/least attended feature
     /// maps per block, and Grad-CAM for `cam_class` (default: the top class); `tta` averages
-    /// the probabilities with the mirror image's.
+    /// the probabilities with the mirror image's; `map_block`/`map_channel` (block from 0) ask
+    /// for one more feature map, returned as that block's `requested`.
     #[allow(clippy::too_many_arguments)]
     pub async fn explain(
         &self,
@@ -183,10 +184,13 @@ impl Runtime {
         channels: usize,
         cam_class: Option<usize>,
         tta: bool,
+        map_block: Option<usize>,
+        map_channel: Option<usize>,
     ) -> Result<JsValue, JsValue> {
         let started = now_ms();
         let image = Rgba { pixels: rgba, width, height };
-        let (explanation, planes) = self.bench.explain(image, top_k, channels, cam_class, tta).await.map_err(js_error)?;
+        let options = ExplainOptions { top_k, channels, cam_class, tta, map: map_block.zip(map_channel) };
+        let (explanation, planes) = self.bench.explain(image, &options).await.map_err(js_error)?;
         to_js(&ExplainReply { explanation, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
     }
 
@@ -194,7 +198,8 @@ impl Runtime {
     /// warms the wasm JIT) that the first real explanation would otherwise wait for.
     pub async fn warm_up(&self) -> Result<(), JsValue> {
         let grey = Rgba { pixels: &[128; 32 * 32 * 4], width: 32, height: 32 };
-        self.bench.explain(grey, 1, 1, None, false).await.map_err(js_error)?;
+        let options = ExplainOptions { top_k: 1, channels: 1, ..Default::default() };
+        self.bench.explain(grey, &options).await.map_err(js_error)?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use crate::{
     backend::{DeviceError, WebGpuUnavailable},
     data::{self, DatasetError, ImageError, ImageSet, Planes},
     fine_tune::{self, FineTuneError, FineTuneJob, FineTuneOutcome, FineTunePlan, FineTuneRequest, KeptEpoch},
-    inference::{self, ClassScore, Explanation},
+    inference::{self, ClassScore, ExplainOptions, Explanation},
     interop,
     model::INPUT_SIZE,
     profiles,
@@ -185,20 +185,11 @@ impl Workbench {
         Ok((top.remove(0), planes))
     }
 
-    /// Probabilities, top-`top_k`, SE weights with the `channels` most and least attended
-    /// feature maps per block, and Grad-CAM for `cam_class` (default: the top class).
-    pub async fn explain(
-        &self,
-        image: Rgba<'_>,
-        top_k: usize,
-        channels: usize,
-        cam_class: Option<usize>,
-        tta: bool,
-    ) -> Result<(Explanation, Planes), WorkbenchError> {
+    /// Probabilities, the top classes, SE weights with the most and least attended feature
+    /// maps per block, and Grad-CAM, as `options` say.
+    pub async fn explain(&self, image: Rgba<'_>, options: &ExplainOptions) -> Result<(Explanation, Planes), WorkbenchError> {
         let planes = image.to_model_input()?;
-        let explanation =
-            inference::explain(&self.model, &planes, &self.info.classes, top_k, channels, cam_class, tta, &self.device)
-                .await?;
+        let explanation = inference::explain(&self.model, &planes, &self.info.classes, options, &self.device).await?;
         Ok((explanation, planes))
     }
 

@@ -62,8 +62,9 @@ fn forward_and_explanation_match_flex(gpu: &Device) {
 
     let image = synthetic_set(1, 1).images[0];
     let classes = cifar_classes();
-    let a = block_on(inference::explain(&on_cpu, &image, &classes, 3, 2, Some(4), false, &cpu)).unwrap();
-    let b = block_on(inference::explain(&on_gpu, &image, &classes, 3, 2, Some(4), false, &gpu)).unwrap();
+    let options = inference::ExplainOptions { top_k: 3, channels: 2, cam_class: Some(4), ..Default::default() };
+    let a = block_on(inference::explain(&on_cpu, &image, &classes, &options, &cpu)).unwrap();
+    let b = block_on(inference::explain(&on_gpu, &image, &classes, &options, &gpu)).unwrap();
     for (x, y) in a.blocks.iter().zip(&b.blocks) {
         assert!(max_abs_diff(&x.se_weights, &y.se_weights) <= 1e-4);
     }

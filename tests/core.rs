@@ -461,8 +461,17 @@ fn explanation_has_the_right_shapes_and_a_real_grad_cam() {
     let bytes = std::fs::read(shipped_weights()).expect("www/model/secnn-cifar10.bpk is committed");
     let model = weights::load(&bytes, &device).unwrap().model;
     let image = synthetic_set(1, 1).images[0];
-    let explanation = block_on(inference::explain(&model, &image, &cifar_classes(), 5, 3, None, false, &device)).unwrap();
+    let options = inference::ExplainOptions { top_k: 5, channels: 3, map: Some((1, 40)), ..Default::default() };
+    let explanation = block_on(inference::explain(&model, &image, &cifar_classes(), &options, &device)).unwrap();
     assert_eq!(explanation.top.len(), 5);
+    // The map asked for (block 2, channel 40), and only there; an index past the block is ignored.
+    let requested = explanation.blocks[1].requested.as_ref().expect("block 2's channel 40");
+    assert_eq!((requested.channel, requested.size, requested.values.len()), (40, 16, 256));
+    assert_eq!(requested.weight, explanation.blocks[1].se_weights[40]);
+    assert!(explanation.blocks[0].requested.is_none() && explanation.blocks[2].requested.is_none());
+    let past = inference::ExplainOptions { map: Some((0, 32)), ..options.clone() };
+    let ignored = block_on(inference::explain(&model, &image, &cifar_classes(), &past, &device)).unwrap();
+    assert!(ignored.blocks.iter().all(|b| b.requested.is_none()));
     let total: f32 = explanation.probabilities.iter().sum();
     assert!((total - 1.0).abs() < 1e-4);
     assert_eq!(explanation.blocks.len(), 3);

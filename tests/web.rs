@@ -66,7 +66,7 @@ async fn webgpu_and_cpu_agree_with_the_native_logits() {
 async fn check_explanation(device: &Device) {
     let loaded = weights::load(SHIPPED, device).unwrap();
     let image = fixed_inputs()[0];
-    let explanation = inference::explain(&loaded.model, &image, &loaded.info.classes, 5, 2, None, false, device)
+    let explanation = inference::explain(&loaded.model, &image, &loaded.info.classes, &inference::ExplainOptions { top_k: 5, channels: 2, ..Default::default() }, device)
         .await
         .expect("explain");
     for (block, channels) in explanation.blocks.iter().zip([32, 64, 128]) {

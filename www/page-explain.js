@@ -99,6 +99,6 @@ export async function showExplanation(entry, camClass = null) {
   $('top5').replaceChildren(...explained.top.map(topClassItem));
   $('inference-time').textContent = `${explained.milliseconds.toFixed(1)} ms (with attention and Grad-CAM)`;
   renderGradCam(explained);
-  renderSeBlocks(explained, page.model.info.profiles);
+  renderSeBlocks(explained, page.model.info.profiles, entry.file);
   document.querySelectorAll('#gallery button').forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.key === entry.key)));
 }

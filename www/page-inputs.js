@@ -90,7 +90,7 @@ function setupExplainOptions() {
   $('cam-class').addEventListener('change', () => explainAgain('Grad-CAM'));
   // The SE view switch redraws the explanation on show; nothing is computed again.
   document.querySelectorAll('input[name="se-compare"]').forEach((input) => input.addEventListener('change', () => {
-    if (page.current?.explained) renderSeBlocks(page.current.explained, page.model.info.profiles);
+    if (page.current?.explained) renderSeBlocks(page.current.explained, page.model.info.profiles, page.current.file);
   }));
 }
 

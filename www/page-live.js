@@ -44,7 +44,7 @@ function showFrame(video, explained) {
   $('results').hidden = false;
   $('top5').replaceChildren(...explained.top.map(topClassItem));
   $('inference-time').textContent = `${explained.milliseconds.toFixed(1)} ms a frame (with attention and Grad-CAM)`;
-  renderSeBlocks(explained, page.model.info.profiles);
+  renderSeBlocks(explained, page.model.info.profiles, video);
   drawOverlay(video, explained);
   drawGradCamCard(video, explained);
 }

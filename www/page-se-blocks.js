@@ -3,7 +3,9 @@
 // (page-se-profiles.js), and the feature maps of the most and least attended channels.
 import { css, drawMap, viridis } from './colormap.js';
 import { $ } from './page-dom.js';
-import { deviationColour, namedDeviations, references, seView } from './page-se-profiles.js';
+import { page } from './page-state.js';
+import { showAlert } from './page-alerts.js';
+import { deviationColour, mostDeviating, references, seView } from './page-se-profiles.js';
 
 /**
  * The bars of one block, sorted, and the line that reads out the selected one. With `reference`
@@ -64,22 +66,55 @@ function featureMaps(block) {
     const caption = document.createElement('span');
     caption.textContent = label;
     group.append(caption);
-    for (const map of list) {
-      const figure = document.createElement('figure');
-      const canvas = document.createElement('canvas');
-      drawMap(canvas, map.values, map.size);
-      canvas.setAttribute('aria-label', `feature map of channel ${map.channel}, weight ${map.weight.toFixed(2)}`);
-      const text = document.createElement('figcaption');
-      text.textContent = `#${map.channel} · ${map.weight.toFixed(2)}`;
-      figure.append(canvas, text);
-      group.append(figure);
-    }
+    for (const map of list) group.append(mapFigure(map));
     maps.append(group);
   }
   return maps;
 }
 
-function seBlockSection(block, index, reference) {
+/** One feature map as a captioned figure. */
+function mapFigure(map) {
+  const figure = document.createElement('figure');
+  const canvas = document.createElement('canvas');
+  drawMap(canvas, map.values, map.size);
+  canvas.setAttribute('aria-label', `feature map of channel ${map.channel}, weight ${map.weight.toFixed(2)}`);
+  const text = document.createElement('figcaption');
+  text.textContent = `#${map.channel} · ${map.weight.toFixed(2)}`;
+  figure.append(canvas, text);
+  return figure;
+}
+
+/**
+ * The channels that deviate most from `reference`, as buttons: each explains `source` again
+ * with that channel's feature map and shows it beside the list.
+ */
+function deviationList(block, blockNumber, reference, source) {
+  const line = document.createElement('div');
+  line.className = 'se-deviations';
+  const shown = document.createElement('div');
+  shown.className = 'se-requested';
+  const button = ([d, channel]) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = `#${channel} ${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}`;
+    b.setAttribute('aria-label', `Show the feature map of block ${blockNumber} channel ${channel}`);
+    b.addEventListener('click', async () => {
+      try {
+        const explained = await page.model.explain(source, { topK: 1, channels: 1, map: { block: blockNumber, channel } });
+        shown.replaceChildren(mapFigure(explained.blocks[blockNumber - 1].requested));
+      } catch (error) {
+        showAlert(`Could not show channel ${channel}: ${error.message}`);
+      }
+    });
+    return b;
+  };
+  const { above, below } = mostDeviating(block.seWeights.map((w, c) => w - reference[c]));
+  line.append('Most unusual channels, above: ', ...(above.length ? above.map(button) : ['none']),
+    ' · below: ', ...(below.length ? below.map(button) : ['none']), shown);
+  return line;
+}
+
+function seBlockSection(block, index, reference, source) {
   const section = document.createElement('div');
   section.className = 'se-block';
   const heading = document.createElement('h3');
@@ -87,24 +122,20 @@ function seBlockSection(block, index, reference) {
   heading.textContent = `Block ${index + 1} · ${block.seWeights.length} channels · weights ${range}`;
   const { bars, readout } = attentionBars(block.seWeights, index + 1, reference);
   section.append(heading, bars, readout);
-  if (reference) {
-    const named = document.createElement('p');
-    named.className = 'se-deviations';
-    named.textContent = `Most unusual channels, ${namedDeviations(block.seWeights.map((w, c) => w - reference[c]))}`;
-    section.append(named);
-  }
+  if (reference) section.append(deviationList(block, index + 1, reference, source));
   section.append(featureMaps(block));
   return section;
 }
 
 /**
  * Replaces the card's content with `explained.blocks` (first to last), as the SE view switch
- * says: the weights, or how they differ from what `profiles` (the model's) call usual.
+ * says: the weights, or how they differ from what `profiles` (the model's) call usual; `source`
+ * (the image explained) is explained again when a channel's map is asked for.
  */
-export function renderSeBlocks(explained, profiles) {
+export function renderSeBlocks(explained, profiles, source) {
   const view = seView(profiles);
   const predicted = explained.top[0]?.index ?? 0;
   const refs = references(profiles, view, predicted);
   $('se-blocks').dataset.view = view;
-  $('se-blocks').replaceChildren(...explained.blocks.map((block, i) => seBlockSection(block, i, refs?.[i] ?? null)));
+  $('se-blocks').replaceChildren(...explained.blocks.map((block, i) => seBlockSection(block, i, refs?.[i] ?? null, source)));
 }

@@ -22,13 +22,13 @@ export function references(profiles, view, predicted) {
   });
 }
 
-/** The channels that deviate most, up and down: "#12 +0.15, #3 +0.11 · #7 −0.20, …". */
-export function namedDeviations(deviations, count = 3) {
+/** The channels that deviate most: `{ above: [[deviation, channel]…], below: […] }`, largest first. */
+export function mostDeviating(deviations, count = 3) {
   const order = deviations.map((d, c) => [d, c]).sort((a, b) => b[0] - a[0]);
-  const word = ([d, c]) => `#${c} ${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}`;
-  const up = order.slice(0, count).filter(([d]) => d > 0).map(word);
-  const down = order.slice(-count).reverse().filter(([d]) => d < 0).map(word);
-  return `above: ${up.join(', ') || 'none'} · below: ${down.join(', ') || 'none'}`;
+  return {
+    above: order.slice(0, count).filter(([d]) => d > 0),
+    below: order.slice(-count).reverse().filter(([d]) => d < 0),
+  };
 }
 
 /** Colour of a signed deviation scaled to the block's largest. */

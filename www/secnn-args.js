@@ -38,6 +38,17 @@ const callback = () => (value) => (typeof value === 'function' ? null : [TypeErr
 const nullable = (rule) => (value, context) => (value === null ? null : rule(value, context));
 const anything = () => () => null; // checked where it is used (images, weights, files)
 
+/** `{ block, channel }`: a block counted from 1 and a channel of it (the widths from the facts). */
+const blockChannel = () => (value, context) => {
+  const widths = context.blockWidths ?? [];
+  const allowed = `{ block, channel } with block an integer from 1 to ${widths.length || 'the block count'} and channel below that block's width (${widths.join(', ')})`;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [TypeError, allowed];
+  const { block, channel } = value;
+  if (typeof block !== 'number' || typeof channel !== 'number' || Object.keys(value).some((k) => k !== 'block' && k !== 'channel')) return [TypeError, allowed];
+  const width = widths[block - 1];
+  return Number.isInteger(block) && Number.isInteger(channel) && width !== undefined && channel >= 0 && channel < width ? null : [RangeError, allowed];
+};
+
 const classCount = (context) => (context.classes ?? Infinity) - 1;
 /** A block's channels: the narrowest block bounds how many maps each block can show. */
 const narrowestBlock = (context) => Math.min(...(context.blockWidths ?? [Infinity]));
@@ -73,6 +84,7 @@ export const OPTIONS = {
     channels: integer(1, narrowestBlock),
     camClass: nullable(integer(0, classCount)),
     tta: boolean(),
+    map: nullable(blockChannel()),
   },
   exportWeights: {
     format: oneOf('burnpack', 'safetensors'),

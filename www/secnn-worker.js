@@ -95,9 +95,9 @@ const methods = {
     checkOptions('classify', { topK, tta }, context());
     return runtime.classify(rgba, width, height, topK, tta);
   },
-  explain: ({ rgba, width, height, topK = 5, channels = 4, camClass = null, tta = false }) => {
-    checkOptions('explain', { topK, channels, camClass, tta }, context());
-    return runtime.explain(rgba, width, height, topK, channels, camClass ?? undefined, tta);
+  explain: ({ rgba, width, height, topK = 5, channels = 4, camClass = null, tta = false, map = null }) => {
+    checkOptions('explain', { topK, channels, camClass, tta, map }, context());
+    return runtime.explain(rgba, width, height, topK, channels, camClass ?? undefined, tta, map ? map.block - 1 : undefined, map?.channel);
   },
   clearExamples: () => runtime.clear_examples(),
   addExample: ({ rgba, width, height, label }) => {

@@ -107,6 +107,8 @@ export interface BlockAttention {
   seWeights: number[];
   mostAttended: ChannelMap[];
   leastAttended: ChannelMap[];
+  /** The map asked for with `explain(image, { map })`, in its block. */
+  requested?: ChannelMap;
 }
 
 export interface GradCam {
@@ -287,7 +289,8 @@ export class SeCnn extends EventTarget {
   recreate(options?: { backend?: Backend; weights?: WeightsInput; module?: 'cpu' | 'webgpu'; probe?: boolean; webgpu?: 'eager' | 'on-demand' }): Promise<SeCnn>;
   /** `tta`: average with the mirror image (test-time flip averaging). */
   classify(image: ImageInput, options?: { topK?: number; tta?: boolean }): Promise<Classified>;
-  explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null; tta?: boolean }): Promise<Explained>;
+  /** `map: { block, channel }` (block from 1) adds that channel's feature map as `blocks[block - 1].requested`. */
+  explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null; tta?: boolean; map?: { block: number; channel: number } | null }): Promise<Explained>;
   /** A burnpack written by secnn, or a state_dict of the seed's CNN: `.safetensors` (class names from its metadata) or `.pth` (`torch.save`, either format). */
   loadWeights(weights: WeightsInput): Promise<ModelInfo>;
   /** `format`: 'burnpack' (default) or 'safetensors' (loads into the seed's PyTorch class). */

@@ -336,13 +336,14 @@ export class SeCnn extends EventTarget {
    * Classification plus attention: `{ probabilities, top, blocks: [{ seWeights, mostAttended,
    * leastAttended }], gradcam: { class, label, size, values }, inputRgba, milliseconds }`.
    * `tta` averages the probabilities with the mirror image's; attention is the image's own.
+   * `map: { block, channel }` (block from 1) adds that channel's feature map as `blocks[block - 1].requested`.
    */
   async explain(image, options = {}) {
     checkImage('explain', image);
     checkOptions('explain', options, this.#context());
-    const { topK = 5, channels = 4, camClass = null, tta = false } = options;
+    const { topK = 5, channels = 4, camClass = null, tta = false, map = null } = options;
     const { rgba, width, height } = await this.#pixels(image);
-    return this.#classifyCall('explain', { rgba, width, height, topK, channels, camClass, tta }, { transfer: [rgba.buffer] });
+    return this.#classifyCall('explain', { rgba, width, height, topK, channels, camClass, tta, map }, { transfer: [rgba.buffer] });
   }
 
   /** Replaces the model (a burnpack, `.safetensors` or `.pth`: bytes, Blob or URL). The old one stays if this fails. */

@@ -8,7 +8,7 @@ use clap::Args;
 use futures_lite::future::block_on;
 use secnn::{
     data::{self, Planes},
-    inference,
+    inference::{self, ExplainOptions},
     weights::LoadedModel,
 };
 use serde_json::{Value, json};
@@ -92,16 +92,8 @@ fn classify(args: &PredictArgs, loaded: &LoadedModel, path: &Path, planes: &Plan
 /// Prints the image's top classes and SE weights, or with `--json` returns the explanation.
 fn explain(args: &PredictArgs, loaded: &LoadedModel, path: &Path, planes: &Planes, device: &Device) -> Result<Option<Value>> {
     let classes = &loaded.info.classes;
-    let explanation = block_on(inference::explain(
-        &loaded.model,
-        planes,
-        classes,
-        args.top_k,
-        ATTENDED_CHANNELS,
-        None,
-        args.tta,
-        device,
-    ))?;
+    let options = ExplainOptions { top_k: args.top_k, channels: ATTENDED_CHANNELS, tta: args.tta, ..Default::default() };
+    let explanation = block_on(inference::explain(&loaded.model, planes, classes, &options, device))?;
     if args.json {
         return Ok(Some(json!({ "image": path, "explanation": explanation })));
     }

@@ -26,9 +26,17 @@ test('the SE view compares an image with the usual weights, and the per-class fi
     for (const view of ['average', 'class']) {
       await page.check(`input[name="se-compare"][value="${view}"]`);
       await page.waitForSelector(`#se-blocks[data-view="${view}"]`);
-      const named = await page.$$eval('.se-deviations', (items) => items.map((i) => i.textContent));
+      const named = await page.$$eval('.se-deviations', (items) => items.map((i) => [...i.querySelectorAll('button')].map((b) => b.textContent)));
       assert.equal(named.length, 3, `${view}: one line per block`);
-      for (const line of named) assert.match(line, /above: (#\d+ \+\d\.\d\d(, )?)+ · below: (#\d+ −\d\.\d\d(, )?)+/);
+      for (const buttons of named) {
+        assert.ok(buttons.length >= 2, `${view}: channels named above and below: ${buttons}`);
+        for (const text of buttons) assert.match(text, /^#\d+ [+−]\d\.\d\d$/);
+      }
+      // A named channel shows its feature map (block 2: 16×16).
+      await page.click('#se-blocks .se-block:nth-child(2) .se-deviations button');
+      await page.waitForSelector('#se-blocks .se-block:nth-child(2) .se-requested canvas');
+      const drawn = await page.$eval('#se-blocks .se-block:nth-child(2) .se-requested canvas', (c) => [c.width, c.height]);
+      assert.deepEqual(drawn, [16, 16]);
       // Signed: bars in both of the diverging map's hues.
       const colours = await page.$$eval('#se-block-3 > div', (bars) => new Set(bars.map((b) => b.style.background)).size);
       assert.ok(colours > 2, `${view}: the bars are coloured by their deviation`);
