@@ -54,14 +54,20 @@ async function startModel() {
     if (f === null) progress.removeAttribute('value'); // indeterminate
     else progress.value = from + span * f;
   };
-  // In parallel (the page preloads both); the bar follows the runtime.
-  const [wasm, weights] = await Promise.all([compileRuntime(show(0, 95)), fetchBytes(SHIPPED_WEIGHTS)]);
-  performance.mark('secnn:downloaded');
-  page.shippedBytes = weights;
-  $('model-status').textContent = 'starting the runtime…';
+  // In parallel (the page preloads both); the bar follows the runtime. The model's worker starts
+  // now and imports its bindings meanwhile; it gets the compiled runtime and the weights as they arrive.
+  const runtime = compileRuntime(show(0, 95));
+  const shipped = fetchBytes(SHIPPED_WEIGHTS);
+  Promise.all([runtime, shipped]).then(() => {
+    performance.mark('secnn:downloaded');
+    $('model-status').textContent = 'starting the runtime…';
+  }, () => {}); // a failure is reported through create
   // Keep a copy of the weights: the bytes sent to the worker are its own.
   // WebGPU (a 2.9 MB module) loads when fine-tuning is in sight: the CPU is as quick for one image.
-  page.model = await SeCnn.create({ backend: 'auto', weights: page.shippedBytes.slice(), wasm: { cpu: wasm }, webgpu: 'on-demand' });
+  page.model = await SeCnn.create({
+    backend: 'auto', weights: shipped.then((bytes) => bytes.slice()), wasm: { cpu: runtime }, webgpu: 'on-demand',
+  });
+  page.shippedBytes = await shipped;
   page.model.addEventListener('backendchange', () => updateStatus());
   progress.value = 100;
   progress.hidden = true;

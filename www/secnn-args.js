@@ -158,7 +158,8 @@ export function checkImage(call, value) {
 }
 
 /** Throws unless `value` is something weights can be read from (a URL, a Blob or bytes). */
-export function checkWeights(call, value) {
+export function checkWeights(call, value, { promise = false } = {}) {
+  if (promise && value instanceof Promise) return; // checked once it settles
   if (typeof value === 'string' || value instanceof URL || value instanceof ArrayBuffer || value instanceof Uint8Array) return;
   if (typeof Blob === 'function' && value instanceof Blob) return;
   throw refuse(TypeError, `${call}: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not ${show(value)}`);

@@ -30,9 +30,14 @@ export function startableUrl(url) {
 
 const isBytes = (value) => value instanceof ArrayBuffer || value instanceof Uint8Array;
 
-/** A `.wasm` override: a URL (made absolute), the module's bytes, or it compiled (a WebAssembly.Module). */
+/** A `.wasm` override: a URL (made absolute), the module's bytes, or it compiled (a WebAssembly.Module), or a promise of one. */
 function wasmSource(value, name) {
   if (value === undefined || value === null) return undefined;
+  if (value instanceof Promise) {
+    const settled = value.then((resolved) => wasmSource(resolved, name));
+    settled.catch(() => {}); // a build never loaded must not report its rejection as unhandled
+    return settled;
+  }
   if (isBytes(value) || value instanceof WebAssembly.Module) return value;
   if (typeof value === 'string' || value instanceof URL) return absolute(value);
   throw codedError(`create: wasm.${name} must be a URL, the bytes of secnn_bg.wasm (ArrayBuffer or Uint8Array) or its WebAssembly.Module, not ${typeof value}`, ERROR_CODES.invalidArgument, { Kind: TypeError });

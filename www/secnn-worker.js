@@ -14,17 +14,17 @@ import { CONTROLS, ERROR_CODES, FINE_TUNE_STATUS, PROGRESS, codedError, errorToM
  * `wasm` (the page's override: a URL, the bytes or a compiled WebAssembly.Module) replaces the build's own `.wasm` URL.
  */
 const BUILDS = {
-  cpu: async (wasm) => {
-    const glue = await import('./pkg-cpu/secnn.js');
-    await glue.default({ module_or_path: wasm ?? new URL('./pkg-cpu/secnn_bg.wasm', import.meta.url) });
-    return glue;
-  },
-  webgpu: async (wasm) => {
-    const glue = await import('./pkg/secnn.js');
-    await glue.default({ module_or_path: wasm ?? new URL('./pkg/secnn_bg.wasm', import.meta.url) });
-    return glue;
-  },
+  cpu: { glue: () => import('./pkg-cpu/secnn.js'), wasm: () => new URL('./pkg-cpu/secnn_bg.wasm', import.meta.url) },
+  webgpu: { glue: () => import('./pkg/secnn.js'), wasm: () => new URL('./pkg/secnn_bg.wasm', import.meta.url) },
 };
+const glues = {}; // build -> the promise of its JS bindings, imported once
+const importGlue = (module) => (glues[module] ??= BUILDS[module].glue());
+
+async function loadBuild(module, wasm) {
+  const glue = await importGlue(module);
+  await glue.default({ module_or_path: wasm ?? BUILDS[module].wasm() });
+  return glue;
+}
 
 let bindings = null; // the module's JS bindings: { default: init, Runtime }
 let runtime = null;
@@ -56,10 +56,16 @@ async function fetchBytes(source) {
 }
 
 const methods = {
+  /** Imports a build's bindings ahead of `create`, while the page is still downloading the wasm and weights. */
+  prepare({ module }) {
+    if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
+    importGlue(module).catch(() => {}); // a failure is reported by `create`
+    return null;
+  },
   async create({ backend, weights, wasm, module = 'webgpu' }) {
     if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
     // `wasm`: an absolute URL, or the bytes or compiled module when the page downloaded it itself.
-    ready ??= BUILDS[module](wasm).then((loaded) => { bindings = loaded; });
+    ready ??= loadBuild(module, wasm).then((loaded) => { bindings = loaded; });
     await ready;
     const bytes = await fetchBytes(weights);
     runtime?.free();
@@ -162,7 +168,7 @@ self.onmessage = async ({ data: { id, method, args } }) => {
   }
   try {
     if (!methods[method]) throw codedError(`unknown method ${method}`, ERROR_CODES.invalidArgument);
-    if (method !== 'create' && !runtime) throw codedError('the model is not loaded yet', ERROR_CODES.busy);
+    if (method !== 'create' && method !== 'prepare' && !runtime) throw codedError('the model is not loaded yet', ERROR_CODES.busy);
     // fineTune queues its own calls step by step; everything else is one queued call.
     const call = () => methods[method](args ?? {}, id);
     const value = await (method === 'fineTune' ? call() : exclusive(call));

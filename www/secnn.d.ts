@@ -249,9 +249,10 @@ export interface AssetOptions {
   /** `secnn-worker.js` elsewhere (it loads `pkg-cpu/` and `pkg/` from beside itself). */
   workerUrl?: string | URL;
   /** Each build's `secnn_bg.wasm`: `cpu` (pkg-cpu/, what 'auto' and 'cpu' start on) and `webgpu` (pkg/). */
-  wasm?: { cpu?: WasmSource; webgpu?: WasmSource };
-  /** Burnpack weights (default: the shipped CIFAR-10 model, `model/secnn-cifar10.bpk`). */
-  weights?: WeightsInput;
+  /** Each may also be a promise of one: the worker starts while it settles. */
+  wasm?: { cpu?: WasmSource | Promise<WasmSource>; webgpu?: WasmSource | Promise<WasmSource> };
+  /** Burnpack weights (default: the shipped CIFAR-10 model, `model/secnn-cifar10.bpk`), or a promise of them. */
+  weights?: WeightsInput | Promise<WeightsInput>;
 }
 
 export interface CreateOptions extends AssetOptions {
@@ -286,7 +287,7 @@ export class SeCnn extends EventTarget {
   constructor(assets?: AssetOptions);
   static create(options?: CreateOptions): Promise<SeCnn>;
   /** Restarts the worker; `weights` defaults to those `create` was given. */
-  recreate(options?: { backend?: Backend; weights?: WeightsInput; module?: 'cpu' | 'webgpu'; probe?: boolean; webgpu?: 'eager' | 'on-demand' }): Promise<SeCnn>;
+  recreate(options?: { backend?: Backend; weights?: WeightsInput | Promise<WeightsInput>; module?: 'cpu' | 'webgpu'; probe?: boolean; webgpu?: 'eager' | 'on-demand' }): Promise<SeCnn>;
   /** `tta`: average with the mirror image (test-time flip averaging). */
   classify(image: ImageInput, options?: { topK?: number; tta?: boolean }): Promise<Classified>;
   /** `map: { block, channel }` (block from 1) adds that channel's feature map as `blocks[block - 1].requested`. */

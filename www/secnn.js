@@ -44,6 +44,14 @@ function startWorker(owner, url) {
   return worker;
 }
 
+/** `weights` as the worker takes them, once a promise of them settled (checked again then). */
+async function settledWeights(weights, call) {
+  if (!(weights instanceof Promise)) return bytesOf(weights);
+  const value = await weights;
+  checkWeights(call, value);
+  return bytesOf(value);
+}
+
 /** Batch-1 classifications timed on each backend before 'auto' picks where to classify (the first two warm up). */
 const PROBE_RUNS = 7;
 
@@ -109,9 +117,11 @@ export class SeCnn extends EventTarget {
    *   WebAssembly.Module (a page that downloads it itself, to show progress or to compile it
    *   while it streams: `pkg-cpu/` runs first for 'auto' and 'cpu').
    * - `weights`: a URL, Blob or bytes of a burnpack (default: the shipped CIFAR-10 model).
-   * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|URL|Blob|ArrayBuffer|Uint8Array,
+   * Each of `wasm.cpu`, `wasm.webgpu` and `weights` may also be a promise of one: the worker
+   * starts and imports its bindings while it settles (a page downloading them itself gains that time).
+   * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|URL|Blob|ArrayBuffer|Uint8Array|Promise<…>,
    *   assetsUrl?: string|URL, workerUrl?: string|URL,
-   *   wasm?: { cpu?: string|URL|ArrayBuffer|Uint8Array|WebAssembly.Module, webgpu?: string|URL|ArrayBuffer|Uint8Array|WebAssembly.Module },
+   *   wasm?: { cpu?: string|URL|ArrayBuffer|Uint8Array|WebAssembly.Module|Promise<…>, webgpu?: (the same) },
    *   module?: 'cpu'|'webgpu', probe?: boolean, webgpu?: 'eager'|'on-demand'}} options
    * `webgpu: 'on-demand'` (with 'auto'): the WebGPU module (2.9 MB) is only fetched on a sign that
    * it can pay off — `addExample`, `addCifarBatch`, `fineTune` or `loadWebGpu()` — so a visitor
@@ -119,7 +129,7 @@ export class SeCnn extends EventTarget {
    */
   static async create(options = {}) {
     checkOptions('create', options);
-    if (options.weights !== undefined) checkWeights('create', options.weights);
+    if (options.weights !== undefined) checkWeights('create', options.weights, { promise: true });
     const { backend = 'auto', weights, assetsUrl, workerUrl, wasm, module, probe = true, webgpu = 'eager' } = options;
     const model = new SeCnn({ assetsUrl, workerUrl, wasm, weights });
     await model.recreate({ backend, module, probe, webgpu });
@@ -132,7 +142,7 @@ export class SeCnn extends EventTarget {
    */
   async recreate(options = {}) {
     checkOptions('recreate', options);
-    if (options.weights !== undefined) checkWeights('recreate', options.weights);
+    if (options.weights !== undefined) checkWeights('recreate', options.weights, { promise: true });
     const { backend = 'auto', weights = this.#assets.weights, module, probe = true, webgpu = 'eager' } = options;
     const generation = ++this.#generation; // a switch started before this is abandoned
     this.#deferredSwitch = null;
@@ -142,10 +152,12 @@ export class SeCnn extends EventTarget {
     this.#failAll(new RuntimeLostError('the runtime was restarted'));
     this.#worker = startWorker((data, worker) => this.#receive(data, worker), this.#assets.worker);
     const build = module ?? (backend === 'webgpu' ? 'webgpu' : 'cpu');
+    // The worker imports its bindings while the weights and wasm (maybe promises) still download.
+    this.#callOn(this.#worker, 'prepare', { module: build }).catch(() => {});
+    const [weightBytes, wasm] = await Promise.all([settledWeights(weights, options.weights === undefined ? 'create' : 'recreate'), this.#assets.wasm[build]]);
+    if (generation !== this.#generation) throw new RuntimeLostError('the runtime was restarted');
     // On the CPU-only build, 'auto' opens the CPU at once and the switch below adds WebGPU.
-    const opened = await this.#call('create', {
-      backend: build === 'cpu' ? 'cpu' : backend, module: build, weights: await bytesOf(weights), wasm: this.#assets.wasm[build],
-    });
+    const opened = await this.#call('create', { backend: build === 'cpu' ? 'cpu' : backend, module: build, weights: weightBytes, wasm });
     this.info = opened.info;
     this.facts = opened.facts;
     if (backend === 'auto' && build === 'cpu') {
@@ -201,7 +213,7 @@ export class SeCnn extends EventTarget {
     try {
       if (!(await navigator.gpu.requestAdapter())) throw new Error('the browser granted no WebGPU adapter');
       const weights = await this.exportWeights();
-      const opened = await this.#callOn(next, 'create', { backend: 'webgpu', module: 'webgpu', weights, wasm: this.#assets.wasm.webgpu });
+      const opened = await this.#callOn(next, 'create', { backend: 'webgpu', module: 'webgpu', weights, wasm: await this.#assets.wasm.webgpu });
       await this.#callOn(next, 'ready'); // shaders compiled by the warm-up
       const probe = this.#probe
         ? { webgpuMs: await this.#batchOneMilliseconds(next), cpuMs: await this.#batchOneMilliseconds(this.#worker) }

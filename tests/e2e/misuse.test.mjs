@@ -16,6 +16,9 @@ const TABLE = [
   ["SeCnn.create({ probe: 'yes' })", 'TypeError', /^create: probe must be true or false, not "yes"$/],
   ["SeCnn.create({ webgpu: 'sometimes' })", 'TypeError', /^create: webgpu must be one of "eager", "on-demand"/],
   ['SeCnn.create({ weights: 42 })', 'TypeError', /^create: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not 42$/],
+  // A promise of weights or of a wasm build is checked once it settles.
+  ["SeCnn.create({ weights: Promise.resolve(42), backend: 'cpu' })", 'TypeError', /^create: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not 42$/],
+  ["SeCnn.create({ wasm: { cpu: Promise.resolve(42) }, backend: 'cpu' })", 'TypeError', /^create: wasm.cpu must be a URL, the bytes of secnn_bg.wasm .* or its WebAssembly.Module, not number$/],
   ['SeCnn.create({ wasm: new Uint8Array(4) })', 'TypeError', /^create: wasm must be an object \{ cpu, webgpu \}/],
   ['SeCnn.create({ wasm: { cpu: 42 } })', 'TypeError', /^create: wasm.cpu must be a URL, the bytes of secnn_bg.wasm .* or its WebAssembly.Module, not number$/],
   ["SeCnn.create('cpu')", 'TypeError', /^create: the options must be an object, not "cpu"$/],
@@ -112,6 +115,7 @@ const CODED = [
   ["model.checkClassNames(['Cat', ' cat'])", 'invalid-argument'],
   ["model.fineTune({ classes: ['only one'] }).done", 'invalid-argument'],
   ["SeCnn.create({ weights: '/no/such/weights.bpk', backend: 'cpu' })", 'fetch-failed'],
+  ["SeCnn.create({ weights: Promise.resolve(new Uint8Array([1, 2, 3])), backend: 'cpu' })", 'invalid-weights'],
 ];
 
 test('the runtime refuses files and names with stable codes, and AVIF photos decode in the browser', { timeout: 10 * MINUTES }, async () => {
