@@ -13,7 +13,8 @@
 //! - [`fine_tune`]: fine-tuning as one job (plan, steps, divergence, the kept epoch);
 //! - [`workbench`]: one model at work as the page uses it (the wasm boundary marshals it);
 //! - [`profiles`]: the SE weights' per-class profiles (the SE paper's §7 analysis);
-//! - [`weights`]: the self-describing burnpack weights file (f32, f16, 8-bit);
+//! - [`weights`]: the self-describing burnpack weights file (f32, f16, 8-bit, 4-bit);
+//! - [`quantize`]: 8- and 4-bit values of weight tensors and their scales;
 //! - [`interop`]: PyTorch files under the seed's names: `.pth` import, `.safetensors` in and out;
 //! - [`pth`]: the tensors of a `torch.save` file, read from bytes (ZIP and legacy formats);
 //! - [`backend`]: choosing the device (Burn flex on the CPU, or wgpu).
@@ -27,6 +28,7 @@ pub mod interop;
 pub mod model;
 pub mod profiles;
 pub mod pth;
+pub mod quantize;
 pub mod session;
 pub mod training;
 pub mod transfer;

@@ -106,7 +106,7 @@ fn read_legacy(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
     let mut storages = Storages::new();
     for key in keys {
         let Value::Str(key) = key else { return fail("a storage key is not a string") };
-        let element_size = found.get(&key).map_or(1, |(_, size)| *size);
+        let element_size = found.get(&key).copied().unwrap_or(1);
         let count = le(bytes, at, 8)? as usize;
         let (start, length) = (at.saturating_add(8), count.saturating_mul(element_size));
         let data = bytes.get(start..start.saturating_add(length)).ok_or_else(|| PthError(format!("storage {key} is cut short")))?;
@@ -212,8 +212,8 @@ impl View {
 /// No tensor of a model this size comes near it; a damaged file may claim more.
 const MAX_TENSOR_BYTES: usize = 1 << 30;
 
-/// The storages a pickle refers to: key → (dtype, element size).
-type Found = BTreeMap<String, (&'static str, usize)>;
+/// The storages a pickle refers to: key → element size (the legacy format counts elements).
+type Found = BTreeMap<String, usize>;
 
 /// Runs the pickle at `bytes[at..]` to its STOP: the object, where it ended, the storages seen.
 fn unpickle(bytes: &[u8], at: usize) -> Result<(Value, usize, Found), PthError> {
@@ -351,7 +351,7 @@ impl Machine<'_> {
             return fail(format!("a persistent id of kind {kind}"));
         }
         let (dtype, size) = storage_dtype(class).ok_or_else(|| PthError(format!("storages of type {class}")))?;
-        self.found.insert(key.clone(), (dtype, size));
+        self.found.insert(key.clone(), size);
         Ok(Value::Storage(key.clone(), dtype, size))
     }
 

@@ -11,7 +11,7 @@ use crate::{
     workbench::{self, Rgba, Workbench, WorkbenchError},
 };
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One SE-CNN in a browser: the [`Workbench`] and the backend it runs on.
 #[wasm_bindgen]
@@ -87,6 +87,32 @@ struct ExplainReply {
     #[serde(with = "serde_bytes")]
     input_rgba: Vec<u8>,
     milliseconds: f64,
+}
+
+/// `explain`'s options as the module's callers name them (blocks counted from 1).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExplainArgs {
+    top_k: usize,
+    channels: usize,
+    cam_class: Option<usize>,
+    tta: bool,
+    map: Option<MapArg>,
+}
+
+/// One more feature map: `block` from 1, `channel` from 0.
+#[derive(Deserialize)]
+struct MapArg {
+    block: usize,
+    channel: usize,
+}
+
+impl ExplainArgs {
+    fn resolve(self) -> ExplainOptions {
+        // Block 0 is out of range like any other: the map is then not returned.
+        let map = self.map.map(|m| (m.block.wrapping_sub(1), m.channel));
+        ExplainOptions { top_k: self.top_k, channels: self.channels, cam_class: self.cam_class, tta: self.tta, map }
+    }
 }
 
 #[derive(Serialize)]
@@ -170,26 +196,12 @@ impl Runtime {
         to_js(&ClassifyReply { top, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
     }
 
-    /// Probabilities, top-`top_k`, SE weights with the `channels` most/least attended feature
-    /// maps per block, and Grad-CAM for `cam_class` (default: the top class); `tta` averages
-    /// the probabilities with the mirror image's; `map_block`/`map_channel` (block from 0) ask
-    /// for one more feature map, returned as that block's `requested`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn explain(
-        &self,
-        rgba: &[u8],
-        width: u32,
-        height: u32,
-        top_k: usize,
-        channels: usize,
-        cam_class: Option<usize>,
-        tta: bool,
-        map_block: Option<usize>,
-        map_channel: Option<usize>,
-    ) -> Result<JsValue, JsValue> {
+    /// Probabilities, top-k, SE weights with the most/least attended feature maps per block,
+    /// and Grad-CAM, as `options` (`ExplainArgs`, checked by the worker first) ask.
+    pub async fn explain(&self, rgba: &[u8], width: u32, height: u32, options: JsValue) -> Result<JsValue, JsValue> {
         let started = now_ms();
         let image = Rgba { pixels: rgba, width, height };
-        let options = ExplainOptions { top_k, channels, cam_class, tta, map: map_block.zip(map_channel) };
+        let options = serde_wasm_bindgen::from_value::<ExplainArgs>(options).map_err(invalid_argument)?.resolve();
         let (explanation, planes) = self.bench.explain(image, &options).await.map_err(js_error)?;
         to_js(&ExplainReply { explanation, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
     }

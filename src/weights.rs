@@ -7,6 +7,7 @@
 use crate::{
     model::{SeCnn, SeCnnConfig},
     profiles::SeProfiles,
+    quantize,
 };
 use burn::{
     module::{Module, ModuleVisitor, Param, ParamId},
@@ -64,10 +65,18 @@ pub enum Storage {
     /// Convolution and linear weights as 8-bit integers with one f32 scale per output channel
     /// (`w ≈ q · max|w| / 127`), stored as a tensor `<path>.int8_scale`; biases stay f32.
     Int8,
+    /// As `Int8`, except the large linear weights (`INT4_LINEAR` values or more: the classifier's
+    /// fc1, 91 % of the parameters): 4 bits, two per byte, with one f16 scale per 64 inputs of
+    /// each output, stored as `<path>.int4_scale` (`quantize::int4`).
+    Int4,
 }
 
 /// Name suffix of the per-channel scales of an 8-bit weight tensor.
 const INT8_SCALE: &str = ".int8_scale";
+/// Name suffix of the per-group scales of a 4-bit weight tensor.
+const INT4_SCALE: &str = ".int4_scale";
+/// Linear weights with at least this many values are stored in 4 bits by `Storage::Int4`.
+const INT4_LINEAR: usize = 1 << 16;
 
 impl ModelInfo {
     /// Metadata for a model built from `config` predicting `classes`.
@@ -152,7 +161,7 @@ pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
 pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
     let info = read_info(bytes)?;
     let bytes = match info.storage {
-        Storage::Int8 => dequantize_int8(bytes)?,
+        Storage::Int8 | Storage::Int4 => dequantize(bytes)?,
         _ => bytes.to_vec(),
     };
     // Cast on load: f16-stored tensors become f32 parameters.
@@ -174,10 +183,10 @@ pub fn pack(tensors: Vec<burn_pack::Tensor>, info: &ModelInfo) -> Result<Vec<u8>
     Ok(bytes.map_err(|e| WeightsError::Write(e.to_string()))?.to_vec())
 }
 
-/// An 8-bit file rewritten as the f32 burnpack it stands for: every int8 tensor times its
-/// channel scales, the scale tensors dropped.
-fn dequantize_int8(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
-    let bad = |e: String| WeightsError::Architecture(format!("8-bit weights: {e}"));
+/// An 8- or 4-bit file rewritten as the f32 burnpack it stands for: every quantized tensor
+/// times its scales, the scale tensors dropped.
+fn dequantize(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
+    let bad = |e: String| WeightsError::Architecture(format!("quantized weights: {e}"));
     let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
     let metadata = reader.metadata().clone();
@@ -185,63 +194,47 @@ fn dequantize_int8(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
     let mut tensors = Vec::new();
     for tensor in reader.into_tensors().map_err(|e| bad(e.to_string()))? {
         let (name, dtype, shape, id, data) = tensor.into_parts().map_err(|e| bad(e.to_string()))?;
-        match name.strip_suffix(INT8_SCALE) {
+        let scale_of = name.strip_suffix(INT8_SCALE).or_else(|| name.strip_suffix(INT4_SCALE));
+        match scale_of {
             Some(weight) => {
-                let values: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                scales.insert(weight.to_string(), values);
+                let values = TensorData::from_bytes_vec(data.to_vec(), shape.to_vec(), dtype).convert::<f32>();
+                scales.insert(weight.to_string(), values.try_into_vec::<f32>().map_err(|e| bad(format!("{name}: {e:?}")))?);
             }
             None => tensors.push((name, dtype, shape, id, data)),
         }
     }
     let mut out = Vec::with_capacity(tensors.len());
     for (name, dtype, shape, id, data) in tensors {
-        if dtype != burn::tensor::DType::I8 {
-            out.push(burn_pack::Tensor::new(name, dtype, shape, id, data));
-            continue;
-        }
-        let scale = scales.get(&name).ok_or_else(|| bad(format!("{name} has no scales")))?;
-        let dims = shape.to_vec();
-        let channel = output_channel(&dims, scale.len()).ok_or_else(|| bad(format!("{name}: {} scales", scale.len())))?;
-        let values: Vec<f32> = data.iter().enumerate().map(|(i, &q)| q as i8 as f32 * scale[channel(i)]).collect();
-        let bytes = TensorData::new(values, dims).into_bytes();
-        out.push(burn_pack::Tensor::new(name, burn::tensor::DType::F32, shape, id, bytes));
+        let (dims, values) = match dtype {
+            burn::tensor::DType::I8 => {
+                let scale = scales.get(&name).ok_or_else(|| bad(format!("{name} has no scales")))?;
+                let dims = shape.to_vec();
+                let channel = quantize::output_channel(&dims, scale.len()).ok_or_else(|| bad(format!("{name}: {} scales", scale.len())))?;
+                (dims, data.iter().enumerate().map(|(i, &q)| q as i8 as f32 * scale[channel(i)]).collect())
+            }
+            // 4 bits: `[in, out / 2]` bytes, two outputs each.
+            burn::tensor::DType::U8 if scales.contains_key(&name) => {
+                let packed = shape.to_vec();
+                let dims = vec![packed[0], packed.get(1).copied().unwrap_or(0) * 2];
+                let scale = &scales[&name];
+                if !quantize::int4_fits(&dims) || scale.len() != dims[0] / quantize::INT4_GROUP * dims[1] {
+                    return Err(bad(format!("{name}: {} scales for {dims:?}", scale.len())));
+                }
+                (dims.clone(), quantize::dequantize_int4(&data, scale, dims[1]))
+            }
+            _ => {
+                out.push(burn_pack::Tensor::new(name, dtype, shape, id, data));
+                continue;
+            }
+        };
+        let bytes = TensorData::new(values, dims.clone()).into_bytes();
+        out.push(burn_pack::Tensor::new(name, burn::tensor::DType::F32, burn::tensor::Shape::from(dims), id, bytes));
     }
     let mut writer = burn_pack::Writer::new(out);
     for (key, value) in &metadata {
         writer = writer.with_metadata(key, value);
     }
     Ok(writer.into_bytes().map_err(|e| bad(e.to_string()))?.to_vec())
-}
-
-/// Output channel of the `i`-th value of a weight: dim 0 of a convolution kernel
-/// `[out, in, h, w]`, dim 1 of a linear weight `[in, out]`. `None` if `channels` does not fit.
-fn output_channel(dims: &[usize], channels: usize) -> Option<impl Fn(usize) -> usize + use<>> {
-    let count: usize = dims.iter().product();
-    let (per_channel, outputs) = match dims.len() {
-        4 if dims[0] == channels => (count / channels, 0),
-        2 if dims[1] == channels => (1, channels),
-        _ => return None,
-    };
-    Some(move |i: usize| if outputs > 0 { i % outputs } else { i / per_channel })
-}
-
-/// Per-output-channel symmetric 8-bit values of `values` and their scales (`max|w| / 127`).
-fn quantize_int8(values: &[f32], dims: &[usize]) -> Option<(Vec<u8>, Vec<f32>)> {
-    let channels = match dims.len() {
-        4 => dims[0],
-        2 => dims[1],
-        _ => return None,
-    };
-    let channel = output_channel(dims, channels)?;
-    let mut scales = vec![0.0f32; channels];
-    values.iter().enumerate().for_each(|(i, v)| scales[channel(i)] = scales[channel(i)].max(v.abs() / 127.0));
-    scales.iter_mut().filter(|s| **s == 0.0).for_each(|s| *s = 1.0);
-    let quantized = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v / scales[channel(i)]).round().clamp(-127.0, 127.0) as i8 as u8)
-        .collect();
-    Some((quantized, scales))
 }
 
 /// One parameter waiting to be read: its path, id, and values flattened to rank 1.
@@ -299,37 +292,52 @@ pub async fn to_bytes(model: &SeCnn, info: &ModelInfo) -> Result<Vec<u8>, Weight
     for pending in collect.tensors {
         let data = pending
             .values
+            .clone()
             .into_data_async()
             .await
             .map_err(|e| WeightsError::Write(format!("{}: {e:?}", pending.path)))?;
-        // Converted on the host: WebGPU adapters without f16 (SwiftShader) can still export.
-        let data = match info.storage {
-            Storage::F16 if pending.compressible => data.convert_dtype(burn::tensor::DType::F16),
-            Storage::Int8 if pending.compressible && pending.path.ends_with(".weight") => {
-                let values = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| WeightsError::Write(format!("{e:?}")))?;
-                let (quantized, scales) = quantize_int8(&values, &pending.shape)
-                    .ok_or_else(|| WeightsError::Write(format!("{}: cannot quantize shape {:?}", pending.path, pending.shape)))?;
-                let scale_bytes = TensorData::new(scales.clone(), [scales.len()]).into_bytes();
-                tensors.push(burn_pack::Tensor::new(
-                    format!("{}{INT8_SCALE}", pending.path),
-                    burn::tensor::DType::F32,
-                    burn::tensor::Shape::from(vec![scales.len()]),
-                    None,
-                    scale_bytes,
-                ));
-                TensorData::from_bytes_vec(quantized, pending.shape.clone(), burn::tensor::DType::I8)
-            }
-            _ => data,
-        };
-        let (bytes, _, dtype) = data.into_parts();
-        tensors.push(burn_pack::Tensor::new(
-            pending.path,
-            dtype,
-            burn::tensor::Shape::from(pending.shape),
-            Some(pending.id.val()),
-            bytes,
-        ));
+        tensors.extend(stored(&pending, data, info.storage)?);
     }
     pack(tensors, info)
 }
 
+/// The burnpack tensors that hold one parameter in `storage` (its values plus any scales).
+/// Converted on the host: WebGPU adapters without f16 (SwiftShader) can still export.
+fn stored(pending: &PendingTensor, data: TensorData, storage: Storage) -> Result<Vec<burn_pack::Tensor>, WeightsError> {
+    // `data` is the parameter flattened (`PendingTensor::values`): each tensor names its shape.
+    let tensor = |name: String, data: TensorData, shape: &[usize], id: Option<u64>| {
+        let (bytes, _, dtype) = data.into_parts();
+        burn_pack::Tensor::new(name, dtype, burn::tensor::Shape::from(shape.to_vec()), id, bytes)
+    };
+    let id = Some(pending.id.val());
+    let weight = pending.compressible && pending.path.ends_with(".weight");
+    let count: usize = pending.shape.iter().product();
+    let large_linear = weight && count >= INT4_LINEAR && quantize::int4_fits(&pending.shape);
+    let values = || data.clone().convert::<f32>().try_into_vec::<f32>().map_err(|e| WeightsError::Write(format!("{e:?}")));
+    Ok(match storage {
+        Storage::F16 if pending.compressible => {
+            vec![tensor(pending.path.clone(), data.convert_dtype(burn::tensor::DType::F16), &pending.shape, id)]
+        }
+        Storage::Int4 if large_linear => {
+            let (packed, scales) = quantize::int4(&values()?, &pending.shape);
+            let (inputs, outputs) = (pending.shape[0], pending.shape[1]);
+            let scale_shape = [inputs / quantize::INT4_GROUP, outputs];
+            let scales = TensorData::new(scales, scale_shape).convert_dtype(burn::tensor::DType::F16);
+            let packed_shape = [inputs, outputs / 2];
+            vec![
+                tensor(format!("{}{INT4_SCALE}", pending.path), scales, &scale_shape, None),
+                tensor(pending.path.clone(), TensorData::from_bytes_vec(packed, packed_shape.to_vec(), burn::tensor::DType::U8), &packed_shape, id),
+            ]
+        }
+        Storage::Int8 | Storage::Int4 if weight => {
+            let (quantized, scales) = quantize::int8(&values()?, &pending.shape)
+                .ok_or_else(|| WeightsError::Write(format!("{}: cannot quantize shape {:?}", pending.path, pending.shape)))?;
+            let channels = scales.len();
+            vec![
+                tensor(format!("{}{INT8_SCALE}", pending.path), TensorData::new(scales, [channels]), &[channels], None),
+                tensor(pending.path.clone(), TensorData::from_bytes_vec(quantized, pending.shape.clone(), burn::tensor::DType::I8), &pending.shape, id),
+            ]
+        }
+        _ => vec![tensor(pending.path.clone(), data, &pending.shape, id)],
+    })
+}

@@ -131,6 +131,42 @@ fn int8_storage_quarters_the_file_and_dequantizes_per_channel() {
 }
 
 #[test]
+fn int4_storage_packs_fc1_in_four_bits_and_keeps_the_logits_close() {
+    let device = Device::flex();
+    let config = SeCnnConfig::new();
+    let model = config.init(&device).valid();
+    let info = |storage| ModelInfo { storage, ..ModelInfo::new(&config, cifar_classes(), "t", "") };
+    let int8 = block_on(weights::to_bytes(&model, &info(weights::Storage::Int8))).unwrap();
+    let int4 = block_on(weights::to_bytes(&model, &info(weights::Storage::Int4))).unwrap();
+    // fc1 (1,048,576 values) goes from 1 MB to 512 kB plus 32 kB of f16 scales.
+    assert!(int4.len() < int8.len() - 450_000, "int4 file {} bytes vs int8 {}", int4.len(), int8.len());
+
+    let back = weights::load(&int4, &device).expect("int4 file loads");
+    assert_eq!(back.info.storage, weights::Storage::Int4);
+    let (original, restored) = (to_vec(model.fc1.weight.val()), to_vec(back.model.fc1.weight.val()));
+    let rms = |v: &[f32]| (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
+    let error: Vec<f32> = original.iter().zip(&restored).map(|(a, b)| a - b).collect();
+    assert!(rms(&error) < 0.12 * rms(&original), "fc1 error {} against {}", rms(&error), rms(&original));
+    assert!(original != restored, "4-bit rounding must change fc1");
+    // Every column of 64 inputs takes at most 16 distinct values.
+    let column: std::collections::BTreeSet<u32> = (0..64).map(|row| restored[row * 512 + 7].to_bits()).collect();
+    assert!(column.len() <= 16, "{} distinct values in one group", column.len());
+    // The smaller layers keep 8 bits: conv2 within half an 8-bit step.
+    let (a, b) = (to_vec(model.conv2.weight.val()), to_vec(back.model.conv2.weight.val()));
+    let step = a[..32 * 9].iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+    assert!(max_abs_diff(&a[..32 * 9], &b[..32 * 9]) <= step / 2.0 + 1e-7);
+
+    let images = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    let (before, after) = (to_vec(model.forward(images.clone())), to_vec(back.model.forward(images)));
+    let scale = before.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(max_abs_diff(&before, &after) < 0.1 * scale.max(1e-3), "logits {before:?} vs {after:?}");
+    // Stored values quantize to themselves: writing the loaded model again keeps fc1 exactly.
+    let again = block_on(weights::to_bytes(&back.model, &back.info)).unwrap();
+    assert_eq!(again.len(), int4.len());
+    assert_eq!(to_vec(weights::load(&again, &device).unwrap().model.fc1.weight.val()), restored);
+}
+
+#[test]
 fn bad_weights_files_are_rejected_with_a_reason() {
     let device = Device::flex();
     let config = SeCnnConfig::new();

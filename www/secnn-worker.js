@@ -103,7 +103,7 @@ const methods = {
   },
   explain: ({ rgba, width, height, topK = 5, channels = 4, camClass = null, tta = false, map = null }) => {
     checkOptions('explain', { topK, channels, camClass, tta, map }, context());
-    return runtime.explain(rgba, width, height, topK, channels, camClass ?? undefined, tta, map ? map.block - 1 : undefined, map?.channel);
+    return runtime.explain(rgba, width, height, { topK, channels, camClass, tta, map });
   },
   clearExamples: () => runtime.clear_examples(),
   addExample: ({ rgba, width, height, label }) => {

@@ -81,7 +81,7 @@ export interface ModelInfo {
   reduction: number;
   hidden: number;
   /** How the file stores convolution and linear weights (the model always runs in f32). */
-  storage: 'f32' | 'f16' | 'int8';
+  storage: 'f32' | 'f16' | 'int8' | 'int4';
 }
 
 export interface ClassScore { index: number; label: string; probability: number; }

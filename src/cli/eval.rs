@@ -1,6 +1,6 @@
 //! `secnn eval`: accuracy, per-class accuracy, confusion matrix and the SE weights' per-class
 //! profiles of a weights file on a dataset; `--record` stores the accuracy and the profiles in
-//! the file (optionally as f16 or 8-bit weights).
+//! the file (optionally as f16, 8-bit or 4-bit weights).
 
 use super::{BackendArg, SHIPPED_WEIGHTS, device, load_data, print, read_weights};
 use anyhow::{Result, bail};
@@ -40,6 +40,10 @@ pub struct EvalArgs {
     /// those 8-bit weights.
     #[arg(long, conflicts_with = "half")]
     int8: bool,
+    /// As --int8, but the classifier's large linear weight (fc1) in 4 bits with a scale per 64
+    /// inputs of each output (about 60 % of the 8-bit download).
+    #[arg(long, conflicts_with_all = ["half", "int8"])]
+    int4: bool,
     /// Also measure with test-time flip averaging (each image's logits averaged with its
     /// mirror image's); with --record both figures are stored.
     #[arg(long)]
@@ -118,11 +122,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// The storage `--half` or `--int8` asks for, if any.
+/// The storage `--half`, `--int8` or `--int4` asks for, if any.
 fn smaller_storage(args: &EvalArgs) -> Option<Storage> {
-    match (args.half, args.int8) {
-        (true, _) => Some(Storage::F16),
-        (_, true) => Some(Storage::Int8),
+    match (args.half, args.int8, args.int4) {
+        (true, ..) => Some(Storage::F16),
+        (_, true, _) => Some(Storage::Int8),
+        (.., true) => Some(Storage::Int4),
         _ => None,
     }
 }
