@@ -313,13 +313,13 @@ fn stored(pending: &PendingTensor, data: TensorData, storage: Storage) -> Result
     let weight = pending.compressible && pending.path.ends_with(".weight");
     let count: usize = pending.shape.iter().product();
     let large_linear = weight && count >= INT4_LINEAR && quantize::int4_fits(&pending.shape);
-    let values = || data.clone().convert::<f32>().try_into_vec::<f32>().map_err(|e| WeightsError::Write(format!("{e:?}")));
+    let f32_values = |data: TensorData| data.convert::<f32>().try_into_vec::<f32>().map_err(|e| WeightsError::Write(format!("{e:?}")));
     Ok(match storage {
         Storage::F16 if pending.compressible => {
             vec![tensor(pending.path.clone(), data.convert_dtype(burn::tensor::DType::F16), &pending.shape, id)]
         }
         Storage::Int4 if large_linear => {
-            let (packed, scales) = quantize::int4(&values()?, &pending.shape);
+            let (packed, scales) = quantize::int4(&f32_values(data)?, &pending.shape);
             let (inputs, outputs) = (pending.shape[0], pending.shape[1]);
             let scale_shape = [inputs / quantize::INT4_GROUP, outputs];
             let scales = TensorData::new(scales, scale_shape).convert_dtype(burn::tensor::DType::F16);
@@ -330,7 +330,7 @@ fn stored(pending: &PendingTensor, data: TensorData, storage: Storage) -> Result
             ]
         }
         Storage::Int8 | Storage::Int4 if weight => {
-            let (quantized, scales) = quantize::int8(&values()?, &pending.shape)
+            let (quantized, scales) = quantize::int8(&f32_values(data)?, &pending.shape)
                 .ok_or_else(|| WeightsError::Write(format!("{}: cannot quantize shape {:?}", pending.path, pending.shape)))?;
             let channels = scales.len();
             vec![
