@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { startServer } from '../tools/serve.mjs';
-import { firstLoad } from './first-load.mjs';
+import { firstLoad, throttledSite } from './first-load.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
@@ -69,20 +69,22 @@ async function throttledLoads(flags) {
   const image = join(root, 'docs', 'screenshot.png');
   const cold = [];
   const warm = [];
+  const site = await throttledSite(root);
   for (let i = 0; i < RUNS; i++) {
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
     try {
       const context = await browser.newContext();
       const first = await context.newPage();
-      cold.push(await firstLoad(first, `${ORIGIN}/`, image, { cold: true }));
+      cold.push(await firstLoad(first, site, image, { cold: true }));
       await first.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
         null, { timeout: 600_000 });
       await first.close();
-      warm.push(await firstLoad(await context.newPage(), `${ORIGIN}/`, image, { cold: false }));
+      warm.push(await firstLoad(await context.newPage(), site, image, { cold: false }));
     } finally {
       await browser.close();
     }
   }
+  site.close();
   const pick = (list, key) => median(list.map((r) => r[key]));
   const summary = (list) => ({ firstPredictionMs: pick(list, 'firstPredictionMs'), readyMs: pick(list, 'readyMs'), bytes: pick(list, 'bytes'), runs: list });
   log('throttled first load: cold', Math.round(pick(cold, 'firstPredictionMs')), 'ms,', pick(cold, 'bytes'), 'bytes; warm', Math.round(pick(warm, 'firstPredictionMs')), 'ms');

@@ -2,30 +2,41 @@
 // sees it: navigation → first prediction, and the bytes that crossed the network before it.
 // Used by `make bench` (bench/browser.mjs) and the end-to-end tests (tests/e2e/offline.test.mjs).
 
-/** 10 Mbit/s down and up, 40 ms latency: the link the targets in BENCHMARKS.md assume. */
-export const THROTTLED = { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 10e6 / 8 };
+import { staticServer } from '../tools/static-server.mjs';
+
+/** 10 Mbit/s, 40 ms latency: the link the targets in BENCHMARKS.md assume. */
+export const LINK = { latencyMs: 40, bitsPerSecond: 10e6 };
 
 /**
- * Opens `url` in `page` over the throttled link (the HTTP cache disabled when `cold`), gives the
- * page `image` the moment it is ready, and returns `{ readyMs, firstPredictionMs, bytes,
- * backend }`. `bytes` counts what arrived on the wire (compressed) until the prediction.
+ * The page's files (`root`) served over LINK, every response counted: the page's and its
+ * workers' alike (DevTools throttling of a page neither slows nor sees its workers' requests,
+ * and the runtime is downloaded by the model's worker). Resolves with `{ url, bytes(), close() }`.
  */
-export async function firstLoad(page, url, image, { cold = true } = {}) {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', THROTTLED);
-  await cdp.send('Network.setCacheDisabled', { cacheDisabled: cold });
+export async function throttledSite(root) {
   let bytes = 0;
-  let counting = true;
-  cdp.on('Network.loadingFinished', (event) => { if (counting) bytes += event.encodedDataLength; });
-  await page.goto(url);
+  const server = staticServer({ root, link: LINK, onRequest: (request) => { bytes += request.bytes; } });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/`, bytes: () => bytes, close: () => server.close() };
+}
+
+/**
+ * Opens `site` (a `throttledSite`) in `page` (the page's HTTP cache disabled when `cold`: give a
+ * cold load a fresh browser context, whose workers have no cache either), gives the page `image`
+ * the moment it is ready, and returns `{ downloadedMs, readyMs, firstPredictionMs, bytes,
+ * backend }`. `bytes` counts what the server sent (compressed) until the prediction.
+ */
+export async function firstLoad(page, site, image, { cold = true } = {}) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: cold });
+  const before = site.bytes();
+  await page.goto(site.url);
   await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
     null, { timeout: 600_000 });
   const alert = await page.textContent('#alerts');
   if (alert) throw new Error(`the page did not load: ${alert}`);
   await page.setInputFiles('#file-input', image);
   await page.waitForFunction(() => performance.getEntriesByName('secnn:explained').length > 0, null, { timeout: 600_000 });
-  counting = false;
+  const bytes = site.bytes() - before;
   const timing = await page.evaluate(() => {
     const at = (name) => performance.getEntriesByName(name)[0].startTime;
     return {
@@ -35,7 +46,6 @@ export async function firstLoad(page, url, image, { cold = true } = {}) {
       backend: document.querySelector('#backend-badge').textContent.trim(),
     };
   });
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   await cdp.detach();
   return { ...timing, bytes };
 }

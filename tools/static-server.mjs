@@ -11,6 +11,7 @@
 // Usage: node tools/static-server.mjs [PORT] [--root DIR] [--base PATH] [--cors]
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
+import { once } from 'node:events';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -95,11 +96,14 @@ function folderRedirect(root, base, pathname) {
  * A static server of `root` under `base` (ends with '/'). `cors`: adds the headers a CDN sends,
  * so pages on other origins can import the scripts and fetch the wasm. `onRequest({ path, file,
  * bytes })` hears every request (the file served or null, the body's bytes on the wire), for
- * tests that check what a page downloaded.
+ * tests that check what a page downloaded. `link` ({ latencyMs, bitsPerSecond }) serves through
+ * a slow link shared by every response (see `sharedLink`).
  */
-export function staticServer({ root = REPOSITORY, base = '/', cors = false, onRequest } = {}) {
+export function staticServer({ root = REPOSITORY, base = '/', cors = false, onRequest, link = null } = {}) {
   root = resolve(root);
-  return createServer((request, response) => {
+  const slow = link ? sharedLink(link) : null;
+  return createServer(async (request, response) => {
+    if (slow) await slow.latency();
     const common = cors ? { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' } : {};
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { ...common, Allow: 'GET, HEAD' }).end();
@@ -138,8 +142,35 @@ export function staticServer({ root = REPOSITORY, base = '/', cors = false, onRe
     headers['Content-Length'] = body.stat.size;
     response.writeHead(200, headers);
     if (request.method === 'HEAD') response.end();
+    else if (slow) slow.send(createReadStream(body.path, { highWaterMark: 16 * 1024 }), response);
     else createReadStream(body.path).pipe(response);
   });
+}
+
+/**
+ * A link of `bitsPerSecond` shared by every response, each answered `latencyMs` late: a phone's
+ * connection, applied where nothing escapes it. (DevTools throttling of a page misses its
+ * workers' requests, which download the runtime.) Chunks take turns, so parallel downloads
+ * share the bandwidth.
+ */
+function sharedLink({ latencyMs, bitsPerSecond }) {
+  let freeAt = 0;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  return {
+    latency: () => sleep(latencyMs),
+    async send(stream, response) {
+      try {
+        for await (const chunk of stream) {
+          freeAt = Math.max(freeAt, performance.now()) + (chunk.length * 8000) / bitsPerSecond;
+          await sleep(freeAt - performance.now());
+          if (!response.write(chunk)) await once(response, 'drain');
+        }
+        response.end();
+      } catch (error) {
+        response.destroy(error);
+      }
+    },
+  };
 }
 
 /** `base` as a path that starts and ends with '/'. */

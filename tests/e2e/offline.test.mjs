@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { MINUTES, URL, BASE_FLAGS, root, shots, startTestServer, openPage, classify } from './browser.mjs';
-import { firstLoad } from '../../bench/first-load.mjs';
+import { firstLoad, throttledSite } from '../../bench/first-load.mjs';
 
 let server;
 before(async () => { server = await startTestServer(); });
@@ -79,9 +79,10 @@ test('after one visit the page classifies and fine-tunes offline', { timeout: 10
 
 test('first load over a 10 Mbit/s, 40 ms link: the CPU module first, a prediction in seconds', { timeout: 10 * MINUTES }, async () => {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: BASE_FLAGS });
+  const site = await throttledSite(root);
   try {
     const page = await browser.newPage();
-    const cold = await firstLoad(page, URL, join(root, 'docs', 'screenshot.png'), { cold: true });
+    const cold = await firstLoad(page, site, join(root, 'docs', 'screenshot.png'), { cold: true });
     console.log(`first load, throttled, cold: ${JSON.stringify(cold)}`);
     writeFileSync(join(shots, 'first-load.json'), JSON.stringify(cold, null, 2));
     assert.match(cold.backend, /CPU/);
@@ -90,5 +91,6 @@ test('first load over a 10 Mbit/s, 40 ms link: the CPU module first, a predictio
     assert.ok(cold.firstPredictionMs < 60_000);
   } finally {
     await browser.close();
+    site.close();
   }
 });
