@@ -29,6 +29,8 @@ async function loadBuild(module, wasm) {
 let bindings = null; // the module's JS bindings: { default: init, Runtime }
 let runtime = null;
 let ready = null;
+/** Loads the build once (the first `prepare` with `load`, or `create`, names its wasm). */
+const startLoading = (module, wasm) => (ready ??= loadBuild(module, wasm).then((loaded) => { bindings = loaded; }));
 // The runtime is not re-entrant: an async call (a WebGPU read) holds it across its awaits, and
 // a second call meanwhile fails ("recursive use of an object"). So every call into it queues
 // here, one at a time. Fine-tuning queues each step, so classifying while it trains works.
@@ -57,16 +59,18 @@ async function fetchBytes(source) {
 
 const methods = {
   /** Imports a build's bindings ahead of `create`, while the page is still downloading the wasm and weights. */
-  prepare({ module }) {
+  // Imports the build's bindings early; with `load`, also downloads and compiles its wasm (the
+  // build's own, or `wasm`) while the weights still download. A failure is reported by `create`.
+  prepare({ module, load = false, wasm }) {
     if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
-    importGlue(module).catch(() => {}); // a failure is reported by `create`
+    if (load) startLoading(module, wasm).catch(() => {});
+    else importGlue(module).catch(() => {});
     return null;
   },
   async create({ backend, weights, wasm, module = 'webgpu' }) {
     if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
     // `wasm`: an absolute URL, or the bytes or compiled module when the page downloaded it itself.
-    ready ??= loadBuild(module, wasm).then((loaded) => { bindings = loaded; });
-    await ready;
+    await startLoading(module, wasm);
     const bytes = await fetchBytes(weights);
     runtime?.free();
     runtime = null;

@@ -248,8 +248,11 @@ export interface AssetOptions {
   assetsUrl?: string | URL;
   /** `secnn-worker.js` elsewhere (it loads `pkg-cpu/` and `pkg/` from beside itself). */
   workerUrl?: string | URL;
-  /** Each build's `secnn_bg.wasm`: `cpu` (pkg-cpu/, what 'auto' and 'cpu' start on) and `webgpu` (pkg/). */
-  /** Each may also be a promise of one: the worker starts while it settles. */
+  /**
+   * Each build's `secnn_bg.wasm`: `cpu` (pkg-cpu/, what 'auto' and 'cpu' start on) and `webgpu` (pkg/).
+   * Each may also be a promise of one: the worker starts while it settles, then downloads and
+   * compiles it (off the page's thread) while the weights still download.
+   */
   wasm?: { cpu?: WasmSource | Promise<WasmSource>; webgpu?: WasmSource | Promise<WasmSource> };
   /** Burnpack weights (default: the shipped CIFAR-10 model, `model/secnn-cifar10.bpk`), or a promise of them. */
   weights?: WeightsInput | Promise<WeightsInput>;

@@ -152,12 +152,16 @@ export class SeCnn extends EventTarget {
     this.#failAll(new RuntimeLostError('the runtime was restarted'));
     this.#worker = startWorker((data, worker) => this.#receive(data, worker), this.#assets.worker);
     const build = module ?? (backend === 'webgpu' ? 'webgpu' : 'cpu');
-    // The worker imports its bindings while the weights and wasm (maybe promises) still download.
-    this.#callOn(this.#worker, 'prepare', { module: build }).catch(() => {});
-    const [weightBytes, wasm] = await Promise.all([settledWeights(weights, options.weights === undefined ? 'create' : 'recreate'), this.#assets.wasm[build]]);
+    // The worker imports its bindings at once, and downloads and compiles the runtime (off the
+    // page's thread) as soon as its wasm is known, while the weights (maybe a promise) download.
+    const worker = this.#worker;
+    this.#callOn(worker, 'prepare', { module: build }).catch(() => {});
+    const loading = Promise.resolve(this.#assets.wasm[build])
+      .then((wasm) => this.#callOn(worker, 'prepare', { module: build, load: true, wasm }));
+    const [weightBytes] = await Promise.all([settledWeights(weights, options.weights === undefined ? 'create' : 'recreate'), loading]);
     if (generation !== this.#generation) throw new RuntimeLostError('the runtime was restarted');
     // On the CPU-only build, 'auto' opens the CPU at once and the switch below adds WebGPU.
-    const opened = await this.#call('create', { backend: build === 'cpu' ? 'cpu' : backend, module: build, weights: weightBytes, wasm });
+    const opened = await this.#call('create', { backend: build === 'cpu' ? 'cpu' : backend, module: build, weights: weightBytes });
     this.info = opened.info;
     this.facts = opened.facts;
     if (backend === 'auto' && build === 'cpu') {
