@@ -3,7 +3,7 @@
 // the network does not answer, so the page classifies and fine-tunes offline.
 // Network first: online, every file is fetched (a 304 when unchanged) and the cached copy
 // replaced, so a rebuilt wasm module never runs next to older JavaScript.
-const CACHE = 'secnn-app-v3'; // a new name drops files the page no longer has (v3: train.js split into modules)
+const CACHE = 'secnn-app-v4'; // a new name drops files the page no longer has (v4: style.css inlined in index.html)
 const APP_FILES = [
   './',
   'index.html',
@@ -13,7 +13,6 @@ const APP_FILES = [
   'www/icon-512.png',
   'www/icon-maskable-512.png',
   'www/apple-touch-icon.png',
-  'www/style.css',
   'www/app.js',
   'www/page-dom.js',
   'www/page-state.js',
