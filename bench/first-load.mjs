@@ -23,7 +23,8 @@ export async function throttledSite(root) {
  * Opens `site` (a `throttledSite`) in `page` (the page's HTTP cache disabled when `cold`: give a
  * cold load a fresh browser context, whose workers have no cache either), gives the page `image`
  * the moment it is ready, and returns `{ downloadedMs, readyMs, firstPredictionMs, bytes,
- * backend }`. `bytes` counts what the server sent (compressed) until the prediction.
+ * backend }`. `downloadedMs`: the weights are in (the runtime downloads inside the worker).
+ * `bytes`: the full size (compressed) of every response the server began before the prediction.
  */
 export async function firstLoad(page, site, image, { cold = true } = {}) {
   const cdp = await page.context().newCDPSession(page);

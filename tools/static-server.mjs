@@ -11,7 +11,7 @@
 // Usage: node tools/static-server.mjs [PORT] [--root DIR] [--base PATH] [--cors]
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
-import { once } from 'node:events';
+import { Transform, pipeline } from 'node:stream';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -158,17 +158,15 @@ function sharedLink({ latencyMs, bitsPerSecond }) {
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
   return {
     latency: () => sleep(latencyMs),
-    async send(stream, response) {
-      try {
-        for await (const chunk of stream) {
+    /** Pipes `stream` to `response` at the link's pace; a client that goes away ends both. */
+    send(stream, response) {
+      const pace = new Transform({
+        transform(chunk, encoding, done) {
           freeAt = Math.max(freeAt, performance.now()) + (chunk.length * 8000) / bitsPerSecond;
-          await sleep(freeAt - performance.now());
-          if (!response.write(chunk)) await once(response, 'drain');
-        }
-        response.end();
-      } catch (error) {
-        response.destroy(error);
-      }
+          sleep(freeAt - performance.now()).then(() => done(null, chunk));
+        },
+      });
+      pipeline(stream, pace, response, () => {}); // errors and aborts destroy all three
     },
   };
 }

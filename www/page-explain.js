@@ -83,16 +83,13 @@ function renderGradCam(explained) {
  * the top one). Keeps the result on the entry, so its gallery thumbnail can be titled.
  */
 export async function showExplanation(entry, camClass = null) {
-  const image = $('original-image');
-  // The browser decodes the picture for display while the model works (a large photo takes tens of ms).
-  const displayed = image.src === entry.url ? null : Object.assign(new Image(), { src: entry.url }).decode().catch(() => {});
   const explained = await page.model.explain(entry.file, { topK: 5, channels: 4, camClass, tta: $('tta').checked });
-  await displayed;
   entry.explained = explained;
   $('answer-empty').hidden = true;
   $('answer-body').hidden = false;
   $('answer-body').classList.remove('live');
   $('results').hidden = false;
+  const image = $('original-image');
   if (image.src !== entry.url) {
     image.src = entry.url;
     await image.decode().catch(() => {});

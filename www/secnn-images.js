@@ -50,14 +50,19 @@ function prescaled({ width, height }) {
  * the file's EXIF orientation, scales it while decoding so its short side is 256 px (8× the
  * model's input), far faster than decoding every pixel in wasm. The resize rule then runs in
  * Rust as for any image, so the CLI (which decodes the full photo) gives the same top class.
+ * Null where the browser cannot (a file only the Rust decoder reads, a bitmap not upright at
+ * that size): the Rust decoder then reads it.
  */
 async function decodeLarge(bytes, originalSize) {
   const size = prescaled(originalSize);
+  // Colours as the file stores them, like the Rust decoder (no ICC conversion).
   const bitmap = await createImageBitmap(new Blob([bytes]), {
-    imageOrientation: 'from-image', resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high',
-  });
+    imageOrientation: 'from-image', colorSpaceConversion: 'none', resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high',
+  }).catch(() => null);
+  if (!bitmap) return null;
   try {
-    return pixelsOf(bitmap);
+    // Upright at the size asked for, or not trusted (a browser that resized before rotating).
+    return bitmap.width === size.width && bitmap.height === size.height ? pixelsOf(bitmap) : null;
   } finally {
     bitmap.close();
   }
@@ -75,7 +80,13 @@ async function decodeByBrowser(bytes, refusal) {
   if (!bitmap) throw refusal;
   try {
     if (Math.min(bitmap.width, bitmap.height) < BROWSER_DECODE_SHORT_SIDE) return pixelsOf(bitmap);
-    return pixelsOf(bitmap, prescaled(bitmap));
+    const size = prescaled(bitmap);
+    const scaled = await createImageBitmap(bitmap, { resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' });
+    try {
+      return pixelsOf(scaled);
+    } finally {
+      scaled.close();
+    }
   } finally {
     bitmap.close();
   }
@@ -117,7 +128,8 @@ export async function readPixels(image, call) {
     throw error;
   }
   const browserDecodes = typeof createImageBitmap === 'function' && Math.min(size.width, size.height) >= BROWSER_DECODE_SHORT_SIDE;
-  if (browserDecodes) return decodeLarge(bytes, size);
+  const decoded = browserDecodes ? await decodeLarge(bytes, size) : null;
+  if (decoded) return decoded;
   // Decode in Rust: the same decoder, orientation and resize rule as the CLI.
   return call('decode', { bytes }); // rgba is a Uint8Array
 }

@@ -58,9 +58,10 @@ async function fetchBytes(source) {
 }
 
 const methods = {
-  /** Imports a build's bindings ahead of `create`, while the page is still downloading the wasm and weights. */
-  // Imports the build's bindings early; with `load`, also downloads and compiles its wasm (the
-  // build's own, or `wasm`) while the weights still download. A failure is reported by `create`.
+  /**
+   * Imports a build's bindings ahead of `create`; with `load`, also downloads and compiles its
+   * wasm (the build's own, or `wasm`) while the weights still download. A failure is reported by `create`.
+   */
   prepare({ module, load = false, wasm }) {
     if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
     if (load) startLoading(module, wasm).catch(() => {});

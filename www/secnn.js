@@ -113,12 +113,12 @@ export class SeCnn extends EventTarget {
    * - `assetsUrl`: a folder URL holding the package's files (secnn-worker.js, pkg-cpu/, pkg/,
    *   model/), e.g. a CDN path; a worker on another origin starts through a blob stub.
    * - `workerUrl`: secnn-worker.js elsewhere.
-   * - `wasm: { cpu, webgpu }`: each build's `secnn_bg.wasm`, as a URL, its bytes or its
-   *   WebAssembly.Module (a page that downloads it itself, to show progress or to compile it
-   *   while it streams: `pkg-cpu/` runs first for 'auto' and 'cpu').
+   * - `wasm: { cpu, webgpu }`: each build's `secnn_bg.wasm`, as a URL (best: the worker
+   *   downloads and compiles it off the page's thread while it streams), its bytes or its
+   *   WebAssembly.Module (`pkg-cpu/` runs first for 'auto' and 'cpu').
    * - `weights`: a URL, Blob or bytes of a burnpack (default: the shipped CIFAR-10 model).
    * Each of `wasm.cpu`, `wasm.webgpu` and `weights` may also be a promise of one: the worker
-   * starts and imports its bindings while it settles (a page downloading them itself gains that time).
+   * starts and imports its bindings while it settles (a page that waits before downloading gains that time).
    * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|URL|Blob|ArrayBuffer|Uint8Array|Promise<…>,
    *   assetsUrl?: string|URL, workerUrl?: string|URL,
    *   wasm?: { cpu?: string|URL|ArrayBuffer|Uint8Array|WebAssembly.Module|Promise<…>, webgpu?: (the same) },
@@ -156,8 +156,11 @@ export class SeCnn extends EventTarget {
     // page's thread) as soon as its wasm is known, while the weights (maybe a promise) download.
     const worker = this.#worker;
     this.#callOn(worker, 'prepare', { module: build }).catch(() => {});
-    const loading = Promise.resolve(this.#assets.wasm[build])
-      .then((wasm) => this.#callOn(worker, 'prepare', { module: build, load: true, wasm }));
+    const loading = Promise.resolve(this.#assets.wasm[build]).then((wasm) => {
+      // A worker replaced meanwhile would never answer.
+      if (generation !== this.#generation) throw new RuntimeLostError('the runtime was restarted');
+      return this.#callOn(worker, 'prepare', { module: build, load: true, wasm });
+    });
     const [weightBytes] = await Promise.all([settledWeights(weights, options.weights === undefined ? 'create' : 'recreate'), loading]);
     if (generation !== this.#generation) throw new RuntimeLostError('the runtime was restarted');
     // On the CPU-only build, 'auto' opens the CPU at once and the switch below adds WebGPU.

@@ -18,8 +18,8 @@ const served = (path) => `/${path.slice(root.length + 1)}`;
 
 /**
  * In the page: JPEGs made from a CIFAR-10 photo (upright 320×256; the same stored sideways with
- * EXIF orientation 6, as phones save portraits; and 12 and 48 MP versions), classified through
- * the module.
+ * EXIF orientation 6, as phones save portraits; both again at 1000×800, which the browser
+ * decodes; and 12 and 48 MP versions), classified through the module.
  */
 async function photoChecks(page, photoUrl) {
   return page.evaluate(async (url) => {
@@ -46,6 +46,11 @@ async function photoChecks(page, photoUrl) {
     const reference = await model.classify(upright);
     const tagged = await model.classify(withOrientation(sideways, 6));
     const untagged = await model.classify(sideways);
+    // The same at 1000×800, which the browser decodes (scaled while decoding), not the Rust decoder.
+    const largeUpright = await model.classify(await jpeg(1000, 800, (c) => c.drawImage(photo, 0, 0, 1000, 800)));
+    const largeSideways = await jpeg(800, 1000, (c) => { c.translate(0, 1000); c.rotate(-Math.PI / 2); c.drawImage(photo, 0, 0, 1000, 800); });
+    const largeTagged = await model.classify(withOrientation(largeSideways, 6));
+    const largeUntagged = await model.classify(largeSideways);
     const big = {};
     for (const [name, width, height] of [['12MP', 4000, 3000], ['48MP', 8000, 6000]]) {
       const bytes = await jpeg(width, height, (c) => c.drawImage(photo, 0, 0, width, height));
@@ -60,6 +65,9 @@ async function photoChecks(page, photoUrl) {
       tagged: tagged.top[0].label,
       taggedDiff: diff(tagged.inputRgba, reference.inputRgba),
       untaggedDiff: diff(untagged.inputRgba, reference.inputRgba),
+      largeTagged: largeTagged.top[0].label,
+      largeTaggedDiff: diff(largeTagged.inputRgba, largeUpright.inputRgba),
+      largeUntaggedDiff: diff(largeUntagged.inputRgba, largeUpright.inputRgba),
       big,
     };
   }, photoUrl);
@@ -73,6 +81,9 @@ test('phone photos: EXIF orientation is applied, 12 and 48 MP photos classify qu
     assert.equal(outcome.tagged, outcome.upright, 'the sideways photo with its orientation tag is classified like the upright one');
     assert.ok(outcome.taggedDiff < 6, `the model input differs from the upright photo's by ${outcome.taggedDiff}`);
     assert.ok(outcome.untaggedDiff > 15, 'without the tag the input should differ: the check could not fail');
+    assert.equal(outcome.largeTagged, outcome.upright, 'a large sideways photo (decoded by the browser) is turned upright');
+    assert.ok(outcome.largeTaggedDiff < 6, `large: the model input differs from the upright photo's by ${outcome.largeTaggedDiff}`);
+    assert.ok(outcome.largeUntaggedDiff > 15, 'large, without the tag the input should differ: the check could not fail');
     for (const name of ['12MP', '48MP']) {
       assert.equal(outcome.big[name].top, outcome.upright, `${name}: another answer than the small photo`);
     }
