@@ -62,7 +62,10 @@ function setupFrameToClass(video) {
   };
   select.addEventListener('focus', fill);
   select.addEventListener('pointerdown', fill);
+  // The panel's classes may arrive after the camera opens (its modules load after start-up).
   $('camera-button').addEventListener('click', fill);
+  video.addEventListener('playing', fill);
+  $('live-button').addEventListener('click', fill);
   $('frame-to-class').addEventListener('click', async () => {
     fill();
     const entry = tuning.customClasses[Number(select.value)];
