@@ -2,7 +2,7 @@
 // sees it: navigation → first prediction, and the bytes that crossed the network before it.
 // Used by `make bench` (bench/browser.mjs) and the end-to-end tests (tests/e2e/offline.test.mjs).
 
-import { staticServer } from '../tools/static-server.mjs';
+import { recordingServer } from '../tools/static-server.mjs';
 
 /** 10 Mbit/s, 40 ms latency: the link the targets in BENCHMARKS.md assume. */
 export const LINK = { latencyMs: 40, bitsPerSecond: 10e6 };
@@ -12,12 +12,7 @@ export const LINK = { latencyMs: 40, bitsPerSecond: 10e6 };
  * workers' alike (DevTools throttling of a page neither slows nor sees its workers' requests,
  * and the runtime is downloaded by the model's worker). Resolves with `{ url, bytes(), close() }`.
  */
-export async function throttledSite(root) {
-  let bytes = 0;
-  const server = staticServer({ root, link: LINK, onRequest: (request) => { bytes += request.bytes; } });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${server.address().port}/`, bytes: () => bytes, close: () => server.close() };
-}
+export const throttledSite = (root) => recordingServer({ root, link: LINK });
 
 /**
  * Opens `site` (a `throttledSite`) in `page` (the page's HTTP cache disabled when `cold`: give a

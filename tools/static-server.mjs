@@ -171,6 +171,23 @@ function sharedLink({ latencyMs, bitsPerSecond }) {
   };
 }
 
+/**
+ * A `staticServer(options)` on a free port of 127.0.0.1 that records every request (`{ path,
+ * file, bytes }`), for tests and benchmarks that check what a page downloaded. Resolves with
+ * `{ url, requests, bytes(), close() }`.
+ */
+export async function recordingServer(options = {}) {
+  const requests = [];
+  const server = staticServer({ ...options, onRequest: (request) => requests.push(request) });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    requests,
+    bytes: () => requests.reduce((sum, request) => sum + request.bytes, 0),
+    close: () => server.close(),
+  };
+}
+
 /** `base` as a path that starts and ends with '/'. */
 export const basePath = (base) => `/${base.replace(/^\/+|\/+$/g, '')}/`.replace(/^\/\/$/, '/');
 

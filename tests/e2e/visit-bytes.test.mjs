@@ -8,18 +8,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { MINUTES, BASE_FLAGS, root, shots, waitReady } from './browser.mjs';
-import { staticServer } from '../../tools/static-server.mjs';
+import { recordingServer } from '../../tools/static-server.mjs';
 
 const LIMIT = 2.0e6; // issue 23: a classify-only visit downloads ≤ 2.0 MB, WebGPU browser included
 
 test('a classify-only visit downloads at most 2.0 MB, in a browser with WebGPU too', { timeout: 10 * MINUTES }, async () => {
-  const requests = [];
-  const server = staticServer({ root, onRequest: (request) => requests.push(request) });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const site = await recordingServer({ root });
+  const { requests } = site;
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...BASE_FLAGS, '--enable-unsafe-webgpu'] });
   try {
     const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${server.address().port}/`);
+    await page.goto(site.url);
     await waitReady(page);
     assert.ok(await page.evaluate(() => Boolean(navigator.gpu)), 'this browser offers WebGPU');
     await page.click('#examples button.example');
@@ -27,7 +26,7 @@ test('a classify-only visit downloads at most 2.0 MB, in a browser with WebGPU t
     // The offline copy starts after the first prediction: wait until it is installed, then a little more.
     await page.evaluate(() => navigator.serviceWorker.ready);
     await page.waitForTimeout(3000);
-    const bytes = requests.reduce((sum, request) => sum + request.bytes, 0);
+    const bytes = site.bytes();
     const byFile = Object.fromEntries(requests.filter((r) => r.bytes > 20_000).map((r) => [r.path, r.bytes]));
     const report = { bytes, requests: requests.length, largest: byFile };
     console.log(`classify-only visit: ${JSON.stringify(report)}`);
@@ -36,6 +35,6 @@ test('a classify-only visit downloads at most 2.0 MB, in a browser with WebGPU t
     assert.ok(bytes <= LIMIT, `${bytes} bytes downloaded (limit ${LIMIT})`);
   } finally {
     await browser.close();
-    server.close();
+    site.close();
   }
 });
