@@ -20,6 +20,7 @@
 //! - [`backend`]: choosing the device (Burn flex on the CPU, or wgpu).
 
 pub mod backend;
+pub mod cpu;
 pub mod data;
 pub mod distill;
 pub mod fine_tune;

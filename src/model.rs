@@ -5,6 +5,7 @@
 //! Field names follow the seed's PyTorch module (`conv1`, `bn1`, `ca1`, …, `fc1`, `fc2`) so a
 //! PyTorch `state_dict` maps onto this struct with a single rename (`ca*.fc.0/2` → `squeeze/excite`).
 
+use crate::cpu;
 use burn::{
     nn::{
         BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
@@ -159,9 +160,9 @@ impl SeCnn {
     /// - `images`: normalised `[batch, 3, 32, 32]`
     /// - returns `[batch, classes]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.pool.forward(self.block(0, images).features);
-        let x = self.pool.forward(self.block(1, x).features);
-        let x = self.pool.forward(self.block(2, x).features);
+        let x = self.downsample(self.block(0, images).features);
+        let x = self.downsample(self.block(1, x).features);
+        let x = self.downsample(self.block(2, x).features);
         self.head(x)
     }
 
@@ -185,7 +186,7 @@ impl SeCnn {
         let mut x = images;
         for index in 0..NUM_BLOCKS {
             let trace = self.block(index, x);
-            x = self.pool.forward(trace.features.clone());
+            x = self.downsample(trace.features.clone());
             blocks.push(trace);
         }
         ForwardTrace {
@@ -197,7 +198,7 @@ impl SeCnn {
     /// The convolutional part: three blocks with pooling, `[batch, 3, 32, 32]` → `[batch, 128, 4, 4]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
         (0..NUM_BLOCKS).fold(images, |x, index| {
-            self.pool.forward(self.block(index, x).features)
+            self.downsample(self.block(index, x).features)
         })
     }
 
@@ -218,14 +219,19 @@ impl SeCnn {
     ///
     /// - returns `[batch, 128, 8, 8]`
     pub fn last_block_features(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = self.pool.forward(self.block(0, images).features);
-        let x = self.pool.forward(self.block(1, x).features);
+        let x = self.downsample(self.block(0, images).features);
+        let x = self.downsample(self.block(1, x).features);
         self.block(2, x).features
     }
 
     /// Pooling followed by [`Self::head`]: the rest of the network after [`Self::last_block_features`].
     pub fn head_from_last_block(&self, features: Tensor<4>) -> Tensor<2> {
-        self.head(self.pool.forward(features))
+        self.head(self.downsample(features))
+    }
+
+    /// The 2×2 max pooling after each block: `[batch, c, h, w]` → `[batch, c, h / 2, w / 2]`.
+    fn downsample(&self, x: Tensor<4>) -> Tensor<4> {
+        cpu::max_pool2d(&self.pool, x)
     }
 
     /// One block without its pooling: conv → BN → ReLU → channel attention.
@@ -236,7 +242,7 @@ impl SeCnn {
             2 => (&self.conv3, &self.bn3, &self.ca3),
             _ => panic!("the SE-CNN has {NUM_BLOCKS} blocks, not {}", index + 1),
         };
-        let x = self.relu.forward(bn.forward(conv.forward(x)));
+        let x = self.relu.forward(cpu::batch_norm(bn, cpu::conv2d(conv, x)));
         let se_weights = attention.weights(x.clone());
         BlockTrace {
             features: ChannelAttention::apply(x, se_weights.clone()),

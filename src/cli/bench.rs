@@ -29,6 +29,10 @@ pub struct BenchArgs {
     /// loops used to); 0 reads once per run.
     #[arg(long, default_value_t = 0)]
     read_every: usize,
+    /// Run the convolutions, batch norms and poolings through Burn's own modules instead of
+    /// the CPU kernels (src/cpu), for same-run comparisons.
+    #[arg(long)]
+    burn_layers: bool,
     /// Also write the JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -50,6 +54,7 @@ struct TrainingTimes {
 pub fn run(args: BenchArgs) -> Result<()> {
     let device = device(&args.backend)?;
     device.seed(0);
+    secnn::cpu::use_burn_layers(args.burn_layers);
     let runs = args.runs.max(1);
     let mut rng = SmallRng::seed_from_u64(0);
     let (training, model) = measure_training(&args, runs, &mut rng, &device)?;
@@ -57,6 +62,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let report = serde_json::json!({
         "backend": format!("{:?}", args.backend.backend).to_lowercase(),
         "features": secnn::backend::gpu_features(),
+        "burn_layers": args.burn_layers,
         "train_images_per_s": median(training.images_per_s),
         "train_batch": args.train_batch,
         "read_every": args.read_every,

@@ -1,0 +1,356 @@
+//! A stride-1 2-D convolution and its gradients on plain `f32` slices in NCHW order, as one
+//! im2col + GEMM per image.
+//!
+//! Why per image: every product is then a GEMM with the batch split across threads, one run of
+//! images per thread, and each thread sums its own weight gradient. Burn's default weight
+//! gradient convolves the transposed input with the transposed output gradient instead, which
+//! leaves only `c_in` parallel tasks (3 in the first layer) and adds layout copies.
+
+use super::parallel::{split_batch, sum};
+use gemm::Parallelism;
+use std::ops::Range;
+
+/// Sizes of one stride-1, dilation-1, single-group convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    /// Input height and width.
+    pub height: usize,
+    pub width: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Zero padding `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+}
+
+impl ConvShape {
+    /// Output `[height, width]`; `None` when the kernel does not fit the padded input.
+    pub fn output_size(&self) -> Option<[usize; 2]> {
+        let [top, bottom, left, right] = self.padding;
+        let height = (self.height + top + bottom + 1).checked_sub(self.kernel[0])?;
+        let width = (self.width + left + right + 1).checked_sub(self.kernel[1])?;
+        (height > 0 && width > 0).then_some([height, width])
+    }
+
+    /// Rows of the im2col matrix: `c_in · kernel height · kernel width`.
+    fn taps(&self) -> usize {
+        self.c_in * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Columns of the im2col matrix: output pixels per channel.
+    fn out_pixels(&self) -> usize {
+        let [h, w] = self.output_size().expect("the kernel fits the padded input");
+        h * w
+    }
+
+    fn image_len(&self) -> usize {
+        self.c_in * self.height * self.width
+    }
+}
+
+/// Forward pass.
+///
+/// - `x`: `[batch, c_in, height, width]`
+/// - `weight`: `[c_out, c_in, kernel height, kernel width]`
+/// - `bias`: `[c_out]`
+/// - returns `[batch, c_out, out height, out width]`
+pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let (taps, pixels) = (shape.taps(), shape.out_pixels());
+    let out_image = shape.c_out * pixels;
+    let mut out = vec![0.0; shape.batch * out_image];
+    split_batch(shape.batch, &mut out, |images, out, parallelism| {
+        let mut col = vec![0.0; taps * pixels];
+        for (b, out) in images.zip(out.chunks_exact_mut(out_image)) {
+            im2col(shape, &x[b * shape.image_len()..][..shape.image_len()], &mut col);
+            let w = Matrix { data: weight, row_stride: taps, col_stride: 1 };
+            let col = Matrix { data: &col, row_stride: pixels, col_stride: 1 };
+            matmul(out, false, shape.c_out, pixels, taps, w, col, parallelism);
+            for (row, b) in out.chunks_exact_mut(pixels).zip(bias) {
+                row.iter_mut().for_each(|v| *v += b);
+            }
+        }
+    });
+    out
+}
+
+/// Gradients of [`forward`] with respect to its three inputs.
+pub struct Gradients {
+    /// `[batch, c_in, height, width]`; `None` when not asked for.
+    pub x: Option<Vec<f32>>,
+    /// `[c_out, c_in, kernel height, kernel width]`
+    pub weight: Vec<f32>,
+    /// `[c_out]`
+    pub bias: Vec<f32>,
+}
+
+/// Backward pass from the output gradient `grad` (`[batch, c_out, out height, out width]`).
+/// The input gradient is computed only when `want_x` (the first layer's images need none).
+pub fn backward(shape: &ConvShape, x: &[f32], weight: &[f32], grad: &[f32], want_x: bool) -> Gradients {
+    let (taps, pixels) = (shape.taps(), shape.out_pixels());
+    let out_image = shape.c_out * pixels;
+    let mut grad_x = if want_x { vec![0.0; shape.batch * shape.image_len()] } else { Vec::new() };
+    let partial = split_batch(shape.batch, &mut grad_x, |images, grad_x, parallelism| {
+        let mut col = vec![0.0; taps * pixels];
+        let mut grad_col = if want_x { vec![0.0; taps * pixels] } else { Vec::new() };
+        let mut grad_weight = vec![0.0; shape.c_out * taps];
+        let mut grad_bias = vec![0.0; shape.c_out];
+        for (i, b) in images.enumerate() {
+            let g = &grad[b * out_image..][..out_image];
+            im2col(shape, &x[b * shape.image_len()..][..shape.image_len()], &mut col);
+            // grad_weight [c_out, taps] += g [c_out, pixels] · colᵀ [pixels, taps]
+            let g_matrix = Matrix { data: g, row_stride: pixels, col_stride: 1 };
+            let col_t = Matrix { data: &col, row_stride: 1, col_stride: pixels };
+            matmul(&mut grad_weight, i > 0, shape.c_out, taps, pixels, g_matrix, col_t, parallelism);
+            for (total, row) in grad_bias.iter_mut().zip(g.chunks_exact(pixels)) {
+                *total += sum(row);
+            }
+            if want_x {
+                // grad_col [taps, pixels] = weightᵀ [taps, c_out] · g [c_out, pixels]
+                let w_t = Matrix { data: weight, row_stride: 1, col_stride: taps };
+                matmul(&mut grad_col, false, taps, pixels, shape.c_out, w_t, g_matrix, parallelism);
+                let image = i * shape.image_len();
+                col2im_add(shape, &grad_col, &mut grad_x[image..][..shape.image_len()]);
+            }
+        }
+        (grad_weight, grad_bias)
+    });
+    let add_up = |parts: Vec<Vec<f32>>| {
+        parts.into_iter().reduce(|mut a, b| {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+            a
+        })
+    };
+    let (weights, biases): (Vec<_>, Vec<_>) = partial.into_iter().unzip();
+    Gradients {
+        x: want_x.then_some(grad_x),
+        weight: add_up(weights).unwrap_or_else(|| vec![0.0; shape.c_out * taps]),
+        bias: add_up(biases).unwrap_or_else(|| vec![0.0; shape.c_out]),
+    }
+}
+
+/// For each output pixel of one image, the input values under each kernel tap:
+/// `image` `[c_in, height, width]` → `col` `[c_in · kh · kw, out height · out width]`, zero where
+/// the kernel reads padding.
+fn im2col(shape: &ConvShape, image: &[f32], col: &mut [f32]) {
+    for_each_tap_row(shape, |row, source, pixels| {
+        let col_row = &mut col[row * pixels.len()..][..pixels.len()];
+        for (out, span) in col_row.chunks_exact_mut(pixels.row_len).zip(pixels.spans()) {
+            match span {
+                Some((input, valid)) => {
+                    out[..valid.start].fill(0.0);
+                    out[valid.clone()].copy_from_slice(&image[source + input..][..valid.len()]);
+                    out[valid.end..].fill(0.0);
+                }
+                None => out.fill(0.0),
+            }
+        }
+    });
+}
+
+/// The adjoint of [`im2col`]: adds each column entry back onto the input value it was read from.
+fn col2im_add(shape: &ConvShape, col: &[f32], image: &mut [f32]) {
+    for_each_tap_row(shape, |row, source, pixels| {
+        let col_row = &col[row * pixels.len()..][..pixels.len()];
+        for (values, span) in col_row.chunks_exact(pixels.row_len).zip(pixels.spans()) {
+            if let Some((input, valid)) = span {
+                let target = &mut image[source + input..][..valid.len()];
+                target.iter_mut().zip(&values[valid]).for_each(|(t, v)| *t += v);
+            }
+        }
+    });
+}
+
+/// Where one kernel tap reads, output row by output row.
+struct TapRows {
+    /// Output width.
+    row_len: usize,
+    rows: usize,
+    /// Input row read by output row 0 (may be negative: padding).
+    first_input_row: isize,
+    height: usize,
+    width: usize,
+    /// Output columns whose input column lies inside the image.
+    valid: Range<usize>,
+    /// Input column read by output column `valid.start`.
+    first_input_col: usize,
+}
+
+impl TapRows {
+    fn len(&self) -> usize {
+        self.rows * self.row_len
+    }
+
+    /// Per output row: the offset of its first valid input within the channel and the valid
+    /// output columns, or `None` when the whole row reads padding.
+    fn spans(&self) -> impl Iterator<Item = Option<(usize, Range<usize>)>> + '_ {
+        (0..self.rows).map(move |y| {
+            let input_row = self.first_input_row + y as isize;
+            let inside = (0..self.height as isize).contains(&input_row) && !self.valid.is_empty();
+            inside.then(|| (input_row as usize * self.width + self.first_input_col, self.valid.clone()))
+        })
+    }
+}
+
+/// Calls `visit(im2col row, channel offset in the image, where the tap reads)` for every tap.
+fn for_each_tap_row(shape: &ConvShape, mut visit: impl FnMut(usize, usize, &TapRows)) {
+    let [out_h, out_w] = shape.output_size().expect("the kernel fits the padded input");
+    let [kh, kw] = shape.kernel;
+    let [top, _, left, _] = shape.padding;
+    for c in 0..shape.c_in {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                // Output column x reads input column x + kx - left.
+                let start = left.saturating_sub(kx).min(out_w);
+                let end = (shape.width + left).saturating_sub(kx).clamp(start, out_w);
+                let taps = TapRows {
+                    row_len: out_w,
+                    rows: out_h,
+                    first_input_row: ky as isize - top as isize,
+                    height: shape.height,
+                    width: shape.width,
+                    valid: start..end,
+                    first_input_col: (start + kx).saturating_sub(left),
+                };
+                let row = (c * kh + ky) * kw + kx;
+                visit(row, c * shape.height * shape.width, &taps);
+            }
+        }
+    }
+}
+
+/// A row-major or transposed view of a matrix in a slice.
+#[derive(Clone, Copy)]
+struct Matrix<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, or `+=` when `accumulate`; `dst` is row-major.
+#[allow(clippy::too_many_arguments)]
+fn matmul(dst: &mut [f32], accumulate: bool, m: usize, n: usize, k: usize, lhs: Matrix, rhs: Matrix, parallelism: Parallelism) {
+    let last = |a: Matrix, rows: usize, cols: usize| (rows - 1) * a.row_stride + (cols - 1) * a.col_stride;
+    assert!(dst.len() >= m * n && lhs.data.len() > last(lhs, m, k) && rhs.data.len() > last(rhs, k, n));
+    // SAFETY: the assertion keeps every index gemm reads or writes inside the three slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, one multiply-add at a time.
+    fn reference(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+        let [oh, ow] = shape.output_size().unwrap();
+        let [kh, kw] = shape.kernel;
+        let [top, _, left, _] = shape.padding;
+        let mut out = vec![0.0; shape.batch * shape.c_out * oh * ow];
+        for b in 0..shape.batch {
+            for o in 0..shape.c_out {
+                for y in 0..oh {
+                    for xx in 0..ow {
+                        let mut sum = bias[o];
+                        for c in 0..shape.c_in {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (y + ky) as isize - top as isize;
+                                    let ix = (xx + kx) as isize - left as isize;
+                                    if iy < 0 || ix < 0 || iy >= shape.height as isize || ix >= shape.width as isize {
+                                        continue;
+                                    }
+                                    let input = ((b * shape.c_in + c) * shape.height + iy as usize) * shape.width + ix as usize;
+                                    sum += x[input] * weight[((o * shape.c_in + c) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                        out[((b * shape.c_out + o) * oh + y) * ow + xx] = sum;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n).map(|i| ((i as u32 * 2_654_435_761 ^ seed) % 1000) as f32 / 500.0 - 1.0).collect()
+    }
+
+    fn assert_close(a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len());
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "index {i}: {a} vs {b}");
+        }
+    }
+
+    fn shapes() -> Vec<ConvShape> {
+        let shape = |batch, c_in, c_out, height, width, kernel, padding| ConvShape { batch, c_in, c_out, height, width, kernel, padding };
+        vec![
+            shape(3, 3, 5, 7, 6, [3, 3], [1, 1, 1, 1]),
+            shape(1, 2, 4, 5, 5, [3, 3], [1, 1, 1, 1]),
+            shape(4, 2, 3, 6, 5, [3, 2], [0, 2, 1, 0]),
+            shape(2, 1, 2, 2, 3, [3, 3], [2, 2, 2, 2]),
+            shape(5, 4, 2, 4, 4, [1, 1], [0, 0, 0, 0]),
+        ]
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for shape in shapes() {
+            let [kh, kw] = shape.kernel;
+            let x = values(shape.batch * shape.image_len(), 1);
+            let w = values(shape.c_out * shape.c_in * kh * kw, 2);
+            let bias = values(shape.c_out, 3);
+            assert_close(&forward(&shape, &x, &w, &bias), &reference(&shape, &x, &w, &bias));
+        }
+    }
+
+    /// The forward pass is linear in each input, so each gradient is exact against a
+    /// probe: `<grad, d(out)/d(input)·e_i> = <grad, forward(e_i) - forward(0)>`.
+    #[test]
+    fn gradients_match_the_definition() {
+        for shape in shapes() {
+            let [kh, kw] = shape.kernel;
+            let x = values(shape.batch * shape.image_len(), 4);
+            let w = values(shape.c_out * shape.c_in * kh * kw, 5);
+            let zero_bias = vec![0.0; shape.c_out];
+            let grad = values(forward(&shape, &x, &w, &zero_bias).len(), 6);
+            let got = backward(&shape, &x, &w, &grad, true);
+            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
+            let basis = |n: usize, i: usize| (0..n).map(|j| if j == i { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+            let grad_x: Vec<f32> = (0..x.len()).map(|i| dot(&grad, &reference(&shape, &basis(x.len(), i), &w, &zero_bias))).collect();
+            let grad_w: Vec<f32> = (0..w.len()).map(|i| dot(&grad, &reference(&shape, &x, &basis(w.len(), i), &zero_bias))).collect();
+            let pixels = grad.len() / (shape.batch * shape.c_out);
+            let grad_b: Vec<f32> = (0..shape.c_out)
+                .map(|o| (0..shape.batch).map(|b| grad[(b * shape.c_out + o) * pixels..][..pixels].iter().sum::<f32>()).sum())
+                .collect();
+            assert_close(got.x.as_ref().unwrap(), &grad_x);
+            assert_close(&got.weight, &grad_w);
+            assert_close(&got.bias, &grad_b);
+            assert!(backward(&shape, &x, &w, &grad, false).x.is_none());
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The CPU kernels as Burn backend operations on flex, with and without autodiff.
+//!
+//! Burn's `backend_extension` routes a call on `Dispatch` tensors to the implementation for the
+//! backend they live on; each autodiff implementation registers a backward step that calls the
+//! matching kernel. Only flex is listed (any other backend would panic), so callers check the
+//! device first: [`super::runs_here`].
+
+use super::{
+    batch_norm::{self, NormShape},
+    conv::{self, ConvShape},
+    pool::{self, PoolShape},
+};
+use burn::{
+    backend::{
+        Autodiff, Backend, Dispatch, Flex,
+        autodiff::{
+            checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+            grads::Gradients,
+            ops::{Backward, Ops, OpsKind},
+        },
+        backend_extension,
+        flex::FlexTensor,
+        tensor::FloatTensor,
+    },
+    prelude::*,
+};
+
+#[backend_extension(Autodiff, Flex)]
+pub trait CpuOps: Backend {
+    /// A stride-1 convolution with bias and `[top, bottom, left, right]` zero padding.
+    fn conv2d_stride1(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: [usize; 4],
+    ) -> FloatTensor<Self>;
+
+    /// 2×2 max pooling, stride 2.
+    fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `[2, channels]`: each channel's batch mean and biased variance (not differentiated).
+    fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Batch normalization with `statistics` from [`Self::batch_statistics`] of `x`,
+    /// differentiated as a whole (the statistics' dependence on `x` included).
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        statistics: FloatTensor<Self>,
+        epsilon: f32,
+    ) -> FloatTensor<Self>;
+}
+
+/// `conv2d_stride1` on `Tensor`s (f32 on flex).
+pub fn conv2d_stride1(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, padding: [usize; 4]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::conv2d_stride1(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        padding,
+    ))
+}
+
+/// `max_pool2x2` on `Tensor`s (f32 on flex).
+pub fn max_pool2x2(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::max_pool2x2(x.into_dispatch()))
+}
+
+/// `batch_statistics` on `Tensor`s (f32 on flex): `[2, channels]`.
+pub fn batch_statistics(x: Tensor<4>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::batch_statistics(x.into_dispatch()))
+}
+
+/// `batch_norm_train` on `Tensor`s (f32 on flex).
+pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, statistics: Tensor<2>, epsilon: f32) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::batch_norm_train(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        statistics.into_dispatch(),
+        epsilon,
+    ))
+}
+
+fn dims4(tensor: &FlexTensor) -> [usize; 4] {
+    tensor.layout().shape().dims::<4>()
+}
+
+/// The values of a tensor, contiguous (copying only a strided one).
+struct Values(FlexTensor);
+
+impl Values {
+    fn of(tensor: &FlexTensor) -> Self {
+        Self(tensor.to_contiguous())
+    }
+
+    fn f32s(&self) -> &[f32] {
+        self.0.as_slice::<f32>().expect("a contiguous f32 tensor")
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+fn conv_shape(x: &FlexTensor, weight: &FlexTensor, padding: [usize; 4]) -> ConvShape {
+    let [batch, c_in, height, width] = dims4(x);
+    let [c_out, w_in, kh, kw] = dims4(weight);
+    assert_eq!(c_in, w_in, "input channels {c_in} against weight channels {w_in}");
+    ConvShape { batch, c_in, c_out, height, width, kernel: [kh, kw], padding }
+}
+
+fn pool_shape(x: &FlexTensor) -> PoolShape {
+    let [batch, channels, height, width] = dims4(x);
+    PoolShape { planes: batch * channels, height, width }
+}
+
+fn norm_shape(x: &FlexTensor) -> NormShape {
+    let [batch, channels, height, width] = dims4(x);
+    NormShape { batch, channels, pixels: height * width }
+}
+
+/// Mean and variance rows of a `batch_statistics` result.
+fn split_statistics(statistics: &[f32]) -> (&[f32], &[f32]) {
+    statistics.split_at(statistics.len() / 2)
+}
+
+impl CpuOps for Flex {
+    fn conv2d_stride1(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, padding: [usize; 4]) -> FlexTensor {
+        let shape = conv_shape(&x, &weight, padding);
+        let (x, weight, bias) = (Values::of(&x), Values::of(&weight), Values::of(&bias));
+        let out = conv::forward(&shape, x.f32s(), weight.f32s(), bias.f32s());
+        let [height, width] = shape.output_size().expect("the kernel fits the padded input");
+        flex_tensor(out, [shape.batch, shape.c_out, height, width])
+    }
+
+    fn max_pool2x2(x: FlexTensor) -> FlexTensor {
+        let [batch, channels, ..] = dims4(&x);
+        let shape = pool_shape(&x);
+        let out = pool::forward(&shape, Values::of(&x).f32s());
+        let [height, width] = shape.output_size();
+        flex_tensor(out, [batch, channels, height, width])
+    }
+
+    fn batch_statistics(x: FlexTensor) -> FlexTensor {
+        let shape = norm_shape(&x);
+        let (mut mean, variance) = batch_norm::statistics(&shape, Values::of(&x).f32s());
+        mean.extend(variance);
+        flex_tensor(mean, [2, shape.channels])
+    }
+
+    fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, statistics: FlexTensor, epsilon: f32) -> FlexTensor {
+        let shape = norm_shape(&x);
+        let (x, gamma, beta, statistics) = (Values::of(&x), Values::of(&gamma), Values::of(&beta), Values::of(&statistics));
+        let (mean, variance) = split_statistics(statistics.f32s());
+        let out = batch_norm::forward(&shape, x.f32s(), gamma.f32s(), beta.f32s(), mean, variance, epsilon);
+        flex_tensor(out, x.0.layout().shape().clone())
+    }
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 3> for ConvBackward {
+    /// The forward's input and weight, and its padding.
+    type State = (FlexTensor, FlexTensor, [usize; 4]);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
+        let (x, weight, padding) = ops.state;
+        let shape = conv_shape(&x, &weight, padding);
+        let (x, weight) = (Values::of(&x), Values::of(&weight));
+        let found = conv::backward(&shape, x.f32s(), weight.f32s(), grad.f32s(), node_x.is_some());
+        if let (Some(node), Some(grad_x)) = (node_x, found.x) {
+            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<Flex>(node.id, flex_tensor(found.weight, weight.0.layout().shape().clone()));
+        }
+        if let Some(node) = node_bias {
+            grads.register::<Flex>(node.id, flex_tensor(found.bias, [shape.c_out]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PoolBackward;
+
+impl Backward<Flex, 1> for PoolBackward {
+    /// The forward's input and output.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
+        if let Some(node) = node_x {
+            let (x, out) = (Values::of(&ops.state.0), Values::of(&ops.state.1));
+            let grad_x = pool::backward(&pool_shape(&x.0), x.f32s(), out.f32s(), grad.f32s());
+            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NormBackward;
+
+impl Backward<Flex, 3> for NormBackward {
+    /// The forward's input, gamma, statistics and epsilon.
+    type State = (FlexTensor, FlexTensor, FlexTensor, f32);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
+        let (x, gamma, statistics, epsilon) = ops.state;
+        let (x, gamma, statistics) = (Values::of(&x), Values::of(&gamma), Values::of(&statistics));
+        let (mean, variance) = split_statistics(statistics.f32s());
+        let shape = norm_shape(&x.0);
+        let found = batch_norm::backward(&shape, x.f32s(), gamma.f32s(), mean, variance, epsilon, grad.f32s());
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex_tensor(found.x, x.0.layout().shape().clone()));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, flex_tensor(found.gamma, [shape.channels]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, flex_tensor(found.beta, [shape.channels]));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
+    fn conv2d_stride1(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: [usize; 4],
+    ) -> FloatTensor<Self> {
+        let prepared = ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful();
+        let (x, weight, bias) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::conv2d_stride1(x.clone(), weight.clone(), bias, padding);
+                prep.finish((x, weight, padding), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d_stride1(x, weight, bias, padding)),
+        }
+    }
+
+    fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let prepared = PoolBackward.prepare::<C>([x.node()]).compute_bound().stateful();
+        let x = x.into_primitive();
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::max_pool2x2(x.clone());
+                prep.finish((x, out.clone()), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::max_pool2x2(x)),
+        }
+    }
+
+    fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(Flex::batch_statistics(x.into_primitive()))
+    }
+
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        statistics: FloatTensor<Self>,
+        epsilon: f32,
+    ) -> FloatTensor<Self> {
+        let prepared = NormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful();
+        let (x, gamma, beta) = (x.into_primitive(), gamma.into_primitive(), beta.into_primitive());
+        let statistics = statistics.into_primitive();
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::batch_norm_train(x.clone(), gamma.clone(), beta, statistics.clone(), epsilon);
+                prep.finish((x, gamma, statistics, epsilon), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::batch_norm_train(x, gamma, beta, statistics, epsilon)),
+        }
+    }
+}

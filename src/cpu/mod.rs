@@ -1,0 +1,217 @@
+//! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`] and [`max_pool2d`].
+//!
+//! On the CPU backend (flex, natively and in the browser's CPU module) these run hand-written
+//! kernels with their own backward passes: a convolution as im2col + GEMM per image
+//! ([`conv`]), batch normalization in place ([`batch_norm`](mod@batch_norm)), 2×2 pooling
+//! ([`pool`]). BENCHMARKS.md has the same-run A/B against Burn's own. Everything else
+//! (wgpu/WebGPU, other strides or windows, other dtypes) keeps Burn's modules, unchanged.
+
+mod batch_norm;
+pub mod conv;
+mod extension;
+mod parallel;
+pub mod pool;
+
+use burn::{
+    nn::{BatchNorm, PaddingConfig2d, conv::Conv2d, pool::MaxPool2d},
+    prelude::*,
+    tensor::DType,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// When set, the layers here always use Burn's modules: the other side of the benchmark A/B.
+static BURN_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Makes the layers here use Burn's modules everywhere (`true`) or the CPU kernels where they
+/// apply (`false`, the default). For same-run comparisons.
+pub fn use_burn_layers(burn_only: bool) {
+    BURN_ONLY.store(burn_only, Ordering::Relaxed);
+}
+
+/// f32 on the flex device (with or without autodiff), unless switched off.
+fn runs_here(x: &Tensor<4>) -> bool {
+    !BURN_ONLY.load(Ordering::Relaxed)
+        && x.dtype() == DType::F32
+        && matches!(x.device().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_))
+}
+
+/// `conv.forward(x)`.
+///
+/// - `x`: `[batch, c_in, height, width]`
+/// - returns `[batch, c_out, out height, out width]`
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, height, width] = x.dims();
+    let weight = conv.weight.val();
+    match (&conv.bias, gemm_padding(conv, height, width)) {
+        (Some(bias), Some(padding)) if runs_here(&x) && weight.dtype() == DType::F32 => {
+            extension::conv2d_stride1(x, weight, bias.val(), padding)
+        }
+        _ => conv.forward(x),
+    }
+}
+
+/// `bn.forward(x)`: in training (an autodiff device and a layer not frozen) normalizes with the
+/// batch statistics and updates the running ones, as Burn does.
+///
+/// - `x`: `[batch, channels, height, width]`, returned in the same shape
+pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    if !(device.is_autodiff() && bn.training.is_enabled() && runs_here(&x)) {
+        return bn.forward(x);
+    }
+    let statistics = extension::batch_statistics(x.clone());
+    let [_, channels] = statistics.dims();
+    let running = |state: &burn::module::RunningState<Tensor<1>>, row: usize| {
+        let batch = statistics.clone().slice([row..row + 1, 0..channels]).reshape([channels]);
+        let old = state.value_sync().to_device(&device);
+        state.update(old.mul_scalar(1.0 - bn.momentum).add(batch.mul_scalar(bn.momentum)).detach());
+    };
+    running(&bn.running_mean, 0);
+    running(&bn.running_var, 1);
+    extension::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), statistics, bn.epsilon as f32)
+}
+
+/// `pool.forward(x)`.
+///
+/// - `x`: `[batch, channels, height, width]`
+/// - returns `[batch, channels, height / 2, width / 2]` for the model's 2×2 pooling
+pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, height, width] = x.dims();
+    let two_by_two = pool.kernel_size == [2, 2]
+        && pool.stride == [2, 2]
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+        && pool.padding == PaddingConfig2d::Valid;
+    match two_by_two && height >= 2 && width >= 2 && runs_here(&x) {
+        true => extension::max_pool2x2(x),
+        false => pool.forward(x),
+    }
+}
+
+/// `[top, bottom, left, right]` zero padding of a stride-1, dilation-1, single-group
+/// convolution; `None` for any other.
+fn gemm_padding(conv: &Conv2d, height: usize, width: usize) -> Option<[usize; 4]> {
+    if conv.stride != [1, 1] || conv.dilation != [1, 1] || conv.groups != 1 {
+        return None;
+    }
+    let [kh, kw] = conv.kernel_size;
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0; 4],
+        // At stride 1 "same" pads k - 1 in all, the odd one at the end (Burn's rule).
+        PaddingConfig2d::Same => [(kh - 1) / 2, kh / 2, (kw - 1) / 2, kw / 2],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [top, bottom, left, right],
+    };
+    let [top, bottom, left, right] = padding;
+    (height + top + bottom >= kh && width + left + right >= kw).then_some(padding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::{
+        nn::{BatchNormConfig, conv::Conv2dConfig, pool::MaxPool2dConfig},
+        tensor::Distribution,
+    };
+
+    fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>) {
+        assert_eq!(a.dims(), b.dims());
+        let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "index {i}: {a} vs {b}");
+        }
+    }
+
+    fn device() -> Device {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        device
+    }
+
+    fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
+        Tensor::random(shape, Distribution::Normal(0.5, 1.0), device)
+    }
+
+    /// Runs `layer` on `x` and returns its output and the gradient of `Σ output·probe` with
+    /// respect to `x` and to each of `params`.
+    fn with_grads(x: &Tensor<4>, params: &[Tensor<1>], layer: impl Fn(Tensor<4>) -> Tensor<4>) -> (Tensor<4>, Tensor<4>, Vec<Tensor<1>>) {
+        let y = layer(x.clone());
+        let probe = random(y.dims(), &x.device());
+        let grads = (y.clone() * probe).sum().backward();
+        let params = params.iter().map(|p| p.grad(&grads).unwrap()).collect();
+        (y, x.grad(&grads).unwrap(), params)
+    }
+
+    fn assert_same(ours: (Tensor<4>, Tensor<4>, Vec<Tensor<1>>), burns: (Tensor<4>, Tensor<4>, Vec<Tensor<1>>)) {
+        assert_close(ours.0, burns.0);
+        assert_close(ours.1, burns.1);
+        for (a, b) in ours.2.into_iter().zip(burns.2) {
+            assert_close(a, b);
+        }
+    }
+
+    /// The GEMM convolution and Burn's agree on values and on all three gradients, for the
+    /// model's padding, "same" (with an even kernel: uneven padding) and "valid".
+    #[test]
+    fn convolution_agrees_with_burn() {
+        let device = device();
+        for (padding, kernel) in [
+            (PaddingConfig2d::Explicit(1, 1, 1, 1), [3, 3]),
+            (PaddingConfig2d::Same, [2, 3]),
+            (PaddingConfig2d::Valid, [3, 3]),
+        ] {
+            let conv = Conv2dConfig::new([3, 8], kernel).with_padding(padding).init(&device);
+            let x = random([4, 3, 9, 7], &device).require_grad();
+            let params = [conv.bias.as_ref().unwrap().val()];
+            let weight_grad = |x: &Tensor<4>, ours: bool| {
+                let y = if ours { conv2d(&conv, x.clone()) } else { conv.forward(x.clone()) };
+                y.sum().backward()
+            };
+            let (ours, burns) = (weight_grad(&x, true), weight_grad(&x, false));
+            let weight = conv.weight.val();
+            assert_close(weight.grad(&ours).unwrap(), weight.grad(&burns).unwrap());
+            // The probe is seeded per call, so seed both runs alike.
+            device.seed(1);
+            let ours = with_grads(&x, &params, |x| conv2d(&conv, x));
+            device.seed(1);
+            let burns = with_grads(&x, &params, |x| conv.forward(x));
+            assert_same(ours, burns);
+        }
+    }
+
+    /// Training-mode batch norm: output, gradients of input, gamma and beta, and the running
+    /// statistics it leaves behind, against Burn's module.
+    #[test]
+    fn batch_norm_agrees_with_burn() {
+        let device = device();
+        let (ours, burns) = (BatchNormConfig::new(6).init(&device), BatchNormConfig::new(6).init(&device));
+        let x = random([5, 6, 4, 3], &device).mul_scalar(3.0).require_grad();
+        let params = |bn: &BatchNorm| [bn.gamma.val(), bn.beta.val()];
+        device.seed(2);
+        let ours_run = with_grads(&x, &params(&ours), |x| batch_norm(&ours, x));
+        device.seed(2);
+        let burns_run = with_grads(&x, &params(&burns), |x| burns.forward(x));
+        assert_same(ours_run, burns_run);
+        assert_close(ours.running_mean.value().unsqueeze::<4>(), burns.running_mean.value().unsqueeze());
+        assert_close(ours.running_var.value().unsqueeze::<4>(), burns.running_var.value().unsqueeze());
+        // Outside training both are Burn's inference path.
+        let plain = Device::flex();
+        let x = random([2, 6, 4, 3], &plain);
+        let ours = ours.valid();
+        assert_close(batch_norm(&ours, x.clone()), ours.forward(x));
+    }
+
+    /// 2×2 pooling with ties (ReLU zeros) and odd sizes, against Burn's module.
+    #[test]
+    fn max_pooling_agrees_with_burn() {
+        let device = device();
+        let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+        for shape in [[3, 4, 8, 8], [2, 3, 5, 7]] {
+            let x = random(shape, &device).clamp_min(0.0).require_grad();
+            device.seed(3);
+            let ours = with_grads(&x, &[], |x| max_pool2d(&pool, x));
+            device.seed(3);
+            let burns = with_grads(&x, &[], |x| pool.forward(x));
+            assert_same(ours, burns);
+        }
+    }
+}

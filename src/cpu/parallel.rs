@@ -1,0 +1,93 @@
+//! How the CPU kernels share work between threads: rayon natively, one thread in the browser's
+//! CPU module.
+
+use gemm::Parallelism;
+use std::ops::Range;
+
+/// Runs `work(images, their slice of out, gemm parallelism)` on one contiguous run of images per
+/// thread, and returns the results in order. `out` holds the same number of values per image
+/// (it may be empty). With fewer images than threads the GEMMs are parallel instead.
+pub fn split_batch<R: Send>(
+    batch: usize,
+    out: &mut [f32],
+    work: impl Fn(Range<usize>, &mut [f32], Parallelism) -> R + Sync,
+) -> Vec<R> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        let threads = rayon::current_num_threads();
+        if batch >= 2 && threads >= 2 {
+            let per_run = batch.div_ceil(threads.min(batch));
+            let runs: Vec<Range<usize>> = (0..batch).step_by(per_run).map(|s| s..(s + per_run).min(batch)).collect();
+            let per_image = out.len() / batch;
+            let mut slices: Vec<&mut [f32]> = if per_image == 0 {
+                runs.iter().map(|_| <&mut [f32]>::default()).collect()
+            } else {
+                out.chunks_mut(per_run * per_image).collect()
+            };
+            return runs
+                .into_par_iter()
+                .zip(slices.par_iter_mut())
+                .map(|(images, out)| work(images, out, Parallelism::None))
+                .collect();
+        }
+        vec![work(0..batch, out, Parallelism::Rayon(0))]
+    }
+    #[cfg(target_arch = "wasm32")]
+    vec![work(0..batch, out, Parallelism::None)]
+}
+
+/// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.
+pub fn for_each_row(out: &mut [f32], row_len: usize, work: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        // Rows of a few hundred values are too small to be a task each.
+        let min_rows = (4096 / row_len.max(1)).max(1);
+        out.par_chunks_mut(row_len).with_min_len(min_rows).enumerate().for_each(|(i, row)| work(i, row));
+    }
+    #[cfg(target_arch = "wasm32")]
+    out.chunks_mut(row_len).enumerate().for_each(|(i, row)| work(i, row));
+}
+
+/// `(0..n).map(work)`, spread over threads.
+pub fn map_range<R: Send>(n: usize, work: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().map(work).collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    (0..n).map(work).collect()
+}
+
+/// `Σ f(a[i], b[i])` with eight independent partial sums, which the compiler keeps in one
+/// vector register (a plain `sum()` must add in order, one value at a time).
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let mut lanes = [0.0f32; 8];
+    for (a, b) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for lane in 0..8 {
+            lanes[lane] += f(a[lane], b[lane]);
+        }
+    }
+    let rest = a.len() / 8 * 8;
+    let tail: f32 = a[rest..].iter().zip(&b[rest..]).map(|(a, b)| f(*a, *b)).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `Σ a[i]`.
+pub fn sum(a: &[f32]) -> f32 {
+    lane_sum(a, a, |a, _| a)
+}
+
+/// `Σ a[i]·b[i]`.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    lane_sum(a, b, |a, b| a * b)
+}
+
+/// `Σ (a[i] - mean)²`.
+pub fn squared_deviation(a: &[f32], mean: f32) -> f32 {
+    lane_sum(a, a, |a, _| (a - mean) * (a - mean))
+}

@@ -1,0 +1,105 @@
+//! 2×2 max pooling with stride 2 (the model's only pooling) on `f32` NCHW slices, with its
+//! backward. Burn's flex pooling handles every window and stride, with an index tensor and a
+//! division per value; this one reads each window directly.
+
+use super::parallel::for_each_row;
+
+/// Sizes of one pooling: `planes` = batch × channels planes of `height × width`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolShape {
+    pub planes: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl PoolShape {
+    /// Output `[height, width]`: odd last rows and columns are dropped (floor mode).
+    pub fn output_size(&self) -> [usize; 2] {
+        [self.height / 2, self.width / 2]
+    }
+}
+
+/// The larger of two values, the first on a tie, and a NaN wins (as in Burn and PyTorch);
+/// branch-free, so the loops below vectorize.
+#[inline(always)]
+fn larger(first: f32, second: f32) -> f32 {
+    if second > first || second.is_nan() { second } else { first }
+}
+
+/// `x` `[planes, height, width]` → `[planes, height / 2, width / 2]`.
+pub fn forward(shape: &PoolShape, x: &[f32]) -> Vec<f32> {
+    let [out_h, out_w] = shape.output_size();
+    let plane_len = shape.height * shape.width;
+    let mut out = vec![0.0; shape.planes * out_h * out_w];
+    for_each_row(&mut out, out_h * out_w, |p, out| {
+        let plane = &x[p * plane_len..][..plane_len];
+        for (y, out) in out.chunks_exact_mut(out_w).enumerate() {
+            let top = &plane[2 * y * shape.width..][..2 * out_w];
+            let bottom = &plane[(2 * y + 1) * shape.width..][..2 * out_w];
+            for ((out, top), bottom) in out.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
+                *out = larger(larger(larger(top[0], top[1]), bottom[0]), bottom[1]);
+            }
+        }
+    });
+    out
+}
+
+/// The input gradient: each output gradient goes to the first value of its window that equals
+/// the window's maximum `out` (what [`forward`] returned), zero elsewhere.
+pub fn backward(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32]) -> Vec<f32> {
+    let [out_h, out_w] = shape.output_size();
+    let plane_len = shape.height * shape.width;
+    let mut grad_x = vec![0.0; shape.planes * plane_len];
+    for_each_row(&mut grad_x, plane_len, |p, grad_x| {
+        let plane = &x[p * plane_len..][..plane_len];
+        let out = &out[p * out_h * out_w..][..out_h * out_w];
+        let grad = &grad[p * out_h * out_w..][..out_h * out_w];
+        for y in 0..out_h {
+            let (rows, at) = (2 * y * shape.width, y * out_w);
+            let (top, bottom) = (&plane[rows..][..2 * out_w], &plane[rows + shape.width..][..2 * out_w]);
+            let (grad_rows, _) = grad_x[rows..].split_at_mut(2 * shape.width);
+            let (grad_top, grad_bottom) = grad_rows.split_at_mut(shape.width);
+            for x in 0..out_w {
+                let (m, g) = (out[at + x], grad[at + x]);
+                let is_max = |v: f32| v == m || v.is_nan();
+                let (a, b, c) = (is_max(top[2 * x]), is_max(top[2 * x + 1]), is_max(bottom[2 * x]));
+                let pick = |chosen: bool| if chosen { g } else { 0.0 };
+                grad_top[2 * x] = pick(a);
+                grad_top[2 * x + 1] = pick(!a && b);
+                grad_bottom[2 * x] = pick(!a && !b && c);
+                grad_bottom[2 * x + 1] = pick(!a && !b && !c);
+            }
+        }
+    });
+    grad_x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_and_routes_the_gradient_to_the_first_maximum() {
+        // One 3×5 plane: the odd last row and column are dropped; ties go to the first.
+        let x = [
+            1.0, 5.0, 2.0, 2.0, 9.0, //
+            3.0, 4.0, 2.0, 0.0, 9.0, //
+            7.0, 7.0, 7.0, 7.0, 7.0,
+        ];
+        let shape = PoolShape { planes: 1, height: 3, width: 5 };
+        assert_eq!(forward(&shape, &x), vec![5.0, 2.0]);
+        let grad_x = backward(&shape, &x, &forward(&shape, &x), &[10.0, 20.0]);
+        let mut expected = vec![0.0; 15];
+        expected[1] = 10.0;
+        expected[2] = 20.0;
+        assert_eq!(grad_x, expected);
+    }
+
+    #[test]
+    fn a_nan_wins_its_window() {
+        let x = [1.0, f32::NAN, 3.0, 2.0];
+        let shape = PoolShape { planes: 1, height: 2, width: 2 };
+        assert!(forward(&shape, &x)[0].is_nan());
+        assert_eq!(backward(&shape, &x, &forward(&shape, &x), &[1.0]), vec![0.0, 1.0, 0.0, 0.0]);
+    }
+}
