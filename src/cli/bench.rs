@@ -29,15 +29,33 @@ pub struct BenchArgs {
     /// loops used to); 0 reads once per run.
     #[arg(long, default_value_t = 0)]
     read_every: usize,
-    /// Run the convolutions, batch norms and poolings through Burn's own modules instead of
-    /// the CPU kernels (src/cpu), for same-run comparisons.
-    #[arg(long)]
-    burn_layers: bool,
+    /// Run these layers (`conv,norm,pool`) through Burn's own modules instead of the CPU
+    /// kernels (src/cpu), for same-run comparisons.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    burn_layers: Vec<LayerArg>,
     /// Also write the JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
     #[command(flatten)]
     backend: BackendArg,
+}
+
+/// A layer kind of `--burn-layers`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LayerArg {
+    Conv,
+    Norm,
+    Pool,
+}
+
+impl LayerArg {
+    fn layer(self) -> secnn::cpu::Layer {
+        match self {
+            Self::Conv => secnn::cpu::Layer::Conv,
+            Self::Norm => secnn::cpu::Layer::Norm,
+            Self::Pool => secnn::cpu::Layer::Pool,
+        }
+    }
 }
 
 /// Images in the batch whose throughput inference is measured with.
@@ -54,7 +72,9 @@ struct TrainingTimes {
 pub fn run(args: BenchArgs) -> Result<()> {
     let device = device(&args.backend)?;
     device.seed(0);
-    secnn::cpu::use_burn_layers(args.burn_layers);
+    for layer in &args.burn_layers {
+        secnn::cpu::use_burn_for(layer.layer(), true);
+    }
     let runs = args.runs.max(1);
     let mut rng = SmallRng::seed_from_u64(0);
     let (training, model) = measure_training(&args, runs, &mut rng, &device)?;
@@ -62,7 +82,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let report = serde_json::json!({
         "backend": format!("{:?}", args.backend.backend).to_lowercase(),
         "features": secnn::backend::gpu_features(),
-        "burn_layers": args.burn_layers,
+        "burn_layers": args.burn_layers.iter().map(|l| format!("{:?}", l.layer()).to_lowercase()).collect::<Vec<_>>(),
         "train_images_per_s": median(training.images_per_s),
         "train_batch": args.train_batch,
         "read_every": args.read_every,

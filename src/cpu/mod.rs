@@ -17,20 +17,32 @@ use burn::{
     prelude::*,
     tensor::DType,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-/// When set, the layers here always use Burn's modules: the other side of the benchmark A/B.
-static BURN_ONLY: AtomicBool = AtomicBool::new(false);
-
-/// Makes the layers here use Burn's modules everywhere (`true`) or the CPU kernels where they
-/// apply (`false`, the default). For same-run comparisons.
-pub fn use_burn_layers(burn_only: bool) {
-    BURN_ONLY.store(burn_only, Ordering::Relaxed);
+/// A layer kind with a CPU kernel here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Conv,
+    Norm,
+    Pool,
 }
 
-/// f32 on the flex device (with or without autodiff), unless switched off.
-fn runs_here(x: &Tensor<4>) -> bool {
-    !BURN_ONLY.load(Ordering::Relaxed)
+/// One bit per [`Layer`] that uses Burn's module everywhere: the other side of the A/Bs.
+static BURN_LAYERS: AtomicU8 = AtomicU8::new(0);
+
+/// Makes `layer` use Burn's module everywhere (`true`) or the CPU kernel where it applies
+/// (`false`, the default). For same-run comparisons (`secnn bench --burn-layers`).
+pub fn use_burn_for(layer: Layer, burn: bool) {
+    let bit = 1 << layer as u8;
+    match burn {
+        true => BURN_LAYERS.fetch_or(bit, Ordering::Relaxed),
+        false => BURN_LAYERS.fetch_and(!bit, Ordering::Relaxed),
+    };
+}
+
+/// f32 on the flex device (with or without autodiff), unless `layer` is switched to Burn.
+fn runs_here(layer: Layer, x: &Tensor<4>) -> bool {
+    BURN_LAYERS.load(Ordering::Relaxed) & (1 << layer as u8) == 0
         && x.dtype() == DType::F32
         && matches!(x.device().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_))
 }
@@ -43,7 +55,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, height, width] = x.dims();
     let weight = conv.weight.val();
     match (&conv.bias, gemm_padding(conv, height, width)) {
-        (Some(bias), Some(padding)) if runs_here(&x) && weight.dtype() == DType::F32 => {
+        (Some(bias), Some(padding)) if runs_here(Layer::Conv, &x) && weight.dtype() == DType::F32 => {
             extension::conv2d_stride1(x, weight, bias.val(), padding)
         }
         _ => conv.forward(x),
@@ -56,7 +68,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// - `x`: `[batch, channels, height, width]`, returned in the same shape
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    if !(device.is_autodiff() && bn.training.is_enabled() && runs_here(&x)) {
+    if !(device.is_autodiff() && bn.training.is_enabled() && runs_here(Layer::Norm, &x)) {
         return bn.forward(x);
     }
     let statistics = extension::batch_statistics(x.clone());
@@ -82,7 +94,7 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         && pool.dilation == [1, 1]
         && !pool.ceil_mode
         && pool.padding == PaddingConfig2d::Valid;
-    match two_by_two && height >= 2 && width >= 2 && runs_here(&x) {
+    match two_by_two && height >= 2 && width >= 2 && runs_here(Layer::Pool, &x) {
         true => extension::max_pool2x2(x),
         false => pool.forward(x),
     }
