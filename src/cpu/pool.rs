@@ -61,13 +61,15 @@ pub fn backward(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32]) -> Vec<
             let (grad_top, grad_bottom) = grad_rows.split_at_mut(shape.width);
             for x in 0..out_w {
                 let (m, g) = (out[at + x], grad[at + x]);
-                let is_max = |v: f32| v == m || v.is_nan();
+                // Branch-free (ties are common after ReLU and would defeat branch prediction):
+                // which of the four is the first equal to the maximum, as 0/1 factors.
+                let is_max = |v: f32| (v == m) | v.is_nan();
                 let (a, b, c) = (is_max(top[2 * x]), is_max(top[2 * x + 1]), is_max(bottom[2 * x]));
-                let pick = |chosen: bool| if chosen { g } else { 0.0 };
-                grad_top[2 * x] = pick(a);
-                grad_top[2 * x + 1] = pick(!a && b);
-                grad_bottom[2 * x] = pick(!a && !b && c);
-                grad_bottom[2 * x + 1] = pick(!a && !b && !c);
+                let first = [a, b & !a, c & !a & !b].map(|hit| hit as u8 as f32);
+                grad_top[2 * x] = g * first[0];
+                grad_top[2 * x + 1] = g * first[1];
+                grad_bottom[2 * x] = g * first[2];
+                grad_bottom[2 * x + 1] = g * (1.0 - first[0] - first[1] - first[2]);
             }
         }
     });
