@@ -111,7 +111,7 @@ pub fn backward(shape: &ConvShape, x: &[f32], weight: &[f32], grad: &[f32], want
                 let w_t = Matrix { data: weight, row_stride: 1, col_stride: taps };
                 matmul(&mut grad_col, false, taps, pixels, shape.c_out, w_t, g_matrix, parallelism);
                 let image = i * shape.image_len();
-                col2im_add(shape, &grad_col, &mut grad_x[image..][..shape.image_len()]);
+                col2im_add(shape, &mut grad_col, &mut grad_x[image..][..shape.image_len()]);
             }
         }
         (grad_weight, grad_bias)
@@ -134,9 +134,20 @@ pub fn backward(shape: &ConvShape, x: &[f32], weight: &[f32], grad: &[f32], want
 /// `image` `[c_in, height, width]` → `col` `[c_in · kh · kw, out height · out width]`, zero where
 /// the kernel reads padding.
 fn im2col(shape: &ConvShape, image: &[f32], col: &mut [f32]) {
-    for_each_tap_row(shape, |row, source, pixels| {
-        let col_row = &mut col[row * pixels.len()..][..pixels.len()];
-        for (out, span) in col_row.chunks_exact_mut(pixels.row_len).zip(pixels.spans()) {
+    let plane_len = shape.height * shape.width;
+    for_each_tap_row(shape, |row, source, taps| {
+        let col_row = &mut col[row * taps.len()..][..taps.len()];
+        if let Some(block) = taps.block() {
+            // One copy for the whole tap, then zeros where it read padding (or wrapped round).
+            let plane = &image[source..][..plane_len];
+            col_row[..block.rows.start * taps.row_len].fill(0.0);
+            col_row[block.rows.end * taps.row_len..].fill(0.0);
+            let (out, input) = block.span(plane_len);
+            col_row[out].copy_from_slice(&plane[input]);
+            block.for_each_padded_run(taps, col_row, |run| run.fill(0.0));
+            return;
+        }
+        for (out, span) in col_row.chunks_exact_mut(taps.row_len).zip(taps.spans()) {
             match span {
                 Some((input, valid)) => {
                     out[..valid.start].fill(0.0);
@@ -149,17 +160,62 @@ fn im2col(shape: &ConvShape, image: &[f32], col: &mut [f32]) {
     });
 }
 
-/// The adjoint of [`im2col`]: adds each column entry back onto the input value it was read from.
-fn col2im_add(shape: &ConvShape, col: &[f32], image: &mut [f32]) {
-    for_each_tap_row(shape, |row, source, pixels| {
-        let col_row = &col[row * pixels.len()..][..pixels.len()];
-        for (values, span) in col_row.chunks_exact(pixels.row_len).zip(pixels.spans()) {
+/// The adjoint of [`im2col`]: adds each column entry back onto the input value it was read
+/// from. Entries that read padding are dropped (and zeroed in `col`, a scratch buffer).
+fn col2im_add(shape: &ConvShape, col: &mut [f32], image: &mut [f32]) {
+    let plane_len = shape.height * shape.width;
+    for_each_tap_row(shape, |row, source, taps| {
+        let col_row = &mut col[row * taps.len()..][..taps.len()];
+        if let Some(block) = taps.block() {
+            block.for_each_padded_run(taps, col_row, |run| run.fill(0.0));
+            let (values, target) = block.span(plane_len);
+            let target = &mut image[source..][..plane_len][target];
+            target.iter_mut().zip(&col_row[values]).for_each(|(t, v)| *t += v);
+            return;
+        }
+        for (values, span) in col_row.chunks_exact(taps.row_len).zip(taps.spans()) {
             if let Some((input, valid)) = span {
                 let target = &mut image[source + input..][..valid.len()];
                 target.iter_mut().zip(&values[valid]).for_each(|(t, v)| *t += v);
             }
         }
     });
+}
+
+/// A tap whose output rows are as wide as the input's (the usual "same" padding): every output
+/// row inside the image reads its input at one fixed offset, so the rows form one block.
+struct Block {
+    /// Output rows whose input row lies inside the image.
+    rows: Range<usize>,
+    /// Input index minus output index.
+    shift: isize,
+    row_len: usize,
+}
+
+impl Block {
+    /// The block's output range and the input range it reads, clipped to the channel's plane;
+    /// what clipping drops lies in padded columns.
+    fn span(&self, plane_len: usize) -> (Range<usize>, Range<usize>) {
+        let out = (self.rows.start * self.row_len) as isize..(self.rows.end * self.row_len) as isize;
+        let input = (out.start + self.shift).max(0)..(out.end + self.shift).min(plane_len as isize);
+        if input.is_empty() {
+            return (0..0, 0..0);
+        }
+        let out = (input.start - self.shift) as usize..(input.end - self.shift) as usize;
+        (out, input.start as usize..input.end as usize)
+    }
+
+    /// Calls `visit` on each run of a row's padded columns (inside the block's rows).
+    fn for_each_padded_run(&self, taps: &TapRows, col_row: &mut [f32], mut visit: impl FnMut(&mut [f32])) {
+        if taps.valid.len() == taps.row_len {
+            return;
+        }
+        for y in self.rows.clone() {
+            let row = &mut col_row[y * self.row_len..][..self.row_len];
+            visit(&mut row[..taps.valid.start]);
+            visit(&mut row[taps.valid.end..]);
+        }
+    }
 }
 
 /// Where one kernel tap reads, output row by output row.
@@ -180,6 +236,19 @@ struct TapRows {
 impl TapRows {
     fn len(&self) -> usize {
         self.rows * self.row_len
+    }
+
+    /// The rows as one [`Block`], when output rows are as wide as input rows.
+    fn block(&self) -> Option<Block> {
+        if self.row_len != self.width || self.valid.is_empty() {
+            return None;
+        }
+        // Output row y reads input row y + first_input_row.
+        let end = (self.height as isize - self.first_input_row).clamp(0, self.rows as isize) as usize;
+        let start = ((-self.first_input_row).max(0) as usize).min(end);
+        let column_shift = self.first_input_col as isize - self.valid.start as isize;
+        let shift = self.first_input_row * self.width as isize + column_shift;
+        Some(Block { rows: start..end, shift, row_len: self.row_len })
     }
 
     /// Per output row: the offset of its first valid input within the channel and the valid
@@ -314,6 +383,8 @@ mod tests {
             shape(4, 2, 3, 6, 5, [3, 2], [0, 2, 1, 0]),
             shape(2, 1, 2, 2, 3, [3, 3], [2, 2, 2, 2]),
             shape(5, 4, 2, 4, 4, [1, 1], [0, 0, 0, 0]),
+            shape(2, 3, 2, 4, 6, [5, 3], [2, 2, 1, 1]),
+            shape(2, 2, 3, 1, 5, [3, 3], [1, 1, 1, 1]),
         ]
     }
 

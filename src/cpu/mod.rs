@@ -127,7 +127,7 @@ mod tests {
 
     fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>) {
         assert_eq!(a.dims(), b.dims());
-        let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
+        let (a, b) = (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap());
         for (i, (a, b)) in a.iter().zip(&b).enumerate() {
             assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "index {i}: {a} vs {b}");
         }
