@@ -83,8 +83,7 @@ impl ChannelAttention {
     ///
     /// - `x`: `[batch, channels, height, width]`, `weights`: `[batch, channels]`
     pub fn apply(x: Tensor<4>, weights: Tensor<2>) -> Tensor<4> {
-        let [batch, channels] = weights.dims();
-        x * weights.reshape([batch, channels, 1, 1])
+        cpu::scale_channels(x, weights)
     }
 }
 

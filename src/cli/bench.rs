@@ -29,7 +29,7 @@ pub struct BenchArgs {
     /// loops used to); 0 reads once per run.
     #[arg(long, default_value_t = 0)]
     read_every: usize,
-    /// Run these layers (`conv,norm,pool`) through Burn's own modules instead of the CPU
+    /// Run these layers (`conv,norm,pool,scale`) through Burn's own modules instead of the CPU
     /// kernels (src/cpu), for same-run comparisons.
     #[arg(long, value_delimiter = ',', value_enum)]
     burn_layers: Vec<LayerArg>,
@@ -46,6 +46,7 @@ enum LayerArg {
     Conv,
     Norm,
     Pool,
+    Scale,
 }
 
 impl LayerArg {
@@ -54,6 +55,7 @@ impl LayerArg {
             Self::Conv => secnn::cpu::Layer::Conv,
             Self::Norm => secnn::cpu::Layer::Norm,
             Self::Pool => secnn::cpu::Layer::Pool,
+            Self::Scale => secnn::cpu::Layer::Scale,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::{
     batch_norm::{self, NormShape},
     conv::{self, ConvShape},
     pool::{self, PoolShape},
+    scale,
 };
 use burn::{
     backend::{
@@ -35,6 +36,9 @@ pub trait CpuOps: Backend {
         padding: [usize; 4],
     ) -> FloatTensor<Self>;
 
+    /// `x` `[batch, channels, height, width]` times `weights` `[batch, channels]`, per channel.
+    fn scale_channels(x: FloatTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// 2×2 max pooling, stride 2.
     fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
@@ -60,6 +64,11 @@ pub fn conv2d_stride1(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, padding:
         bias.into_dispatch(),
         padding,
     ))
+}
+
+/// `scale_channels` on `Tensor`s (f32 on flex).
+pub fn scale_channels(x: Tensor<4>, weights: Tensor<2>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::scale_channels(x.into_dispatch(), weights.into_dispatch()))
 }
 
 /// `max_pool2x2` on `Tensor`s (f32 on flex).
@@ -135,6 +144,20 @@ impl CpuOps for Flex {
         flex_tensor(out, [shape.batch, shape.c_out, height, width])
     }
 
+    fn scale_channels(mut x: FlexTensor, weights: FlexTensor) -> FlexTensor {
+        let weights = Values::of(&weights);
+        if x.is_contiguous()
+            && x.layout().start_offset() == 0
+            && let Some(values) = x.try_storage_mut::<f32>()
+        {
+            // Nobody else holds x (inference): no new buffer.
+            scale::forward_in_place(values, weights.f32s());
+            return x;
+        }
+        let x = Values::of(&x);
+        flex_tensor(scale::forward(x.f32s(), weights.f32s()), x.0.layout().shape().clone())
+    }
+
     fn max_pool2x2(x: FlexTensor) -> FlexTensor {
         let [batch, channels, ..] = dims4(&x);
         let shape = pool_shape(&x);
@@ -181,6 +204,27 @@ impl Backward<Flex, 3> for ConvBackward {
         }
         if let Some(node) = node_bias {
             grads.register::<Flex>(node.id, flex_tensor(found.bias, [shape.c_out]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ScaleBackward;
+
+impl Backward<Flex, 2> for ScaleBackward {
+    /// The forward's input and weights.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weights] = ops.parents;
+        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
+        let (x, weights) = (Values::of(&ops.state.0), Values::of(&ops.state.1));
+        let (grad_x, grad_weights) = scale::backward(x.f32s(), weights.f32s(), grad.f32s());
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
+        }
+        if let Some(node) = node_weights {
+            grads.register::<Flex>(node.id, flex_tensor(grad_weights, weights.0.layout().shape().clone()));
         }
     }
 }
@@ -245,6 +289,18 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
                 prep.finish((x, weight, padding), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d_stride1(x, weight, bias, padding)),
+        }
+    }
+
+    fn scale_channels(x: FloatTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self> {
+        let prepared = ScaleBackward.prepare::<C>([x.node(), weights.node()]).compute_bound().stateful();
+        let (x, weights) = (x.into_primitive(), weights.into_primitive());
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::scale_channels(x.clone(), weights.clone());
+                prep.finish((x, weights), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::scale_channels(x, weights)),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod conv;
 mod extension;
 mod parallel;
 pub mod pool;
+mod scale;
 
 use burn::{
     nn::{BatchNorm, PaddingConfig2d, conv::Conv2d, pool::MaxPool2d},
@@ -25,6 +26,8 @@ pub enum Layer {
     Conv,
     Norm,
     Pool,
+    /// The SE block's per-channel scaling.
+    Scale,
 }
 
 /// One bit per [`Layer`] that uses Burn's module everywhere: the other side of the A/Bs.
@@ -81,6 +84,17 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     running(&bn.running_mean, 0);
     running(&bn.running_var, 1);
     extension::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), statistics, bn.epsilon as f32)
+}
+
+/// `x * weights.reshape([batch, channels, 1, 1])`: each channel scaled by its weight.
+///
+/// - `x`: `[batch, channels, height, width]`, `weights`: `[batch, channels]`
+pub fn scale_channels(x: Tensor<4>, weights: Tensor<2>) -> Tensor<4> {
+    let [batch, channels] = weights.dims();
+    match runs_here(Layer::Scale, &x) && weights.dtype() == DType::F32 && x.dims()[..2] == [batch, channels] {
+        true => extension::scale_channels(x, weights),
+        false => x * weights.reshape([batch, channels, 1, 1]),
+    }
 }
 
 /// `pool.forward(x)`.
@@ -212,6 +226,27 @@ mod tests {
         let x = random([2, 6, 4, 3], &plain);
         let ours = ours.valid();
         assert_close(batch_norm(&ours, x.clone()), ours.forward(x));
+    }
+
+    /// Per-channel scaling, gradients of both inputs, against Burn's broadcast multiply.
+    #[test]
+    fn channel_scaling_agrees_with_burn() {
+        let device = device();
+        let x = random([3, 5, 4, 6], &device).require_grad();
+        let weights = random([1, 1, 3, 5], &device).reshape([3, 5]).require_grad();
+        let flat = |w: &Tensor<2>| w.clone().reshape([15]);
+        let ours = with_grads(&x, &[], |x| scale_channels(x, weights.clone()));
+        let ours_weights = {
+            let grads = (scale_channels(x.clone(), weights.clone()) * probe([3, 5, 4, 6], &device)).sum().backward();
+            flat(&weights.grad(&grads).unwrap())
+        };
+        let burns = with_grads(&x, &[], |x| x * weights.clone().reshape([3, 5, 1, 1]));
+        let burns_weights = {
+            let grads = (x.clone() * weights.clone().reshape([3, 5, 1, 1]) * probe([3, 5, 4, 6], &device)).sum().backward();
+            flat(&weights.grad(&grads).unwrap())
+        };
+        assert_same(ours, burns);
+        assert_close(ours_weights, burns_weights);
     }
 
     /// 2×2 pooling with ties (ReLU zeros) and odd sizes, against Burn's module.

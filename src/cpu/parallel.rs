@@ -37,16 +37,20 @@ pub fn split_batch<R: Send>(
     vec![work(0..batch, out, Parallelism::None)]
 }
 
+/// Below this many values a pass stays on one thread: waking others costs more (batch-1
+/// inference).
+const SERIAL_BELOW: usize = 1 << 15;
+
 /// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.
 pub fn for_each_row(out: &mut [f32], row_len: usize, work: impl Fn(usize, &mut [f32]) + Sync + Send) {
     #[cfg(not(target_arch = "wasm32"))]
-    {
+    if out.len() >= SERIAL_BELOW {
         use rayon::prelude::*;
         // Rows of a few hundred values are too small to be a task each.
         let min_rows = (4096 / row_len.max(1)).max(1);
         out.par_chunks_mut(row_len).with_min_len(min_rows).enumerate().for_each(|(i, row)| work(i, row));
+        return;
     }
-    #[cfg(target_arch = "wasm32")]
     out.chunks_mut(row_len).enumerate().for_each(|(i, row)| work(i, row));
 }
 
