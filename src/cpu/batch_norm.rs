@@ -3,7 +3,7 @@
 //! Burn's default (`batch_norm_train` in burn-backend) transposes the activation to
 //! `[channels, batch · pixels]` twice each way and makes about ten passes over it.
 
-use super::parallel::{dot, for_each_row, map_range, squared_deviation, sum};
+use super::parallel::{dot, filled_rows, map_range, squared_deviation, sum};
 
 /// Sizes: `batch × channels` rows of `pixels` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,15 +38,15 @@ pub fn statistics(shape: &NormShape, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
 
 /// `gamma · (x - mean) / sqrt(variance + epsilon) + beta`, per channel.
 pub fn forward(shape: &NormShape, x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], variance: &[f32], epsilon: f32) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    for_each_row(&mut out, shape.pixels, |row, out| {
+    filled_rows(x.len(), shape.pixels, |row, out| {
         let c = row % shape.channels;
         let scale = gamma[c] / (variance[c] + epsilon).sqrt();
         let shift = beta[c] - mean[c] * scale;
         let x = &x[row * shape.pixels..][..shape.pixels];
-        out.iter_mut().zip(x).for_each(|(o, x)| *o = x * scale + shift);
-    });
-    out
+        out.iter_mut().zip(x).for_each(|(o, x)| {
+            o.write(x * scale + shift);
+        });
+    })
 }
 
 /// Gradients of [`forward`] with the batch statistics computed from `x` (so the input gradient
@@ -68,8 +68,7 @@ pub fn backward(shape: &NormShape, x: &[f32], gamma: &[f32], mean: &[f32], varia
     .into_iter()
     .unzip();
     // dx = gamma·inv_std · (g - Σg/n - x̂·Σg·x̂/n)
-    let mut grad_x = vec![0.0; x.len()];
-    for_each_row(&mut grad_x, shape.pixels, |row, out| {
+    let grad_x = filled_rows(x.len(), shape.pixels, |row, out| {
         let c = row % shape.channels;
         let scale = gamma[c] * inv_std[c];
         let (g_mean, gx_mean) = (beta[c] / shape.count(), gamma_grad[c] / shape.count());
@@ -77,7 +76,7 @@ pub fn backward(shape: &NormShape, x: &[f32], gamma: &[f32], mean: &[f32], varia
         let (x, g) = (&x[offset..][..shape.pixels], &grad[offset..][..shape.pixels]);
         for ((out, x), g) in out.iter_mut().zip(x).zip(g) {
             let normalized = (x - mean[c]) * inv_std[c];
-            *out = scale * (g - g_mean - normalized * gx_mean);
+            out.write(scale * (g - g_mean - normalized * gx_mean));
         }
     });
     Gradients { x: grad_x, gamma: gamma_grad, beta }

@@ -6,7 +6,7 @@
 //! gradient convolves the transposed input with the transposed output gradient instead, which
 //! leaves only `c_in` parallel tasks (3 in the first layer) and adds layout copies.
 
-use super::parallel::{split_batch, sum};
+use super::parallel::{filled_rows, split_batch, sum};
 use gemm::Parallelism;
 use std::ops::Range;
 
@@ -59,17 +59,20 @@ impl ConvShape {
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     let (taps, pixels) = (shape.taps(), shape.out_pixels());
     let out_image = shape.c_out * pixels;
-    let mut out = vec![0.0; shape.batch * out_image];
+    // Each output row starts as its bias; the GEMM adds onto it (no zeroing, no bias pass).
+    let mut out = filled_rows(shape.batch * out_image, pixels, |row, out| {
+        let b = bias[row % shape.c_out];
+        out.iter_mut().for_each(|v| {
+            v.write(b);
+        });
+    });
     split_batch(shape.batch, &mut out, |images, out, parallelism| {
         let mut col = vec![0.0; taps * pixels];
         for (b, out) in images.zip(out.chunks_exact_mut(out_image)) {
             im2col(shape, &x[b * shape.image_len()..][..shape.image_len()], &mut col);
             let w = Matrix { data: weight, row_stride: taps, col_stride: 1 };
             let col = Matrix { data: &col, row_stride: pixels, col_stride: 1 };
-            matmul(out, false, shape.c_out, pixels, taps, w, col, parallelism);
-            for (row, b) in out.chunks_exact_mut(pixels).zip(bias) {
-                row.iter_mut().for_each(|v| *v += b);
-            }
+            matmul(out, true, shape.c_out, pixels, taps, w, col, parallelism);
         }
     });
     out

@@ -2,7 +2,7 @@
 //! CPU module.
 
 use gemm::Parallelism;
-use std::ops::Range;
+use std::{mem::MaybeUninit, ops::Range};
 
 /// Runs `work(images, their slice of out, gemm parallelism)` on one contiguous run of images per
 /// thread, and returns the results in order. `out` holds the same number of values per image
@@ -42,7 +42,7 @@ pub fn split_batch<R: Send>(
 const SERIAL_BELOW: usize = 1 << 15;
 
 /// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.
-pub fn for_each_row(out: &mut [f32], row_len: usize, work: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
     #[cfg(not(target_arch = "wasm32"))]
     if out.len() >= SERIAL_BELOW {
         use rayon::prelude::*;
@@ -52,6 +52,17 @@ pub fn for_each_row(out: &mut [f32], row_len: usize, work: impl Fn(usize, &mut [
         return;
     }
     out.chunks_mut(row_len).enumerate().for_each(|(i, row)| work(i, row));
+}
+
+/// `len` new values, written row by row by `fill(row index, row)` as in [`for_each_row`],
+/// without zeroing them first (a pass over memory saved). `fill` must write every value of
+/// its row.
+pub fn filled_rows(len: usize, row_len: usize, fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    for_each_row(&mut values.spare_capacity_mut()[..len], row_len, fill);
+    // SAFETY: every value was written: `fill` writes whole rows, and the rows cover `len`.
+    unsafe { values.set_len(len) };
+    values
 }
 
 /// `(0..n).map(work)`, spread over threads.

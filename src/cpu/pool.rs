@@ -2,7 +2,7 @@
 //! backward. Burn's flex pooling handles every window and stride, with an index tensor and a
 //! division per value; this one reads each window directly.
 
-use super::parallel::for_each_row;
+use super::parallel::filled_rows;
 
 /// Sizes of one pooling: `planes` = batch × channels planes of `height × width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,18 +30,16 @@ fn larger(first: f32, second: f32) -> f32 {
 pub fn forward(shape: &PoolShape, x: &[f32]) -> Vec<f32> {
     let [out_h, out_w] = shape.output_size();
     let plane_len = shape.height * shape.width;
-    let mut out = vec![0.0; shape.planes * out_h * out_w];
-    for_each_row(&mut out, out_h * out_w, |p, out| {
+    filled_rows(shape.planes * out_h * out_w, out_h * out_w, |p, out| {
         let plane = &x[p * plane_len..][..plane_len];
         for (y, out) in out.chunks_exact_mut(out_w).enumerate() {
             let top = &plane[2 * y * shape.width..][..2 * out_w];
             let bottom = &plane[(2 * y + 1) * shape.width..][..2 * out_w];
             for ((out, top), bottom) in out.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
-                *out = larger(larger(larger(top[0], top[1]), bottom[0]), bottom[1]);
+                out.write(larger(larger(larger(top[0], top[1]), bottom[0]), bottom[1]));
             }
         }
-    });
-    out
+    })
 }
 
 /// The input gradient: each output gradient goes to the first value of its window that equals
@@ -49,8 +47,11 @@ pub fn forward(shape: &PoolShape, x: &[f32]) -> Vec<f32> {
 pub fn backward(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32]) -> Vec<f32> {
     let [out_h, out_w] = shape.output_size();
     let plane_len = shape.height * shape.width;
-    let mut grad_x = vec![0.0; shape.planes * plane_len];
-    for_each_row(&mut grad_x, plane_len, |p, grad_x| {
+    filled_rows(shape.planes * plane_len, plane_len, |p, grad_x| {
+        // Odd sizes leave a last row or column no window reads.
+        grad_x[out_h * 2 * shape.width..].iter_mut().for_each(|v| {
+            v.write(0.0);
+        });
         let plane = &x[p * plane_len..][..plane_len];
         let out = &out[p * out_h * out_w..][..out_h * out_w];
         let grad = &grad[p * out_h * out_w..][..out_h * out_w];
@@ -59,6 +60,10 @@ pub fn backward(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32]) -> Vec<
             let (top, bottom) = (&plane[rows..][..2 * out_w], &plane[rows + shape.width..][..2 * out_w]);
             let (grad_rows, _) = grad_x[rows..].split_at_mut(2 * shape.width);
             let (grad_top, grad_bottom) = grad_rows.split_at_mut(shape.width);
+            if shape.width % 2 == 1 {
+                grad_top[shape.width - 1].write(0.0);
+                grad_bottom[shape.width - 1].write(0.0);
+            }
             for x in 0..out_w {
                 let (m, g) = (out[at + x], grad[at + x]);
                 // Branch-free (ties are common after ReLU and would defeat branch prediction):
@@ -66,14 +71,13 @@ pub fn backward(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32]) -> Vec<
                 let is_max = |v: f32| (v == m) | v.is_nan();
                 let (a, b, c) = (is_max(top[2 * x]), is_max(top[2 * x + 1]), is_max(bottom[2 * x]));
                 let first = [a, b & !a, c & !a & !b].map(|hit| hit as u8 as f32);
-                grad_top[2 * x] = g * first[0];
-                grad_top[2 * x + 1] = g * first[1];
-                grad_bottom[2 * x] = g * first[2];
-                grad_bottom[2 * x + 1] = g * (1.0 - first[0] - first[1] - first[2]);
+                grad_top[2 * x].write(g * first[0]);
+                grad_top[2 * x + 1].write(g * first[1]);
+                grad_bottom[2 * x].write(g * first[2]);
+                grad_bottom[2 * x + 1].write(g * (1.0 - first[0] - first[1] - first[2]));
             }
         }
-    });
-    grad_x
+    })
 }
 
 #[cfg(test)]
