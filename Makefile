@@ -28,7 +28,7 @@ test-e2e: web package site
 	node --test --test-concurrency=1 tests/e2e/
 
 test-native: data
-	cargo test --release --locked
+	cargo test --release --locked --workspace
 
 ## wasm tests in headless Chromium (WebGPU through SwiftShader, and the CPU backend)
 test-wasm: tools

@@ -5,7 +5,7 @@
 //! matching kernel. Only flex is listed (any other backend would panic), so callers check the
 //! device first: [`super::runs_here`].
 
-use super::{
+use secnn_kernels::{
     batch_norm::{self, NormShape},
     conv::{self, ConvShape},
     pool::{self, PoolShape},

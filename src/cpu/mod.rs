@@ -1,17 +1,12 @@
 //! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`] and [`max_pool2d`].
 //!
 //! On the CPU backend (flex, natively and in the browser's CPU module) these run hand-written
-//! kernels with their own backward passes: a convolution as im2col + GEMM per image
-//! ([`conv`]), batch normalization in place ([`batch_norm`](mod@batch_norm)), 2×2 pooling
-//! ([`pool`]). BENCHMARKS.md has the same-run A/B against Burn's own. Everything else
+//! kernels with their own backward passes (the `secnn-kernels` crate, `kernels/`): a
+//! convolution as im2col + GEMM per image, batch normalization in place, 2×2 pooling, the SE
+//! block's per-channel scaling. BENCHMARKS.md has the same-run A/B against Burn's own. Everything else
 //! (wgpu/WebGPU, other strides or windows, other dtypes) keeps Burn's modules, unchanged.
 
-mod batch_norm;
-pub mod conv;
 mod extension;
-mod parallel;
-pub mod pool;
-mod scale;
 
 use burn::{
     nn::{BatchNorm, PaddingConfig2d, conv::Conv2d, pool::MaxPool2d},

@@ -2,7 +2,7 @@
 //! step), and the backward: one pass each way. Burn's broadcast multiply takes one pass forward
 //! and three backward (a multiply for each input, then a reduction).
 
-use super::parallel::{dot, filled_rows, for_each_row, map_range};
+use crate::parallel::{dot, filled_rows, for_each_row, map_range};
 
 /// `x` `[rows, pixels]` times `weights` `[rows]`, row by row (a row is one image's channel).
 pub fn forward(x: &[f32], weights: &[f32]) -> Vec<f32> {

@@ -2,7 +2,7 @@
 //! backward. Burn's flex pooling handles every window and stride, with an index tensor and a
 //! division per value; this one reads each window directly.
 
-use super::parallel::filled_rows;
+use crate::parallel::filled_rows;
 
 /// Sizes of one pooling: `planes` = batch × channels planes of `height × width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! Burn's default (`batch_norm_train` in burn-backend) transposes the activation to
 //! `[channels, batch · pixels]` twice each way and makes about ten passes over it.
 
-use super::parallel::{dot, filled_rows, map_range, squared_deviation, sum};
+use crate::parallel::{dot, filled_rows, map_range, squared_deviation, sum};
 
 /// Sizes: `batch × channels` rows of `pixels` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

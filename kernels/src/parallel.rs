@@ -39,6 +39,7 @@ pub fn split_batch<R: Send>(
 
 /// Below this many values a pass stays on one thread: waking others costs more (batch-1
 /// inference).
+#[cfg(not(target_arch = "wasm32"))]
 const SERIAL_BELOW: usize = 1 << 15;
 
 /// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.

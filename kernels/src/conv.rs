@@ -6,7 +6,7 @@
 //! gradient convolves the transposed input with the transposed output gradient instead, which
 //! leaves only `c_in` parallel tasks (3 in the first layer) and adds layout copies.
 
-use super::parallel::{filled_rows, split_batch, sum};
+use crate::parallel::{filled_rows, split_batch, sum};
 use gemm::Parallelism;
 use std::ops::Range;
 
