@@ -146,9 +146,11 @@ impl CpuOps for Flex {
 
     fn scale_channels(mut x: FlexTensor, weights: FlexTensor) -> FlexTensor {
         let weights = Values::of(&weights);
+        let elements = x.layout().num_elements();
         if x.is_contiguous()
             && x.layout().start_offset() == 0
             && let Some(values) = x.try_storage_mut::<f32>()
+            && values.len() == elements
         {
             // Nobody else holds x (inference): no new buffer.
             scale::forward_in_place(values, weights.f32s());

@@ -53,7 +53,9 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, height, width] = x.dims();
     let weight = conv.weight.val();
     match (&conv.bias, gemm_padding(conv, height, width)) {
-        (Some(bias), Some(padding)) if runs_here(Layer::Conv, &x) && weight.dtype() == DType::F32 => {
+        (Some(bias), Some(padding))
+            if runs_here(Layer::Conv, &x) && weight.dtype() == DType::F32 && bias.val().dtype() == DType::F32 =>
+        {
             extension::conv2d_stride1(x, weight, bias.val(), padding)
         }
         _ => conv.forward(x),
