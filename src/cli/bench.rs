@@ -32,32 +32,12 @@ pub struct BenchArgs {
     /// Run these layers (`conv,norm,pool,scale`) through Burn's own modules instead of the CPU
     /// kernels (src/cpu), for same-run comparisons.
     #[arg(long, value_delimiter = ',', value_enum)]
-    burn_layers: Vec<LayerArg>,
+    burn_layers: Vec<secnn::cpu::Layer>,
     /// Also write the JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
     #[command(flatten)]
     backend: BackendArg,
-}
-
-/// A layer kind of `--burn-layers`.
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum LayerArg {
-    Conv,
-    Norm,
-    Pool,
-    Scale,
-}
-
-impl LayerArg {
-    fn layer(self) -> secnn::cpu::Layer {
-        match self {
-            Self::Conv => secnn::cpu::Layer::Conv,
-            Self::Norm => secnn::cpu::Layer::Norm,
-            Self::Pool => secnn::cpu::Layer::Pool,
-            Self::Scale => secnn::cpu::Layer::Scale,
-        }
-    }
 }
 
 /// Images in the batch whose throughput inference is measured with.
@@ -75,7 +55,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let device = device(&args.backend)?;
     device.seed(0);
     for layer in &args.burn_layers {
-        secnn::cpu::use_burn_for(layer.layer(), true);
+        secnn::cpu::use_burn_for(*layer, true);
     }
     let runs = args.runs.max(1);
     let mut rng = SmallRng::seed_from_u64(0);
@@ -84,7 +64,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let report = serde_json::json!({
         "backend": format!("{:?}", args.backend.backend).to_lowercase(),
         "features": secnn::backend::gpu_features(),
-        "burn_layers": args.burn_layers.iter().map(|l| format!("{:?}", l.layer()).to_lowercase()).collect::<Vec<_>>(),
+        "burn_layers": args.burn_layers.iter().map(|l| format!("{l:?}").to_lowercase()).collect::<Vec<_>>(),
         "train_images_per_s": median(training.images_per_s),
         "train_batch": args.train_batch,
         "read_every": args.read_every,

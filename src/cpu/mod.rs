@@ -1,4 +1,5 @@
-//! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`] and [`max_pool2d`].
+//! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`], [`scale_channels`] and
+//! [`max_pool2d`].
 //!
 //! On the CPU backend (flex, natively and in the browser's CPU module) these run hand-written
 //! kernels with their own backward passes (the `secnn-kernels` crate, `kernels/`): a
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A layer kind with a CPU kernel here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 pub enum Layer {
     Conv,
     Norm,
