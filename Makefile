@@ -11,7 +11,7 @@ DATA_DIR := data
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
 WASM_PACK := wasm-pack
 
-.PHONY: serve test test-native test-wasm test-e2e wasm web package site build tools data bench teacher clean
+.PHONY: serve test test-native test-wasm test-e2e wasm wasm-threads web package site build tools data bench teacher clean
 
 ## Build the wasm module and serve the page at http://127.0.0.1:$(PORT) (tools/static-server.mjs)
 serve: web
@@ -39,24 +39,48 @@ build:
 	cargo build --release --locked
 	@echo "binary: $(CARGO_TARGET_DIR)/release/secnn"
 
-## The two browser modules, from the one crate: www/pkg-cpu (CPU only, size profile `wasm-cpu`:
-## what a page starts on) and www/pkg (with WebGPU, loaded in the background when the browser
-## grants an adapter). Binaryen 132 (npm) then drops the debug names: a fifth off the gzipped
-## download (BENCHMARKS.md); its -Oz gains nothing more.
+## The three browser modules, from the one crate: www/pkg-cpu (CPU only, size profile `wasm-cpu`:
+## what a page starts on), www/pkg-threads (the same on a rayon pool of Web Workers: what a
+## cross-origin isolated page starts on) and www/pkg (with WebGPU, loaded in the background when
+## the browser grants an adapter). Binaryen 132 (npm) then drops the debug names: a fifth off the
+## gzipped download (BENCHMARKS.md); its -Oz gains nothing more.
 wasm: tools node_modules
 	$(WASM_PACK) build --target web --release --no-pack --out-dir www/pkg -- --locked --features webgpu
 	cargo build --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu
 	wasm-bindgen --target web --out-dir www/pkg-cpu --out-name secnn "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn.wasm"
-	@for dir in www/pkg www/pkg-cpu; do \
+	$(MAKE) wasm-threads
+	@for dir in www/pkg www/pkg-cpu www/pkg-threads; do \
 		node_modules/.bin/wasm-opt --strip-debug --strip-producers $$dir/secnn_bg.wasm -o $$dir/secnn_bg.wasm && \
 		echo "$$dir/secnn_bg.wasm: $$(stat -c %s $$dir/secnn_bg.wasm) bytes, $$(gzip -9 -c $$dir/secnn_bg.wasm | wc -c) gzipped"; \
 	done
+
+# The threaded module: wasm threads need atomics in std too, so std is rebuilt (`-Z build-std`,
+# which stable cargo takes with RUSTC_BOOTSTRAP=1 and the rust-src component), in a target
+# directory of its own (other target features; no lock shared with the other builds). The
+# link makes the memory shared and imported (4 GiB at most, as without threads) and exports the
+# thread-local storage hooks wasm-bindgen's thread support calls; `cargo rustc` gives those
+# link arguments to secnn alone, so changing them relinks without rebuilding every crate.
+# wasm-bindgen-rayon's helper worker imports the glue as '../../..' (a folder: bundlers resolve
+# it, browsers cannot), so the import is pointed at the glue's file.
+THREADS_TARGET_DIR := $(CARGO_TARGET_DIR)/threads
+THREADS_LINK_ARGS := --shared-memory --import-memory --max-memory=4294967296 \
+	--export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base
+wasm-threads: tools
+	RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(THREADS_TARGET_DIR)" \
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" \
+		cargo rustc --lib --locked --target wasm32-unknown-unknown --profile wasm-threads --features threads -Z build-std=panic_abort,std \
+		-- $(foreach arg,$(THREADS_LINK_ARGS),-C link-arg=$(arg))
+	rm -rf www/pkg-threads
+	wasm-bindgen --target web --out-dir www/pkg-threads --out-name secnn "$(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-threads/secnn.wasm"
+	@helper=$$(ls www/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js) && \
+		grep -q "import('../../..')" $$helper && sed -i "s#import('../../..')#import('../../../secnn.js')#" $$helper || \
+		{ echo "wasm-bindgen-rayon's workerHelpers.js no longer imports '../../..': check the threaded module's helper"; exit 1; }
 
 ## Everything the page needs: the wasm modules, the vendored chart library and the page's own
 ## files, precompressed (brotli and gzip next to each file) for tools/static-server.mjs or any static host
 web: wasm node_modules
 	node tools/vendor.mjs
-	node tools/compress.mjs www/pkg www/pkg-cpu www/vendor www/model www/examples index.html sw.js manifest.webmanifest $(wildcard www/*.js www/*.css www/*.svg)
+	node tools/compress.mjs www/pkg www/pkg-cpu www/pkg-threads www/vendor www/model www/examples index.html sw.js manifest.webmanifest $(wildcard www/*.js www/*.css www/*.svg)
 
 ## The browser module as an npm package: secnn-<version>.tgz (README, "Install")
 package: web
@@ -73,6 +97,7 @@ node_modules: package.json package-lock.json
 ## Build tools pinned to Cargo.lock (installed once, from crates.io, if missing)
 tools:
 	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 	@command -v wasm-pack >/dev/null || cargo install wasm-pack --version 0.15.1
 	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
 		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; fi
@@ -111,4 +136,4 @@ bench/node_modules: bench/package.json bench/package-lock.json
 	@touch bench/node_modules
 
 clean:
-	rm -rf www/pkg www/pkg-cpu build site secnn-*.tgz $(DATA_DIR)
+	rm -rf www/pkg www/pkg-cpu www/pkg-threads build site secnn-*.tgz $(DATA_DIR)

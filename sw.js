@@ -3,7 +3,10 @@
 // the network does not answer, so the page classifies and fine-tunes offline.
 // Network first: online, every file is fetched (a 304 when unchanged) and the cached copy
 // replaced, so a rebuilt wasm module never runs next to older JavaScript.
-const CACHE = 'secnn-app-v4'; // a new name drops files the page no longer has (v4: style.css inlined in index.html)
+// Every response it serves carries the cross-origin isolation headers (COOP/COEP), so on a
+// static host that cannot send them the page is isolated from its second visit on, and runs
+// the threaded CPU module (www/pkg-threads/).
+const CACHE = 'secnn-app-v5'; // a new name drops files the page no longer has (v5: the threaded module)
 const APP_FILES = [
   './',
   'index.html',
@@ -56,14 +59,45 @@ const ON_DEMAND_FILES = [
   'www/pkg/secnn.js',
   'www/pkg/secnn_bg.wasm',
 ];
+// The threaded CPU module, what an isolated page runs: its glue, its wasm, and the scripts the
+// glue imports (its thread pool's helper worker, under a hashed path wasm-bindgen picks).
+const THREADED_FILES = [
+  'www/pkg-threads/secnn.js',
+  'www/pkg-threads/secnn_bg.wasm',
+];
+const [THREADED_GLUE] = THREADED_FILES;
+const THREADED_FOLDER = 'www/pkg-threads/';
 const scope = new URL(self.registration.scope);
-const appUrls = new Set([...APP_FILES, ...ON_DEMAND_FILES].map((file) => new URL(file, scope).href));
+const appUrls = new Set([...APP_FILES, ...ON_DEMAND_FILES, ...THREADED_FILES].map((file) => new URL(file, scope).href));
+const isAppUrl = (href) => appUrls.has(href) || href.startsWith(new URL(THREADED_FOLDER, scope).href);
+
+const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+/** `response` with the isolation headers (a copy; the body is streamed, not read). */
+function isolated(response) {
+  if (response.type === 'opaque' || response.headers.get('Cross-Origin-Embedder-Policy')) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(ISOLATION_HEADERS)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+/** The threaded module's files, with the snippets its glue imports (`./snippets/…`). */
+async function threadedFiles() {
+  const glue = await (await fetch(THREADED_GLUE, { cache: 'force-cache' })).text();
+  const snippets = [...glue.matchAll(/from '\.\/(snippets\/[^']+\.js)'/g)].map(([, path]) => `${THREADED_FOLDER}${path}`);
+  return [...THREADED_FILES, ...snippets];
+}
 
 // The page registers this worker after its first prediction, so what it just downloaded is in
 // the HTTP cache: 'force-cache' copies it from there instead of downloading it again.
+// Where the page runs the threaded module (this worker is isolated too), it is copied as well.
 self.addEventListener('install', (event) => {
-  const requests = APP_FILES.map((file) => new Request(file, { cache: 'force-cache' }));
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(requests)).then(() => self.skipWaiting()));
+  event.waitUntil((async () => {
+    const files = self.crossOriginIsolated ? [...APP_FILES, ...(await threadedFiles())] : APP_FILES;
+    const cache = await caches.open(CACHE);
+    await cache.addAll(files.map((file) => new Request(file, { cache: 'force-cache' })));
+    await self.skipWaiting();
+  })());
 });
 
 self.addEventListener('activate', (event) => {
@@ -75,16 +109,16 @@ self.addEventListener('activate', (event) => {
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   url.search = '';
-  if (event.request.method !== 'GET' || !appUrls.has(url.href)) return; // not ours: the network as usual
+  if (event.request.method !== 'GET' || !isAppUrl(url.href)) return; // not ours: the network as usual
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
     try {
       const response = await fetch(event.request);
       if (response.ok) await cache.put(url.href, response.clone());
-      return response;
+      return isolated(response);
     } catch (error) {
       const cached = await cache.match(url.href);
-      if (cached) return cached;
+      if (cached) return isolated(cached);
       throw error;
     }
   })());

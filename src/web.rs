@@ -22,6 +22,12 @@ pub struct Runtime {
 
 use wasm_bindgen::prelude::*;
 
+// Linked for its export `initThreadPool(n)`: the threaded module's rayon pool of `n` Web
+// Workers, which the worker starts once before the first `Runtime.create` (until then rayon
+// would run everything on the calling thread).
+#[cfg(feature = "threads")]
+extern crate wasm_bindgen_rayon;
+
 #[wasm_bindgen(start)]
 fn start() {
     crate::backend::run_static_constructors();
@@ -66,6 +72,8 @@ struct BackendInfo {
     adapter: String,
     /// Why WebGPU is not used, when it was asked for with "auto" and failed.
     fallback_reason: Option<String>,
+    /// The CPU work's threads: the threaded module's pool, else 1.
+    threads: usize,
 }
 
 #[derive(Serialize)]
@@ -131,11 +139,12 @@ fn planes_to_rgba(planes: &Planes) -> Vec<u8> {
 }
 
 fn cpu_adapter() -> String {
-    if cfg!(target_feature = "simd128") {
-        "CPU (Burn flex, wasm SIMD128)".into()
-    } else {
-        "CPU (Burn flex)".into()
-    }
+    let simd = if cfg!(target_feature = "simd128") { ", wasm SIMD128" } else { "" };
+    let threads = match crate::cpu::threads() {
+        1 => String::new(),
+        n => format!(", {n} threads"),
+    };
+    format!("CPU (Burn flex{simd}{threads})")
 }
 
 #[wasm_bindgen]
@@ -143,7 +152,7 @@ impl Runtime {
     /// Opens a backend — `"auto"` (WebGPU when an adapter is granted, else CPU), `"webgpu"`
     /// (an error when unavailable) or `"cpu"` — and loads the weights in `weights` (burnpack bytes).
     pub async fn create(backend: &str, weights: &[u8]) -> Result<Runtime, JsValue> {
-        let cpu = |fallback_reason| BackendInfo { backend: "cpu".into(), adapter: cpu_adapter(), fallback_reason };
+        let cpu = |fallback_reason| BackendInfo { backend: "cpu".into(), adapter: cpu_adapter(), fallback_reason, threads: crate::cpu::threads() };
         let (device, backend) = match backend {
             "cpu" => (Device::flex(), cpu(None)),
             "webgpu" => open_webgpu().await.map_err(js_error)?,
@@ -319,5 +328,5 @@ impl Runtime {
 /// The browser's WebGPU device, described for the caller.
 async fn open_webgpu() -> Result<(Device, BackendInfo), crate::backend::WebGpuUnavailable> {
     let (device, adapter) = crate::backend::open_webgpu().await?;
-    Ok((device, BackendInfo { backend: "webgpu".into(), adapter, fallback_reason: None }))
+    Ok((device, BackendInfo { backend: "webgpu".into(), adapter, fallback_reason: None, threads: 1 }))
 }

@@ -23,12 +23,14 @@ const RUNTIME_FILES = [
   ['www/secnn.d.ts', 'secnn.d.ts'],
   ['www/pkg-cpu/secnn.js', 'pkg-cpu/secnn.js'],
   ['www/pkg-cpu/secnn_bg.wasm', 'pkg-cpu/secnn_bg.wasm'],
+  ['www/pkg-threads/secnn.js', 'pkg-threads/secnn.js'],
+  ['www/pkg-threads/secnn_bg.wasm', 'pkg-threads/secnn_bg.wasm'],
   ['www/pkg/secnn.js', 'pkg/secnn.js'],
   ['www/pkg/secnn_bg.wasm', 'pkg/secnn_bg.wasm'],
   ['www/model/secnn-cifar10.bpk', 'model/secnn-cifar10.bpk'],
 ];
-/** wasm-bindgen's inline JS snippets, when a build has any (imported by the glue). */
-const SNIPPET_DIRS = [['www/pkg-cpu/snippets', 'pkg-cpu/snippets'], ['www/pkg/snippets', 'pkg/snippets']];
+/** wasm-bindgen's inline JS snippets, when a build has any (imported by the glue; the threaded build's start its pool). */
+const SNIPPET_DIRS = [['www/pkg-cpu/snippets', 'pkg-cpu/snippets'], ['www/pkg-threads/snippets', 'pkg-threads/snippets'], ['www/pkg/snippets', 'pkg/snippets']];
 const LEGAL_FILES = [['LICENSE-MIT', 'LICENSE-MIT'], ['LICENSE-APACHE', 'LICENSE-APACHE']];
 /** README.md's sections that make the package's README. */
 const README_SECTIONS = ['Install', 'Use it from your own page'];

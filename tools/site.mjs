@@ -1,11 +1,13 @@
 // `make site`: the page as a folder any static host serves (site/, ignored by git). It holds
-// exactly the files the service worker keeps (sw.js's APP_FILES and ON_DEMAND_FILES: the one list
-// of what the page needs) plus sw.js itself and the vendored library's licence, each with brotli
-// and gzip copies beside it. Every URL in the page is relative, so the folder works at a
+// exactly the files the service worker keeps (sw.js's APP_FILES, ON_DEMAND_FILES and
+// THREADED_FILES: the one list of what the page needs, with the threaded module's snippets) plus
+// sw.js itself and the vendored library's licence, each with brotli and gzip copies beside it,
+// and a `_headers` file that makes hosts which read one (Netlify, Cloudflare Pages) send the
+// cross-origin isolation headers; elsewhere sw.js adds them from the second visit on. Every URL in the page is relative, so the folder works at a
 // domain's root or under a sub-path (a project site such as https://user.example/secnn/).
 // Usage: node tools/site.mjs   (after `make web`)
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,12 +15,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const site = join(root, 'site');
 
 /**
- * sw.js's APP_FILES and ON_DEMAND_FILES (the files it keeps), read from its source: it is a
- * classic service worker and cannot be imported.
+ * sw.js's APP_FILES, ON_DEMAND_FILES and THREADED_FILES (the files it keeps), read from its
+ * source: it is a classic service worker and cannot be imported.
  */
 export function appFiles() {
   const source = readFileSync(join(root, 'sw.js'), 'utf8');
-  return ['APP_FILES', 'ON_DEMAND_FILES'].flatMap((name) => {
+  return ['APP_FILES', 'ON_DEMAND_FILES', 'THREADED_FILES'].flatMap((name) => {
     const list = source.match(new RegExp(`const ${name} = \\[([\\s\\S]*?)\\];`));
     if (!list) throw new Error(`sw.js has no ${name} list`);
     return [...list[1].matchAll(/'([^']*)'/g)].map((m) => m[1]).filter((file) => file !== './');
@@ -31,10 +33,27 @@ function freshlyCompressed(file) {
   return ['.br', '.gz'].every((suffix) => existsSync(join(root, file + suffix)) && statSync(join(root, file + suffix)).mtimeMs >= made);
 }
 
+/** Every file of site/ but `_headers`: the page's, the threaded module's snippets, sw.js, a licence. */
+export const siteFiles = () => [...appFiles(), ...threadedSnippets(), 'sw.js', 'www/vendor/uPlot.LICENSE'];
+
+/** The scripts wasm-bindgen wrote for the threaded module (its thread pool's helper worker). */
+const threadedSnippets = () => walk(join(root, 'www/pkg-threads/snippets'))
+  .filter((file) => file.endsWith('.js')).map((file) => `www/pkg-threads/snippets/${file}`);
+
+function walk(dir) {
+  return readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? walk(join(dir, name)).map((p) => `${name}/${p}`) : [name]));
+}
+
+/** The cross-origin isolation headers, for hosts that read a `_headers` file. */
+const HEADERS_FILE = `/*
+  Cross-Origin-Opener-Policy: same-origin
+  Cross-Origin-Embedder-Policy: require-corp
+`;
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   rmSync(site, { recursive: true, force: true });
   const uncompressed = [];
-  for (const file of [...appFiles(), 'sw.js', 'www/vendor/uPlot.LICENSE']) {
+  for (const file of siteFiles()) {
     if (!existsSync(join(root, file))) throw new Error(`${file} is missing: run \`make web\` first`);
     mkdirSync(dirname(join(site, file)), { recursive: true });
     cpSync(join(root, file), join(site, file));
@@ -43,5 +62,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     else uncompressed.push(join(site, file));
   }
   execFileSync('node', [join(root, 'tools', 'compress.mjs'), ...uncompressed], { stdio: 'inherit' });
+  writeFileSync(join(site, '_headers'), HEADERS_FILE);
   console.log(`site/: the page, ready for any static host (README, "Publish the page")`);
 }

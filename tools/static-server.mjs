@@ -5,10 +5,13 @@
 //   time) when the browser accepts them, with `Vary: Accept-Encoding`;
 // - the right Content-Type, `application/wasm` above all (streaming compilation needs it);
 // - `Cache-Control: no-cache` with an ETag: browsers revalidate and get 304 when unchanged (the
-//   file names carry no hash); the service worker (sw.js) keeps the offline copy.
+//   file names carry no hash); the service worker (sw.js) keeps the offline copy;
+// - cross-origin isolation (COOP `same-origin`, COEP `require-corp`), which lets the page run the
+//   threaded CPU module (shared wasm memory).
 // Options: `--root DIR` (default: the repository), `--base /sub/path/` (serve the folder under a
-// sub-path, as a project site is), `--cors` (any origin may load the files: a CDN's headers).
-// Usage: node tools/static-server.mjs [PORT] [--root DIR] [--base PATH] [--cors]
+// sub-path, as a project site is), `--cors` (any origin may load the files: a CDN's headers),
+// `--isolation off` (no COOP/COEP: a host that cannot send them).
+// Usage: node tools/static-server.mjs [PORT] [--root DIR] [--base PATH] [--cors] [--isolation on|off]
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { Transform, pipeline } from 'node:stream';
@@ -37,6 +40,8 @@ const TYPES = {
   '.txt': 'text/plain; charset=utf-8',
   '.md': 'text/markdown; charset=utf-8',
 };
+/** What makes a page cross-origin isolated (sw.js adds the same where a host cannot send them). */
+export const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 /** Encodings we may have precompressed, best first. */
 const ENCODINGS = [['br', '.br'], ['gzip', '.gz']];
 
@@ -94,17 +99,21 @@ function folderRedirect(root, base, pathname) {
 
 /**
  * A static server of `root` under `base` (ends with '/'). `cors`: adds the headers a CDN sends,
- * so pages on other origins can import the scripts and fetch the wasm. `onRequest({ path, file,
+ * so pages on other origins can import the scripts and fetch the wasm. `isolated`: sends the
+ * headers that make a page cross-origin isolated (every response: workers need them too). `onRequest({ path, file,
  * bytes })` hears every request (the file served or null, the body's bytes on the wire), for
  * tests that check what a page downloaded. `link` ({ latencyMs, bitsPerSecond }) serves through
  * a slow link shared by every response (see `sharedLink`).
  */
-export function staticServer({ root = REPOSITORY, base = '/', cors = false, onRequest, link = null } = {}) {
+export function staticServer({ root = REPOSITORY, base = '/', cors = false, isolated = true, onRequest, link = null } = {}) {
   root = resolve(root);
   const slow = link ? sharedLink(link) : null;
   return createServer(async (request, response) => {
     if (slow) await slow.latency();
-    const common = cors ? { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' } : {};
+    const common = {
+      ...(cors ? { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' } : {}),
+      ...(isolated ? ISOLATION_HEADERS : {}),
+    };
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { ...common, Allow: 'GET, HEAD' }).end();
       return;
@@ -194,11 +203,15 @@ export const basePath = (base) => `/${base.replace(/^\/+|\/+$/g, '')}/`.replace(
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { root: { type: 'string' }, base: { type: 'string', default: '/' }, cors: { type: 'boolean', default: false } },
+    options: {
+      root: { type: 'string' }, base: { type: 'string', default: '/' }, cors: { type: 'boolean', default: false },
+      isolation: { type: 'string', default: 'on' },
+    },
   });
   const port = Number(positionals[0] ?? 8080);
   const root = values.root ? resolve(values.root) : REPOSITORY;
   const base = basePath(values.base);
-  staticServer({ root, base, cors: values.cors })
+  if (!['on', 'off'].includes(values.isolation)) throw new Error(`--isolation must be on or off, not ${values.isolation}`);
+  staticServer({ root, base, cors: values.cors, isolated: values.isolation === 'on' })
     .listen(port, '127.0.0.1', () => console.log(`serving ${root} at http://127.0.0.1:${port}${base}`));
 }

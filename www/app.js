@@ -6,8 +6,9 @@
 // No static imports: the downloads start (after the first paint) while the view modules load,
 // instead of after the whole module graph has arrived.
 const SHIPPED_WEIGHTS = 'www/model/secnn-cifar10.bpk';
-// The page starts on the small CPU-only module; SeCnn loads the WebGPU one in the background.
-const WASM = 'www/pkg-cpu/secnn_bg.wasm';
+// The page starts on a small CPU-only module (the threaded one where the page is cross-origin
+// isolated); SeCnn loads the WebGPU one when fine-tuning is in sight.
+const WASM = { cpu: 'www/pkg-cpu/secnn_bg.wasm', threads: 'www/pkg-threads/secnn_bg.wasm' };
 
 async function fetchBytes(url) {
   const response = await fetch(url);
@@ -59,7 +60,8 @@ async function startModel({ runtime, shipped }) {
   // Keep a copy of the weights: the bytes sent to the worker are its own.
   // WebGPU (a 2.9 MB module) loads when fine-tuning is in sight: the CPU is as quick for one image.
   page.model = await SeCnn.create({
-    backend: 'auto', weights: shipped.then((bytes) => bytes.slice()), wasm: { cpu: runtime }, webgpu: 'on-demand',
+    backend: 'auto', weights: shipped.then((bytes) => bytes.slice()),
+    wasm: { cpu: runtime.then((wasm) => wasm.cpu), threads: runtime.then((wasm) => wasm.threads) }, webgpu: 'on-demand',
   });
   page.shippedBytes = await shipped;
   page.model.addEventListener('backendchange', () => updateStatus());

@@ -21,16 +21,19 @@ function describeBackend(backend) {
   if (backend.backend === 'webgpu') {
     return { text: `WebGPU · ${backend.adapter}`, kind: 'webgpu', title: 'Running on the GPU through WebGPU' };
   }
+  // The threaded CPU module runs where the page is cross-origin isolated.
+  const cpu = backend.threads > 1 ? `CPU ×${backend.threads}` : 'CPU';
+  const onThreads = backend.threads > 1 ? ` on ${backend.threads} threads` : ' on one thread';
   if (backend.onDemand) {
-    return { text: 'CPU · WebGPU on demand', kind: 'cpu',
-      title: 'Running on the CPU, as fast as the GPU for one image; WebGPU loads when you fine-tune' };
+    return { text: `${cpu} · WebGPU on demand`, kind: 'cpu',
+      title: `Running on the CPU${onThreads}, as fast as the GPU for one image; WebGPU loads when you fine-tune` };
   }
   if (backend.loading) {
-    return { text: 'CPU · loading WebGPU…', kind: 'cpu',
-      title: 'Running on the CPU now; the WebGPU runtime is loading and takes over when ready' };
+    return { text: `${cpu} · loading WebGPU…`, kind: 'cpu',
+      title: `Running on the CPU${onThreads} now; the WebGPU runtime is loading and takes over when ready` };
   }
-  return { text: 'CPU (no WebGPU)', kind: 'cpu',
-    title: backend.fallbackReason ? `WebGPU unavailable: ${backend.fallbackReason}` : 'CPU backend chosen' };
+  return { text: `${cpu} (no WebGPU)`, kind: 'cpu',
+    title: `${backend.fallbackReason ? `WebGPU unavailable: ${backend.fallbackReason}` : 'CPU backend chosen'}; running${onThreads}` };
 }
 
 /** The model badge: name and accuracy on one line (a fixed slot); the whole story in its tooltip. */

@@ -60,7 +60,7 @@ const narrowestBlock = (context) => Math.min(...(context.blockWidths ?? [Infinit
 export const OPTIONS = {
   create: {
     backend: oneOf('auto', 'webgpu', 'cpu'),
-    module: oneOf('cpu', 'webgpu'),
+    module: oneOf('cpu', 'threads', 'webgpu'),
     probe: boolean(),
     webgpu: oneOf('eager', 'on-demand'),
     weights: anything(),
@@ -70,7 +70,7 @@ export const OPTIONS = {
   },
   recreate: {
     backend: oneOf('auto', 'webgpu', 'cpu'),
-    module: oneOf('cpu', 'webgpu'),
+    module: oneOf('cpu', 'threads', 'webgpu'),
     probe: boolean(),
     webgpu: oneOf('eager', 'on-demand'),
     weights: anything(),

@@ -45,18 +45,18 @@ function wasmSource(value, name) {
 
 /**
  * Where the files come from. By default each is the literal URL beside this file; `assetsUrl`
- * (a folder holding the package's files: secnn-worker.js, pkg-cpu/, pkg/, model/) moves them all;
- * `workerUrl`, `wasm: { cpu, webgpu }` and `weights` move one each. URLs are made absolute here.
+ * (a folder holding the package's files: secnn-worker.js, pkg-cpu/, pkg-threads/, pkg/, model/) moves them all;
+ * `workerUrl`, `wasm: { cpu, threads, webgpu }` and `weights` move one each. URLs are made absolute here.
  * `worker: null` means the bundler-visible literal worker URL.
  */
 export function resolveAssets({ assetsUrl, workerUrl, wasm, weights }) {
   if (wasm !== undefined && (wasm === null || typeof wasm !== 'object' || isBytes(wasm))) {
-    throw codedError('create: wasm must be an object { cpu, webgpu } of URLs or bytes of secnn_bg.wasm', ERROR_CODES.invalidArgument, { Kind: TypeError });
+    throw codedError('create: wasm must be an object { cpu, threads, webgpu } of URLs or bytes of secnn_bg.wasm', ERROR_CODES.invalidArgument, { Kind: TypeError });
   }
   const base = assetsUrl ? absolute(String(assetsUrl).replace(/\/?$/, '/')) : null;
   return {
     worker: workerUrl ? absolute(workerUrl) : base ? new URL('secnn-worker.js', base).href : null,
-    wasm: { cpu: wasmSource(wasm?.cpu, 'cpu'), webgpu: wasmSource(wasm?.webgpu, 'webgpu') },
+    wasm: { cpu: wasmSource(wasm?.cpu, 'cpu'), threads: wasmSource(wasm?.threads, 'threads'), webgpu: wasmSource(wasm?.webgpu, 'webgpu') },
     weights: weights ?? (base ? new URL('model/secnn-cifar10.bpk', base).href : DEFAULT_WEIGHTS),
   };
 }

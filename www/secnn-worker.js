@@ -2,35 +2,69 @@
 // The messages are defined in secnn-protocol.js. This file only moves messages: every model
 // rule and outcome is the Rust runtime's; it forwards what the runtime returns, queues calls
 // (the runtime is not re-entrant) and lets pause / cancel in between fine-tuning steps.
-// One of the two builds of the crate runs here: './pkg-cpu/' (CPU only, small) or './pkg/'
-// (WebGPU and CPU); a worker loads one, once.
+// One of the three builds of the crate runs here: './pkg-cpu/' (CPU only, small),
+// './pkg-threads/' (CPU only, on a pool of threads: pages that are cross-origin isolated) or
+// './pkg/' (WebGPU and CPU); a worker loads one, once.
 
 import { checkClasses, checkLabel, checkOptions } from './secnn-args.js';
 import { CONTROLS, ERROR_CODES, FINE_TUNE_STATUS, PROGRESS, codedError, errorToMessage } from './secnn-protocol.js';
 
 /**
- * The two builds, each named by literal URLs so that bundlers (Vite, webpack, Rollup) find,
- * emit and rename their files; the WebGPU build is only fetched when a worker asks for it.
+ * The three builds, each named by literal URLs so that bundlers (Vite, webpack, Rollup) find,
+ * emit and rename their files; a build is only fetched when a worker asks for it.
  * `wasm` (the page's override: a URL, the bytes or a compiled WebAssembly.Module) replaces the build's own `.wasm` URL.
  */
 const BUILDS = {
   cpu: { glue: () => import('./pkg-cpu/secnn.js'), wasm: () => new URL('./pkg-cpu/secnn_bg.wasm', import.meta.url) },
+  threads: { glue: () => import('./pkg-threads/secnn.js'), wasm: () => new URL('./pkg-threads/secnn_bg.wasm', import.meta.url) },
   webgpu: { glue: () => import('./pkg/secnn.js'), wasm: () => new URL('./pkg/secnn_bg.wasm', import.meta.url) },
 };
 const glues = {}; // build -> the promise of its JS bindings, imported once
 const importGlue = (module) => (glues[module] ??= BUILDS[module].glue());
 
+/**
+ * The threaded build's pool: one thread per logical core, at most 8 (the model's layers split
+ * no further, and each thread holds its own stack).
+ */
+const POOL_THREADS = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
+/** A pool whose helper workers never report ready (their script refused) is given up after this. */
+const POOL_TIMEOUT_MS = 20_000;
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took over ${ms / 1000} s`)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function loadBuild(module, wasm) {
   const glue = await importGlue(module);
   await glue.default({ module_or_path: wasm ?? BUILDS[module].wasm() });
+  // Before any work: rayon would otherwise settle on the calling thread alone.
+  if (module === 'threads') await withTimeout(glue.initThreadPool(POOL_THREADS), POOL_TIMEOUT_MS, 'starting the thread pool');
   return glue;
 }
 
+/**
+ * `module`, or where the threaded build cannot start here (no shared memory, its helper
+ * worker refused: e.g. the files on another origin), the single-threaded CPU build.
+ */
+async function loadWithFallback(module, wasm, fallbackWasm) {
+  if (module !== 'threads') return { module, glue: await loadBuild(module, wasm) };
+  try {
+    if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated (COOP/COEP)');
+    return { module, glue: await loadBuild(module, wasm) };
+  } catch (error) {
+    console.warn(`secnn: the threaded CPU module could not start (${error?.message ?? error}); using the single-threaded one`);
+    return { module: 'cpu', glue: await loadBuild('cpu', fallbackWasm) };
+  }
+}
+
 let bindings = null; // the module's JS bindings: { default: init, Runtime }
+let loadedModule = null; // the build running: 'cpu', 'threads' or 'webgpu'
 let runtime = null;
 let ready = null;
 /** Loads the build once (the first `prepare` with `load`, or `create`, names its wasm). */
-const startLoading = (module, wasm) => (ready ??= loadBuild(module, wasm).then((loaded) => { bindings = loaded; }));
+const startLoading = (module, wasm, fallbackWasm) => (ready ??= loadWithFallback(module, wasm, fallbackWasm).then((loaded) => { bindings = loaded.glue; loadedModule = loaded.module; }));
 // The runtime is not re-entrant: an async call (a WebGPU read) holds it across its awaits, and
 // a second call meanwhile fails ("recursive use of an object"). So every call into it queues
 // here, one at a time. Fine-tuning queues each step, so classifying while it trains works.
@@ -62,16 +96,16 @@ const methods = {
    * Imports a build's bindings ahead of `create`; with `load`, also downloads and compiles its
    * wasm (the build's own, or `wasm`) while the weights still download. A failure is reported by `create`.
    */
-  prepare({ module, load = false, wasm }) {
-    if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
-    if (load) startLoading(module, wasm).catch(() => {});
+  prepare({ module, load = false, wasm, fallbackWasm }) {
+    if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu, threads or webgpu`, ERROR_CODES.invalidArgument);
+    if (load) startLoading(module, wasm, fallbackWasm).catch(() => {});
     else importGlue(module).catch(() => {});
     return null;
   },
-  async create({ backend, weights, wasm, module = 'webgpu' }) {
-    if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu or webgpu`, ERROR_CODES.invalidArgument);
+  async create({ backend, weights, wasm, fallbackWasm, module = 'webgpu' }) {
+    if (!BUILDS[module]) throw codedError(`unknown module ${module}: use cpu, threads or webgpu`, ERROR_CODES.invalidArgument);
     // `wasm`: an absolute URL, or the bytes or compiled module when the page downloaded it itself.
-    await startLoading(module, wasm);
+    await startLoading(module, wasm, fallbackWasm);
     const bytes = await fetchBytes(weights);
     runtime?.free();
     runtime = null;
@@ -81,11 +115,11 @@ const methods = {
     // is posted (the first kernel launches compile synchronously).
     exclusive(() => yieldToEvents().then(() => runtime.warm_up()))
       .catch((error) => console.warn('secnn warm-up failed:', error?.message ?? error));
-    return { backend: runtime.backend(), info: runtime.info(), facts };
+    return { backend: { ...runtime.backend(), module: loadedModule }, info: runtime.info(), facts };
   },
   info: () => runtime.info(),
   facts: () => facts,
-  backend: () => runtime.backend(),
+  backend: () => ({ ...runtime.backend(), module: loadedModule }),
   loadWeights: async ({ weights }) => runtime.load_weights(await fetchBytes(weights)),
   exportWeights: async ({ format = 'burnpack' } = {}) => {
     checkOptions('exportWeights', { format });

@@ -43,6 +43,9 @@ export interface ModelFacts {
   datasetClasses: string[];
 }
 
+/** The module's builds: CPU single-threaded, CPU on a pool of threads, WebGPU (with the CPU). */
+export type ModuleName = 'cpu' | 'threads' | 'webgpu';
+
 export interface BackendInfo {
   /** The backend in use. */
   backend: 'webgpu' | 'cpu';
@@ -50,6 +53,10 @@ export interface BackendInfo {
   adapter: string;
   /** Why 'auto' fell back to the CPU, if it did. */
   fallbackReason: string | null;
+  /** Threads the CPU work runs on: the threaded module's pool (cross-origin isolated pages), else 1. */
+  threads: number;
+  /** The build running: 'cpu' (single-threaded), 'threads' or 'webgpu'. */
+  module: ModuleName;
   /** 'webgpu' while 'auto' loads the WebGPU module in the background (the CPU serves meanwhile). */
   loading?: 'webgpu' | null;
   /**
@@ -246,22 +253,27 @@ export interface AssetOptions {
    * then needs `worker-src blob:` plus that origin, and `script-src 'wasm-unsafe-eval'` plus that origin.
    */
   assetsUrl?: string | URL;
-  /** `secnn-worker.js` elsewhere (it loads `pkg-cpu/` and `pkg/` from beside itself). */
+  /** `secnn-worker.js` elsewhere (it loads `pkg-cpu/`, `pkg-threads/` and `pkg/` from beside itself). */
   workerUrl?: string | URL;
   /**
-   * Each build's `secnn_bg.wasm`: `cpu` (pkg-cpu/, what 'auto' and 'cpu' start on) and `webgpu` (pkg/).
+   * Each build's `secnn_bg.wasm`: `cpu` (pkg-cpu/, what 'auto' and 'cpu' start on), `threads`
+   * (pkg-threads/, what they start on where the page is cross-origin isolated) and `webgpu` (pkg/).
    * Each may also be a promise of one: the worker starts while it settles, then downloads and
    * compiles it (off the page's thread) while the weights still download.
    */
-  wasm?: { cpu?: WasmSource | Promise<WasmSource>; webgpu?: WasmSource | Promise<WasmSource> };
+  wasm?: { cpu?: WasmSource | Promise<WasmSource>; threads?: WasmSource | Promise<WasmSource>; webgpu?: WasmSource | Promise<WasmSource> };
   /** Burnpack weights (default: the shipped CIFAR-10 model, `model/secnn-cifar10.bpk`), or a promise of them. */
   weights?: WeightsInput | Promise<WeightsInput>;
 }
 
 export interface CreateOptions extends AssetOptions {
   backend?: Backend;
-  /** The build to run, by hand ('webgpu' is the full one, also for the CPU backend); by default it follows `backend`. */
-  module?: 'cpu' | 'webgpu';
+  /**
+   * The build to run, by hand ('webgpu' is the full one, also for the CPU backend; 'threads'
+   * falls back to 'cpu' where the page is not cross-origin isolated); by default it follows
+   * `backend`, on the threaded CPU build where the page is isolated.
+   */
+  module?: ModuleName;
   /** `false`: 'auto' classifies on WebGPU without timing it against the CPU. */
   probe?: boolean;
   /**
@@ -290,7 +302,7 @@ export class SeCnn extends EventTarget {
   constructor(assets?: AssetOptions);
   static create(options?: CreateOptions): Promise<SeCnn>;
   /** Restarts the worker; `weights` defaults to those `create` was given. */
-  recreate(options?: { backend?: Backend; weights?: WeightsInput | Promise<WeightsInput>; module?: 'cpu' | 'webgpu'; probe?: boolean; webgpu?: 'eager' | 'on-demand' }): Promise<SeCnn>;
+  recreate(options?: { backend?: Backend; weights?: WeightsInput | Promise<WeightsInput>; module?: ModuleName; probe?: boolean; webgpu?: 'eager' | 'on-demand' }): Promise<SeCnn>;
   /** `tta`: average with the mirror image (test-time flip averaging). */
   classify(image: ImageInput, options?: { topK?: number; tta?: boolean }): Promise<Classified>;
   /** `map: { block, channel }` (block from 1) adds that channel's feature map as `blocks[block - 1].requested`. */

@@ -58,9 +58,15 @@ const PROBE_RUNS = 7;
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 /**
+ * The CPU build a page runs: the threaded one where threads can share memory (the page is
+ * cross-origin isolated: COOP/COEP) and there is more than one core, else the single-threaded one.
+ */
+const cpuBuild = () => (globalThis.crossOriginIsolated && (globalThis.navigator?.hardwareConcurrency ?? 1) > 1 ? 'threads' : 'cpu');
+
+/**
  * The model, running in a Web Worker. With `backend: 'auto'` it starts at once on the small
- * CPU-only module and, when the browser grants a WebGPU adapter, loads the WebGPU module in the
- * background and switches to it between calls (never during a fine-tune), carrying the
+ * CPU-only module (threaded where the page is cross-origin isolated) and, when the browser
+ * grants a WebGPU adapter, loads the WebGPU module in the background and switches to it between calls (never during a fine-tune), carrying the
  * current weights and collected examples across. Before switching it times one-image
  * classification on both: where the CPU is faster (an integrated or software GPU, or a fast
  * GPU whose per-call overhead dominates one image), the CPU worker stays and keeps classifying,
@@ -71,7 +77,7 @@ export class SeCnn extends EventTarget {
   #worker = null;
   #pending = new Map(); // id -> { resolve, reject, onProgress, worker }
   #nextId = 1;
-  /** Where the worker, the two `.wasm` files and the default weights come from (`resolveAssets`). */
+  /** Where the worker, the three `.wasm` files and the default weights come from (`resolveAssets`). */
   #assets;
   /** Resolves when a backend switch in progress lets calls through again. */
   #gate = Promise.resolve();
@@ -84,9 +90,10 @@ export class SeCnn extends EventTarget {
   /** The generation whose WebGPU switch waits for a sign of intent (`webgpu: 'on-demand'`), or null. */
   #deferredSwitch = null;
   /**
-   * `{ backend: 'webgpu' | 'cpu', adapter, fallbackReason, loading, onDemand, classifier, probe }`:
-   * `loading` is 'webgpu' while the WebGPU module loads in the background; `onDemand` is
-   * 'webgpu' while it waits for a sign of intent (`create({ webgpu: 'on-demand' })`); `classifier` is 'cpu'
+   * `{ backend: 'webgpu' | 'cpu', adapter, fallbackReason, threads, module, loading, onDemand, classifier, probe }`:
+   * `threads` is the CPU work's thread count (the threaded module's pool, else 1); `module` the
+   * build running ('cpu', 'threads' or 'webgpu'); `loading` is 'webgpu' while the WebGPU module
+   * loads in the background; `onDemand` is 'webgpu' while it waits for a sign of intent (`create({ webgpu: 'on-demand' })`); `classifier` is 'cpu'
    * when one image classifies faster on the CPU (then `classify`/`explain` run there and
    * fine-tuning on WebGPU); `probe` holds the timings behind that choice, `{ webgpuMs, cpuMs }`.
    */
@@ -107,22 +114,26 @@ export class SeCnn extends EventTarget {
 
   /**
    * Starts a worker, opens the backend and loads weights.
-   * `module` picks the build by hand ('webgpu': the full one, also for the CPU backend); by
-   * default it follows `backend`. `probe: false` makes 'auto' classify on WebGPU without timing it.
+   * `module` picks the build by hand ('webgpu': the full one, also for the CPU backend;
+   * 'threads': the threaded CPU one, which falls back to 'cpu' where the page is not
+   * cross-origin isolated); by default it follows `backend`, and the CPU build is the threaded
+   * one on isolated pages. `probe: false` makes 'auto' classify on WebGPU without timing it.
    * Files (only for setups that move them; bundlers need none of these):
-   * - `assetsUrl`: a folder URL holding the package's files (secnn-worker.js, pkg-cpu/, pkg/,
-   *   model/), e.g. a CDN path; a worker on another origin starts through a blob stub.
+   * - `assetsUrl`: a folder URL holding the package's files (secnn-worker.js, pkg-cpu/,
+   *   pkg-threads/, pkg/, model/), e.g. a CDN path; a worker on another origin starts through a
+   *   blob stub (the threaded build's helper workers cannot: it then runs single-threaded).
    * - `workerUrl`: secnn-worker.js elsewhere.
-   * - `wasm: { cpu, webgpu }`: each build's `secnn_bg.wasm`, as a URL (best: the worker
+   * - `wasm: { cpu, threads, webgpu }`: each build's `secnn_bg.wasm`, as a URL (best: the worker
    *   downloads and compiles it off the page's thread while it streams), its bytes or its
-   *   WebAssembly.Module (`pkg-cpu/` runs first for 'auto' and 'cpu').
+   *   WebAssembly.Module (`pkg-cpu/`, or `pkg-threads/` on isolated pages, runs first for
+   *   'auto' and 'cpu').
    * - `weights`: a URL, Blob or bytes of a burnpack (default: the shipped CIFAR-10 model).
-   * Each of `wasm.cpu`, `wasm.webgpu` and `weights` may also be a promise of one: the worker
-   * starts and imports its bindings while it settles (a page that waits before downloading gains that time).
+   * Each of `wasm.cpu`, `wasm.threads`, `wasm.webgpu` and `weights` may also be a promise of
+   * one: the worker starts and imports its bindings while it settles (a page that waits before downloading gains that time).
    * @param {{backend?: 'auto'|'webgpu'|'cpu', weights?: string|URL|Blob|ArrayBuffer|Uint8Array|Promise<…>,
    *   assetsUrl?: string|URL, workerUrl?: string|URL,
-   *   wasm?: { cpu?: string|URL|ArrayBuffer|Uint8Array|WebAssembly.Module|Promise<…>, webgpu?: (the same) },
-   *   module?: 'cpu'|'webgpu', probe?: boolean, webgpu?: 'eager'|'on-demand'}} options
+   *   wasm?: { cpu?: string|URL|ArrayBuffer|Uint8Array|WebAssembly.Module|Promise<…>, threads?: (the same), webgpu?: (the same) },
+   *   module?: 'cpu'|'threads'|'webgpu', probe?: boolean, webgpu?: 'eager'|'on-demand'}} options
    * `webgpu: 'on-demand'` (with 'auto'): the WebGPU module (2.9 MB) is only fetched on a sign that
    * it can pay off — `addExample`, `addCifarBatch`, `fineTune` or `loadWebGpu()` — so a visitor
    * who only classifies downloads the small CPU module alone; 'eager' (default) fetches it at once.
@@ -151,23 +162,26 @@ export class SeCnn extends EventTarget {
     this.#worker?.terminate();
     this.#failAll(new RuntimeLostError('the runtime was restarted'));
     this.#worker = startWorker((data, worker) => this.#receive(data, worker), this.#assets.worker);
-    const build = module ?? (backend === 'webgpu' ? 'webgpu' : 'cpu');
+    const build = module ?? (backend === 'webgpu' ? 'webgpu' : cpuBuild());
     // The worker imports its bindings at once, and downloads and compiles the runtime (off the
     // page's thread) as soon as its wasm is known, while the weights (maybe a promise) download.
     const worker = this.#worker;
     this.#callOn(worker, 'prepare', { module: build }).catch(() => {});
-    const loading = Promise.resolve(this.#assets.wasm[build]).then((wasm) => {
+    // The threaded build falls back to the single-threaded one's wasm where it cannot start.
+    const fallback = build === 'threads' ? this.#assets.wasm.cpu : undefined;
+    const loading = Promise.all([this.#assets.wasm[build], fallback]).then(([wasm, fallbackWasm]) => {
       // A worker replaced meanwhile would never answer.
       if (generation !== this.#generation) throw new RuntimeLostError('the runtime was restarted');
-      return this.#callOn(worker, 'prepare', { module: build, load: true, wasm });
+      return this.#callOn(worker, 'prepare', { module: build, load: true, wasm, fallbackWasm });
     });
     const [weightBytes] = await Promise.all([settledWeights(weights, options.weights === undefined ? 'create' : 'recreate'), loading]);
     if (generation !== this.#generation) throw new RuntimeLostError('the runtime was restarted');
-    // On the CPU-only build, 'auto' opens the CPU at once and the switch below adds WebGPU.
-    const opened = await this.#call('create', { backend: build === 'cpu' ? 'cpu' : backend, module: build, weights: weightBytes });
+    // On a CPU-only build, 'auto' opens the CPU at once and the switch below adds WebGPU.
+    const cpuOnly = build !== 'webgpu';
+    const opened = await this.#call('create', { backend: cpuOnly ? 'cpu' : backend, module: build, weights: weightBytes });
     this.info = opened.info;
     this.facts = opened.facts;
-    if (backend === 'auto' && build === 'cpu') {
+    if (backend === 'auto' && cpuOnly) {
       const hasWebGpu = typeof navigator !== 'undefined' && Boolean(navigator.gpu);
       const now = hasWebGpu && webgpu !== 'on-demand';
       this.#setBackend({ ...opened.backend, loading: now ? 'webgpu' : null, onDemand: hasWebGpu && !now ? 'webgpu' : null,

@@ -13,3 +13,5 @@ pub mod conv;
 mod parallel;
 pub mod pool;
 pub mod scale;
+
+pub use parallel::threads;

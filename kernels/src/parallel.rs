@@ -1,8 +1,16 @@
-//! How the CPU kernels share work between threads: rayon natively, one thread in the browser's
-//! CPU module.
+//! How the CPU kernels share work between threads: rayon with the `threads` feature (natively,
+//! and in the browser's threaded module), else one thread (the browser's single-threaded module).
 
 use gemm::Parallelism;
 use std::{mem::MaybeUninit, ops::Range};
+
+/// How many threads the kernels share work between.
+pub fn threads() -> usize {
+    #[cfg(feature = "threads")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    1
+}
 
 /// Runs `work(images, their slice of out, gemm parallelism)` on one contiguous run of images per
 /// thread, and returns the results in order. `out` holds the same number of values per image
@@ -12,7 +20,7 @@ pub fn split_batch<R: Send>(
     out: &mut [f32],
     work: impl Fn(Range<usize>, &mut [f32], Parallelism) -> R + Sync,
 ) -> Vec<R> {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(feature = "threads")]
     {
         use rayon::prelude::*;
         let threads = rayon::current_num_threads();
@@ -33,18 +41,18 @@ pub fn split_batch<R: Send>(
         }
         vec![work(0..batch, out, Parallelism::Rayon(0))]
     }
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(not(feature = "threads"))]
     vec![work(0..batch, out, Parallelism::None)]
 }
 
 /// Below this many values a pass stays on one thread: waking others costs more (batch-1
 /// inference).
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "threads")]
 const SERIAL_BELOW: usize = 1 << 15;
 
 /// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.
 pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(feature = "threads")]
     if out.len() >= SERIAL_BELOW {
         use rayon::prelude::*;
         // Rows of a few hundred values are too small to be a task each.
@@ -68,12 +76,12 @@ pub fn filled_rows(len: usize, row_len: usize, fill: impl Fn(usize, &mut [MaybeU
 
 /// `(0..n).map(work)`, spread over threads.
 pub fn map_range<R: Send>(n: usize, work: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(feature = "threads")]
     {
         use rayon::prelude::*;
         (0..n).into_par_iter().map(work).collect()
     }
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(not(feature = "threads"))]
     (0..n).map(work).collect()
 }
 

@@ -16,6 +16,9 @@ use burn::{
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 
+/// How many threads the CPU kernels share work between (1 in the browser's single-threaded module).
+pub use secnn_kernels::threads;
+
 /// A layer kind with a CPU kernel here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]

@@ -19,7 +19,7 @@ const TABLE = [
   // A promise of weights or of a wasm build is checked once it settles.
   ["SeCnn.create({ weights: Promise.resolve(42), backend: 'cpu' })", 'TypeError', /^create: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not 42$/],
   ["SeCnn.create({ wasm: { cpu: Promise.resolve(42) }, backend: 'cpu' })", 'TypeError', /^create: wasm.cpu must be a URL, the bytes of secnn_bg.wasm .* or its WebAssembly.Module, not number$/],
-  ['SeCnn.create({ wasm: new Uint8Array(4) })', 'TypeError', /^create: wasm must be an object \{ cpu, webgpu \}/],
+  ['SeCnn.create({ wasm: new Uint8Array(4) })', 'TypeError', /^create: wasm must be an object \{ cpu, threads, webgpu \}/],
   ['SeCnn.create({ wasm: { cpu: 42 } })', 'TypeError', /^create: wasm.cpu must be a URL, the bytes of secnn_bg.wasm .* or its WebAssembly.Module, not number$/],
   ["SeCnn.create('cpu')", 'TypeError', /^create: the options must be an object, not "cpu"$/],
   ["model.recreate({ backend: 'gpu' })", 'TypeError', /^recreate: backend must be one of/],

@@ -37,11 +37,15 @@ test('after one visit the page classifies and fine-tunes offline', { timeout: 10
     await classify(page, png); // the offline copy is made after the first prediction
     await page.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
       null, { timeout: 3 * MINUTES });
+    const runningModule = () => page.evaluate(async () => (await import('/www/page-state.js')).page.model.backend.module);
+    const online = await runningModule();
     await page.context().setOffline(true);
     await page.reload();
     await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
       null, { timeout: 5 * MINUTES });
     assert.equal(await page.textContent('#alerts'), '', 'the page did not start offline');
+    // The threaded module too (an isolated page runs it): kept offline, not swapped for the other.
+    assert.equal(await runningModule(), online, 'offline, the page ran another CPU module');
     const label = await classify(page, png);
     assert.ok(label, 'no class offline');
     const status = await page.evaluate(async () => {

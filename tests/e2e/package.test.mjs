@@ -13,7 +13,11 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { MINUTES, URL as PAGE_URL, BASE_FLAGS, root, shots, work, startTestServer, freePort } from './browser.mjs';
+import { cpus } from 'node:os';
 import { staticServer } from '../../tools/static-server.mjs';
+
+/** The CPU build an isolated page runs: the threaded one, given two cores (serve() isolates, as `make serve` does). */
+const THREADED = cpus().length >= 2 ? 'threads' : 'cpu';
 
 const VERSION = readFileSync(join(root, 'Cargo.toml'), 'utf8').match(/^version = "(.*)"$/m)[1];
 // SECNN_TARBALL: another tarball to try the apps with (e.g. one made of an older module).
@@ -53,7 +57,10 @@ async function runApp(url, { webgpu = false, shot } = {}) {
     page.on('console', (m) => { if (m.type() === 'error' && !/favicon/.test(m.location().url)) problems.push(`console: ${m.text()}`); });
     await page.goto(url);
     await page.waitForFunction(() => document.getElementById('top').textContent !== '…', null, { timeout: 8 * MINUTES });
-    const answer = { top: await page.textContent('#top'), backend: await page.getAttribute('#top', 'data-backend'), problems };
+    const answer = {
+      top: await page.textContent('#top'), backend: await page.getAttribute('#top', 'data-backend'),
+      module: await page.getAttribute('#top', 'data-module'), problems,
+    };
     if (shot) await page.screenshot({ path: join(shots, shot) });
     return answer;
   } finally {
@@ -124,7 +131,7 @@ after(() => {
 test('the tarball holds every file the module loads, and its package.json points at them', () => {
   const files = new Set(tarball());
   for (const file of ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'secnn.js', 'secnn-worker.js', 'secnn-args.js', 'secnn-protocol.js', 'secnn-assets.js', 'secnn-images.js', 'secnn.d.ts',
-    'pkg-cpu/secnn.js', 'pkg-cpu/secnn_bg.wasm', 'pkg/secnn.js', 'pkg/secnn_bg.wasm', 'model/secnn-cifar10.bpk']) {
+    'pkg-cpu/secnn.js', 'pkg-cpu/secnn_bg.wasm', 'pkg-threads/secnn.js', 'pkg-threads/secnn_bg.wasm', 'pkg/secnn.js', 'pkg/secnn_bg.wasm', 'model/secnn-cifar10.bpk']) {
     assert.ok(files.has(file), `${file} is not in the tarball`);
   }
   // Every relative file a script of the package names (imports, `new URL(…, import.meta.url)`) is in it.
@@ -141,7 +148,7 @@ test('the tarball holds every file the module loads, and its package.json points
   assert.equal(manifest.version, VERSION);
   assert.equal(manifest.type, 'module');
   assert.deepEqual(manifest.exports['.'], { types: './secnn.d.ts', default: './secnn.js' });
-  for (const entry of ['./secnn-worker.js', './pkg-cpu/secnn_bg.wasm', './pkg/secnn_bg.wasm', './model/secnn-cifar10.bpk']) {
+  for (const entry of ['./secnn-worker.js', './pkg-cpu/secnn_bg.wasm', './pkg-threads/secnn_bg.wasm', './pkg/secnn_bg.wasm', './model/secnn-cifar10.bpk']) {
     assert.ok(files.has(manifest.exports[entry]?.slice(2)), `exports["${entry}"] does not name a packed file`);
   }
 });
@@ -156,6 +163,7 @@ test('Vite: the production build classifies on the CPU without fetching the WebG
     downloads.vite = bytesBefore(requests);
     assertSameAnswer(cpu);
     assert.equal(cpu.backend, 'cpu');
+    assert.equal(cpu.module, THREADED, 'the bundled threaded module did not start (the page is cross-origin isolated)');
     assert.deepEqual(cpu.problems, []);
     assertNoWebGpuModule(requests);
     const gpu = await timed('viteWebGpu', () => runApp(`${url}?backend=webgpu`, { webgpu: true }));
@@ -194,6 +202,7 @@ test('webpack 5: the production build classifies on the CPU without fetching the
     const answer = await timed('webpackCpu', () => runApp(url, { shot: 'package-webpack.png' }));
     downloads.webpack = bytesBefore(requests);
     assertSameAnswer(answer);
+    assert.equal(answer.module, THREADED, 'the bundled threaded module did not start (the page is cross-origin isolated)');
     assert.deepEqual(answer.problems, []);
     assertNoWebGpuModule(requests);
   } finally {
@@ -220,6 +229,8 @@ test('from another origin (a CDN): a plain page imports the unpacked package, it
     const answer = await timed('cdnCpu', () => runApp(page.url, { shot: 'package-cdn.png' }));
     downloads.cdn = bytesBefore(page.requests) + bytesBefore(cdn.requests);
     assertSameAnswer(answer);
+    // Isolated, but the threaded module's helper workers cannot start from another origin: the single-threaded one runs.
+    assert.equal(answer.module, 'cpu');
     assert.deepEqual(answer.problems, []);
     assert.ok(cdn.requests.some((r) => r.path === '/secnn/secnn-worker.js'), 'the worker did not come from the CDN');
     assert.deepEqual(cdn.requests.filter((r) => r.path.startsWith('/secnn/pkg/')), [], 'the CPU path fetched the WebGPU module');

@@ -26,7 +26,7 @@ test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 2
   try {
     // Ready on the CPU module at once; the WebGPU module waits for a sign of fine-tuning (the
     // Fine-tune tab), then loads behind it and takes over.
-    assert.match(await page.textContent('#backend-badge'), /CPU · WebGPU on demand/);
+    assert.match(await page.textContent('#backend-badge'), /CPU( ×\d+)? · WebGPU on demand/);
     await page.click('#tab-train');
     await page.click('#tab-classify');
     await page.waitForFunction(() => document.querySelector('#backend-badge').textContent.startsWith('WebGPU ·'), null, { timeout: 10 * MINUTES });

@@ -10,6 +10,7 @@ async function main() {
     const image = await (await fetch('sample.png')).blob();
     const { top } = await model.classify(image);
     out.dataset.backend = model.backend.backend;
+    out.dataset.module = model.backend.module;
     out.textContent = `${top[0].label} ${top[0].probability.toFixed(6)}`;
   } catch (error) {
     out.textContent = `error: ${error.message}`;
