@@ -6,6 +6,9 @@
 //   node bench/browser.mjs [--quick]     (needs `make web` and `npm ci --prefix bench`)
 //   node bench/browser.mjs --from-json   (rewrites the table from the last results only)
 //   node bench/browser.mjs --only=load,modules   (re-measures those parts, keeps the rest)
+// Every part but `threads` runs on a page that is not cross-origin isolated (no threads, for
+// secnn or TF.js); `threads` compares the threaded CPU module with the single-threaded one on a
+// page that is, as `make serve` serves it.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -23,13 +26,15 @@ const { chromium } = require('playwright-core');
 const quick = process.argv.includes('--quick');
 const fromJson = process.argv.includes('--from-json');
 // Parts: startup (cold starts on localhost), load (throttled first loads), modules (CPU-only vs
-// full module), page (secnn CPU, paired latency, WebGPU, TF.js).
+// full module), page (secnn CPU, paired latency, WebGPU, TF.js), threads (threaded vs single-threaded module).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const measures = (part) => !only || only.includes(part);
 const RESULTS = join(root, 'bench', 'results-browser', 'browser.json');
 const RUNS = quick ? 2 : 5;
 const PORT = 19000 + (process.pid % 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
+const ISOLATED_PORT = PORT + 1000;
+const ISOLATED_ORIGIN = `http://127.0.0.1:${ISOLATED_PORT}`;
 const BASE_FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 const WEBGPU_FLAGS = [...BASE_FLAGS, '--enable-unsafe-webgpu'];
@@ -56,7 +61,7 @@ function sizes() {
     const brotli = existsSync(join(root, `${path}.br`)) ? readFileSync(join(root, `${path}.br`)).length : null;
     return { path, bytes: bytes.length, gzipped: gzipSync(bytes, { level: 9 }).length, brotli };
   };
-  return ['www/pkg-cpu/secnn_bg.wasm', 'www/pkg-cpu/secnn.js', 'www/pkg/secnn_bg.wasm', 'www/pkg/secnn.js', 'www/model/secnn-cifar10.bpk']
+  return ['www/pkg-cpu/secnn_bg.wasm', 'www/pkg-cpu/secnn.js', 'www/pkg-threads/secnn_bg.wasm', 'www/pkg-threads/secnn.js', 'www/pkg/secnn_bg.wasm', 'www/pkg/secnn.js', 'www/model/secnn-cifar10.bpk']
     .map(file);
 }
 
@@ -123,13 +128,13 @@ async function moduleComparison(page, pairs) {
  * each run). The image is supplied the moment the page says it is ready, so the figure is
  * `ready` (from the navigation start) plus the time the first explanation took.
  */
-async function coldStart(flags, thinkMs = 0) {
+async function coldStart(flags, thinkMs = 0, origin = ORIGIN) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
   try {
     const page = await browser.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${ORIGIN}/`);
+    await page.goto(`${origin}/`);
     await page.waitForFunction(() => document.body.dataset.ready === 'true' || document.querySelector('#alerts').textContent,
       null, { timeout: 600_000 });
     const alert = await page.textContent('#alerts');
@@ -152,13 +157,13 @@ async function coldStart(flags, thinkMs = 0) {
   }
 }
 
-async function benchPage(flags) {
+async function benchPage(flags, origin = ORIGIN) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
   const page = await browser.newPage();
   page.on('console', (m) => { if (m.type() === 'error') log('console:', m.text()); });
   page.on('pageerror', (e) => log('page error:', e.message));
   page.setDefaultTimeout(1_800_000);
-  await page.goto(`${ORIGIN}/bench/browser/`);
+  await page.goto(`${origin}/bench/browser/`);
   await page.waitForFunction(() => document.body.dataset.ready === 'true');
   return { browser, page };
 }
@@ -200,6 +205,73 @@ async function pairedLatency(page, pairs) {
   const pick = (key) => median(results.map((r) => r[key]));
   log('batch-1 on the page: secnn', pick('secnnMs').toFixed(2), 'ms, TF.js wasm', pick('tfjsMs').toFixed(2), 'ms, ratio', pick('ratio').toFixed(2));
   return { secnnMs: pick('secnnMs'), tfjsMs: pick('tfjsMs'), ratio: pick('ratio'), pairs: results };
+}
+
+/**
+ * The threaded CPU module against the single-threaded one, same run, on a cross-origin
+ * isolated page (as `make serve` serves it): full fine-tuning and batch-1 through the module
+ * (alternating); batch-1 on the page against TF.js's wasm backend, which runs threaded there
+ * too (paired); and the demo page's cold first prediction isolated (threaded module) and not.
+ */
+async function threadsComparison(rounds) {
+  const { browser, page } = await benchPage(BASE_FLAGS, ISOLATED_ORIGIN);
+  const result = { fineTune: { threads: [], cpu: [] }, latency: { threads: [], cpu: [] }, paired: [], coldStart: { threads: [], cpu: [] } };
+  try {
+    for (let i = 0; i < rounds; i++) {
+      for (const module of i % 2 ? ['cpu', 'threads'] : ['threads', 'cpu']) {
+        const opened = await page.evaluate((m) => bench.secnn.open('cpu', m), module);
+        if (opened.backend.module !== module) throw new Error(`asked for the ${module} module, got ${opened.backend.module}`);
+        result.threadCount ??= module === 'threads' ? opened.backend.threads : undefined;
+        const tuned = await page.evaluate(() => bench.secnn.fineTuneThroughput({ images: 256, epochs: 3, batchSize: 64, freeze: 'none', augment: true }));
+        result.fineTune[module].push(tuned.imagesPerSecond);
+        result.latency[module].push((await page.evaluate(() => bench.secnn.inferenceLatency({ runs: 3 }))).medianMs);
+      }
+    }
+    const set = await page.evaluate(() => bench.tfjs.useBackend('wasm'));
+    result.tfjsThreads = set.threads;
+    for (let i = 0; set.ok && i < rounds; i++) {
+      const threads = await page.evaluate(() => bench.secnn.pageLatency({ runs: 1, iterations: 100, warmup: 10, module: 'threads' }));
+      const cpu = await page.evaluate(() => bench.secnn.pageLatency({ runs: 1, iterations: 100, warmup: 10, module: 'cpu' }));
+      const tfjs = await page.evaluate(() => bench.tfjs.inferenceLatency({ runs: 1, iterations: 100, warmup: 10 }));
+      result.paired.push({ threadsMs: threads.medianMs, cpuMs: cpu.medianMs, tfjsMs: tfjs.medianMs, ratio: threads.medianMs / tfjs.medianMs });
+    }
+  } finally {
+    await browser.close();
+  }
+  for (let i = 0; i < rounds; i++) {
+    result.coldStart.threads.push((await coldStart(BASE_FLAGS, 0, ISOLATED_ORIGIN)).firstPredictionMs);
+    result.coldStart.cpu.push((await coldStart(BASE_FLAGS, 0, ORIGIN)).firstPredictionMs);
+  }
+  // The same over the throttled link (cold), where the downloads dominate.
+  result.throttled = { threads: [], cpu: [] };
+  const sites = { threads: await throttledSite(root), cpu: await throttledSite(root, { isolated: false }) };
+  for (let i = 0; i < rounds; i++) {
+    for (const module of i % 2 ? ['cpu', 'threads'] : ['threads', 'cpu']) {
+      const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: BASE_FLAGS });
+      try {
+        const load = await firstLoad(await browser.newPage(), sites[module], join(root, 'docs', 'screenshot.png'), { cold: true });
+        result.throttled[module].push({ firstPredictionMs: load.firstPredictionMs, bytes: load.bytes });
+      } finally {
+        await browser.close();
+      }
+    }
+  }
+  for (const site of Object.values(sites)) site.close();
+  const pick = (list) => median(list);
+  result.summary = {
+    fineTuneThreads: pick(result.fineTune.threads), fineTuneCpu: pick(result.fineTune.cpu),
+    latencyThreadsMs: pick(result.latency.threads), latencyCpuMs: pick(result.latency.cpu),
+    pageThreadsMs: pick(result.paired.map((p) => p.threadsMs)), pageCpuMs: pick(result.paired.map((p) => p.cpuMs)),
+    pageTfjsMs: pick(result.paired.map((p) => p.tfjsMs)), pageRatio: pick(result.paired.map((p) => p.ratio)),
+    coldThreadsMs: pick(result.coldStart.threads), coldCpuMs: pick(result.coldStart.cpu),
+    throttledThreadsMs: pick(result.throttled.threads.map((r) => r.firstPredictionMs)),
+    throttledCpuMs: pick(result.throttled.cpu.map((r) => r.firstPredictionMs)),
+    throttledThreadsBytes: pick(result.throttled.threads.map((r) => r.bytes)),
+    throttledCpuBytes: pick(result.throttled.cpu.map((r) => r.bytes)),
+  };
+  result.summary.fineTuneRatio = result.summary.fineTuneThreads / result.summary.fineTuneCpu;
+  log('threads:', JSON.stringify(result.summary));
+  return result;
 }
 
 async function secnnWebgpu(page) {
@@ -268,6 +340,25 @@ function table(results) {
     `| full fine-tuning, batch 64, augmented (images/s) | ${fmt(m.fineTuneCpuModule, 1)} | ${fmt(m.fineTuneFullModule, 1)} | ${fmt(m.fineTuneRatio, 3)}× (2 runs each, alternating) |`,
     '',
   ] : [];
+  const th = results.threads?.summary;
+  const threadRows = th ? [
+    `Threads: the page cross-origin isolated, as \`make serve\` serves it. secnn's threaded CPU module (\`www/pkg-threads\`,`,
+    `a pool of ${results.threads.threadCount} Web Workers) against its single-threaded one (\`www/pkg-cpu\`), same run, alternating;`,
+    `TF.js's wasm backend is asked for as many threads (\`setThreadsCount\`) on the same isolated page; it reports ${results.threads.tfjsThreads ?? '–'}`,
+    `(its threaded build loads: \`WASM_HAS_MULTITHREAD_SUPPORT\` is true). Medians of ${results.threads.fineTune.threads.length} rounds.`,
+    '',
+    '| measure | threaded module | single-threaded module | threaded / single | TF.js wasm, same threads | threaded / TF.js |',
+    '|---|---|---|---|---|---|',
+    `| full fine-tuning, batch 64, augmented (images/s) | ${fmt(th.fineTuneThreads, 1)} | ${fmt(th.fineTuneCpu, 1)} | ${fmt(th.fineTuneRatio, 2)}× | – | – |`,
+    `| batch-1 classify on the page (ms) | ${fmt(th.pageThreadsMs, 2)} | ${fmt(th.pageCpuMs, 2)} | ${fmt(th.pageThreadsMs / th.pageCpuMs, 2)}× | ${fmt(th.pageTfjsMs, 2)} | ${fmt(th.pageRatio, 2)}× (median of paired runs) |`,
+    `| batch-1 classify through the module's worker (ms) | ${fmt(th.latencyThreadsMs, 2)} | ${fmt(th.latencyCpuMs, 2)} | ${fmt(th.latencyThreadsMs / th.latencyCpuMs, 2)}× | – | – |`,
+    `| demo page, navigation → first prediction, cold, localhost (ms) | ${fmt(th.coldThreadsMs)} | ${fmt(th.coldCpuMs)} (page not isolated) | ${fmt(th.coldThreadsMs / th.coldCpuMs, 2)}× | – | – |`,
+    ...(th.throttledThreadsMs ? [
+      `| the same over 10 Mbit/s, 40 ms (ms) | ${fmt(th.throttledThreadsMs)} | ${fmt(th.throttledCpuMs)} | ${fmt(th.throttledThreadsMs / th.throttledCpuMs, 2)}× | – | – |`,
+      `| bytes before that first prediction | ${fmt(th.throttledThreadsBytes)} | ${fmt(th.throttledCpuBytes)} | ${fmt(th.throttledThreadsBytes / th.throttledCpuBytes, 2)}× | – | – |`,
+    ] : []),
+    '',
+  ] : [];
   const loadRows = l ? [
     'First load over a throttled link (DevTools: 10 Mbit/s, 40 ms latency), CPU backend, the image',
     'given the moment the page is ready; bytes are what crossed the network (compressed) until the',
@@ -314,6 +405,7 @@ function table(results) {
     '',
     ...loadRows,
     ...moduleRows,
+    ...threadRows,
     '| file | bytes | gzipped (Node zlib, level 9) | brotli (as served) |',
     '|---|---|---|---|',
     ...fileRows,
@@ -339,7 +431,8 @@ async function main() {
     writeTable(JSON.parse(readFileSync(RESULTS, 'utf8')));
     return;
   }
-  const server = await startServer(PORT);
+  const server = await startServer(PORT, { isolation: 'off' });
+  const isolatedServer = await startServer(ISOLATED_PORT);
   try {
     const previous = only ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {};
     const results = {
@@ -350,7 +443,7 @@ async function main() {
     };
     // When each part was last measured (a partial run keeps the others' figures and dates).
     results.measured = { ...(previous.measured ?? {}) };
-    for (const part of ['startup', 'load', 'modules', 'page']) {
+    for (const part of ['startup', 'load', 'modules', 'page', 'threads']) {
       if (measures(part)) results.measured[part] = results.date;
       else results.measured[part] ??= previous.date;
     }
@@ -384,6 +477,7 @@ async function main() {
         await browser.close();
       }
     }
+    if (measures('threads')) results.threads = await threadsComparison(quick ? 2 : RUNS);
     if (!quick) {
       mkdirSync(dirname(RESULTS), { recursive: true });
       writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
@@ -391,6 +485,7 @@ async function main() {
     writeTable(results);
   } finally {
     server.kill();
+    isolatedServer.kill();
   }
 }
 

@@ -10,9 +10,10 @@ export const LINK = { latencyMs: 40, bitsPerSecond: 10e6 };
 /**
  * The page's files (`root`) served over LINK, every response counted: the page's and its
  * workers' alike (DevTools throttling of a page neither slows nor sees its workers' requests,
- * and the runtime is downloaded by the model's worker). Resolves with `{ url, bytes(), close() }`.
+ * and the runtime is downloaded by the model's worker). Cross-origin isolated, as `make serve`
+ * serves it, unless `isolated: false`. Resolves with `{ url, bytes(), close() }`.
  */
-export const throttledSite = (root) => recordingServer({ root, link: LINK });
+export const throttledSite = (root, { isolated = true } = {}) => recordingServer({ root, link: LINK, isolated });
 
 /**
  * Opens `site` (a `throttledSite`) in `page` (the page's HTTP cache disabled when `cold`: give a

@@ -1,8 +1,8 @@
 // secnn's side of the browser benchmark: the public module (www/secnn.js) exactly as an
 // embedding page uses it, so every figure includes the worker round trip a user pays.
 import { SeCnn } from '../../www/secnn.js';
-// The two builds of the runtime, for the on-page (no worker) measurements.
-const MODULES = { cpu: '../../www/pkg-cpu/secnn.js', webgpu: '../../www/pkg/secnn.js' };
+// The builds of the runtime, for the on-page (no worker) measurements.
+const MODULES = { cpu: '../../www/pkg-cpu/secnn.js', threads: '../../www/pkg-threads/secnn.js', webgpu: '../../www/pkg/secnn.js' };
 
 const SHIPPED_WEIGHTS = new URL('../../www/model/secnn-cifar10.bpk', import.meta.url).href;
 
@@ -33,7 +33,8 @@ const pageRuntimes = {};
 
 /**
  * Opens the module on `backend` ('cpu' | 'webgpu') with the shipped weights; `module` ('cpu' |
- * 'webgpu') picks the build (by default the CPU-only one for 'cpu').
+ * 'threads' | 'webgpu') picks the build (by default for 'cpu' the CPU-only one, threaded where
+ * the page is cross-origin isolated).
  */
 export async function open(backend, module) {
   model?.terminate();
@@ -76,6 +77,8 @@ export async function pageLatency({ runs = 5, iterations = 50, warmup = 10, modu
   if (!pageRuntimes[module]) {
     const bindings = await import(MODULES[module]);
     await bindings.default();
+    // The pool as the module's worker starts it (rayon spins on the page's own thread).
+    if (module === 'threads') await bindings.initThreadPool(Math.min(8, navigator.hardwareConcurrency));
     const weights = new Uint8Array(await (await fetch(SHIPPED_WEIGHTS)).arrayBuffer());
     pageRuntimes[module] = await bindings.Runtime.create('cpu', weights);
   }

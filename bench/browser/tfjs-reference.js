@@ -40,6 +40,8 @@ export async function useBackend(name) {
       // setWasmPaths throws once the backend has been initialised, so only once.
       if (!wasmPathsSet) {
         tf.wasm.setWasmPaths(new URL('../node_modules/@tensorflow/tfjs-backend-wasm/dist/', import.meta.url).href);
+        // On an isolated page, as many threads as secnn's pool (TF.js's default is half the cores).
+        if (globalThis.crossOriginIsolated && tf.wasm.setThreadsCount) tf.wasm.setThreadsCount(Math.min(8, navigator.hardwareConcurrency));
         wasmPathsSet = true;
       }
     }

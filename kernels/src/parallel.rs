@@ -39,16 +39,20 @@ pub fn split_batch<R: Send>(
                 .map(|(images, out)| work(images, out, Parallelism::None))
                 .collect();
         }
-        vec![work(0..batch, out, Parallelism::Rayon(0))]
+        // One image: its GEMMs share the threads natively; Web Workers wake too slowly for
+        // GEMMs this small (batch-1 in the browser took 1.4× as long on two threads).
+        let gemm = if cfg!(target_arch = "wasm32") { Parallelism::None } else { Parallelism::Rayon(0) };
+        vec![work(0..batch, out, gemm)]
     }
     #[cfg(not(feature = "threads"))]
     vec![work(0..batch, out, Parallelism::None)]
 }
 
 /// Below this many values a pass stays on one thread: waking others costs more (batch-1
-/// inference).
+/// inference). Web Workers wake more slowly than native threads, so the browser's bar is
+/// higher: one 32×32 image's passes then all stay on the calling thread.
 #[cfg(feature = "threads")]
-const SERIAL_BELOW: usize = 1 << 15;
+const SERIAL_BELOW: usize = if cfg!(target_arch = "wasm32") { 1 << 17 } else { 1 << 15 };
 
 /// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.
 pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
