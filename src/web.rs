@@ -23,8 +23,8 @@ pub struct Runtime {
 use wasm_bindgen::prelude::*;
 
 // Linked for its export `initThreadPool(n)`: the threaded module's rayon pool of `n` Web
-// Workers, which the worker starts once before the first `Runtime.create` (until then rayon
-// would run everything on the calling thread).
+// Workers, which the worker starts after the first calls, then reports with
+// `Runtime.pool_started()` (the kernels stay off rayon until then).
 #[cfg(feature = "threads")]
 extern crate wasm_bindgen_rayon;
 
@@ -167,9 +167,22 @@ impl Runtime {
         Ok(Runtime { backend, bench })
     }
 
-    /// `{ backend, adapter, fallbackReason }`.
+    /// `{ backend, adapter, fallbackReason, threads }`; on the CPU, the threads as they are now
+    /// (the threaded module's pool starts after the first calls).
     pub fn backend(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.backend)
+        let mut info = self.backend.clone();
+        if info.backend == "cpu" {
+            info.adapter = cpu_adapter();
+            info.threads = crate::cpu::threads();
+        }
+        to_js(&info)
+    }
+
+    /// The threaded module: call once `initThreadPool` has resolved; from then on the CPU
+    /// kernels share their work with the pool.
+    #[cfg(feature = "threads")]
+    pub fn pool_started() {
+        crate::cpu::pool_started();
     }
 
     /// The current model's description (name, classes, widths, accuracy, …).

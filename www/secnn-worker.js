@@ -39,14 +39,13 @@ function withTimeout(promise, ms, what) {
 async function loadBuild(module, wasm) {
   const glue = await importGlue(module);
   await glue.default({ module_or_path: wasm ?? BUILDS[module].wasm() });
-  // Before any work: rayon would otherwise settle on the calling thread alone.
-  if (module === 'threads') await withTimeout(glue.initThreadPool(POOL_THREADS), POOL_TIMEOUT_MS, 'starting the thread pool');
   return glue;
 }
 
 /**
- * `module`, or where the threaded build cannot start here (no shared memory, its helper
- * worker refused: e.g. the files on another origin), the single-threaded CPU build.
+ * `module`, or where the threaded build cannot load here (no shared memory: the page is not
+ * cross-origin isolated), the single-threaded CPU build. The threaded build's pool starts
+ * later (`startThreads`), behind the first calls.
  */
 async function loadWithFallback(module, wasm, fallbackWasm) {
   if (module !== 'threads') return { module, glue: await loadBuild(module, wasm) };
@@ -69,6 +68,7 @@ const startLoading = (module, wasm, fallbackWasm) => (ready ??= loadWithFallback
 // a second call meanwhile fails ("recursive use of an object"). So every call into it queues
 // here, one at a time. Fine-tuning queues each step, so classifying while it trains works.
 let queue = Promise.resolve();
+let pool = null; // the threaded build's pool starting, once
 function exclusive(call) {
   const result = queue.then(call);
   queue = result.catch(() => {});
@@ -116,6 +116,20 @@ const methods = {
     exclusive(() => yieldToEvents().then(() => runtime.warm_up()))
       .catch((error) => console.warn('secnn warm-up failed:', error?.message ?? error));
     return { backend: { ...runtime.backend(), module: loadedModule }, info: runtime.info(), facts };
+  },
+  /**
+   * Starts the threaded build's pool of Web Workers (the page asks right after `create`, so the
+   * first calls do not wait for it); until it runs, the CPU work stays on this thread. Resolves
+   * with the backend (its `threads`) once the pool works. Runs beside the queue: spawning the
+   * workers is asynchronous and touches no runtime.
+   */
+  async startThreads() {
+    if (loadedModule === 'threads') {
+      pool ??= withTimeout(bindings.initThreadPool(POOL_THREADS), POOL_TIMEOUT_MS, 'starting the thread pool')
+        .then(() => bindings.Runtime.pool_started());
+      await pool;
+    }
+    return exclusive(() => methods.backend());
   },
   info: () => runtime.info(),
   facts: () => facts,
@@ -208,9 +222,10 @@ self.onmessage = async ({ data: { id, method, args } }) => {
   try {
     if (!methods[method]) throw codedError(`unknown method ${method}`, ERROR_CODES.invalidArgument);
     if (method !== 'create' && method !== 'prepare' && !runtime) throw codedError('the model is not loaded yet', ERROR_CODES.busy);
-    // fineTune queues its own calls step by step; everything else is one queued call.
+    // fineTune queues its own calls step by step, startThreads runs beside them; everything
+    // else is one queued call.
     const call = () => methods[method](args ?? {}, id);
-    const value = await (method === 'fineTune' ? call() : exclusive(call));
+    const value = await (method === 'fineTune' || method === 'startThreads' ? call() : exclusive(call));
     if (value && value.transfer) postMessage({ id, result: value.result }, value.transfer);
     else postMessage({ id, result: value });
   } catch (error) {

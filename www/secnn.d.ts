@@ -53,7 +53,10 @@ export interface BackendInfo {
   adapter: string;
   /** Why 'auto' fell back to the CPU, if it did. */
   fallbackReason: string | null;
-  /** Threads the CPU work runs on: the threaded module's pool (cross-origin isolated pages), else 1. */
+  /**
+   * Threads the CPU work runs on: the threaded module's pool (cross-origin isolated pages), else
+   * 1. The pool starts behind the first calls: 1 until then, and a `backendchange` when it runs.
+   */
   threads: number;
   /** The build running: 'cpu' (single-threaded), 'threads' or 'webgpu'. */
   module: ModuleName;

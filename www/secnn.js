@@ -181,6 +181,7 @@ export class SeCnn extends EventTarget {
     const opened = await this.#call('create', { backend: cpuOnly ? 'cpu' : backend, module: build, weights: weightBytes });
     this.info = opened.info;
     this.facts = opened.facts;
+    if (opened.backend.module === 'threads') this.#startThreads(worker);
     if (backend === 'auto' && cpuOnly) {
       const hasWebGpu = typeof navigator !== 'undefined' && Boolean(navigator.gpu);
       const now = hasWebGpu && webgpu !== 'on-demand';
@@ -203,6 +204,19 @@ export class SeCnn extends EventTarget {
     this.#deferredSwitch = null;
     this.#setBackend({ ...this.backend, loading: 'webgpu', onDemand: null });
     this.#switchToWebGpu(this.#generation);
+  }
+
+  /**
+   * Starts the threaded module's pool behind the first calls (they run on one thread until it
+   * is up); a `backendchange` then carries the new `threads`.
+   */
+  async #startThreads(worker) {
+    try {
+      const { adapter, threads } = await this.#callOn(worker, 'startThreads');
+      if (worker === this.#worker && this.backend?.module === 'threads') this.#setBackend({ ...this.backend, adapter, threads });
+    } catch (error) {
+      if (worker === this.#worker) console.warn(`secnn: the thread pool did not start (${error?.message ?? error}); the CPU module runs on one thread`);
+    }
   }
 
   #dropClassifier() {

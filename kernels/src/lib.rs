@@ -14,4 +14,4 @@ mod parallel;
 pub mod pool;
 pub mod scale;
 
-pub use parallel::threads;
+pub use parallel::{pool_started, threads};

@@ -4,11 +4,31 @@
 use gemm::Parallelism;
 use std::{mem::MaybeUninit, ops::Range};
 
+/// Whether rayon's pool may be used. Natively from the start; in the browser's threaded module
+/// once the page's worker has started the pool of Web Workers ([`pool_started`]), which it does
+/// after the first calls: the first prediction does not wait for the pool, and until the pool
+/// exists nothing may touch rayon (it would settle on the calling thread alone).
+#[cfg(feature = "threads")]
+static POOL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(cfg!(not(target_arch = "wasm32")));
+
+/// Tells the kernels that rayon's pool now exists (the browser's threaded module).
+pub fn pool_started() {
+    #[cfg(feature = "threads")]
+    POOL.store(true, std::sync::atomic::Ordering::Release);
+}
+
+/// True where the kernels may use rayon's pool.
+#[cfg(feature = "threads")]
+fn pooled() -> bool {
+    POOL.load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// How many threads the kernels share work between.
 pub fn threads() -> usize {
     #[cfg(feature = "threads")]
-    return rayon::current_num_threads();
-    #[cfg(not(feature = "threads"))]
+    if pooled() {
+        return rayon::current_num_threads();
+    }
     1
 }
 
@@ -21,7 +41,7 @@ pub fn split_batch<R: Send>(
     work: impl Fn(Range<usize>, &mut [f32], Parallelism) -> R + Sync,
 ) -> Vec<R> {
     #[cfg(feature = "threads")]
-    {
+    if pooled() {
         use rayon::prelude::*;
         let threads = rayon::current_num_threads();
         if batch >= 2 && threads >= 2 {
@@ -42,9 +62,8 @@ pub fn split_batch<R: Send>(
         // One image: its GEMMs share the threads natively; Web Workers wake too slowly for
         // GEMMs this small (batch-1 in the browser took 1.4× as long on two threads).
         let gemm = if cfg!(target_arch = "wasm32") { Parallelism::None } else { Parallelism::Rayon(0) };
-        vec![work(0..batch, out, gemm)]
+        return vec![work(0..batch, out, gemm)];
     }
-    #[cfg(not(feature = "threads"))]
     vec![work(0..batch, out, Parallelism::None)]
 }
 
@@ -57,7 +76,7 @@ const SERIAL_BELOW: usize = if cfg!(target_arch = "wasm32") { 1 << 17 } else { 1
 /// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.
 pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
     #[cfg(feature = "threads")]
-    if out.len() >= SERIAL_BELOW {
+    if out.len() >= SERIAL_BELOW && pooled() {
         use rayon::prelude::*;
         // Rows of a few hundred values are too small to be a task each.
         let min_rows = (4096 / row_len.max(1)).max(1);
@@ -81,11 +100,10 @@ pub fn filled_rows(len: usize, row_len: usize, fill: impl Fn(usize, &mut [MaybeU
 /// `(0..n).map(work)`, spread over threads.
 pub fn map_range<R: Send>(n: usize, work: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
     #[cfg(feature = "threads")]
-    {
+    if pooled() {
         use rayon::prelude::*;
-        (0..n).into_par_iter().map(work).collect()
+        return (0..n).into_par_iter().map(work).collect();
     }
-    #[cfg(not(feature = "threads"))]
     (0..n).map(work).collect()
 }
 

@@ -16,8 +16,9 @@ use burn::{
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// How many threads the CPU kernels share work between (1 in the browser's single-threaded module).
-pub use secnn_kernels::threads;
+/// How many threads the CPU kernels share work between (1 in the browser's single-threaded
+/// module, and in the threaded one until its pool has started: `pool_started`).
+pub use secnn_kernels::{pool_started, threads};
 
 /// A layer kind with a CPU kernel here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,6 +40,10 @@ function runModel(page, options, pictures) {
   return page.evaluate(async ({ options, pictures }) => {
     const { SeCnn } = await import('/www/secnn.js');
     const model = await SeCnn.create(options);
+    // The threaded module starts its pool behind the first calls; a backendchange says when.
+    for (let i = 0; i < 300 && model.backend.module === 'threads' && model.backend.threads < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     try {
       const results = [];
       for (const [name, bytes] of pictures) {
@@ -76,6 +80,7 @@ test('isolated, the page runs the threaded module; not isolated, the single-thre
   const isolated = await openPage({ webgpu: false, url: URL });
   const plain = await openPage({ webgpu: false, url: plainUrl });
   try {
+    await isolated.page.waitForFunction(() => document.querySelector('#backend-badge').textContent.includes('×'), null, { timeout: MINUTES });
     const page = (opened) => opened.page.evaluate(async () => {
       const { page: state } = await import('/www/page-state.js');
       return { module: state.model.backend.module, threads: state.model.backend.threads, isolated: self.crossOriginIsolated };
