@@ -43,14 +43,18 @@ async function loadBuild(module, wasm) {
 }
 
 /**
- * `module`, or where the threaded build cannot load here (no shared memory: the page is not
- * cross-origin isolated), the single-threaded CPU build. The threaded build's pool starts
+ * `module`, or where the threaded build cannot work here (no shared memory: the page is not
+ * cross-origin isolated; its helper workers refused: its files on another origin), the
+ * single-threaded CPU build. The threaded build's pool starts
  * later (`startThreads`), behind the first calls.
  */
 async function loadWithFallback(module, wasm, fallbackWasm) {
   if (module !== 'threads') return { module, glue: await loadBuild(module, wasm) };
   try {
     if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated (COOP/COEP)');
+    // Its pool's helper workers are scripts beside its files (whose URL bundlers rewrite, unlike
+    // a bare import.meta.url), and a worker only starts from its own origin.
+    if (BUILDS.threads.wasm().origin !== self.location.origin) throw new Error('its files are on another origin (a CDN)');
     return { module, glue: await loadBuild(module, wasm) };
   } catch (error) {
     console.warn(`secnn: the threaded CPU module could not start (${error?.message ?? error}); using the single-threaded one`);

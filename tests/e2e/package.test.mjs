@@ -59,7 +59,7 @@ async function runApp(url, { webgpu = false, shot } = {}) {
     await page.waitForFunction(() => document.getElementById('top').textContent !== '…', null, { timeout: 8 * MINUTES });
     const answer = {
       top: await page.textContent('#top'), backend: await page.getAttribute('#top', 'data-backend'),
-      module: await page.getAttribute('#top', 'data-module'), problems,
+      module: await page.getAttribute('#top', 'data-module'), threads: Number(await page.getAttribute('#top', 'data-threads')), problems,
     };
     if (shot) await page.screenshot({ path: join(shots, shot) });
     return answer;
@@ -164,6 +164,7 @@ test('Vite: the production build classifies on the CPU without fetching the WebG
     assertSameAnswer(cpu);
     assert.equal(cpu.backend, 'cpu');
     assert.equal(cpu.module, THREADED, 'the bundled threaded module did not start (the page is cross-origin isolated)');
+    if (THREADED === 'threads') assert.ok(cpu.threads >= 2, `the bundled pool did not start: ${cpu.threads} thread(s)`);
     assert.deepEqual(cpu.problems, []);
     assertNoWebGpuModule(requests);
     const gpu = await timed('viteWebGpu', () => runApp(`${url}?backend=webgpu`, { webgpu: true }));
@@ -203,6 +204,7 @@ test('webpack 5: the production build classifies on the CPU without fetching the
     downloads.webpack = bytesBefore(requests);
     assertSameAnswer(answer);
     assert.equal(answer.module, THREADED, 'the bundled threaded module did not start (the page is cross-origin isolated)');
+    if (THREADED === 'threads') assert.ok(answer.threads >= 2, `the bundled pool did not start: ${answer.threads} thread(s)`);
     assert.deepEqual(answer.problems, []);
     assertNoWebGpuModule(requests);
   } finally {
