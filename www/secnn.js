@@ -52,6 +52,9 @@ async function settledWeights(weights, call) {
   return bytesOf(value);
 }
 
+/** The threaded module's pool starts after the first classification, or this long after `create`. */
+const POOL_DELAY_MS = 2000;
+
 /** Batch-1 classifications timed on each backend before 'auto' picks where to classify (the first two warm up). */
 const PROBE_RUNS = 7;
 
@@ -87,6 +90,8 @@ export class SeCnn extends EventTarget {
   /** The CPU worker that classifies when it measured faster than WebGPU, or null. */
   #classifier = null;
   #probe = true;
+  /** Resolves the wait of the threaded module's pool after the first classification, or null. */
+  #predicted = null;
   /** The generation whose WebGPU switch waits for a sign of intent (`webgpu: 'on-demand'`), or null. */
   #deferredSwitch = null;
   /**
@@ -208,9 +213,16 @@ export class SeCnn extends EventTarget {
 
   /**
    * Starts the threaded module's pool behind the first calls (they run on one thread until it
-   * is up); a `backendchange` then carries the new `threads`.
+   * is up): after the first classification, or POOL_DELAY_MS, whichever comes first, so that
+   * starting its workers does not compete with the first prediction for the cores. A
+   * `backendchange` then carries the new `threads`.
    */
   async #startThreads(worker) {
+    await new Promise((resolve) => {
+      this.#predicted = resolve;
+      setTimeout(resolve, POOL_DELAY_MS);
+    });
+    this.#predicted = null;
     try {
       const { adapter, threads } = await this.#callOn(worker, 'startThreads');
       if (worker === this.#worker && this.backend?.module === 'threads') this.#setBackend({ ...this.backend, adapter, threads });
@@ -342,8 +354,12 @@ export class SeCnn extends EventTarget {
   /** A classification: on the CPU classifier where it measured faster, else the current worker. */
   async #classifyCall(method, args, options) {
     await this.#gate;
-    if (this.#classifier) return this.#callOn(this.#classifier, method, args, options);
-    return this.#call(method, args, options);
+    try {
+      if (this.#classifier) return await this.#callOn(this.#classifier, method, args, options);
+      return await this.#call(method, args, options);
+    } finally {
+      this.#predicted?.();
+    }
   }
 
   /** Gives the CPU classifier the current worker's weights (after they changed there). */
