@@ -7,7 +7,10 @@ import { renderSeBlocks } from './page-se-blocks.js';
 
 /** The Grad-CAM card's class list: the loaded model's classes. */
 export function fillClassSelect(classes) {
-  $('cam-class').replaceChildren(...classes.map((label, index) => new Option(label, String(index))));
+  const select = $('cam-class');
+  // A backend change (WebGPU taking over, the CPU's threads starting) keeps the classes: keep the reader's choice too.
+  if (select.options.length === classes.length && classes.every((label, index) => select.options[index].text === label)) return;
+  select.replaceChildren(...classes.map((label, index) => new Option(label, String(index))));
 }
 
 /** The model's view of an image: RGBA at the runtime's input size. */

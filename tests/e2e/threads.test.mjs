@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { MINUTES, URL, root, startTestServer, openPage, cifarImages, haveCifar } from './browser.mjs';
+import { MINUTES, URL, root, startTestServer, openPage, classify, cifarImages, haveCifar } from './browser.mjs';
 import { staticServer } from '../../tools/static-server.mjs';
 
 let isolatedServer;
@@ -78,9 +78,14 @@ test('isolated, the page runs the threaded module; not isolated, the single-thre
   if (!needTwoCores(t)) return;
   const pictures = images();
   const isolated = await openPage({ webgpu: false, url: URL });
+  // The pool starts after the first classification (this one, given at once); the backendchange
+  // it brings must keep the view as it is.
+  const top = await classify(isolated.page, pictures[0][0]);
   const plain = await openPage({ webgpu: false, url: plainUrl });
   try {
     await isolated.page.waitForFunction(() => document.querySelector('#backend-badge').textContent.includes('×'), null, { timeout: MINUTES });
+    assert.equal(await isolated.page.$eval('#cam-class', (select) => select.options[select.selectedIndex].text), top,
+      'the threads starting reset the Grad-CAM class');
     const page = (opened) => opened.page.evaluate(async () => {
       const { page: state } = await import('/www/page-state.js');
       return { module: state.model.backend.module, threads: state.model.backend.threads, isolated: self.crossOriginIsolated };
