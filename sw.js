@@ -47,8 +47,6 @@ const APP_FILES = [
   'www/secnn-protocol.js',
   'www/secnn-assets.js',
   'www/secnn-images.js',
-  'www/pkg-cpu/secnn.js',
-  'www/pkg-cpu/secnn_bg.wasm',
   'www/vendor/uPlot.esm.js',
   'www/vendor/uPlot.min.css',
   'www/model/secnn-cifar10.bpk',
@@ -59,6 +57,11 @@ const ON_DEMAND_FILES = [
   'www/pkg/secnn.js',
   'www/pkg/secnn_bg.wasm',
 ];
+// The single-threaded CPU module, what a page that is not isolated runs.
+const CPU_FILES = [
+  'www/pkg-cpu/secnn.js',
+  'www/pkg-cpu/secnn_bg.wasm',
+];
 // The threaded CPU module, what an isolated page runs: its glue, its wasm, and the scripts the
 // glue imports (its thread pool's helper worker, under a hashed path wasm-bindgen picks).
 const THREADED_FILES = [
@@ -68,7 +71,7 @@ const THREADED_FILES = [
 const [THREADED_GLUE] = THREADED_FILES;
 const THREADED_FOLDER = 'www/pkg-threads/';
 const scope = new URL(self.registration.scope);
-const appUrls = new Set([...APP_FILES, ...ON_DEMAND_FILES, ...THREADED_FILES].map((file) => new URL(file, scope).href));
+const appUrls = new Set([...APP_FILES, ...ON_DEMAND_FILES, ...CPU_FILES, ...THREADED_FILES].map((file) => new URL(file, scope).href));
 const isAppUrl = (href) => appUrls.has(href) || href.startsWith(new URL(THREADED_FOLDER, scope).href);
 
 const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
@@ -90,10 +93,12 @@ async function threadedFiles() {
 
 // The page registers this worker after its first prediction, so what it just downloaded is in
 // the HTTP cache: 'force-cache' copies it from there instead of downloading it again.
-// Where the page runs the threaded module (this worker is isolated too), it is copied as well.
+// With the CPU module the page runs: the threaded one where this worker is isolated too (as the
+// page is then) and there are two cores, else the single-threaded one (the other is kept once used).
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
-    const files = self.crossOriginIsolated ? [...APP_FILES, ...(await threadedFiles())] : APP_FILES;
+    const threaded = self.crossOriginIsolated && (navigator.hardwareConcurrency ?? 1) > 1 && typeof Atomics.waitAsync === 'function';
+    const files = [...APP_FILES, ...(threaded ? await threadedFiles() : CPU_FILES)];
     const cache = await caches.open(CACHE);
     await cache.addAll(files.map((file) => new Request(file, { cache: 'force-cache' })));
     await self.skipWaiting();

@@ -1,5 +1,5 @@
 // `make site`: the page as a folder any static host serves (site/, ignored by git). It holds
-// exactly the files the service worker keeps (sw.js's APP_FILES, ON_DEMAND_FILES and
+// exactly the files the service worker keeps (sw.js's APP_FILES, ON_DEMAND_FILES, CPU_FILES and
 // THREADED_FILES: the one list of what the page needs, with the threaded module's snippets) plus
 // sw.js itself and the vendored library's licence, each with brotli and gzip copies beside it,
 // and a `_headers` file that makes hosts which read one (Netlify, Cloudflare Pages) send the
@@ -15,12 +15,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const site = join(root, 'site');
 
 /**
- * sw.js's APP_FILES, ON_DEMAND_FILES and THREADED_FILES (the files it keeps), read from its
+ * sw.js's APP_FILES, ON_DEMAND_FILES, CPU_FILES and THREADED_FILES (the files it keeps), read from its
  * source: it is a classic service worker and cannot be imported.
  */
 export function appFiles() {
   const source = readFileSync(join(root, 'sw.js'), 'utf8');
-  return ['APP_FILES', 'ON_DEMAND_FILES', 'THREADED_FILES'].flatMap((name) => {
+  return ['APP_FILES', 'ON_DEMAND_FILES', 'CPU_FILES', 'THREADED_FILES'].flatMap((name) => {
     const list = source.match(new RegExp(`const ${name} = \\[([\\s\\S]*?)\\];`));
     if (!list) throw new Error(`sw.js has no ${name} list`);
     return [...list[1].matchAll(/'([^']*)'/g)].map((m) => m[1]).filter((file) => file !== './');

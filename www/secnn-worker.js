@@ -52,6 +52,10 @@ async function loadWithFallback(module, wasm, fallbackWasm) {
   if (module !== 'threads') return { module, glue: await loadBuild(module, wasm) };
   try {
     if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated (COOP/COEP)');
+    // Its async calls wait on shared memory with Atomics.waitAsync (Firefox has none).
+    if (typeof Atomics.waitAsync !== 'function') throw new Error('this browser has no Atomics.waitAsync');
+    // Firefox (153 ESR) crashes this worker once the pool starts, not yet understood.
+    if (/\bFirefox\//.test(navigator.userAgent)) throw new Error('not yet in Firefox');
     // Its pool's helper workers are scripts beside its files (whose URL bundlers rewrite, unlike
     // a bare import.meta.url), and a worker only starts from its own origin.
     if (BUILDS.threads.wasm().origin !== self.location.origin) throw new Error('its files are on another origin (a CDN)');

@@ -62,9 +62,13 @@ const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 
 /**
  * The CPU build a page runs: the threaded one where threads can share memory (the page is
- * cross-origin isolated: COOP/COEP) and there is more than one core, else the single-threaded one.
+ * cross-origin isolated: COOP/COEP), there is more than one core and the browser has
+ * Atomics.waitAsync (its async calls need it; Firefox has none), else the single-threaded one.
  */
-const cpuBuild = () => (globalThis.crossOriginIsolated && (globalThis.navigator?.hardwareConcurrency ?? 1) > 1 ? 'threads' : 'cpu');
+const cpuBuild = () => (globalThis.crossOriginIsolated && (globalThis.navigator?.hardwareConcurrency ?? 1) > 1
+  && typeof Atomics.waitAsync === 'function' && !FIREFOX ? 'threads' : 'cpu');
+/** Firefox (153 ESR) crashes the threaded module's worker, not yet understood: it runs the single-threaded one. */
+const FIREFOX = /\bFirefox\//.test(globalThis.navigator?.userAgent ?? '');
 
 /**
  * The model, running in a Web Worker. With `backend: 'auto'` it starts at once on the small
