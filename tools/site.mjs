@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ISOLATION_HEADERS } from './static-server.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const site = join(root, 'site');
@@ -44,11 +45,8 @@ function walk(dir) {
   return readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? walk(join(dir, name)).map((p) => `${name}/${p}`) : [name]));
 }
 
-/** The cross-origin isolation headers, for hosts that read a `_headers` file. */
-const HEADERS_FILE = `/*
-  Cross-Origin-Opener-Policy: same-origin
-  Cross-Origin-Embedder-Policy: require-corp
-`;
+/** The cross-origin isolation headers (the static server's own), for hosts that read a `_headers` file. */
+const HEADERS_FILE = `/*\n${Object.entries(ISOLATION_HEADERS).map(([name, value]) => `  ${name}: ${value}\n`).join('')}`;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   rmSync(site, { recursive: true, force: true });
