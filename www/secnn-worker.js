@@ -7,7 +7,7 @@
 // './pkg/' (WebGPU and CPU); a worker loads one, once.
 
 import { checkClasses, checkLabel, checkOptions } from './secnn-args.js';
-import { CONTROLS, ERROR_CODES, FINE_TUNE_STATUS, PROGRESS, codedError, errorToMessage } from './secnn-protocol.js';
+import { CONTROLS, ERROR_CODES, FINE_TUNE_STATUS, PROGRESS, codedError, errorToMessage, threadsRefusal } from './secnn-protocol.js';
 
 /**
  * The three builds, each named by literal URLs so that bundlers (Vite, webpack, Rollup) find,
@@ -51,11 +51,8 @@ async function loadBuild(module, wasm) {
 async function loadWithFallback(module, wasm, fallbackWasm) {
   if (module !== 'threads') return { module, glue: await loadBuild(module, wasm) };
   try {
-    if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated (COOP/COEP)');
-    // Its async calls wait on shared memory with Atomics.waitAsync (Firefox has none).
-    if (typeof Atomics.waitAsync !== 'function') throw new Error('this browser has no Atomics.waitAsync');
-    // Firefox (153 ESR) crashes this worker once the pool starts, not yet understood.
-    if (/\bFirefox\//.test(navigator.userAgent)) throw new Error('not yet in Firefox');
+    const refusal = threadsRefusal();
+    if (refusal) throw new Error(refusal);
     // Its pool's helper workers are scripts beside its files (whose URL bundlers rewrite, unlike
     // a bare import.meta.url), and a worker only starts from its own origin.
     if (BUILDS.threads.wasm().origin !== self.location.origin) throw new Error('its files are on another origin (a CDN)');

@@ -15,7 +15,7 @@
 import { checkClasses, checkImage, checkLabel, checkOptions, checkWeights } from './secnn-args.js';
 import { HERE, isCrossOrigin, resolveAssets, startableUrl } from './secnn-assets.js';
 import { bytesOf, pixelsOf, readPixels } from './secnn-images.js';
-import { ERROR_CODES, codedError, errorFromMessage } from './secnn-protocol.js';
+import { ERROR_CODES, codedError, errorFromMessage, threadsRefusal } from './secnn-protocol.js';
 
 export { ERROR_CODES } from './secnn-protocol.js';
 
@@ -61,14 +61,10 @@ const PROBE_RUNS = 7;
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 /**
- * The CPU build a page runs: the threaded one where threads can share memory (the page is
- * cross-origin isolated: COOP/COEP), there is more than one core and the browser has
- * Atomics.waitAsync (its async calls need it; Firefox has none), else the single-threaded one.
+ * The CPU build a page runs: the threaded one where it can run (`threadsRefusal`) and there is
+ * more than one core, else the single-threaded one.
  */
-const cpuBuild = () => (globalThis.crossOriginIsolated && (globalThis.navigator?.hardwareConcurrency ?? 1) > 1
-  && typeof Atomics.waitAsync === 'function' && !FIREFOX ? 'threads' : 'cpu');
-/** Firefox (153 ESR) crashes the threaded module's worker, not yet understood: it runs the single-threaded one. */
-const FIREFOX = /\bFirefox\//.test(globalThis.navigator?.userAgent ?? '');
+const cpuBuild = () => ((globalThis.navigator?.hardwareConcurrency ?? 1) > 1 && !threadsRefusal() ? 'threads' : 'cpu');
 
 /**
  * The model, running in a Web Worker. With `backend: 'auto'` it starts at once on the small
