@@ -9,7 +9,7 @@ use crate::{
     SeCnnConfig,
     data::CIFAR10_CLASSES,
     pth::{self, FileTensor},
-    weights::{self, LoadedModel, ModelInfo, Storage, WeightsError},
+    weights::{self, Integrity, LoadedModel, ModelInfo, Storage, WeightsError},
 };
 use burn::{prelude::*, tensor::DType};
 use std::collections::BTreeMap;
@@ -166,6 +166,10 @@ fn load_seed(file: BTreeMap<String, FileTensor>, classes: Vec<String>, name: &st
 }
 
 /// Loads a `.safetensors` file of the seed's CNN (seed names; class names from its metadata).
+///
+/// Safetensors carries no checksum (unlike our burnpack and a `.pth`'s ZIP entries), so damage
+/// is caught here only where it breaks the format: a header that does not parse, a tensor that
+/// is missing, misshapen or out of range. Changed tensor bytes load as they are.
 pub fn load_safetensors(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
     let (header, data) = header(bytes).ok_or_else(|| WeightsError::NotBurnpack("not a safetensors file".into()))?;
     let file = safetensors_tensors(bytes, &header, data)?;
@@ -181,13 +185,23 @@ pub fn load_safetensors(bytes: &[u8], device: &Device) -> Result<LoadedModel, We
 /// writes it (either format), from bytes: the CLI's `import-pytorch` and the page both call this.
 /// `classes` name the outputs (default: CIFAR-10's for 10 outputs, else numbered).
 pub fn load_pytorch(bytes: &[u8], classes: Option<Vec<String>>, device: &Device) -> Result<LoadedModel, WeightsError> {
-    let file = pth::read_state_dict(bytes).map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
+    let file = pth::read_state_dict(bytes).map_err(pth_error)?;
     let count = class_count(&file);
     let classes = classes.unwrap_or_else(|| default_classes(count));
     if classes.len() != count {
         return Err(WeightsError::Architecture(format!("fc2.weight has {count} outputs but {} class names were given", classes.len())));
     }
     load_seed(file, classes, "SE-CNN (PyTorch import)", "Imported from a PyTorch state_dict of the seed's CNN.", device)
+}
+
+/// A `.pth` that could not be read: damaged (an entry's CRC-32) or not one at all.
+fn pth_error(error: pth::PthError) -> WeightsError {
+    match error {
+        pth::PthError::Corrupted { entry, stored } => {
+            WeightsError::Corrupted { check: Integrity::Crc32, entry: Some(entry), stored: format!("{stored:08x}") }
+        }
+        other => WeightsError::NotBurnpack(other.to_string()),
+    }
 }
 
 /// Reads any weights file the page and CLI accept: secnn's burnpack, a `.safetensors` or a

@@ -1,10 +1,13 @@
 //! The tensors of a `torch.save` file, read from bytes (so the browser reads them too): the ZIP
-//! archive PyTorch writes since 1.6 (`data.pkl` plus one stored entry per storage) and the older
-//! bare-pickle format. Only what a `state_dict` uses is understood: a small pickle machine that
+//! archive PyTorch writes since 1.6 (`data.pkl` plus one stored entry per storage, each checked
+//! against the CRC-32 the archive stores for it) and the older bare-pickle format. Only what a `state_dict` uses is understood: a small pickle machine that
 //! builds dicts, tuples and tensors and keeps any other object as an opaque name. It never runs
 //! code. Names and values come back as the file has them; `interop` maps them to the model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::{Cursor, Read},
+};
 
 /// One tensor of the file: its dtype in safetensors' words (`F32`, `I64`, …), its shape and
 /// its values as contiguous little-endian bytes.
@@ -20,11 +23,16 @@ pub const DTYPES: [&str; 10] = ["F32", "F64", "F16", "BF16", "I64", "I32", "I16"
 
 /// Why bytes could not be read as a `torch.save` file.
 #[derive(Debug, thiserror::Error)]
-#[error("unreadable PyTorch file: {0}")]
-pub struct PthError(String);
+pub enum PthError {
+    #[error("unreadable PyTorch file: {0}")]
+    Unreadable(String),
+    /// An entry of the ZIP archive differs from the CRC-32 stored for it: the file was damaged.
+    #[error("{entry} is corrupted: CRC-32 {stored:08x} does not match its contents")]
+    Corrupted { entry: String, stored: u32 },
+}
 
 fn fail<T>(why: impl Into<String>) -> Result<T, PthError> {
-    Err(PthError(why.into()))
+    Err(PthError::Unreadable(why.into()))
 }
 
 /// The legacy format starts with a pickled magic number (protocol 2, a 10-byte LONG1).
@@ -32,7 +40,8 @@ const LEGACY_MAGIC: [u8; 14] = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 
 
 /// Whether `bytes` look like a `torch.save` file (either format).
 pub fn is_pth(bytes: &[u8]) -> bool {
-    bytes.starts_with(&LEGACY_MAGIC) || (bytes.starts_with(b"PK\x03\x04") && zip_entries(bytes).is_ok_and(|e| data_pickle(&e).is_some()))
+    let has_pickle = |archive: zip::ZipArchive<_>| archive.file_names().any(|name| name.is_ok_and(|n| n.ends_with("data.pkl")));
+    bytes.starts_with(&LEGACY_MAGIC) || (bytes.starts_with(b"PK\x03\x04") && zip::ZipArchive::new(Cursor::new(bytes)).is_ok_and(has_pickle))
 }
 
 /// The file's tensors by name: a `state_dict`, or the one under `state_dict`,
@@ -45,8 +54,8 @@ pub fn read_state_dict(bytes: &[u8]) -> Result<BTreeMap<String, FileTensor>, Pth
     let mut tensors = BTreeMap::new();
     for (key, value) in state_dict_in(root)? {
         let (Value::Str(name), Value::Tensor(view)) = (key, value) else { continue };
-        let storage = storages.get(&view.key).ok_or_else(|| PthError(format!("{name}: storage {} is missing", view.key)))?;
-        tensors.insert(name.clone(), view.gather(storage).map_err(|why| PthError(format!("{name}: {why}")))?);
+        let storage = storages.get(&view.key).ok_or_else(|| PthError::Unreadable(format!("{name}: storage {} is missing", view.key)))?;
+        tensors.insert(name.clone(), view.gather(storage).map_err(|why| PthError::Unreadable(format!("{name}: {why}")))?);
     }
     if tensors.is_empty() {
         return fail("no named tensors in it (save `model.state_dict()`)");
@@ -75,21 +84,21 @@ type Storages = HashMap<String, Vec<u8>>;
 
 fn read_zip(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
     let entries = zip_entries(bytes)?;
-    let pickle = data_pickle(&entries).ok_or_else(|| PthError("a ZIP archive without data.pkl".into()))?;
+    let pickle = data_pickle(&entries).ok_or_else(|| PthError::Unreadable("a ZIP archive without data.pkl".into()))?;
     let prefix = pickle.strip_suffix("data.pkl").unwrap_or_default();
     if entries.get(&format!("{prefix}byteorder")).is_some_and(|order| order.starts_with(b"big")) {
         return fail("saved on a big-endian machine");
     }
-    let (root, _, found) = unpickle(entries[&pickle], 0)?;
+    let (root, _, found) = unpickle(&entries[&pickle], 0)?;
     let mut storages = Storages::new();
     for key in found.into_keys() {
-        let data = entries.get(&format!("{prefix}data/{key}")).ok_or_else(|| PthError(format!("storage {key} is missing")))?;
-        storages.insert(key, data.to_vec());
+        let data = entries.get(&format!("{prefix}data/{key}")).ok_or_else(|| PthError::Unreadable(format!("storage {key} is missing")))?;
+        storages.insert(key, data.clone());
     }
     Ok((root, storages))
 }
 
-fn data_pickle(entries: &HashMap<String, &[u8]>) -> Option<String> {
+fn data_pickle(entries: &HashMap<String, Vec<u8>>) -> Option<String> {
     entries.keys().find(|name| name.ends_with("data.pkl")).cloned()
 }
 
@@ -109,7 +118,7 @@ fn read_legacy(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
         let element_size = found.get(&key).copied().unwrap_or(1);
         let count = le(bytes, at, 8)? as usize;
         let (start, length) = (at.saturating_add(8), count.saturating_mul(element_size));
-        let data = bytes.get(start..start.saturating_add(length)).ok_or_else(|| PthError(format!("storage {key} is cut short")))?;
+        let data = bytes.get(start..start.saturating_add(length)).ok_or_else(|| PthError::Unreadable(format!("storage {key} is cut short")))?;
         storages.insert(key, data.to_vec());
         at = start + length;
     }
@@ -118,39 +127,38 @@ fn read_legacy(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
 
 /// `n` little-endian bytes at `at` as a number.
 fn le(bytes: &[u8], at: usize, n: usize) -> Result<u64, PthError> {
-    let field = bytes.get(at..at.saturating_add(n)).ok_or_else(|| PthError("the file is cut short".into()))?;
+    let field = bytes.get(at..at.saturating_add(n)).ok_or_else(|| PthError::Unreadable("the file is cut short".into()))?;
     Ok(field.iter().rev().fold(0, |value, &byte| value << 8 | byte as u64))
 }
 
-/// A ZIP archive's entries by name. PyTorch stores them uncompressed, so this reads only stored
-/// entries (and no ZIP64: a seed CNN is a few megabytes).
-fn zip_entries(bytes: &[u8]) -> Result<HashMap<String, &[u8]>, PthError> {
-    let search_from = bytes.len().saturating_sub(22 + u16::MAX as usize);
-    let end = (search_from..bytes.len().saturating_sub(21)).rev().find(|&i| bytes[i..].starts_with(b"PK\x05\x06"));
-    let end = end.ok_or_else(|| PthError("a ZIP archive without its directory".into()))?;
-    let (count, mut at) = (le(bytes, end + 10, 2)?, le(bytes, end + 16, 4)? as usize);
-    if at == u32::MAX as usize {
-        return fail("a ZIP64 archive (over 4 GB)");
-    }
+/// A ZIP archive's entries by name, read by the zip crate, which checks each against the CRC-32
+/// the archive stores for it. PyTorch stores entries uncompressed, so a compressed one is refused
+/// (and nothing is ever inflated).
+fn zip_entries(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, PthError> {
+    let unreadable = |e: zip::result::ZipError| PthError::Unreadable(format!("a damaged ZIP archive ({e})"));
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(unreadable)?;
     let mut entries = HashMap::new();
-    for _ in 0..count {
-        if !bytes[at.min(bytes.len())..].starts_with(b"PK\x01\x02") {
-            return fail("a damaged ZIP directory");
-        }
-        let (method, size) = (le(bytes, at + 10, 2)?, le(bytes, at + 20, 4)? as usize);
-        let (name_length, extra, comment) = (le(bytes, at + 28, 2)? as usize, le(bytes, at + 30, 2)? as usize, le(bytes, at + 32, 2)? as usize);
-        let local = le(bytes, at + 42, 4)? as usize;
-        let name = String::from_utf8_lossy(bytes.get(at + 46..at + 46 + name_length).unwrap_or_default()).into_owned();
-        if method != 0 {
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(unreadable)?;
+        let name = entry.name().map_err(unreadable)?.into_owned();
+        if entry.compression() != zip::CompressionMethod::Stored {
             return fail(format!("{name} is compressed (torch.save stores entries uncompressed)"));
         }
-        let header = 30 + le(bytes, local.saturating_add(26), 2)? as usize + le(bytes, local.saturating_add(28), 2)? as usize;
-        let start = local.saturating_add(header);
-        let data = bytes.get(start..start.saturating_add(size)).ok_or_else(|| PthError(format!("{name} is cut short")))?;
+        // The archive's size for the entry is bounded by the file: it is stored, not inflated.
+        let mut data = Vec::with_capacity(entry.size().min(bytes.len() as u64) as usize);
+        entry.read_to_end(&mut data).map_err(|e| entry_error(&name, entry.crc32(), e))?;
         entries.insert(name, data);
-        at += 46 + name_length + extra + comment;
     }
     Ok(entries)
+}
+
+/// Why an entry could not be read: its CRC-32 did not match (the zip crate checks it when the
+/// entry ends), or it is cut short.
+fn entry_error(name: &str, stored: u32, error: std::io::Error) -> PthError {
+    match error.to_string().contains("checksum") {
+        true => PthError::Corrupted { entry: name.to_string(), stored },
+        false => PthError::Unreadable(format!("{name}: {error}")),
+    }
 }
 
 // ----- the pickle machine -----
@@ -287,12 +295,12 @@ impl Machine<'_> {
                     b'r' => self.number(4)?,
                     _ => self.memo.len() as u64,
                 };
-                let top = self.stack.last().cloned().ok_or_else(|| PthError("memo of an empty stack".into()))?;
+                let top = self.stack.last().cloned().ok_or_else(|| PthError::Unreadable("memo of an empty stack".into()))?;
                 self.memo.insert(index, top);
             }
             b'h' | b'j' => {
                 let index = self.number(if op == b'h' { 1 } else { 4 })?;
-                let value = self.memo.get(&index).cloned().ok_or_else(|| PthError(format!("memo {index} is unset")))?;
+                let value = self.memo.get(&index).cloned().ok_or_else(|| PthError::Unreadable(format!("memo {index} is unset")))?;
                 self.stack.push(value);
             }
             b't' | 0x85 | 0x86 | 0x87 => {
@@ -318,7 +326,7 @@ impl Machine<'_> {
             }
             b'b' => drop(self.pop()?), // BUILD: the state (an OrderedDict's `_metadata`) is not needed
             b'0' => drop(self.pop()?),
-            b'2' => self.stack.push(self.stack.last().cloned().ok_or_else(|| PthError("DUP of an empty stack".into()))?),
+            b'2' => self.stack.push(self.stack.last().cloned().ok_or_else(|| PthError::Unreadable("DUP of an empty stack".into()))?),
             b'1' => drop(self.pop_to_mark()?),
             _ => return fail(format!("pickle opcode 0x{op:02x} at byte {} is not one a state_dict uses", self.at - 1)),
         }
@@ -350,13 +358,13 @@ impl Machine<'_> {
         if kind != "storage" {
             return fail(format!("a persistent id of kind {kind}"));
         }
-        let (dtype, size) = storage_dtype(class).ok_or_else(|| PthError(format!("storages of type {class}")))?;
+        let (dtype, size) = storage_dtype(class).ok_or_else(|| PthError::Unreadable(format!("storages of type {class}")))?;
         self.found.insert(key.clone(), size);
         Ok(Value::Storage(key.clone(), dtype, size))
     }
 
     fn take(&mut self, n: usize) -> Result<&[u8], PthError> {
-        let bytes = self.bytes.get(self.at..self.at.saturating_add(n)).ok_or_else(|| PthError("the pickle is cut short".into()))?;
+        let bytes = self.bytes.get(self.at..self.at.saturating_add(n)).ok_or_else(|| PthError::Unreadable("the pickle is cut short".into()))?;
         self.at += n;
         Ok(bytes)
     }
@@ -388,22 +396,22 @@ impl Machine<'_> {
 
     fn line(&mut self) -> Result<String, PthError> {
         let rest = &self.bytes[self.at.min(self.bytes.len())..];
-        let end = rest.iter().position(|&b| b == b'\n').ok_or_else(|| PthError("GLOBAL without a newline".into()))?;
+        let end = rest.iter().position(|&b| b == b'\n').ok_or_else(|| PthError::Unreadable("GLOBAL without a newline".into()))?;
         self.at += end + 1;
         Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
     }
 
     fn pop(&mut self) -> Result<Value, PthError> {
-        self.stack.pop().ok_or_else(|| PthError("pop of an empty stack".into()))
+        self.stack.pop().ok_or_else(|| PthError::Unreadable("pop of an empty stack".into()))
     }
 
     fn pop_n(&mut self, n: usize) -> Result<Vec<Value>, PthError> {
-        let from = self.stack.len().checked_sub(n).ok_or_else(|| PthError("too few items on the stack".into()))?;
+        let from = self.stack.len().checked_sub(n).ok_or_else(|| PthError::Unreadable("too few items on the stack".into()))?;
         Ok(self.stack.split_off(from))
     }
 
     fn pop_to_mark(&mut self) -> Result<Vec<Value>, PthError> {
-        let mark = self.stack.iter().rposition(|v| matches!(v, Value::Mark)).ok_or_else(|| PthError("no MARK on the stack".into()))?;
+        let mark = self.stack.iter().rposition(|v| matches!(v, Value::Mark)).ok_or_else(|| PthError::Unreadable("no MARK on the stack".into()))?;
         let items = self.stack.split_off(mark + 1);
         self.stack.pop();
         Ok(items)

@@ -2,7 +2,10 @@
 //! self-describing (architecture, class names, a description, measured accuracy).
 //!
 //! Writing reads every tensor through `into_data_async`, so the same path exports weights from
-//! WebGPU in the browser (where synchronous reads panic) and from the CLI.
+//! WebGPU in the browser (where synchronous reads panic) and from the CLI. Every file written
+//! carries a checksum of its contents, checked on every read ([`checksum`]).
+
+mod checksum;
 
 use crate::{
     model::{SeCnn, SeCnnConfig},
@@ -15,6 +18,7 @@ use burn::{
     store::ModuleRecord,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Metadata key holding [`ModelInfo`] as JSON.
 const INFO_KEY: &str = "secnn.info";
@@ -132,6 +136,33 @@ pub enum WeightsError {
     Architecture(String),
     #[error("could not write weights: {0}")]
     Write(String),
+    /// The contents differ from what the file's own check says was written: the file was
+    /// damaged after it was written (on a disk, in a download, in storage).
+    #[error("the file is corrupted: {}", corruption(*check, entry.as_deref(), stored))]
+    Corrupted {
+        check: Integrity,
+        /// The damaged part, where the check names one (a ZIP entry of a `.pth`).
+        entry: Option<String>,
+        /// The check value the file stores.
+        stored: String,
+    },
+}
+
+/// Which of a file's own checks found it damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Integrity {
+    /// The checksum secnn writes into its weights files.
+    Checksum,
+    /// The CRC-32 a ZIP archive (a PyTorch `.pth`) stores for each entry.
+    Crc32,
+}
+
+fn corruption(check: Integrity, entry: Option<&str>, stored: &str) -> String {
+    match (check, entry) {
+        (Integrity::Crc32, Some(entry)) => format!("{entry} does not match its CRC-32 ({stored})"),
+        _ => format!("its checksum ({stored}) does not match its contents"),
+    }
 }
 
 /// A model loaded from a weights file, with its description.
@@ -140,11 +171,11 @@ pub struct LoadedModel {
     pub info: ModelInfo,
 }
 
-/// Reads the description of a weights file without building the model.
+/// Reads the description of a weights file without building the model, once its checksum
+/// (where it has one) matches its contents.
 pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
-    let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
-        .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
-    let json = reader.metadata().get(INFO_KEY).ok_or(WeightsError::NoInfo)?;
+    let metadata = verified_metadata(bytes)?;
+    let json = metadata.get(INFO_KEY).ok_or(WeightsError::NoInfo)?;
     let info: ModelInfo =
         serde_json::from_str(json).map_err(|e| WeightsError::BadInfo(e.to_string()))?;
     if info.format > FORMAT_VERSION {
@@ -154,6 +185,27 @@ pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
         return Err(WeightsError::TooFewClasses(info.classes.len()));
     }
     Ok(info)
+}
+
+/// A reader of the burnpack in `bytes`.
+fn open(bytes: &[u8]) -> Result<burn_pack::Reader, WeightsError> {
+    burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| WeightsError::NotBurnpack(e.to_string()))
+}
+
+/// The burnpack's metadata, after its checksum is compared with its contents (files written
+/// before the checksum have none, and are read as they are).
+fn verified_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, WeightsError> {
+    let reader = open(bytes)?;
+    let metadata = reader.metadata().clone();
+    let Some(stored) = metadata.get(checksum::KEY) else { return Ok(metadata) };
+    let mut tensors = Vec::new();
+    for tensor in reader.into_tensors().map_err(|e| WeightsError::NotBurnpack(e.to_string()))? {
+        tensors.push(tensor.into_parts().map_err(|e| WeightsError::NotBurnpack(e.to_string()))?);
+    }
+    if checksum::compute(&metadata, tensors.iter().map(checksum::Part::of)) != *stored {
+        return Err(WeightsError::Corrupted { check: Integrity::Checksum, entry: None, stored: stored.clone() });
+    }
+    Ok(metadata)
 }
 
 /// Builds the model a weights file describes, on `device`, and loads its tensors.
@@ -176,19 +228,39 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> 
     Ok(LoadedModel { model, info })
 }
 
-/// A burnpack of `tensors` described by `info` (for files converted from other formats).
+/// A burnpack of `tensors` described by `info`, with the checksum of both (every weights file
+/// is written here).
 pub fn pack(tensors: Vec<burn_pack::Tensor>, info: &ModelInfo) -> Result<Vec<u8>, WeightsError> {
     let json = serde_json::to_string(info).map_err(|e| WeightsError::Write(e.to_string()))?;
-    let bytes = burn_pack::Writer::new(tensors).with_metadata(INFO_KEY, &json).into_bytes();
-    Ok(bytes.map_err(|e| WeightsError::Write(e.to_string()))?.to_vec())
+    sealed(tensors, json)
+}
+
+/// `bytes` (a weights file, verified as [`load`] does) written again with its tensors and its
+/// description exactly as stored, and a checksum: how a file from before the checksum gets one.
+pub fn reseal(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
+    let json = verified_metadata(bytes)?.remove(INFO_KEY).ok_or(WeightsError::NoInfo)?;
+    let reader = open(bytes)?;
+    sealed(reader.into_tensors().map_err(|e| WeightsError::NotBurnpack(e.to_string()))?, json)
+}
+
+/// A burnpack of `tensors` and the description `json`, with their checksum.
+fn sealed(tensors: Vec<burn_pack::Tensor>, json: String) -> Result<Vec<u8>, WeightsError> {
+    let metadata = BTreeMap::from([(INFO_KEY.to_string(), json)]);
+    let mut parts = Vec::with_capacity(tensors.len());
+    for tensor in tensors {
+        parts.push(tensor.into_parts().map_err(|e| WeightsError::Write(e.to_string()))?);
+    }
+    let sum = checksum::compute(&metadata, parts.iter().map(checksum::Part::of));
+    let tensors = parts.into_iter().map(|(name, dtype, shape, id, bytes)| burn_pack::Tensor::new(name, dtype, shape, id, bytes)).collect();
+    let writer = burn_pack::Writer::new(tensors).with_metadata(INFO_KEY, &metadata[INFO_KEY]).with_metadata(checksum::KEY, &sum);
+    Ok(writer.into_bytes().map_err(|e| WeightsError::Write(e.to_string()))?.to_vec())
 }
 
 /// An 8- or 4-bit file rewritten as the f32 burnpack it stands for: every quantized tensor
 /// times its scales, the scale tensors dropped.
 fn dequantize(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
     let bad = |e: String| WeightsError::Architecture(format!("quantized weights: {e}"));
-    let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
-        .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?;
+    let reader = open(bytes)?;
     let metadata = reader.metadata().clone();
     let mut scales = std::collections::HashMap::new();
     let mut tensors = Vec::new();

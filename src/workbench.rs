@@ -50,6 +50,7 @@ impl WorkbenchError {
             Self::Image(ImageError::BadBuffer { .. }) => "invalid-argument",
             Self::Image(_) => "not-an-image",
             Self::Weights(WeightsError::Write(_)) => "internal",
+            Self::Weights(WeightsError::Corrupted { .. }) => "corrupted",
             Self::Weights(_) => "invalid-weights",
             Self::Examples(_) => "invalid-file",
             Self::FineTune(FineTuneError::Device(_)) | Self::Device(_) => "device-lost",
@@ -60,9 +61,13 @@ impl WorkbenchError {
         }
     }
 
-    /// Numbers that come with the failure, for callers that word it themselves.
+    /// Numbers and names that come with the failure, for callers that word it themselves:
+    /// `{ reason: 'checksum' | 'crc32', entry, stored }` for corrupted weights.
     pub fn details(&self) -> Option<serde_json::Value> {
         match self {
+            Self::Weights(WeightsError::Corrupted { check, entry, stored }) => {
+                Some(serde_json::json!({ "reason": check, "entry": entry, "stored": stored }))
+            }
             Self::FineTune(FineTuneError::Diverged(diverged)) => serde_json::to_value(diverged).ok(),
             Self::Image(ImageError::TooLarge { width, height }) => {
                 Some(serde_json::json!({ "width": width, "height": height, "maxPixels": data::MAX_PIXELS }))
