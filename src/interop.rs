@@ -7,7 +7,7 @@
 
 use crate::{
     SeCnnConfig,
-    data::CIFAR10_CLASSES,
+    data::{Archive, CIFAR10_CLASSES},
     pth::{self, FileTensor},
     weights::{self, Integrity, LoadedModel, ModelInfo, Storage, WeightsError},
 };
@@ -214,6 +214,24 @@ pub fn load_any(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsErr
     } else {
         weights::load(bytes, device)
     }
+}
+
+/// The model a project file carries (its `model.safetensors`, or any weights file the page
+/// put there), its outputs named by the project's classes; `None` when the project has no
+/// weights (it was saved before any training).
+pub fn load_project(archive: &Archive, device: &Device) -> Result<Option<LoadedModel>, WeightsError> {
+    let Some(bytes) = &archive.weights else { return Ok(None) };
+    let mut loaded = load_any(bytes, device)?;
+    let classes: Vec<String> = archive.classes.iter().map(|class| class.name.clone()).collect();
+    if classes.len() != loaded.info.classes.len() {
+        return Err(WeightsError::Architecture(format!(
+            "the project's model has {} outputs, but the project names {} classes",
+            loaded.info.classes.len(),
+            classes.len()
+        )));
+    }
+    loaded.info.classes = classes;
+    Ok(Some(loaded))
 }
 
 /// `model` as a `.safetensors` file PyTorch loads into the seed's class

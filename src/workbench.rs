@@ -5,7 +5,7 @@
 
 use crate::{
     backend::{DeviceError, WebGpuUnavailable},
-    data::{self, DatasetError, ImageError, ImageSet, Planes},
+    data::{self, ArchiveError, DatasetError, ImageError, ImageSet, Planes},
     fine_tune::{self, FineTuneError, FineTuneJob, FineTuneOutcome, FineTunePlan, FineTuneRequest, KeptEpoch},
     inference::{self, ClassScore, ExplainOptions, Explanation},
     interop,
@@ -28,6 +28,9 @@ pub enum WorkbenchError {
     Weights(#[from] WeightsError),
     #[error(transparent)]
     Examples(#[from] DatasetError),
+    /// A project or a zip of class folders refused (see [`ArchiveError::reason`]).
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
     #[error(transparent)]
     FineTune(#[from] FineTuneError),
     #[error(transparent)]
@@ -52,7 +55,7 @@ impl WorkbenchError {
             Self::Weights(WeightsError::Write(_)) => "internal",
             Self::Weights(WeightsError::Corrupted { .. }) => "corrupted",
             Self::Weights(_) => "invalid-weights",
-            Self::Examples(_) => "invalid-file",
+            Self::Examples(_) | Self::Archive(_) => "invalid-file",
             Self::FineTune(FineTuneError::Device(_)) | Self::Device(_) => "device-lost",
             Self::FineTune(FineTuneError::Diverged(_)) => "diverged",
             Self::FineTune(_) | Self::InvalidArgument(_) => "invalid-argument",
@@ -62,9 +65,11 @@ impl WorkbenchError {
     }
 
     /// Numbers and names that come with the failure, for callers that word it themselves:
-    /// `{ reason: 'checksum' | 'crc32', entry, stored }` for corrupted weights.
+    /// `{ reason, entry, class }` for an archive, `{ reason: 'checksum' | 'crc32', entry,
+    /// stored }` for corrupted weights.
     pub fn details(&self) -> Option<serde_json::Value> {
         match self {
+            Self::Archive(error) => Some(serde_json::json!({ "reason": error.reason(), "entry": error.entry(), "class": error.class() })),
             Self::Weights(WeightsError::Corrupted { check, entry, stored }) => {
                 Some(serde_json::json!({ "reason": check, "entry": entry, "stored": stored }))
             }

@@ -1,26 +1,17 @@
-//! Labelled sets of images: [`ImageSet`] in memory, the two formats it is read from (image
-//! folders `root/<class>/*` and the official CIFAR-10 binary batches), splits, shuffles and
-//! batch tensors.
+//! Labelled sets of images: [`ImageSet`] in memory, the formats it is read from (image folders
+//! `root/<class>/*`, archives of them or projects (`.zip`), and the official CIFAR-10 binary
+//! batches), splits, shuffles and batch tensors.
 
-use super::image::{IMAGE_BYTES, Planes, decode_image, normalize};
+use super::{
+    archive::{Archive, ArchiveError, read_archive_split},
+    classes::{CIFAR10_CLASSES, class_order},
+    image::{IMAGE_BYTES, Planes, decode_image, normalize},
+};
 use crate::model::INPUT_SIZE;
 use burn::prelude::*;
 use rand::{Rng, RngCore};
 use std::path::{Path, PathBuf};
 
-/// CIFAR-10 class names in the official label order.
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
 /// File extensions treated as images when scanning folders.
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "gif", "webp", "jfif"];
 
@@ -96,6 +87,9 @@ pub enum DatasetError {
     BadCifarFile { path: PathBuf, len: usize },
     #[error("{path}: label {label} is out of range for CIFAR-10")]
     BadCifarLabel { path: PathBuf, label: u8 },
+    // As `Io`: the archive's refusal is the source, printed after the path.
+    #[error("{}", path.display())]
+    Archive { path: PathBuf, source: ArchiveError },
 }
 
 /// A file skipped while loading, and why.
@@ -116,19 +110,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
     move |source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// Class order for a set of folder names: CIFAR-10's official order when the names are exactly
-/// its classes, otherwise sorted by name.
-pub fn class_order(mut names: Vec<String>) -> Vec<String> {
-    let mut cifar: Vec<String> = CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect();
-    names.sort();
-    cifar.sort();
-    if names == cifar {
-        CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()
-    } else {
-        names
     }
 }
 
@@ -180,35 +161,13 @@ pub fn load_image_folder(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Loaded, DatasetError> {
     let (classes, files) = list_image_folder(root)?;
-    let total = files.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = total.div_ceil(threads);
-    let decode = |(path, label): &(PathBuf, usize)| {
-        let result = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| decode_image(&bytes).map_err(|e| e.to_string()));
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if n % 256 == 0 || n == total {
-            progress(n, total);
-        }
-        (path.clone(), *label, result)
-    };
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk.max(1))
-            .map(|part| scope.spawn(move || part.iter().map(decode).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("decoder thread panicked"))
-            .collect()
-    });
+    let read = |(path, _): &(PathBuf, usize)| std::fs::read(path).map_err(|e| e.to_string());
+    let results = decode_all(&files, read, progress);
     let mut loaded = Loaded {
         set: ImageSet { classes, ..Default::default() },
         skipped: Vec::new(),
     };
-    for (path, label, result) in results {
+    for ((path, label), result) in files.into_iter().zip(results) {
         match result {
             Ok(planes) => {
                 loaded.set.images.push(planes);
@@ -219,6 +178,64 @@ pub fn load_image_folder(
         }
     }
     Ok(loaded)
+}
+
+/// Decodes `items` on all cores, in order: `read` gives each one's file bytes.
+fn decode_all<T: Sync>(
+    items: &[T],
+    read: impl Fn(&T) -> Result<Vec<u8>, String> + Sync,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<Result<Planes, String>> {
+    let total = items.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let decode = |item: &T| {
+        let result = read(item).and_then(|bytes| decode_image(&bytes).map_err(|e| e.to_string()));
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n % 256 == 0 || n == total {
+            progress(n, total);
+        }
+        result
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(total.div_ceil(threads).max(1))
+            .map(|part| scope.spawn(|| part.iter().map(decode).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("decoder thread panicked")).collect()
+    })
+}
+
+/// Loads an archive (`.zip`): a project's photos, or a zip of class folders (the `split`
+/// folders where it is split so), decoded on all cores. The archive's skipped entries and
+/// undecodable images are reported.
+pub fn load_archive(path: &Path, split: Split, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Loaded, DatasetError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let archive = read_archive_split(&bytes, split.folder())
+        .map_err(|source| DatasetError::Archive { path: path.to_path_buf(), source })?;
+    Ok(archive_set(archive, progress))
+}
+
+/// An archive's images as a set with its class names: each decoded with the one input rule.
+pub fn archive_set(archive: Archive, progress: &(dyn Fn(usize, usize) + Sync)) -> Loaded {
+    let classes: Vec<String> = archive.classes.iter().map(|c| c.name.clone()).collect();
+    let files: Vec<(String, usize, Vec<u8>)> = archive.classes.into_iter().enumerate()
+        .flat_map(|(label, class)| class.files.into_iter().map(move |file| (format!("{}/{}", class.name, file.name), label, file.bytes)))
+        .collect();
+    let results = decode_all(&files, |(_, _, bytes)| Ok(bytes.clone()), progress);
+    let mut loaded = Loaded { set: ImageSet { classes, ..Default::default() }, skipped: Vec::new() };
+    loaded.skipped.extend(archive.skipped.into_iter().map(|s| Skipped { path: s.name.into(), reason: s.reason.to_string() }));
+    for ((name, label, _), result) in files.into_iter().zip(results) {
+        match result {
+            Ok(planes) => {
+                loaded.set.images.push(planes);
+                loaded.set.labels.push(label);
+                loaded.set.names.push(name);
+            }
+            Err(reason) => loaded.skipped.push(Skipped { path: name.into(), reason }),
+        }
+    }
+    loaded
 }
 
 /// Parses records of the official CIFAR-10 binary format: 1 label byte + 3072 pixel bytes
@@ -247,11 +264,21 @@ pub fn parse_cifar_records(bytes: &[u8], path: &Path, set: &mut ImageSet) -> Res
     Ok(())
 }
 
-/// Which split of the CIFAR-10 binary release to read.
+/// Which split of the CIFAR-10 binary release (or of a split image folder) to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
     Train,
     Test,
+}
+
+impl Split {
+    /// The split's sub-folder in an image folder or archive.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
 }
 
 /// Loads the official CIFAR-10 binary batches from `dir` (`data_batch_1..5.bin` for train,
@@ -291,13 +318,17 @@ pub fn load_cifar_binary(dir: &Path, split: Split) -> Result<Loaded, DatasetErro
     Ok(loaded)
 }
 
-/// Loads either format: a folder with CIFAR-10 binary batches, or an image folder.
-/// For an image folder, `split` picks `root/train` or `root/test` when those exist.
+/// Loads any format: a folder with CIFAR-10 binary batches, an image folder, or an archive
+/// (`.zip`: a project or a zip of class folders). For an image folder, `split` picks
+/// `root/train` or `root/test` when those exist.
 pub fn load_dataset(
     root: &Path,
     split: Split,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Loaded, DatasetError> {
+    if is_archive(root) {
+        return load_archive(root, split, progress);
+    }
     let has_batches = |dir: &Path| {
         dir.join("test_batch.bin").exists()
             || dir.join("data_batch_1.bin").exists()
@@ -306,15 +337,17 @@ pub fn load_dataset(
     if has_batches(root) {
         return load_cifar_binary(root, split);
     }
-    let sub = root.join(match split {
-        Split::Train => "train",
-        Split::Test => "test",
-    });
+    let sub = root.join(split.folder());
     if sub.is_dir() {
         load_image_folder(&sub, progress)
     } else {
         load_image_folder(root, progress)
     }
+}
+
+/// Whether `path` names an archive (a `.zip` file) rather than a folder.
+pub fn is_archive(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
 /// A batch tensor `[batch, 3, 32, 32]` on `device`.

@@ -87,6 +87,16 @@ fn is_heif(bytes: &[u8]) -> bool {
     bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && BRANDS.iter().any(|brand| &bytes[8..12] == *brand)
 }
 
+/// Whether `bytes` start like an image file of a format people photograph in: JPEG, PNG, GIF,
+/// BMP, WebP, AVIF or HEIC (by their magic bytes; whether this build decodes it is another
+/// question, which [`decode_image`] answers by name).
+pub fn looks_like_image(bytes: &[u8]) -> bool {
+    const MAGIC: [&[u8]; 5] = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM"];
+    let webp = bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP";
+    let avif = bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && matches!(&bytes[8..12], b"avif" | b"avis");
+    MAGIC.iter().any(|magic| bytes.starts_with(magic)) || webp || avif || is_heif(bytes)
+}
+
 /// The decoded image, upright.
 pub fn decode_upright(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     let mut decoder = open_decoder(bytes)?;

@@ -1,5 +1,6 @@
 //! Images in, tensors out: decoding, the one resize rule, normalisation, augmentation, and the
-//! two dataset formats (image folders and the official CIFAR-10 binary batches).
+//! dataset formats (image folders, archives of them and projects, and the official CIFAR-10
+//! binary batches).
 //!
 //! Every image — from the CLI, a test or the browser — reaches the model through
 //! [`to_model_input`]: **resize so the short side is 32 px (triangle filter, which averages
@@ -8,23 +9,37 @@
 //!
 //! - `image`: decoding, EXIF orientation, the resize rule, [`Planes`], normalisation;
 //! - `augment`: the training augmentation's crop + flip ([`CropFlip`]);
-//! - `dataset`: [`ImageSet`], loading folders and CIFAR-10 batches, shuffles, batch tensors.
+//! - `classes`: CIFAR-10's class names and the order of classes found as folders;
+//! - `project`: the project file's description (`project.json`) and its writer;
+//! - `archive`: ZIP archives read from bytes (a project, or a zip of class folders), with
+//!   every refusal named ([`ArchiveError`]);
+//! - `dataset`: [`ImageSet`], loading folders, archives and CIFAR-10 batches, shuffles, batch tensors.
 //!
 //! The modules stay private; every item is re-exported here, so callers name `crate::data::X`
-//! whatever file it lives in. Dependencies run one way: `image` ← `augment`, `image` ← `dataset`.
+//! whatever file it lives in. Dependencies run one way: `image` ← `augment`;
+//! `classes`, `image`, `project` ← `archive`; `archive`, `classes`, `image` ← `dataset`.
 
+mod archive;
 mod augment;
+mod classes;
 mod dataset;
 mod image;
+mod project;
 
+pub use self::archive::{
+    Archive, ArchiveClass, ArchiveError, ArchiveFile, ArchiveKind, MAX_ENTRY_BYTES, MAX_RATIO, MAX_TOTAL_BYTES,
+    RATIO_CHECKED_FROM, SkippedEntry, read_archive, read_archive_split,
+};
 pub use self::augment::{CROP_PAD, CropFlip, augment};
+pub use self::classes::{CIFAR10_CLASSES, class_order};
 pub use self::dataset::{
-    CIFAR10_CLASSES, DatasetError, IMAGE_EXTENSIONS, ImageSet, Loaded, Skipped, Split, batch_tensor, class_order,
-    epoch_order, fixed_test_patterns, label_tensor, list_image_folder, load_cifar_binary, load_dataset,
+    DatasetError, IMAGE_EXTENSIONS, ImageSet, Loaded, Skipped, Split, archive_set, batch_tensor, epoch_order,
+    fixed_test_patterns, is_archive, label_tensor, list_image_folder, load_archive, load_cifar_binary, load_dataset,
     load_image_folder, parse_cifar_records, shuffle,
 };
 // `self::`: `image` alone would also name the image crate.
 pub use self::image::{
-    IMAGE_BYTES, ImageError, MAX_PIXELS, MEAN, Planes, STD, decode_image, decode_upright, image_size, normalize,
-    planes_to_rgb, rgba_to_model_input, to_model_input,
+    IMAGE_BYTES, ImageError, MAX_PIXELS, MEAN, Planes, STD, decode_image, decode_upright, image_size, looks_like_image,
+    normalize, planes_to_rgb, rgba_to_model_input, to_model_input,
 };
+pub use self::project::{FORMAT as PROJECT_FORMAT, VERSION as PROJECT_VERSION, folder_name, write_project};
