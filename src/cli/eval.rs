@@ -1,31 +1,39 @@
 //! `secnn eval`: accuracy, per-class accuracy, confusion matrix and the SE weights' per-class
 //! profiles of a weights file on a dataset; `--record` stores the accuracy and the profiles in
-//! the file (optionally as f16, 8-bit or 4-bit weights).
+//! the file (optionally as f16, 8-bit or 4-bit weights). A project file as `--data` is measured
+//! with its own model unless `--weights` names another.
 
-use super::{BackendArg, SHIPPED_WEIGHTS, device, load_data, print, read_weights};
+use super::{BackendArg, SHIPPED_WEIGHTS, device, load_data, print, project_model, read_weights};
 use anyhow::{Result, bail};
 use burn::prelude::Device;
 use clap::Args;
 use futures_lite::future::block_on;
 use secnn::{
-    data::{ImageSet, Split},
+    data::{self, ImageSet, Split},
     model::SeCnn,
     profiles::{self, SeProfiles},
     training::{self, Evaluation},
     weights::{self, LoadedModel, ModelInfo, Storage},
 };
-use std::{path::PathBuf, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Dataset folder (image folder or CIFAR-10 binary batches).
+    /// Dataset folder (image folder or CIFAR-10 binary batches), or a `.zip`: a project the page
+    /// saved, or a zip of class folders.
     #[arg(long)]
     data: PathBuf,
     /// Which split when the folder has train/ and test/ (or binary batches).
     #[arg(long, value_enum, default_value = "test")]
     split: SplitArg,
-    #[arg(long, default_value = SHIPPED_WEIGHTS)]
-    weights: PathBuf,
+    /// The weights to measure (any weights file, or a project `.zip`'s model). Default: the
+    /// project's own model when `--data` is a project that has one, else the shipped model
+    /// (www/model/secnn-cifar10.bpk).
+    #[arg(long)]
+    weights: Option<PathBuf>,
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
     /// Store the measured accuracy and the SE profiles in the weights file's description.
@@ -71,14 +79,6 @@ impl SplitArg {
             SplitArg::Test => Split::Test,
         }
     }
-
-    /// The split's sub-folder in an image folder.
-    fn folder(self) -> &'static str {
-        match self {
-            SplitArg::Train => "train",
-            SplitArg::Test => "test",
-        }
-    }
 }
 
 /// The accuracy measured plainly and (with `--tta`) with flip averaging.
@@ -91,7 +91,10 @@ struct Measured {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let device = device(&args.backend)?;
-    let mut loaded = read_weights(&args.weights, &device)?;
+    let (mut loaded, file) = model_to_evaluate(&args, &device)?;
+    if args.record && file.is_none() {
+        bail!("--record rewrites a weights file: to record a project's model, export it and pass it as --weights");
+    }
     if let Some(storage) = smaller_storage(&args) {
         loaded = round_trip(&loaded, storage, &device)?;
     }
@@ -116,10 +119,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let specificity: Vec<String> = measured.profiles.blocks.iter().map(|b| format!("{:.2}", b.specificity)).collect();
         println!("\nSE class-specificity by block (between-class distance / within-class spread): {}", specificity.join(", "));
     }
-    if args.record {
-        record_accuracy(&args, &loaded, &measured)?;
+    if let (true, Some(file)) = (args.record, &file) {
+        record_accuracy(&args, file, &loaded, &measured)?;
     }
     Ok(())
+}
+
+/// The model `eval` measures, and the weights file `--record` rewrites: `--weights`; else the
+/// model of the project `--data` names, when it has one (no file to rewrite); else the shipped one.
+fn model_to_evaluate(args: &EvalArgs, device: &Device) -> Result<(LoadedModel, Option<PathBuf>)> {
+    if let Some(path) = &args.weights {
+        return Ok((read_weights(path, device)?, Some(path.clone())));
+    }
+    if data::is_archive(&args.data) {
+        if let Some(loaded) = project_model(&args.data, device)? {
+            eprintln!("{}: measuring the project's own model", args.data.display());
+            return Ok((loaded, None));
+        }
+    }
+    let shipped = PathBuf::from(SHIPPED_WEIGHTS);
+    Ok((read_weights(&shipped, device)?, Some(shipped)))
 }
 
 /// The storage `--half`, `--int8` or `--int4` asks for, if any.
@@ -157,7 +176,7 @@ fn measure(model: &SeCnn, set: &ImageSet, args: &EvalArgs, device: &Device) -> R
 
 /// What was measured, in words: "the test split of data/cifar10 (10000 images)".
 fn measured_on(args: &EvalArgs, count: usize) -> String {
-    let split = args.split.folder();
+    let split = args.split.split().folder();
     match args.data.join(split).is_dir() {
         true => format!("the {split} split of {} ({count} images)", args.data.display()),
         false => format!("{} ({count} images)", args.data.display()),
@@ -165,7 +184,7 @@ fn measured_on(args: &EvalArgs, count: usize) -> String {
 }
 
 /// Rewrites the weights file with the measured accuracy, the SE profiles (and `--description`) in it.
-fn record_accuracy(args: &EvalArgs, loaded: &LoadedModel, measured: &Measured) -> Result<()> {
+fn record_accuracy(args: &EvalArgs, file: &Path, loaded: &LoadedModel, measured: &Measured) -> Result<()> {
     let mut info = loaded.info.clone();
     info.accuracy = Some(measured.plain.accuracy);
     info.accuracy_tta = measured.tta.as_ref().map(|e| e.accuracy);
@@ -175,7 +194,7 @@ fn record_accuracy(args: &EvalArgs, loaded: &LoadedModel, measured: &Measured) -
         info.description = description.clone();
     }
     let bytes = block_on(weights::to_bytes(&loaded.model, &info))?;
-    std::fs::write(&args.weights, bytes)?;
-    eprintln!("recorded the accuracy and SE profiles in {}", args.weights.display());
+    std::fs::write(file, bytes)?;
+    eprintln!("recorded the accuracy and SE profiles in {}", file.display());
     Ok(())
 }

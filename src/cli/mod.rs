@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use secnn::{
     backend::{BackendKind, open_device},
     data::{self, Loaded, Split},
-    weights,
+    interop, weights,
 };
 use std::path::Path;
 
@@ -89,7 +89,7 @@ fn device(backend: &BackendArg) -> Result<Device> {
 /// Loads a dataset with a progress bar and reports skipped files.
 fn load_data(root: &Path, split: Split) -> Result<Loaded> {
     if !root.exists() {
-        bail!("{}: no such folder", root.display());
+        bail!("{}: no such folder or file", root.display());
     }
     let progress = print::bar(0, "decoding {bar:30} {pos}/{len} images {elapsed}");
     let update = |done: usize, total: usize| {
@@ -116,7 +116,19 @@ fn shipped_model(device: &Device) -> Result<weights::LoadedModel> {
     weights::load(SHIPPED_BYTES, device).context("the built-in CIFAR-10 weights")
 }
 
+/// A weights file of any format the page reads, or a project file's model (`.zip`).
 fn read_weights(path: &Path, device: &Device) -> Result<weights::LoadedModel> {
+    if data::is_archive(path) {
+        return project_model(path, device)?.with_context(|| format!("{}: the project holds no model yet (model.safetensors); train one first", path.display()));
+    }
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read weights", path.display()))?;
-    secnn::interop::load_any(&bytes, device).with_context(|| format!("{}", path.display()))
+    interop::load_any(&bytes, device).with_context(|| format!("{}", path.display()))
+}
+
+/// The model of the project file at `path`, named with its classes; `None` when the project
+/// has no weights.
+fn project_model(path: &Path, device: &Device) -> Result<Option<weights::LoadedModel>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the project", path.display()))?;
+    let archive = data::read_archive(&bytes).with_context(|| format!("{}", path.display()))?;
+    interop::load_project(&archive, device).with_context(|| format!("{}", path.display()))
 }

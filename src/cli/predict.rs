@@ -22,7 +22,8 @@ pub struct PredictArgs {
     /// Image files (any size; JPEG, PNG, GIF, BMP, WebP; other formats are named and refused).
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// A weights file (default: the shipped CIFAR-10 model, built into this binary).
+    /// A weights file, or a project `.zip` (its model; default: the shipped CIFAR-10 model,
+    /// built into this binary).
     #[arg(long)]
     weights: Option<PathBuf>,
     #[arg(long, short = 'k', default_value_t = 5)]

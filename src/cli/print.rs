@@ -30,7 +30,7 @@ pub fn skipped_files(skipped: &[Skipped]) {
     if skipped.is_empty() {
         return;
     }
-    eprintln!("skipped {} file(s) that are not usable images:", skipped.len());
+    eprintln!("skipped {} file(s) that are not usable images or lie outside the classes:", skipped.len());
     for file in skipped.iter().take(SKIPPED_LISTED) {
         eprintln!("  {}: {}", file.path.display(), file.reason);
     }

@@ -23,8 +23,8 @@ use std::{
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Dataset: an image folder (root/<class>/*.jpg, or root/train/<class>/...) or a folder of
-    /// CIFAR-10 binary batches.
+    /// Dataset: an image folder (root/<class>/*.jpg, or root/train/<class>/...), a folder of
+    /// CIFAR-10 binary batches, or a `.zip`: a project the page saved, or a zip of class folders.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Run directory for checkpoints and the final `model.bpk`.
@@ -33,7 +33,8 @@ pub struct TrainArgs {
     /// Continue the run in `--out` from its last completed epoch.
     #[arg(long)]
     resume: bool,
-    /// Start from these weights instead of a random initialisation.
+    /// Start from these weights instead of a random initialisation (any weights file, or a
+    /// project `.zip`'s model with its class names).
     #[arg(long)]
     init: Option<PathBuf>,
     /// Distil from a teacher: the logits file `tools/teacher.py` writes (see --kd-temperature,
