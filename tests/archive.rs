@@ -42,7 +42,7 @@ fn png(rgb: [u8; 3]) -> Vec<u8> {
 }
 
 fn refusal(bytes: &[u8]) -> ArchiveError {
-    data::read_archive(bytes).err().expect("the archive is refused")
+    data::read_archive(bytes).expect_err("the archive is refused")
 }
 
 /// Overwrites the sizes of `entry` in its local header and its central directory record.

@@ -107,7 +107,7 @@ fn pth_with_a_tensor_byte_changed(bytes: &[u8]) -> (Vec<u8>, String) {
 #[test]
 fn a_changed_byte_in_a_tensor_entry_of_a_pth_is_refused_naming_the_entry() {
     let (changed, entry) = pth_with_a_tensor_byte_changed(&std::fs::read(fixture_path("pth/zip.pth")).unwrap());
-    let error = pth::read_state_dict(&changed).err().expect("refused");
+    let error = pth::read_state_dict(&changed).expect_err("refused");
     assert!(matches!(&error, pth::PthError::Corrupted { entry: e, .. } if *e == entry), "{error}");
     assert!(error.to_string().starts_with(&format!("{entry} is corrupted: CRC-32")), "{error}");
 

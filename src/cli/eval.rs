@@ -131,11 +131,11 @@ fn model_to_evaluate(args: &EvalArgs, device: &Device) -> Result<(LoadedModel, O
     if let Some(path) = &args.weights {
         return Ok((read_weights(path, device)?, Some(path.clone())));
     }
-    if data::is_archive(&args.data) {
-        if let Some(loaded) = project_model(&args.data, device)? {
-            eprintln!("{}: measuring the project's own model", args.data.display());
-            return Ok((loaded, None));
-        }
+    if data::is_archive(&args.data)
+        && let Some(loaded) = project_model(&args.data, device)?
+    {
+        eprintln!("{}: measuring the project's own model", args.data.display());
+        return Ok((loaded, None));
     }
     let shipped = PathBuf::from(SHIPPED_WEIGHTS);
     Ok((read_weights(&shipped, device)?, Some(shipped)))

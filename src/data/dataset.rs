@@ -192,7 +192,7 @@ fn decode_all<T: Sync>(
     let decode = |item: &T| {
         let result = read(item).and_then(|bytes| decode_image(&bytes).map_err(|e| e.to_string()));
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if n % 256 == 0 || n == total {
+        if n.is_multiple_of(256) || n == total {
             progress(n, total);
         }
         result
