@@ -251,22 +251,31 @@ impl FineTuneJob {
     /// Ends the run (early or not): the best-on-validation weights when a validation set
     /// chose them (so a run never ends below its start), else the weights as they stand.
     pub fn finish(self) -> FineTuneOutcome {
-        let images = self.session.train_set().len() + self.session.validation_set().map_or(0, |v| v.len());
-        let epochs = self.session.trainer.progress.epoch;
-        let (model, kept) = match self.session.best() {
-            Some(best) => (best.model.clone(), Some(KeptEpoch { epoch: best.epoch, epochs, accuracy: best.accuracy })),
-            None => (self.session.trainer.inference_model(), None),
-        };
+        let (model, info, kept) = self.kept();
         let mut examples = self.session.train_set().clone();
         if let Some(validation) = self.session.validation_set() {
             examples.images.extend_from_slice(&validation.images);
             examples.labels.extend_from_slice(&validation.labels);
         }
         examples.names.clear();
-        let mut info = self.info;
+        FineTuneOutcome { model, info, kept, examples }
+    }
+
+    /// What [`Self::finish`] would keep if the run ended now, with its description, while the run
+    /// goes on: the page stores it after every epoch, so a crash leaves the last kept epoch.
+    /// Stored exactly (f32): quantising is a shipping step, not something a fine-tune does.
+    pub fn kept(&self) -> (SeCnn, ModelInfo, Option<KeptEpoch>) {
+        let images = self.session.train_set().len() + self.session.validation_set().map_or(0, |v| v.len());
+        let epochs = self.session.trainer.progress.epoch;
+        let (model, kept) = match self.session.best() {
+            Some(best) => (best.model.clone(), Some(KeptEpoch { epoch: best.epoch, epochs, accuracy: best.accuracy })),
+            None => (self.session.trainer.inference_model(), None),
+        };
+        let mut info = self.info.clone();
         info.description = describe_run(images, epochs, &self.previous.1.name, kept);
         info.forget_accuracy();
-        FineTuneOutcome { model, info, kept, examples }
+        info.storage = crate::weights::Storage::F32;
+        (model, info, kept)
     }
 
     /// Abandons the run: the model and description from before it.

@@ -1,13 +1,13 @@
 //! The tensors of a `torch.save` file, read from bytes (so the browser reads them too): the ZIP
 //! archive PyTorch writes since 1.6 (`data.pkl` plus one stored entry per storage, each checked
-//! against the CRC-32 the archive stores for it) and the older bare-pickle format. Only what a `state_dict` uses is understood: a small pickle machine that
+//! against the CRC-32 the archive stores for it) and the older bare-pickle format. The ZIP's
+//! directory is read here, not by the zip crate (secnn-archive's): torch.save stores every entry
+//! as it is, so no inflating is needed, and the page's module stays 20 kB smaller (BENCHMARKS.md).
+//! Only what a `state_dict` uses is understood: a small pickle machine that
 //! builds dicts, tuples and tensors and keeps any other object as an opaque name. It never runs
 //! code. Names and values come back as the file has them; `interop` maps them to the model.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    io::{Cursor, Read},
-};
+use std::collections::{BTreeMap, HashMap};
 
 /// One tensor of the file: its dtype in safetensors' words (`F32`, `I64`, …), its shape and
 /// its values as contiguous little-endian bytes.
@@ -40,8 +40,7 @@ const LEGACY_MAGIC: [u8; 14] = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 
 
 /// Whether `bytes` look like a `torch.save` file (either format).
 pub fn is_pth(bytes: &[u8]) -> bool {
-    let has_pickle = |archive: zip::ZipArchive<_>| archive.file_names().any(|name| name.is_ok_and(|n| n.ends_with("data.pkl")));
-    bytes.starts_with(&LEGACY_MAGIC) || (bytes.starts_with(b"PK\x03\x04") && zip::ZipArchive::new(Cursor::new(bytes)).is_ok_and(has_pickle))
+    bytes.starts_with(&LEGACY_MAGIC) || (bytes.starts_with(b"PK\x03\x04") && zip_directory(bytes).is_ok_and(|e| data_pickle(&e).is_some()))
 }
 
 /// The file's tensors by name: a `state_dict`, or the one under `state_dict`,
@@ -83,22 +82,25 @@ fn state_dict_in(root: Value) -> Result<Vec<(Value, Value)>, PthError> {
 type Storages = HashMap<String, Vec<u8>>;
 
 fn read_zip(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
-    let entries = zip_entries(bytes)?;
+    let entries = zip_directory(bytes)?;
+    for entry in entries.values() {
+        checked(entry)?;
+    }
     let pickle = data_pickle(&entries).ok_or_else(|| PthError::Unreadable("a ZIP archive without data.pkl".into()))?;
     let prefix = pickle.strip_suffix("data.pkl").unwrap_or_default();
-    if entries.get(&format!("{prefix}byteorder")).is_some_and(|order| order.starts_with(b"big")) {
+    if entries.get(&format!("{prefix}byteorder")).is_some_and(|order| order.data.starts_with(b"big")) {
         return fail("saved on a big-endian machine");
     }
-    let (root, _, found) = unpickle(&entries[&pickle], 0)?;
+    let (root, _, found) = unpickle(entries[&pickle].data, 0)?;
     let mut storages = Storages::new();
     for key in found.into_keys() {
-        let data = entries.get(&format!("{prefix}data/{key}")).ok_or_else(|| PthError::Unreadable(format!("storage {key} is missing")))?;
-        storages.insert(key, data.clone());
+        let entry = entries.get(&format!("{prefix}data/{key}")).ok_or_else(|| PthError::Unreadable(format!("storage {key} is missing")))?;
+        storages.insert(key, entry.data.to_vec());
     }
     Ok((root, storages))
 }
 
-fn data_pickle(entries: &HashMap<String, Vec<u8>>) -> Option<String> {
+fn data_pickle(entries: &HashMap<String, Entry<'_>>) -> Option<String> {
     entries.keys().find(|name| name.ends_with("data.pkl")).cloned()
 }
 
@@ -131,34 +133,57 @@ fn le(bytes: &[u8], at: usize, n: usize) -> Result<u64, PthError> {
     Ok(field.iter().rev().fold(0, |value, &byte| value << 8 | byte as u64))
 }
 
-/// A ZIP archive's entries by name, read by the zip crate, which checks each against the CRC-32
-/// the archive stores for it. PyTorch stores entries uncompressed, so a compressed one is refused
-/// (and nothing is ever inflated).
-fn zip_entries(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, PthError> {
-    let unreadable = |e: zip::result::ZipError| PthError::Unreadable(format!("a damaged ZIP archive ({e})"));
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(unreadable)?;
+/// A stored ZIP entry: its name, its bytes in the file, and the CRC-32 the directory gives it.
+struct Entry<'a> {
+    name: String,
+    data: &'a [u8],
+    crc32: u32,
+}
+
+/// The entry's bytes, once they match the CRC-32 stored for them (every entry is checked before any is used).
+fn checked<'a>(entry: &Entry<'a>) -> Result<&'a [u8], PthError> {
+    match crc32fast::hash(entry.data) == entry.crc32 {
+        true => Ok(entry.data),
+        false => Err(PthError::Corrupted { entry: entry.name.clone(), stored: entry.crc32 }),
+    }
+}
+
+/// A ZIP archive's entries by name, from its central directory. PyTorch stores entries
+/// uncompressed, so a compressed one is refused and nothing is ever inflated; each entry's
+/// CRC-32 is checked by [`checked`].
+fn zip_directory(bytes: &[u8]) -> Result<HashMap<String, Entry<'_>>, PthError> {
+    let search_from = bytes.len().saturating_sub(22 + u16::MAX as usize);
+    let end = (search_from..bytes.len().saturating_sub(21)).rev().find(|&i| bytes[i..].starts_with(b"PK\x05\x06"));
+    let end = end.ok_or_else(|| PthError::Unreadable("a ZIP archive without its directory".into()))?;
+    let (count, mut at) = (le(bytes, end + 10, 2)?, le(bytes, end + 16, 4)? as usize);
+    if at == u32::MAX as usize {
+        return fail("a ZIP64 archive (over 4 GB)");
+    }
     let mut entries = HashMap::new();
-    for index in 0..archive.len() {
-        let mut entry = archive.by_index(index).map_err(unreadable)?;
-        let name = entry.name().map_err(unreadable)?.into_owned();
-        if entry.compression() != zip::CompressionMethod::Stored {
-            return fail(format!("{name} is compressed (torch.save stores entries uncompressed)"));
-        }
-        // The archive's size for the entry is bounded by the file: it is stored, not inflated.
-        let mut data = Vec::with_capacity(entry.size().min(bytes.len() as u64) as usize);
-        entry.read_to_end(&mut data).map_err(|e| entry_error(&name, entry.crc32(), e))?;
-        entries.insert(name, data);
+    for _ in 0..count {
+        let (entry, next) = directory_entry(bytes, at)?;
+        entries.insert(entry.name.clone(), entry);
+        at = next;
     }
     Ok(entries)
 }
 
-/// Why an entry could not be read: its CRC-32 did not match (the zip crate checks it when the
-/// entry ends), or it is cut short.
-fn entry_error(name: &str, stored: u32, error: std::io::Error) -> PthError {
-    match error.to_string().contains("checksum") {
-        true => PthError::Corrupted { entry: name.to_string(), stored },
-        false => PthError::Unreadable(format!("{name}: {error}")),
+/// The directory record at `at` and where the next one starts.
+fn directory_entry(bytes: &[u8], at: usize) -> Result<(Entry<'_>, usize), PthError> {
+    if !bytes[at.min(bytes.len())..].starts_with(b"PK\x01\x02") {
+        return fail("a damaged ZIP directory");
     }
+    let (method, crc32, size) = (le(bytes, at + 10, 2)?, le(bytes, at + 16, 4)? as u32, le(bytes, at + 20, 4)? as usize);
+    let (name_length, extra, comment) = (le(bytes, at + 28, 2)? as usize, le(bytes, at + 30, 2)? as usize, le(bytes, at + 32, 2)? as usize);
+    let local = le(bytes, at + 42, 4)? as usize;
+    let name = String::from_utf8_lossy(bytes.get(at + 46..at + 46 + name_length).unwrap_or_default()).into_owned();
+    if method != 0 {
+        return fail(format!("{name} is compressed (torch.save stores entries uncompressed)"));
+    }
+    let header = 30 + le(bytes, local.saturating_add(26), 2)? as usize + le(bytes, local.saturating_add(28), 2)? as usize;
+    let start = local.saturating_add(header);
+    let data = bytes.get(start..start.saturating_add(size)).ok_or_else(|| PthError::Unreadable(format!("{name} is cut short")))?;
+    Ok((Entry { name, data, crc32 }, at + 46 + name_length + extra + comment))
 }
 
 // ----- the pickle machine -----

@@ -123,56 +123,6 @@ impl ExplainArgs {
     }
 }
 
-/// An archive as it crosses: file bytes as `Uint8Array`s, `project` and `weights` null when absent.
-#[derive(Serialize)]
-struct ArchiveReply {
-    kind: &'static str,
-    project: Option<serde_json::Value>,
-    classes: Vec<ClassReply>,
-    weights: Option<serde_bytes::ByteBuf>,
-    skipped: Vec<SkippedReply>,
-}
-
-#[derive(Serialize)]
-struct ClassReply {
-    name: String,
-    files: Vec<FileReply>,
-}
-
-#[derive(Serialize)]
-struct FileReply {
-    name: String,
-    #[serde(with = "serde_bytes")]
-    bytes: Vec<u8>,
-}
-
-#[derive(Serialize)]
-struct SkippedReply {
-    name: String,
-    reason: &'static str,
-}
-
-impl From<data::Archive> for ArchiveReply {
-    fn from(archive: data::Archive) -> Self {
-        let file = |f: data::ArchiveFile| FileReply { name: f.name, bytes: f.bytes };
-        let class = |c: data::ArchiveClass| ClassReply { name: c.name, files: c.files.into_iter().map(file).collect() };
-        Self {
-            kind: archive.kind.as_str(),
-            project: archive.project,
-            classes: archive.classes.into_iter().map(class).collect(),
-            weights: archive.weights.map(serde_bytes::ByteBuf::from),
-            skipped: archive.skipped.into_iter().map(|s| SkippedReply { name: s.name, reason: s.reason }).collect(),
-        }
-    }
-}
-
-/// A class of `write_project`'s argument: `{ name, files: [Uint8Array, …] }`.
-#[derive(Deserialize)]
-struct ClassArg {
-    name: String,
-    files: Vec<serde_bytes::ByteBuf>,
-}
-
 #[derive(Serialize)]
 struct DecodeReply {
     width: u32,
@@ -302,24 +252,6 @@ impl Runtime {
         to_js(&serde_json::json!({ "width": width, "height": height }))
     }
 
-    /// Reads a project or a zip of class folders: `{ kind: 'project' | 'folders', project,
-    /// classes: [{ name, files: [{ name, bytes }] }], weights, skipped: [{ name, reason }] }`.
-    /// A refused archive fails with code `invalid-file` and `details.reason` naming the rule.
-    pub fn read_archive(bytes: &[u8]) -> Result<JsValue, JsValue> {
-        to_js(&ArchiveReply::from(data::read_archive(bytes).map_err(js_error)?))
-    }
-
-    /// A project file: `project_json` (the page's description; each class's `name` and
-    /// `folder` are filled in), `classes` (`[{ name, files: [PNG bytes, …] }]`) and the weights
-    /// (a `.safetensors`), if any.
-    pub fn write_project(project_json: &str, classes: JsValue, weights: Option<Vec<u8>>) -> Result<Vec<u8>, JsValue> {
-        let project: serde_json::Value = serde_json::from_str(project_json).map_err(invalid_argument)?;
-        let classes: Vec<ClassArg> = serde_wasm_bindgen::from_value(classes).map_err(invalid_argument)?;
-        let classes: Vec<(String, Vec<Vec<u8>>)> =
-            classes.into_iter().map(|c| (c.name, c.files.into_iter().map(serde_bytes::ByteBuf::into_vec).collect())).collect();
-        Ok(data::write_project(&project, &classes, weights.as_deref()))
-    }
-
     /// Refuses (with code `invalid-argument`) class names fine-tuning would refuse.
     pub fn check_class_names(names: Vec<String>) -> Result<(), JsValue> {
         fine_tune::check_class_names(&names).map_err(js_error)
@@ -393,6 +325,16 @@ impl Runtime {
     /// Ends the run early and keeps what it learned: `{ info, kept }`.
     pub async fn finish_fine_tune(&mut self) -> Result<JsValue, JsValue> {
         to_js(&self.bench.finish_fine_tune().await.map_err(js_error)?)
+    }
+
+    /// What the running fine-tune would keep if it ended now: `{ weights: Uint8Array (a
+    /// burnpack, f32), kept: { epoch, epochs, accuracy } | null }`.
+    pub async fn export_kept_weights(&self) -> Result<JsValue, JsValue> {
+        let (weights, kept) = self.bench.export_kept_weights().await.map_err(js_error)?;
+        let result = js_sys::Object::new();
+        js_sys::Reflect::set(&result, &"weights".into(), &js_sys::Uint8Array::from(weights.as_slice()))?;
+        js_sys::Reflect::set(&result, &"kept".into(), &to_js(&kept)?)?;
+        Ok(result.into())
     }
 
     /// Abandons the run and restores the model from before it: `{ info, kept: null }`.

@@ -282,6 +282,14 @@ impl Workbench {
         Ok(FineTuneResult { info: self.info.clone(), kept })
     }
 
+    /// The weights the running fine-tune would keep if it ended now (burnpack, f32), and which
+    /// epoch they are (`None` without a validation set: the weights as they stand).
+    pub async fn export_kept_weights(&self) -> Result<(Vec<u8>, Option<KeptEpoch>), WorkbenchError> {
+        let job = self.job.as_ref().ok_or(WorkbenchError::Busy("no fine-tuning run in progress"))?;
+        let (model, info, kept) = job.kept();
+        Ok((weights::to_bytes(&model, &info).await?, kept))
+    }
+
     /// Abandons the run and restores the model from before it (nothing to do without one).
     pub fn cancel_fine_tune(&mut self) -> FineTuneResult {
         if let Some(job) = self.job.take() {

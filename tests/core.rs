@@ -494,7 +494,7 @@ fn explanation_has_the_right_shapes_and_a_real_grad_cam() {
     // The trained weights, not a random init: flex's random generator is shared by the tests
     // running in parallel, and some random models give an all-zero Grad-CAM.
     let device = Device::flex();
-    let bytes = std::fs::read(shipped_weights()).expect("www/model/secnn-cifar10.bpk is committed");
+    let bytes = std::fs::read(shipped_weights()).expect("www/secnn/model/secnn-cifar10.bpk is committed");
     let model = weights::load(&bytes, &device).unwrap().model;
     let image = synthetic_set(1, 1).images[0];
     let options = inference::ExplainOptions { top_k: 5, channels: 3, map: Some((1, 40)), ..Default::default() };
@@ -531,7 +531,7 @@ fn shipped_weights_classify_cifar_test_images() {
         return;
     };
     let device = Device::flex();
-    let bytes = std::fs::read(shipped_weights()).expect("www/model/secnn-cifar10.bpk is committed");
+    let bytes = std::fs::read(shipped_weights()).expect("www/secnn/model/secnn-cifar10.bpk is committed");
     let loaded = weights::load(&bytes, &device).expect("shipped weights load");
     assert_eq!(loaded.info.classes, cifar_classes());
     // The first 10 images of every class.
@@ -559,7 +559,7 @@ fn shipped_weights_classify_cifar_test_images() {
 #[test]
 fn shipped_weights_match_the_recorded_native_logits() {
     let device = Device::flex();
-    let bytes = std::fs::read(shipped_weights()).expect("www/model/secnn-cifar10.bpk is committed");
+    let bytes = std::fs::read(shipped_weights()).expect("www/secnn/model/secnn-cifar10.bpk is committed");
     let model = weights::load(&bytes, &device).unwrap().model;
     let inputs = data::fixed_test_patterns();
     let refs: Vec<&data::Planes> = inputs.iter().collect();
@@ -567,7 +567,7 @@ fn shipped_weights_match_the_recorded_native_logits() {
     let path = fixture_path("shipped_expected.json");
     if std::env::var("SECNN_UPDATE_FIXTURES").as_deref() == Ok("1") {
         let json = serde_json::json!({
-            "description": "Logits of www/model/secnn-cifar10.bpk on secnn::data::fixed_test_patterns(), native flex backend",
+            "description": "Logits of www/secnn/model/secnn-cifar10.bpk on secnn::data::fixed_test_patterns(), native flex backend",
             "shape": [inputs.len(), 10],
             "logits": logits,
         });

@@ -17,7 +17,7 @@ use secnn::{
 use std::io::Write;
 
 fn shipped() -> Vec<u8> {
-    std::fs::read(shipped_weights()).expect("www/model/secnn-cifar10.bpk is committed")
+    std::fs::read(shipped_weights()).expect("www/secnn/model/secnn-cifar10.bpk is committed")
 }
 
 fn seed_pth() -> Vec<u8> {
@@ -189,7 +189,7 @@ fn mutation_run(name: &str, bytes: &[u8], seed: u64) -> (usize, usize) {
 
 #[test]
 fn no_mutation_of_the_shipped_bpk_loads_and_predicts_something_else() {
-    let (refused, _) = mutation_run("www/model/secnn-cifar10.bpk", &shipped(), 0x2545_f491_4f6c_dd1d);
+    let (refused, _) = mutation_run("www/secnn/model/secnn-cifar10.bpk", &shipped(), 0x2545_f491_4f6c_dd1d);
     assert!(refused > 250, "most mutations change something the checksum covers");
 }
 

@@ -16,7 +16,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 /// The shipped weights and the logits the native CLI computes for them (tests/fixtures).
-const SHIPPED: &[u8] = include_bytes!("../www/model/secnn-cifar10.bpk");
+const SHIPPED: &[u8] = include_bytes!("../www/secnn/model/secnn-cifar10.bpk");
 const EXPECTED: &str = include_str!("fixtures/shipped_expected.json");
 
 /// WebGPU must be granted: webdriver.json starts Chromium with `--enable-unsafe-webgpu`.

@@ -12,7 +12,7 @@ use secnn::{
     workbench::{match_classes, Rgba, Workbench, WorkbenchError},
 };
 
-const SHIPPED: &[u8] = include_bytes!("../www/model/secnn-cifar10.bpk");
+const SHIPPED: &[u8] = include_bytes!("../www/secnn/model/secnn-cifar10.bpk");
 
 fn workbench() -> Workbench {
     Workbench::open(SHIPPED, Device::flex(), false).expect("the shipped weights load")

@@ -31,7 +31,7 @@ pub struct EvalArgs {
     split: SplitArg,
     /// The weights to measure (any weights file, or a project `.zip`'s model). Default: the
     /// project's own model when `--data` is a project that has one, else the shipped model
-    /// (www/model/secnn-cifar10.bpk).
+    /// (www/secnn/model/secnn-cifar10.bpk).
     #[arg(long)]
     weights: Option<PathBuf>,
     #[arg(long, default_value_t = 256)]

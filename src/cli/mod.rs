@@ -23,9 +23,9 @@ use secnn::{
 use std::path::Path;
 
 /// The weights the page ships: where `eval` reads (and `--record` writes) them by default.
-const SHIPPED_WEIGHTS: &str = "www/model/secnn-cifar10.bpk";
+const SHIPPED_WEIGHTS: &str = "www/secnn/model/secnn-cifar10.bpk";
 /// The same weights, built into the binary: `predict` works from any folder after `cargo install`.
-const SHIPPED_BYTES: &[u8] = include_bytes!("../../www/model/secnn-cifar10.bpk");
+const SHIPPED_BYTES: &[u8] = include_bytes!("../../www/secnn/model/secnn-cifar10.bpk");
 
 #[derive(Parser)]
 #[command(name = "secnn", version, about = "Squeeze-and-Excitation CNN for CIFAR-10: train, evaluate, predict, import")]

@@ -2,11 +2,8 @@
 //! `root/<class>/*`, archives of them or projects (`.zip`), and the official CIFAR-10 binary
 //! batches), splits, shuffles and batch tensors.
 
-use super::{
-    archive::{Archive, ArchiveError, read_archive_split},
-    classes::{CIFAR10_CLASSES, class_order},
-    image::{IMAGE_BYTES, Planes, decode_image, normalize},
-};
+use super::image::{IMAGE_BYTES, Planes, decode_image, normalize};
+use secnn_archive::{Archive, ArchiveError, CIFAR10_CLASSES, class_order, read_archive_split};
 use crate::model::INPUT_SIZE;
 use burn::prelude::*;
 use rand::{Rng, RngCore};

@@ -2,6 +2,7 @@
 //! resize rule, [`Planes`] and their conversions, and normalisation.
 
 use crate::model::INPUT_SIZE;
+pub use secnn_archive::{is_heif, looks_like_image};
 use image::{DynamicImage, ImageDecoder, RgbImage, imageops::FilterType, metadata::Orientation};
 
 /// Per-channel mean of CIFAR-10 on [0, 1] RGB (the seed's tutorial values).
@@ -79,22 +80,6 @@ fn decode_error(error: image::ImageError) -> ImageError {
         },
         other => ImageError::Decode(other.to_string()),
     }
-}
-
-/// HEIC/HEIF (how iPhones store photos): an ISO media file whose brand the decoder cannot guess.
-fn is_heif(bytes: &[u8]) -> bool {
-    const BRANDS: [&[u8; 4]; 9] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1"];
-    bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && BRANDS.iter().any(|brand| &bytes[8..12] == *brand)
-}
-
-/// Whether `bytes` start like an image file of a format people photograph in: JPEG, PNG, GIF,
-/// BMP, WebP, AVIF or HEIC (by their magic bytes; whether this build decodes it is another
-/// question, which [`decode_image`] answers by name).
-pub fn looks_like_image(bytes: &[u8]) -> bool {
-    const MAGIC: [&[u8]; 5] = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM"];
-    let webp = bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP";
-    let avif = bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && matches!(&bytes[8..12], b"avif" | b"avis");
-    MAGIC.iter().any(|magic| bytes.starts_with(magic)) || webp || avif || is_heif(bytes)
 }
 
 /// The decoded image, upright.

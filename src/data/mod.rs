@@ -16,22 +16,21 @@
 //! - `dataset`: [`ImageSet`], loading folders, archives and CIFAR-10 batches, shuffles, batch tensors.
 //!
 //! The modules stay private; every item is re-exported here, so callers name `crate::data::X`
-//! whatever file it lives in. Dependencies run one way: `image` ← `augment`;
-//! `classes`, `image`, `project` ← `archive`; `archive`, `classes`, `image` ← `dataset`.
+//! whatever file (or crate) it lives in. Dependencies run one way: secnn-archive ← `image` ←
+//! `augment`; secnn-archive, `image` ← `dataset`.
 
-mod archive;
 mod augment;
-mod classes;
 mod dataset;
 mod image;
-mod project;
 
-pub use self::archive::{
-    Archive, ArchiveClass, ArchiveError, ArchiveFile, ArchiveKind, MAX_ENTRY_BYTES, MAX_RATIO, MAX_TOTAL_BYTES,
-    RATIO_CHECKED_FROM, SkippedEntry, read_archive, read_archive_split,
+// Archives, projects, class names and file sniffing live in the secnn-archive crate (the page
+// loads its zip code as a module of its own); named here like the rest of the data layer.
+pub use secnn_archive::{
+    Archive, ArchiveClass, ArchiveError, ArchiveFile, ArchiveKind, CIFAR10_CLASSES, MAX_ENTRY_BYTES, MAX_RATIO,
+    MAX_TOTAL_BYTES, PROJECT_FORMAT, PROJECT_VERSION, RATIO_CHECKED_FROM, SkippedEntry, class_order, folder_name,
+    read_archive, read_archive_split, write_project,
 };
 pub use self::augment::{CROP_PAD, CropFlip, augment};
-pub use self::classes::{CIFAR10_CLASSES, class_order};
 pub use self::dataset::{
     DatasetError, IMAGE_EXTENSIONS, ImageSet, Loaded, Skipped, Split, archive_set, batch_tensor, epoch_order,
     fixed_test_patterns, is_archive, label_tensor, list_image_folder, load_archive, load_cifar_binary, load_dataset,
@@ -42,4 +41,3 @@ pub use self::image::{
     IMAGE_BYTES, ImageError, MAX_PIXELS, MEAN, Planes, STD, decode_image, decode_upright, image_size, looks_like_image,
     normalize, planes_to_rgb, rgba_to_model_input, to_model_input,
 };
-pub use self::project::{FORMAT as PROJECT_FORMAT, VERSION as PROJECT_VERSION, folder_name, write_project};

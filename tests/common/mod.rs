@@ -32,7 +32,7 @@ pub fn seed_model(device: &Device) -> secnn::SeCnn {
 }
 
 pub fn shipped_weights() -> PathBuf {
-    repo_path("www/model/secnn-cifar10.bpk")
+    repo_path("www/secnn/model/secnn-cifar10.bpk")
 }
 
 pub fn cifar_classes() -> Vec<String> {

@@ -2,7 +2,7 @@
 //! a ZIP holding `project.json`, the photos as `classes/<folder>/0001.png`… and, once trained,
 //! the weights as `model.safetensors`. `project.json` is the page's own (settings, history, …);
 //! the rule here is only its `format`, `version` and `classes` (`[{ name, folder }, …]`, in
-//! the model's order). Reading a project is [`super::archive`]'s; writing one is here.
+//! the model's order). Reading a project is [`crate::archive`]'s; writing one is here.
 
 use serde_json::{Map, Value, json};
 use std::{

@@ -1,7 +1,7 @@
 //! ZIP archives of labelled images, read from bytes (so the browser reads them too), in two
 //! layouts:
 //!
-//! - a *project*, as the page saves one: `project.json` (see [`super::project`]), the photos
+//! - a *project*, as the page saves one: `project.json` (see [`crate::project`]), the photos
 //!   under `classes/<folder>/NNNN.png` and, if trained, the weights at `model.safetensors`;
 //! - a plain zip of class folders, `<class>/*.jpg` (the layout of every image-classification
 //!   dataset), also inside one top folder (`mydata/<class>/…`) and split as `train/<class>/…`.
@@ -13,10 +13,10 @@
 //! CRC-32; a bad `project.json`. `__MACOSX/`, dotfiles, `Thumbs.db` and `desktop.ini` are
 //! ignored.
 
-use super::{
+use crate::{
     classes::class_order,
-    image::looks_like_image,
     project::{self, CLASSES_FOLDER, PROJECT_FILE, WEIGHTS_FILE},
+    sniff::looks_like_image,
 };
 use std::{
     collections::BTreeMap,
