@@ -39,19 +39,23 @@ build:
 	cargo build --release --locked
 	@echo "binary: $(CARGO_TARGET_DIR)/release/secnn"
 
-## The three browser modules, from the one crate: www/pkg-cpu (CPU only, size profile `wasm-cpu`:
-## what a page starts on), www/pkg-threads (the same on a rayon pool of Web Workers: what a
-## cross-origin isolated page starts on) and www/pkg (with WebGPU, loaded in the background when
-## the browser grants an adapter). Binaryen 132 (npm) then drops the debug names: a fifth off the
-## gzipped download (BENCHMARKS.md); its -Oz gains nothing more.
+## The three browser modules, from the one crate: www/secnn/pkg-cpu (CPU only, size profile
+## `wasm-cpu`: what a page starts on), www/secnn/pkg-threads (the same on a rayon pool of Web
+## Workers: what a cross-origin isolated page starts on) and www/secnn/pkg (with WebGPU, loaded in
+## the background when the browser grants an adapter); and www/secnn/pkg-archive (the
+## secnn-archive crate: project files and zips, loaded only when one is saved or opened).
+## Binaryen 132 (npm) then drops the debug names: a fifth off the gzipped download
+## (BENCHMARKS.md); its -Oz gains nothing more.
 wasm: tools node_modules
-	$(WASM_PACK) build --target web --release --no-pack --out-dir www/pkg -- --locked --features webgpu
+	$(WASM_PACK) build --target web --release --no-pack --out-dir www/secnn/pkg -- --locked --features webgpu
 	cargo build --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu
-	wasm-bindgen --target web --out-dir www/pkg-cpu --out-name secnn "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn.wasm"
+	wasm-bindgen --target web --out-dir www/secnn/pkg-cpu --out-name secnn "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn.wasm"
 	$(MAKE) wasm-threads
-	@for dir in www/pkg www/pkg-cpu www/pkg-threads; do \
-		node_modules/.bin/wasm-opt --strip-debug --strip-producers $$dir/secnn_bg.wasm -o $$dir/secnn_bg.wasm && \
-		echo "$$dir/secnn_bg.wasm: $$(stat -c %s $$dir/secnn_bg.wasm) bytes, $$(gzip -9 -c $$dir/secnn_bg.wasm | wc -c) gzipped"; \
+	cargo build -p secnn-archive --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu --features web
+	wasm-bindgen --target web --out-dir www/secnn/pkg-archive --out-name secnn_archive "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn_archive.wasm"
+	@for file in www/secnn/pkg/secnn_bg.wasm www/secnn/pkg-cpu/secnn_bg.wasm www/secnn/pkg-threads/secnn_bg.wasm www/secnn/pkg-archive/secnn_archive_bg.wasm; do \
+		node_modules/.bin/wasm-opt --strip-debug --strip-producers $$file -o $$file && \
+		echo "$$file: $$(stat -c %s $$file) bytes, $$(gzip -9 -c $$file | wc -c) gzipped"; \
 	done
 
 # The threaded module: wasm threads need atomics in std too, so std is rebuilt (`-Z build-std`,
@@ -70,9 +74,9 @@ wasm-threads: tools
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" \
 		cargo rustc --lib --locked --target wasm32-unknown-unknown --profile wasm-threads --features threads -Z build-std=panic_abort,std \
 		-- $(foreach arg,$(THREADS_LINK_ARGS),-C link-arg=$(arg))
-	rm -rf www/pkg-threads
-	wasm-bindgen --target web --out-dir www/pkg-threads --out-name secnn "$(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-threads/secnn.wasm"
-	@helper=$$(ls www/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js) && \
+	rm -rf www/secnn/pkg-threads
+	wasm-bindgen --target web --out-dir www/secnn/pkg-threads --out-name secnn "$(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-threads/secnn.wasm"
+	@helper=$$(ls www/secnn/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js) && \
 		grep -q "import('../../..')" $$helper && sed -i "s#import('../../..')#import('../../../secnn.js')#" $$helper || \
 		{ echo "wasm-bindgen-rayon's workerHelpers.js no longer imports '../../..': check the threaded module's helper"; exit 1; }
 
@@ -80,7 +84,7 @@ wasm-threads: tools
 ## files, precompressed (brotli and gzip next to each file) for tools/static-server.mjs or any static host
 web: wasm node_modules
 	node tools/vendor.mjs
-	node tools/compress.mjs www/pkg www/pkg-cpu www/pkg-threads www/vendor www/model www/examples index.html sw.js manifest.webmanifest $(wildcard www/*.js www/*.css www/*.svg)
+	node tools/compress.mjs www/secnn/pkg www/secnn/pkg-cpu www/secnn/pkg-threads www/secnn/pkg-archive www/secnn/model www/page/vendor www/page/examples www/examples index.html sw.js manifest.webmanifest $(wildcard www/secnn/*.js www/page/*.js www/*.svg)
 
 ## The browser module as an npm package: secnn-<version>.tgz (README, "Install")
 package: web
@@ -116,13 +120,13 @@ bench: build web bench/node_modules bench/.venv/bin/python
 	node bench/lighthouse.mjs
 
 ## The distillation teacher for `secnn train --teacher` (README, "Retraining"): the student run's
-## validation split is written first, so the teacher never trains on it; resumable, ~2.5 h on 2 cores
+## validation split is written first, so the teacher never trains on it; resumable (`--resume`:
+## run it again to continue). tools/teacher.py's defaults are the recipe (an airbench-style
+## network, 37 epochs); it runs in bfloat16 where the CPU has bf16 units (BENCHMARKS.md has its time).
 TEACHER_RUN ?= runs/teacher
-# The shipped weights were distilled from the 24-epoch teacher (12 epochs: 88.08 % against 88.94 %).
-TEACHER_EPOCHS ?= 24
 teacher: build data bench/.venv/bin/python
 	"$(CARGO_TARGET_DIR)/release/secnn" train --data $(DATA_DIR)/cifar10 --out runs/split-s1 --validation-split 0.05 --seed 1 --max-steps 0
-	bench/.venv/bin/python tools/teacher.py --data $(DATA_DIR)/cifar10 --exclude runs/split-s1/validation.txt --out $(TEACHER_RUN) --epochs $(TEACHER_EPOCHS) --resume
+	bench/.venv/bin/python tools/teacher.py --data $(DATA_DIR)/cifar10 --exclude runs/split-s1/validation.txt --out $(TEACHER_RUN) --resume
 
 # PyTorch for the native comparison and the teacher, in an ignored virtual environment (nothing installed by hand)
 bench/.venv/bin/python: bench/requirements.txt
@@ -136,4 +140,4 @@ bench/node_modules: bench/package.json bench/package-lock.json
 	@touch bench/node_modules
 
 clean:
-	rm -rf www/pkg www/pkg-cpu www/pkg-threads build site secnn-*.tgz $(DATA_DIR)
+	rm -rf www/secnn/pkg www/secnn/pkg-cpu www/secnn/pkg-threads www/secnn/pkg-archive build site secnn-*.tgz $(DATA_DIR)

@@ -5,8 +5,8 @@
 // replaced, so a rebuilt wasm module never runs next to older JavaScript.
 // Every response it serves carries the cross-origin isolation headers (COOP/COEP), so on a
 // static host that cannot send them the page is isolated from its second visit on, and runs
-// the threaded CPU module (www/pkg-threads/).
-const CACHE = 'secnn-app-v5'; // a new name drops files the page no longer has (v5: the threaded module)
+// the threaded CPU module (www/secnn/pkg-threads/).
+const CACHE = 'secnn-app-v6'; // a new name drops files the page no longer has (v6: the package and the page in folders of their own)
 const APP_FILES = [
   './',
   'index.html',
@@ -16,60 +16,71 @@ const APP_FILES = [
   'www/icon-512.png',
   'www/icon-maskable-512.png',
   'www/apple-touch-icon.png',
-  'www/app.js',
-  'www/page-dom.js',
-  'www/page-state.js',
-  'www/page-alerts.js',
-  'www/page-status.js',
-  'www/page-explain.js',
-  'www/page-se-blocks.js',
-  'www/page-se-profiles.js',
-  'www/page-inputs.js',
-  'www/page-tabs.js',
-  'www/examples.js',
-  'www/examples/cifar10-examples.jpg',
+  'www/page/app.js',
+  'www/page/page-dom.js',
+  'www/page/page-state.js',
+  'www/page/page-alerts.js',
+  'www/page/page-status.js',
+  'www/page/page-explain.js',
+  'www/page/page-se-blocks.js',
+  'www/page/page-se-profiles.js',
+  'www/page/page-inputs.js',
+  'www/page/page-tabs.js',
+  'www/page/examples.js',
+  'www/page/examples/cifar10-examples.jpg',
   'www/examples/embed.html',
   'www/examples/embed.js',
-  'www/tune-panel.js',
-  'www/tune-data.js',
-  'www/tune-classes.js',
-  'www/tune-run.js',
-  'www/tune-progress.js',
-  'www/tune-se-history.js',
-  'www/tune-weights.js',
-  'www/charts.js',
-  'www/colormap.js',
-  'www/camera.js',
-  'www/page-live.js',
-  'www/secnn.js',
-  'www/secnn-worker.js',
-  'www/secnn-args.js',
-  'www/secnn-protocol.js',
-  'www/secnn-assets.js',
-  'www/secnn-images.js',
-  'www/vendor/uPlot.esm.js',
-  'www/vendor/uPlot.min.css',
-  'www/model/secnn-cifar10.bpk',
+  'www/page/tune-panel.js',
+  'www/page/tune-data.js',
+  'www/page/tune-classes.js',
+  'www/page/tune-run.js',
+  'www/page/tune-progress.js',
+  'www/page/tune-se-history.js',
+  'www/page/tune-weights.js',
+  'www/page/charts.js',
+  'www/page/colormap.js',
+  'www/page/camera.js',
+  'www/page/page-live.js',
+  'www/page/tune-settings.js',
+  'www/page/photo-prep.js',
+  'www/page/project-store.js',
+  'www/page/project-keeper.js',
+  'www/page/project-restore.js',
+  'www/page/project-file.js',
+  'www/secnn/secnn.js',
+  'www/secnn/secnn-worker.js',
+  'www/secnn/secnn-args.js',
+  'www/secnn/secnn-protocol.js',
+  'www/secnn/secnn-assets.js',
+  'www/secnn/secnn-images.js',
+  'www/secnn/secnn-backends.js',
+  'www/secnn/secnn-store.js',
+  'www/page/vendor/uPlot.esm.js',
+  'www/page/vendor/uPlot.min.css',
+  'www/secnn/model/secnn-cifar10.bpk',
 ];
-// The WebGPU module (2.9 MB) is kept once the page has used it, not copied at install: a visitor
-// who only classifies never downloads it.
+// The WebGPU module (2.9 MB) and the archive module are kept once the page has used them, not
+// copied at install: a visitor who only classifies never downloads them.
 const ON_DEMAND_FILES = [
-  'www/pkg/secnn.js',
-  'www/pkg/secnn_bg.wasm',
+  'www/secnn/pkg/secnn.js',
+  'www/secnn/pkg/secnn_bg.wasm',
+  // The archive module: loaded when a project is saved or an archive opened.
+  'www/secnn/pkg-archive/secnn_archive.js',
+  'www/secnn/pkg-archive/secnn_archive_bg.wasm',
 ];
 // The single-threaded CPU module, what a page that is not isolated runs.
 const CPU_FILES = [
-  'www/pkg-cpu/secnn.js',
-  'www/pkg-cpu/secnn_bg.wasm',
+  'www/secnn/pkg-cpu/secnn.js',
+  'www/secnn/pkg-cpu/secnn_bg.wasm',
 ];
 // The threaded CPU module, what an isolated page runs: its glue, its wasm, and the scripts the
 // glue imports (its thread pool's helper worker, under a hashed path wasm-bindgen picks).
 const THREADED_FILES = [
-  'www/pkg-threads/secnn.js',
-  'www/pkg-threads/secnn_bg.wasm',
+  'www/secnn/pkg-threads/secnn.js',
+  'www/secnn/pkg-threads/secnn_bg.wasm',
 ];
 const [THREADED_GLUE] = THREADED_FILES;
-const THREADED_FOLDER = 'www/pkg-threads/';
+const THREADED_FOLDER = 'www/secnn/pkg-threads/';
 const scope = new URL(self.registration.scope);
 const appUrls = new Set([...APP_FILES, ...ON_DEMAND_FILES, ...CPU_FILES, ...THREADED_FILES].map((file) => new URL(file, scope).href));
 const isAppUrl = (href) => appUrls.has(href) || href.startsWith(new URL(THREADED_FOLDER, scope).href);

@@ -41,7 +41,7 @@ const WEBGPU_FLAGS = [...BASE_FLAGS, '--enable-unsafe-webgpu'];
 // How long a person takes to pick an image after the page is ready (the second start-up case).
 const THINK_MS = 2000;
 
-for (const [path, how] of [['www/pkg/secnn_bg.wasm', 'make web'], ['www/pkg-cpu/secnn_bg.wasm.br', 'make web'], ['bench/node_modules/@tensorflow/tfjs', 'npm ci --prefix bench']]) {
+for (const [path, how] of [['www/secnn/pkg/secnn_bg.wasm', 'make web'], ['www/secnn/pkg-cpu/secnn_bg.wasm.br', 'make web'], ['bench/node_modules/@tensorflow/tfjs', 'npm ci --prefix bench']]) {
   if (!existsSync(join(root, path))) {
     console.error(`bench/browser.mjs: ${path} is missing; run \`${how}\` first`);
     process.exit(2);
@@ -61,7 +61,7 @@ function sizes() {
     const brotli = existsSync(join(root, `${path}.br`)) ? readFileSync(join(root, `${path}.br`)).length : null;
     return { path, bytes: bytes.length, gzipped: gzipSync(bytes, { level: 9 }).length, brotli };
   };
-  return ['www/pkg-cpu/secnn_bg.wasm', 'www/pkg-cpu/secnn.js', 'www/pkg-threads/secnn_bg.wasm', 'www/pkg-threads/secnn.js', 'www/pkg/secnn_bg.wasm', 'www/pkg/secnn.js', 'www/model/secnn-cifar10.bpk']
+  return ['www/secnn/pkg-cpu/secnn_bg.wasm', 'www/secnn/pkg-cpu/secnn.js', 'www/secnn/pkg-threads/secnn_bg.wasm', 'www/secnn/pkg-threads/secnn.js', 'www/secnn/pkg/secnn_bg.wasm', 'www/secnn/pkg/secnn.js', 'www/secnn/model/secnn-cifar10.bpk']
     .map(file);
 }
 
@@ -334,7 +334,7 @@ function table(results) {
   const m = results.modules;
   const l = results.throttled;
   const moduleRows = m ? [
-    '| CPU path | CPU-only module (`www/pkg-cpu`, profile `wasm-cpu`) | full module (`www/pkg`, release) | CPU-only / full |',
+    '| CPU path | CPU-only module (`www/secnn/pkg-cpu`, profile `wasm-cpu`) | full module (`www/pkg`, release) | CPU-only / full |',
     '|---|---|---|---|',
     `| batch-1 classify on the page (ms) | ${fmt(m.cpuModuleMs, 2)} | ${fmt(m.fullModuleMs, 2)} | ${fmt(m.latencyRatio, 3)}× (median of ${m.pairs.length} paired runs) |`,
     `| full fine-tuning, batch 64, augmented (images/s) | ${fmt(m.fineTuneCpuModule, 1)} | ${fmt(m.fineTuneFullModule, 1)} | ${fmt(m.fineTuneRatio, 3)}× (2 runs each, alternating) |`,
@@ -342,8 +342,8 @@ function table(results) {
   ] : [];
   const th = results.threads?.summary;
   const threadRows = th ? [
-    `Threads: the page cross-origin isolated, as \`make serve\` serves it. secnn's threaded CPU module (\`www/pkg-threads\`,`,
-    `a pool of ${results.threads.threadCount} Web Workers) against its single-threaded one (\`www/pkg-cpu\`), same run, alternating;`,
+    `Threads: the page cross-origin isolated, as \`make serve\` serves it. secnn's threaded CPU module (\`www/secnn/pkg-threads\`,`,
+    `a pool of ${results.threads.threadCount} Web Workers) against its single-threaded one (\`www/secnn/pkg-cpu\`), same run, alternating;`,
     `TF.js's wasm backend is asked for as many threads (\`setThreadsCount\`) on the same isolated page; it reports ${results.threads.tfjsThreads ?? '–'}`,
     `(its threaded build loads: \`WASM_HAS_MULTITHREAD_SUPPORT\` is true). Medians of ${results.threads.fineTune.threads.length} rounds.`,
     '',
@@ -378,7 +378,7 @@ function table(results) {
     `(runs \`bench/browser.mjs\`). Medians of ${RUNS} runs after a warm-up; ratios from the same run.`,
     ...(results.measured ? [`Parts measured: ${Object.entries(results.measured).map(([part, date]) => `${part} ${date?.slice(0, 16) ?? '–'}`).join(', ')} (UTC).`] : []),
     'TF.js runs on the page; secnn is measured both on the page (like for like) and through its',
-    'module (`www/secnn.js`), which runs it in a worker: what an embedding page gets. Fine-tuning goes',
+    'module (`www/secnn/secnn.js`), which runs it in a worker: what an embedding page gets. Fine-tuning goes',
     'through the module. Neither uses threads (the page is not cross-origin isolated); both use wasm',
     'SIMD. Every classification reads its result back into JavaScript.',
     '',

@@ -1,4 +1,4 @@
-// Same-run browser A/B of two CPU modules (www/pkg-cpu of two checkouts or unpacked builds):
+// Same-run browser A/B of two CPU modules (www/secnn/pkg-cpu of two checkouts or unpacked builds):
 // full fine-tuning and batch-1 through the worker, alternating, in headless Chromium.
 //   node bench/module-ab.mjs OTHER_ROOT [ROUNDS]
 // OTHER_ROOT holds www/ and bench/browser/ (e.g. a git worktree of an older commit after

@@ -1,4 +1,4 @@
-"""Makes the page's example strip, www/examples/cifar10-examples.jpg: the first two test images
+"""Makes the page's example strip, www/page/examples/cifar10-examples.jpg: the first two test images
 (by file name) of each CIFAR-10 class, in the classes' official order, as one 32-pixel-high
 sprite (tile i: class i // 2), JPEG quality 92 (10 kB; lossless PNG would be 46 kB). The page
 cuts a tile out and classifies it like a dropped file.
@@ -18,7 +18,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/cifar10", type=Path)
     parser.add_argument("--per-class", default=2, type=int)
-    parser.add_argument("--out", default="www/examples/cifar10-examples.jpg", type=Path)
+    parser.add_argument("--out", default="www/page/examples/cifar10-examples.jpg", type=Path)
     args = parser.parse_args()
     tiles = [
         path

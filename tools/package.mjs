@@ -14,23 +14,27 @@ const stage = join(root, 'build', 'npm');
 
 /** [source in the repository, path in the package]: what the module needs at run time. */
 const RUNTIME_FILES = [
-  ['www/secnn.js', 'secnn.js'],
-  ['www/secnn-worker.js', 'secnn-worker.js'],
-  ['www/secnn-args.js', 'secnn-args.js'],
-  ['www/secnn-protocol.js', 'secnn-protocol.js'],
-  ['www/secnn-assets.js', 'secnn-assets.js'],
-  ['www/secnn-images.js', 'secnn-images.js'],
-  ['www/secnn.d.ts', 'secnn.d.ts'],
-  ['www/pkg-cpu/secnn.js', 'pkg-cpu/secnn.js'],
-  ['www/pkg-cpu/secnn_bg.wasm', 'pkg-cpu/secnn_bg.wasm'],
-  ['www/pkg-threads/secnn.js', 'pkg-threads/secnn.js'],
-  ['www/pkg-threads/secnn_bg.wasm', 'pkg-threads/secnn_bg.wasm'],
-  ['www/pkg/secnn.js', 'pkg/secnn.js'],
-  ['www/pkg/secnn_bg.wasm', 'pkg/secnn_bg.wasm'],
-  ['www/model/secnn-cifar10.bpk', 'model/secnn-cifar10.bpk'],
+  ['www/secnn/secnn.js', 'secnn.js'],
+  ['www/secnn/secnn-worker.js', 'secnn-worker.js'],
+  ['www/secnn/secnn-args.js', 'secnn-args.js'],
+  ['www/secnn/secnn-protocol.js', 'secnn-protocol.js'],
+  ['www/secnn/secnn-assets.js', 'secnn-assets.js'],
+  ['www/secnn/secnn-images.js', 'secnn-images.js'],
+  ['www/secnn/secnn-backends.js', 'secnn-backends.js'],
+  ['www/secnn/secnn-store.js', 'secnn-store.js'],
+  ['www/secnn/secnn.d.ts', 'secnn.d.ts'],
+  ['www/secnn/pkg-cpu/secnn.js', 'pkg-cpu/secnn.js'],
+  ['www/secnn/pkg-cpu/secnn_bg.wasm', 'pkg-cpu/secnn_bg.wasm'],
+  ['www/secnn/pkg-threads/secnn.js', 'pkg-threads/secnn.js'],
+  ['www/secnn/pkg-threads/secnn_bg.wasm', 'pkg-threads/secnn_bg.wasm'],
+  ['www/secnn/pkg/secnn.js', 'pkg/secnn.js'],
+  ['www/secnn/pkg/secnn_bg.wasm', 'pkg/secnn_bg.wasm'],
+  ['www/secnn/pkg-archive/secnn_archive.js', 'pkg-archive/secnn_archive.js'],
+  ['www/secnn/pkg-archive/secnn_archive_bg.wasm', 'pkg-archive/secnn_archive_bg.wasm'],
+  ['www/secnn/model/secnn-cifar10.bpk', 'model/secnn-cifar10.bpk'],
 ];
 /** wasm-bindgen's inline JS snippets, when a build has any (imported by the glue; the threaded build's start its pool). */
-const SNIPPET_DIRS = [['www/pkg-cpu/snippets', 'pkg-cpu/snippets'], ['www/pkg-threads/snippets', 'pkg-threads/snippets'], ['www/pkg/snippets', 'pkg/snippets']];
+const SNIPPET_DIRS = [['www/secnn/pkg-cpu/snippets', 'pkg-cpu/snippets'], ['www/secnn/pkg-threads/snippets', 'pkg-threads/snippets'], ['www/secnn/pkg/snippets', 'pkg/snippets']];
 const LEGAL_FILES = [['LICENSE-MIT', 'LICENSE-MIT'], ['LICENSE-APACHE', 'LICENSE-APACHE']];
 /** README.md's sections that make the package's README. */
 const README_SECTIONS = ['Install', 'Use it from your own page'];

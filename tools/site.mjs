@@ -35,11 +35,11 @@ function freshlyCompressed(file) {
 }
 
 /** Every file of site/ but `_headers`: the page's, the threaded module's snippets, sw.js, a licence. */
-export const siteFiles = () => [...appFiles(), ...threadedSnippets(), 'sw.js', 'www/vendor/uPlot.LICENSE'];
+export const siteFiles = () => [...appFiles(), ...threadedSnippets(), 'sw.js', 'www/page/vendor/uPlot.LICENSE'];
 
 /** The scripts wasm-bindgen wrote for the threaded module (its thread pool's helper worker). */
-const threadedSnippets = () => walk(join(root, 'www/pkg-threads/snippets'))
-  .filter((file) => file.endsWith('.js')).map((file) => `www/pkg-threads/snippets/${file}`);
+const threadedSnippets = () => walk(join(root, 'www/secnn/pkg-threads/snippets'))
+  .filter((file) => file.endsWith('.js')).map((file) => `www/secnn/pkg-threads/snippets/${file}`);
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? walk(join(dir, name)).map((p) => `${name}/${p}`) : [name]));

@@ -1,11 +1,11 @@
-// Copies the browser libraries the page uses from node_modules into www/vendor (ignored by git),
+// Copies the browser libraries the page uses from node_modules into www/page/vendor (ignored by git),
 // so the site has no third-party requests and no build step beyond a copy.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const vendor = join(root, 'www', 'vendor');
+const vendor = join(root, 'www', 'page', 'vendor');
 mkdirSync(vendor, { recursive: true });
 for (const [from, to] of [
   ['node_modules/uplot/dist/uPlot.esm.js', 'uPlot.esm.js'],

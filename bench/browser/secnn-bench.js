@@ -1,10 +1,10 @@
-// secnn's side of the browser benchmark: the public module (www/secnn.js) exactly as an
+// secnn's side of the browser benchmark: the public module (www/secnn/secnn.js) exactly as an
 // embedding page uses it, so every figure includes the worker round trip a user pays.
-import { SeCnn } from '../../www/secnn.js';
+import { SeCnn } from '../../www/secnn/secnn.js';
 // The builds of the runtime, for the on-page (no worker) measurements.
-const MODULES = { cpu: '../../www/pkg-cpu/secnn.js', threads: '../../www/pkg-threads/secnn.js', webgpu: '../../www/pkg/secnn.js' };
+const MODULES = { cpu: '../../www/secnn/pkg-cpu/secnn.js', threads: '../../www/secnn/pkg-threads/secnn.js', webgpu: '../../www/secnn/pkg/secnn.js' };
 
-const SHIPPED_WEIGHTS = new URL('../../www/model/secnn-cifar10.bpk', import.meta.url).href;
+const SHIPPED_WEIGHTS = new URL('../../www/secnn/model/secnn-cifar10.bpk', import.meta.url).href;
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -1,7 +1,8 @@
 // The page in the other browser engines, with Debian's browsers: Firefox ESR (through WebDriver
 // BiDi, puppeteer-core) and WebKitGTK (Safari's engine family; WebKitWebDriver and MiniBrowser
 // under Xvfb). Each loads the page, classifies an example, opens the fine-tune panel, fine-tunes
-// one short run through the module and explains. One WebKit run reports an invalid language tag
+// one short run through the module and explains; then keeps a class and a photo, reloads, and
+// finds them restored. One WebKit run reports an invalid language tag
 // ("C", as with LANG=C.UTF-8), which once stopped the whole page.
 // SECNN_REQUIRE_ENGINES=1 (CI) turns a missing browser into a failure instead of a skip.
 import { test, before, after } from 'node:test';
@@ -55,7 +56,7 @@ async function smoke() {
   document.querySelector('#tab-classify').click();
   document.querySelector('#random-example').click();
   await wait(() => gallery() === 2 || alerts(), 'a second example');
-  const { SeCnn } = await import(new URL('www/secnn.js', document.baseURI).href);
+  const { SeCnn } = await import(new URL('www/secnn/secnn.js', document.baseURI).href);
   const model = await SeCnn.create({ backend: 'cpu' });
   const grey = new ImageData(32, 32);
   grey.data.fill(128);
@@ -64,6 +65,47 @@ async function smoke() {
   const explained = await model.explain(grey, { topK: 2 });
   model.terminate();
   return { top, gallery: gallery(), status, blocks: explained.blocks.length, alerts: alerts(), language: navigator.language };
+}
+
+/**
+ * In the page: the fine-tune panel's first class renamed and given one photo (a 40×30 PNG drawn
+ * here), then every change stored. The harness reloads, and `restoredWork` reads what came back.
+ */
+async function keepWork() {
+  const wait = async (condition, what) => {
+    for (let i = 0; i < 600; i++) {
+      if (condition()) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  await wait(() => document.body.dataset.workReady === 'true', 'the fine-tune panel');
+  const { tuning } = await import(new URL('www/page/page-state.js', document.baseURI).href);
+  const keeper = await import(new URL('www/page/project-keeper.js', document.baseURI).href);
+  const input = document.querySelector('[data-testid="class-row"] input[type="text"]');
+  input.value = 'kept class';
+  input.dispatchEvent(new Event('input'));
+  const canvas = document.createElement('canvas');
+  canvas.width = 40;
+  canvas.height = 30;
+  canvas.getContext('2d').fillRect(5, 5, 20, 10);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+  await tuning.customClasses[0].addFiles([new File([blob], 'drawn.png', { type: 'image/png' })]);
+  await keeper.settled();
+  return { keeping: keeper.keeping(), alerts: document.querySelector('#alerts').textContent };
+}
+
+/** In the reloaded page: the class rows and what the page said it restored. */
+async function restoredWork() {
+  for (let i = 0; i < 1200 && document.body.dataset.workReady !== 'true'; i++) await new Promise((r) => setTimeout(r, 100));
+  const rows = [...document.querySelectorAll('[data-testid="class-row"]')].map((row) => `${row.querySelector('input[type="text"]').value}: ${row.querySelector('.muted').textContent}`);
+  return { rows, alerts: document.querySelector('#alerts').textContent };
+}
+
+function checkRestored(kept, restored) {
+  assert.equal(kept.keeping, true, `the page keeps the work (${kept.alerts})`);
+  assert.deepEqual(restored.rows, ['kept class: 1 image(s)', 'class B: 0 image(s)']);
+  assert.match(restored.alerts, /Welcome back: restored 2 classes with 1 photo\(s\)/);
 }
 
 function checkSmoke(result) {
@@ -87,6 +129,11 @@ test('Firefox: starts, classifies, fine-tunes and explains, with no console erro
     const result = await page.evaluate(smoke);
     console.log(`Firefox: ${JSON.stringify(result)}`);
     checkSmoke(result);
+    const kept = await page.evaluate(keepWork);
+    await page.reload();
+    const restored = await page.evaluate(restoredWork);
+    console.log(`Firefox, kept work after a reload: ${JSON.stringify(restored)}`);
+    checkRestored(kept, restored);
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
@@ -138,6 +185,14 @@ for (const [name, env, language] of [['WebKit', { LANG: 'en_US.UTF-8' }, /^en/],
       console.log(`${name}: ${JSON.stringify(result)}`);
       checkSmoke(result);
       assert.match(result.language, language, 'the browser did not report the language this run is about');
+      const run = (fn) => session.call('POST', '/execute/async', {
+        script: `const done = arguments[arguments.length - 1]; (${fn})().then(done, (e) => done({ failure: String(e) }));`, args: [],
+      });
+      const kept = await run(keepWork);
+      await session.call('POST', '/url', { url: URL });
+      const restored = await run(restoredWork);
+      console.log(`${name}, kept work after a reload: ${JSON.stringify(restored)}`);
+      checkRestored(kept, restored);
     } finally {
       await session.close();
     }

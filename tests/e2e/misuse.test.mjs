@@ -62,6 +62,12 @@ const TABLE = [
   ['model.fineTune({ seed: -1 })', 'RangeError', /^fineTune: seed must be an integer from 0 to /],
   ['model.loadWeights(null)', 'TypeError', /^loadWeights: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not null$/],
   ['model.loadWeights(123)', 'TypeError', /^loadWeights: weights must be .*, not 123$/],
+  ["model.loadWeights('indexeddb://')", 'TypeError', /^loadWeights: the URL must be 'indexeddb:\/\/<name>' with a name of 1 to 200 characters, not "indexeddb:\/\/"$/],
+  ["model.save('downloads://model')", 'TypeError', /^save: the URL must be 'indexeddb:\/\/<name>' with a name of 1 to 200 characters, not "downloads:\/\/model"$/],
+  ['model.save()', 'TypeError', /^save: the URL must be 'indexeddb:\/\/<name>' .*, not undefined$/],
+  ["SeCnn.removeSaved('')", 'TypeError', /^removeSaved: the URL must be 'indexeddb:\/\/<name>' .*, not "indexeddb:\/\/"$/],
+  ["model.importExamples('examples.bin')", 'TypeError', /^importExamples: the data must be a Uint8Array, an ArrayBuffer or a Blob, not "examples.bin"$/],
+  ['model.readArchive(null)', 'TypeError', /^readArchive: the data must be a Uint8Array, an ArrayBuffer or a Blob, not null$/],
 ];
 
 let server;
@@ -72,7 +78,7 @@ test(`the module refuses ${TABLE.length} kinds of misuse by name, and keeps work
   const { browser, page, problems } = await openPage({ webgpu: false, url: `${URL}www/examples/embed.html`, ready: false });
   try {
     await page.evaluate(async () => {
-      window.secnn = await import('/www/secnn.js');
+      window.secnn = await import('/www/secnn/secnn.js');
       window.model = await window.secnn.SeCnn.create({ backend: 'cpu' });
       window.grey = new ImageData(32, 32);
       window.grey.data.fill(128);
@@ -116,13 +122,15 @@ const CODED = [
   ["model.fineTune({ classes: ['only one'] }).done", 'invalid-argument'],
   ["SeCnn.create({ weights: '/no/such/weights.bpk', backend: 'cpu' })", 'fetch-failed'],
   ["SeCnn.create({ weights: Promise.resolve(new Uint8Array([1, 2, 3])), backend: 'cpu' })", 'invalid-weights'],
+  ["model.loadWeights('indexeddb://never-saved')", 'fetch-failed'],
+  ["model.readArchive(new TextEncoder().encode('not a zip'))", 'invalid-file'],
 ];
 
 test('the runtime refuses files and names with stable codes, and AVIF photos decode in the browser', { timeout: 10 * MINUTES }, async () => {
   const { browser, page, problems } = await openPage({ webgpu: false, url: `${URL}www/examples/embed.html`, ready: false });
   try {
     await page.evaluate(async () => {
-      window.secnn = await import('/www/secnn.js');
+      window.secnn = await import('/www/secnn/secnn.js');
       window.model = await window.secnn.SeCnn.create({ backend: 'cpu' });
     });
     const wrong = [];
@@ -153,7 +161,7 @@ test('the worker keeps the same rules for callers that post to it directly', { t
   const { browser, page } = await openPage({ webgpu: false, url: `${URL}www/examples/embed.html`, ready: false });
   try {
     const replies = await page.evaluate(async () => {
-      const worker = new Worker('/www/secnn-worker.js', { type: 'module' });
+      const worker = new Worker('/www/secnn/secnn-worker.js', { type: 'module' });
       let next = 1;
       const call = (method, args) => new Promise((resolve) => {
         const id = next++;
@@ -164,7 +172,7 @@ test('the worker keeps the same rules for callers that post to it directly', { t
         });
         worker.postMessage({ id, method, args });
       });
-      await call('create', { backend: 'cpu', module: 'cpu', weights: new URL('/www/model/secnn-cifar10.bpk', location.href).href });
+      await call('create', { backend: 'cpu', module: 'cpu', weights: new URL('/www/secnn/model/secnn-cifar10.bpk', location.href).href });
       const rgba = new Uint8Array(32 * 32 * 4).fill(128);
       const explain = await call('explain', { rgba, width: 32, height: 32, topK: 0 });
       const label = await call('addExample', { rgba, width: 32, height: 32, label: 12 });

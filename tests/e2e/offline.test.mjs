@@ -12,19 +12,19 @@ before(async () => { server = await startTestServer(); });
 after(() => server?.kill());
 
 test('the server sends precompressed files with their types', async () => {
-  const wasm = await fetch(`${URL}www/pkg/secnn_bg.wasm`, { headers: { 'Accept-Encoding': 'br, gzip' } });
+  const wasm = await fetch(`${URL}www/secnn/pkg/secnn_bg.wasm`, { headers: { 'Accept-Encoding': 'br, gzip' } });
   assert.equal(wasm.headers.get('content-type'), 'application/wasm');
   assert.equal(wasm.headers.get('content-encoding'), 'br');
   assert.match(wasm.headers.get('vary'), /Accept-Encoding/);
   const body = new Uint8Array(await wasm.arrayBuffer()); // fetch decodes brotli
   assert.deepEqual([...body.subarray(0, 4)], [0, 0x61, 0x73, 0x6d], 'not a wasm module after decoding');
-  const plain = await fetch(`${URL}www/pkg/secnn_bg.wasm`, { headers: { 'Accept-Encoding': 'identity' } });
+  const plain = await fetch(`${URL}www/secnn/pkg/secnn_bg.wasm`, { headers: { 'Accept-Encoding': 'identity' } });
   assert.equal(plain.headers.get('content-encoding'), null);
   assert.equal(Number(plain.headers.get('content-length')), body.length);
-  const again = await fetch(`${URL}www/model/secnn-cifar10.bpk`, { headers: { 'If-None-Match': wasm.headers.get('etag') } });
+  const again = await fetch(`${URL}www/secnn/model/secnn-cifar10.bpk`, { headers: { 'If-None-Match': wasm.headers.get('etag') } });
   assert.equal(again.status, 200, 'another file\'s ETag must not match');
   const etag = again.headers.get('etag');
-  assert.equal((await fetch(`${URL}www/model/secnn-cifar10.bpk`, { headers: { 'If-None-Match': etag } })).status, 304);
+  assert.equal((await fetch(`${URL}www/secnn/model/secnn-cifar10.bpk`, { headers: { 'If-None-Match': etag } })).status, 304);
   assert.equal((await fetch(`${URL}../../etc/passwd`)).status, 404);
   const manifest = await (await fetch(`${URL}manifest.webmanifest`)).json();
   assert.equal(manifest.short_name, 'secnn');
@@ -37,7 +37,7 @@ test('after one visit the page classifies and fine-tunes offline', { timeout: 10
     await classify(page, png); // the offline copy is made after the first prediction
     await page.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
       null, { timeout: 3 * MINUTES });
-    const runningModule = () => page.evaluate(async () => (await import('/www/page-state.js')).page.model.backend.module);
+    const runningModule = () => page.evaluate(async () => (await import('/www/page/page-state.js')).page.model.backend.module);
     const online = await runningModule();
     await page.context().setOffline(true);
     await page.reload();
@@ -49,7 +49,7 @@ test('after one visit the page classifies and fine-tunes offline', { timeout: 10
     const label = await classify(page, png);
     assert.ok(label, 'no class offline');
     const status = await page.evaluate(async () => {
-      const { SeCnn } = await import('/www/secnn.js');
+      const { SeCnn } = await import('/www/secnn/secnn.js');
       const model = await SeCnn.create({ backend: 'cpu' });
       const grey = new ImageData(32, 32);
       grey.data.fill(128);

@@ -31,7 +31,7 @@ let repositoryServer;
 
 const sha = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const tarball = () => execFileSync('tar', ['-tzf', TARBALL], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
-const webgpuWasm = () => sha(readFileSync(join(root, 'www', 'pkg', 'secnn_bg.wasm')));
+const webgpuWasm = () => sha(readFileSync(join(root, 'www', 'secnn', 'pkg', 'secnn_bg.wasm')));
 
 async function timed(name, work) {
   const start = performance.now();
@@ -111,7 +111,7 @@ before(async () => {
     const page = await browser.newPage();
     await page.goto(`${PAGE_URL}www/examples/embed.html`);
     reference = await page.evaluate(async (image) => {
-      const { SeCnn } = await import('/www/secnn.js');
+      const { SeCnn } = await import('/www/secnn/secnn.js');
       const model = await SeCnn.create({ backend: 'cpu' });
       const { top } = await model.classify(await (await fetch(image)).blob());
       model.terminate();
@@ -130,8 +130,9 @@ after(() => {
 
 test('the tarball holds every file the module loads, and its package.json points at them', () => {
   const files = new Set(tarball());
-  for (const file of ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'secnn.js', 'secnn-worker.js', 'secnn-args.js', 'secnn-protocol.js', 'secnn-assets.js', 'secnn-images.js', 'secnn.d.ts',
-    'pkg-cpu/secnn.js', 'pkg-cpu/secnn_bg.wasm', 'pkg-threads/secnn.js', 'pkg-threads/secnn_bg.wasm', 'pkg/secnn.js', 'pkg/secnn_bg.wasm', 'model/secnn-cifar10.bpk']) {
+  for (const file of ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'secnn.js', 'secnn-worker.js', 'secnn-args.js', 'secnn-protocol.js', 'secnn-assets.js', 'secnn-images.js', 'secnn-backends.js', 'secnn-store.js', 'secnn.d.ts',
+    'pkg-cpu/secnn.js', 'pkg-cpu/secnn_bg.wasm', 'pkg-threads/secnn.js', 'pkg-threads/secnn_bg.wasm', 'pkg/secnn.js', 'pkg/secnn_bg.wasm',
+    'pkg-archive/secnn_archive.js', 'pkg-archive/secnn_archive_bg.wasm', 'model/secnn-cifar10.bpk']) {
     assert.ok(files.has(file), `${file} is not in the tarball`);
   }
   // Every relative file a script of the package names (imports, `new URL(…, import.meta.url)`) is in it.

@@ -66,7 +66,7 @@ test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 2
  * the loss to 4 decimals only, and a fine-tune that starts well reports losses near 1e-6.
  */
 const recordStepReports = (page) => page.evaluate(async () => {
-  const { SeCnn } = await import('/www/secnn.js'); // the page's own module instance
+  const { SeCnn } = await import('/www/secnn/secnn.js'); // the page's own module instance
   const fineTune = SeCnn.prototype.fineTune;
   const reports = [];
   window.stepReports = reports;
@@ -81,7 +81,7 @@ const recordStepReports = (page) => page.evaluate(async () => {
 
 /**
  * The loss chart drew one point per reported step, at that step, with that step's loss: read
- * through the hook www/charts.js leaves on the element (`uplot`, and `data-points` written by
+ * through the hook www/page/charts.js leaves on the element (`uplot`, and `data-points` written by
  * each draw).
  */
 async function assertLossChartShows(page, reports) {
@@ -262,7 +262,7 @@ test('the module takes calls while it fine-tunes on WebGPU (its worker queues th
   const { browser, page, problems } = await openPage({ webgpu: true });
   try {
     const outcome = await page.evaluate(async () => {
-      const { SeCnn } = await import('/www/secnn.js');
+      const { SeCnn } = await import('/www/secnn/secnn.js');
       const model = await SeCnn.create({ backend: 'webgpu' });
       const grey = new ImageData(32, 32);
       grey.data.fill(128);
@@ -295,7 +295,7 @@ test("auto times one image on both backends, classifies on the faster, and keeps
   const { browser, page, problems } = await openPage({ webgpu: true });
   try {
     const outcome = await page.evaluate(async () => {
-      const { SeCnn } = await import('/www/secnn.js');
+      const { SeCnn } = await import('/www/secnn/secnn.js');
       const settled = (model) => new Promise((resolve) => {
         const check = () => { if (!model.backend.loading) resolve(model.backend); };
         model.addEventListener('backendchange', check);

@@ -53,7 +53,7 @@ test('under a sub-path (/secnn/) the site classifies, and offline after one visi
 
 /** Which build the page's model runs, and on how many threads. */
 const running = (page) => page.evaluate(async () => {
-  const { page: state } = await import('./www/page-state.js');
+  const { page: state } = await import('./www/page/page-state.js');
   return { module: state.model.backend.module, threads: state.model.backend.threads, isolated: self.crossOriginIsolated };
 });
 

@@ -1,6 +1,6 @@
-// The two CPU modules: the threaded one (www/pkg-threads, a rayon pool of Web Workers over
+// The two CPU modules: the threaded one (www/secnn/pkg-threads, a rayon pool of Web Workers over
 // shared wasm memory) where the page is cross-origin isolated, as `make serve` serves it, and
-// the single-threaded one (www/pkg-cpu) where it is not. Both give the same classes and
+// the single-threaded one (www/secnn/pkg-cpu) where it is not. Both give the same classes and
 // probabilities, both fine-tune, and the threaded one falls back to the other where it cannot start.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,7 +38,7 @@ function images() {
  */
 function runModel(page, options, pictures) {
   return page.evaluate(async ({ options, pictures }) => {
-    const { SeCnn } = await import('/www/secnn.js');
+    const { SeCnn } = await import('/www/secnn/secnn.js');
     const model = await SeCnn.create(options);
     // The threaded module starts its pool behind the first calls; a backendchange says when.
     for (let i = 0; i < 300 && model.backend.module === 'threads' && model.backend.threads < 2; i++) {
@@ -87,7 +87,7 @@ test('isolated, the page runs the threaded module; not isolated, the single-thre
     assert.equal(await isolated.page.$eval('#cam-class', (select) => select.options[select.selectedIndex].text), top,
       'the threads starting reset the Grad-CAM class');
     const page = (opened) => opened.page.evaluate(async () => {
-      const { page: state } = await import('/www/page-state.js');
+      const { page: state } = await import('/www/page/page-state.js');
       return { module: state.model.backend.module, threads: state.model.backend.threads, isolated: self.crossOriginIsolated };
     });
     const pageThreads = await page(isolated);
@@ -130,7 +130,7 @@ test('asked for by hand where the page is not isolated, the threaded module fall
   page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
   try {
     const backend = await page.evaluate(async () => {
-      const { SeCnn } = await import('/www/secnn.js');
+      const { SeCnn } = await import('/www/secnn/secnn.js');
       const model = await SeCnn.create({ backend: 'cpu', module: 'threads' });
       const { module, threads } = model.backend;
       model.terminate();

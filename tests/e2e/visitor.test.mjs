@@ -23,7 +23,7 @@ const served = (path) => `/${path.slice(root.length + 1)}`;
  */
 async function photoChecks(page, photoUrl) {
   return page.evaluate(async (url) => {
-    const { SeCnn } = await import('/www/secnn.js');
+    const { SeCnn } = await import('/www/secnn/secnn.js');
     const model = await SeCnn.create({ backend: 'cpu' });
     const photo = await createImageBitmap(await (await fetch(url)).blob());
     const jpeg = async (width, height, draw) => {
@@ -100,7 +100,7 @@ test('phone photos: EXIF orientation is applied, 12 and 48 MP photos classify qu
     } else {
       const file = join(work, 'photo-48mp.jpg');
       writeFileSync(file, Buffer.from(outcome.big.bytes48, 'base64'));
-      const report = JSON.parse(execFileSync(cli, ['predict', file, '--json', '--weights', join(root, 'www/model/secnn-cifar10.bpk')], { encoding: 'utf8' }));
+      const report = JSON.parse(execFileSync(cli, ['predict', file, '--json', '--weights', join(root, 'www/secnn/model/secnn-cifar10.bpk')], { encoding: 'utf8' }));
       assert.equal(report[0].top[0].label, outcome.big['48MP'].top, 'CLI and browser disagree on the 48 MP photo');
     }
     assert.deepEqual(problems, []);
@@ -162,7 +162,7 @@ test('GIF, BMP and WebP classify through the browser\'s decoder, like the same p
   const { browser, page, problems } = await openPage({ webgpu: false });
   try {
     const results = await page.evaluate(async () => {
-      const { SeCnn } = await import('/www/secnn.js');
+      const { SeCnn } = await import('/www/secnn/secnn.js');
       const model = await SeCnn.create({ backend: 'cpu' });
       const canvas = new OffscreenCanvas(40, 30);
       const context = canvas.getContext('2d');
@@ -215,7 +215,7 @@ test('the module refuses wrong labels and class lists with clear errors', { time
   const { browser, page, problems } = await openPage({ webgpu: false });
   try {
     const errors = await page.evaluate(async () => {
-      const { SeCnn } = await import('/www/secnn.js');
+      const { SeCnn } = await import('/www/secnn/secnn.js');
       const model = await SeCnn.create({ backend: 'cpu' });
       const grey = new ImageData(32, 32);
       grey.data.fill(128);

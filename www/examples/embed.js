@@ -1,5 +1,5 @@
 // The smallest useful page: load the model, classify a chosen file, list the top 5.
-import { SeCnn } from '../secnn.js';
+import { SeCnn } from '../secnn/secnn.js';
 
 const status = document.getElementById('status');
 const list = document.getElementById('top');

@@ -4,6 +4,7 @@ import { $ } from './page-dom.js';
 import { page } from './page-state.js';
 import { showAlert } from './page-alerts.js';
 import { reportError, updateStatus } from './page-status.js';
+import { forgetWeights, keepWeights } from './project-keeper.js';
 
 /** Downloads the weights as `format` ('burnpack': secnn's file; 'safetensors': for PyTorch). */
 async function downloadWeights(format) {
@@ -27,6 +28,7 @@ async function loadWeightsFile(event) {
   try {
     await page.model.loadWeights(file);
     updateStatus();
+    keepWeights(await page.model.exportWeights(), { status: 'loaded', classes: page.model.info.classes });
     showAlert(`Loaded ${file.name}: ${page.model.info.name} (${page.model.info.classes.length} classes).`, { kind: 'info' });
   } catch (error) {
     reportError(`${file.name} was not loaded (the current model is unchanged)`, error);
@@ -37,6 +39,7 @@ async function restoreShipped() {
   try {
     await page.model.loadWeights(page.shippedBytes.slice());
     updateStatus();
+    forgetWeights();
     showAlert('The shipped CIFAR-10 model is back.', { kind: 'info' });
   } catch (error) {
     reportError('Could not restore the shipped model', error);

@@ -15,13 +15,14 @@ export type Backend = 'auto' | 'webgpu' | 'cpu';
 export type ImageInput =
   | ImageData | ImageBitmap | HTMLImageElement | HTMLCanvasElement | HTMLVideoElement | OffscreenCanvas
   | Blob | ArrayBuffer | Uint8Array;
+/** A URL (or `'indexeddb://name'`: a model kept with `save`), a File or Blob, or the bytes. */
 export type WeightsInput = string | URL | Blob | ArrayBuffer | Uint8Array;
 
 /** `error.code` of every error the module raises (secnn-protocol.js lists what each means). */
 export type ErrorCode =
   | 'invalid-argument' | 'not-an-image' | 'unsupported-format' | 'image-too-large' | 'invalid-weights'
-  | 'invalid-file' | 'fetch-failed' | 'busy' | 'diverged' | 'device-lost' | 'webgpu-unavailable'
-  | 'runtime-lost' | 'internal';
+  | 'corrupted' | 'invalid-file' | 'fetch-failed' | 'busy' | 'diverged' | 'device-lost' | 'webgpu-unavailable'
+  | 'runtime-lost' | 'quota-exceeded' | 'storage-unavailable' | 'internal';
 export const ERROR_CODES: Readonly<Record<string, ErrorCode>>;
 
 /** An error from the module: `details` carries numbers for some codes (`diverged`: `{ loss, epoch }`). */
@@ -236,6 +237,39 @@ export interface FineTuneRun {
   resume(): Promise<void>;
   cancel(): Promise<void>;
   finish(): Promise<void>;
+  /**
+   * Between steps: what the run would keep if it ended now (a burnpack, f32; the best epoch on
+   * validation, or the weights as they stand without one). A page stores it after every epoch so
+   * that a crash leaves the last kept epoch.
+   */
+  keptWeights(): Promise<{ weights: Uint8Array; kept: KeptEpoch | null }>;
+}
+
+/** A model kept in this browser with `save('indexeddb://name')`. */
+export interface SavedModel {
+  url: string;
+  name: string;
+  /** ISO 8601. */
+  savedAt: string;
+  /** Size of the weights file. */
+  bytes: number;
+  /** The weights' own name (`ModelInfo.name`) and classes. */
+  modelName: string;
+  classes: string[];
+}
+
+/** A zip read by the runtime's rules (`readArchive`). */
+export interface Archive {
+  /** 'project': written by `writeProject` (a page's *Save project*); 'folders': a zip of class folders. */
+  kind: 'project' | 'folders';
+  /** project.json, for a project. */
+  project: Record<string, unknown> | null;
+  /** The classes in order, with their images' file names and bytes. */
+  classes: { name: string; files: { name: string; bytes: Uint8Array }[] }[];
+  /** A project's `model.safetensors`, if it has one. */
+  weights: Uint8Array | null;
+  /** Files that are not images, left out. */
+  skipped: { name: string; reason: string }[];
 }
 
 /** The worker's wasm instance crashed (or was terminated); call `recreate()`. */
@@ -314,6 +348,27 @@ export class SeCnn extends EventTarget {
   loadWeights(weights: WeightsInput): Promise<ModelInfo>;
   /** `format`: 'burnpack' (default) or 'safetensors' (loads into the seed's PyTorch class). */
   exportWeights(options?: { format?: 'burnpack' | 'safetensors' }): Promise<Uint8Array>;
+  /**
+   * Keeps the current weights in this browser (IndexedDB), as TF.js's `model.save('indexeddb://name')`;
+   * `create({ weights })` and `loadWeights` take the same URL. A full storage rejects with code 'quota-exceeded'.
+   * Stored models carry a checksum: a damaged copy is refused with code 'corrupted'.
+   */
+  save(url: `indexeddb://${string}`): Promise<SavedModel>;
+  static listSaved(): Promise<SavedModel[]>;
+  /** `name` or `'indexeddb://name'`; resolves true when such a model was kept. */
+  static removeSaved(name: string): Promise<boolean>;
+  /** The collected examples as data: per example a label byte and the model's input (CIFAR-10's binary layout). */
+  exportExamples(): Promise<Uint8Array>;
+  /** Adds examples that `exportExamples` gave; resolves with the number of examples. */
+  importExamples(data: Blob | ArrayBuffer | Uint8Array): Promise<number>;
+  /**
+   * A zip: a project (project.json, classes/<folder>/NNNN.png, model.safetensors) or class folders
+   * (`<class>/*.jpg`). A bad one (not a zip, a zip bomb, a path that escapes, an empty class, a class of
+   * non-images, a damaged entry) rejects with code 'invalid-file' and `details.reason`.
+   */
+  readArchive(zip: Blob | ArrayBuffer | Uint8Array): Promise<Archive>;
+  /** A project zip that `readArchive`, the page and `secnn train --data` read; `classes[].files` are PNG bytes. */
+  writeProject(project: { project: Record<string, unknown>; classes: { name: string; files: Uint8Array[] }[]; weights?: Uint8Array | null }): Promise<Uint8Array>;
   /** `label`: a class index below `facts.maxClasses` (anything else throws a TypeError or RangeError). */
   addExample(image: ImageInput, label: number): Promise<number>;
   addCifarBatch(file: Blob | ArrayBuffer | Uint8Array): Promise<number>;

@@ -6,6 +6,8 @@ import { $ } from './page-dom.js';
 
 /** One entry per block: { canvas, moved, columns (one weight array per step), lo, hi, span }. */
 let history = null;
+/** The run's shape, for a snapshot: { totalSteps, widths }. */
+let shape = null;
 
 const changeView = () => $('se-view-change').checked;
 
@@ -14,6 +16,7 @@ const changeView = () => $('se-view-change').checked;
  * loaded model's info.widths), and shows the probe image (or nothing) beside it.
  */
 export function startHistory(totalSteps, widths, probeBitmap) {
+  shape = { totalSteps, widths };
   const container = $('se-history');
   container.replaceChildren();
   history = widths.map((channels, block) => {
@@ -95,4 +98,19 @@ function redrawHistory() {
 
 export function setupHistoryView() {
   for (const radio of [$('se-view-absolute'), $('se-view-change')]) radio.addEventListener('change', redrawHistory);
+}
+
+/** The history as data to keep: `{ totalSteps, widths, steps: [per step, per block, Float32Array] , probe: Blob }`. */
+export async function historySnapshot() {
+  if (!history) return null;
+  const steps = history[0].columns.map((_, step) => history.map((view) => Float32Array.from(view.columns[step])));
+  const probe = await new Promise((resolve) => $('probe-image').toBlob(resolve, 'image/png'));
+  return { ...shape, steps, probe };
+}
+
+/** Draws a kept history again (project-restore.js). */
+export async function restoreHistory({ totalSteps, widths, steps, probe }) {
+  const probeBitmap = probe ? await createImageBitmap(probe).catch(() => null) : null;
+  startHistory(totalSteps, widths, probeBitmap);
+  for (const blocks of steps) addHistoryStep(blocks.map((weights) => Array.from(weights)));
 }

@@ -164,3 +164,10 @@ export function checkWeights(call, value, { promise = false } = {}) {
   if (typeof Blob === 'function' && value instanceof Blob) return;
   throw refuse(TypeError, `${call}: weights must be a URL, a File or Blob, an ArrayBuffer or a Uint8Array, not ${show(value)}`);
 }
+
+/** Throws unless `value` holds bytes: an ArrayBuffer, a Uint8Array or a Blob (a File). */
+export function checkData(call, value) {
+  if (value instanceof ArrayBuffer || value instanceof Uint8Array) return;
+  if (typeof Blob === 'function' && value instanceof Blob) return;
+  throw refuse(TypeError, `${call}: the data must be a Uint8Array, an ArrayBuffer or a Blob, not ${show(value)}`);
+}

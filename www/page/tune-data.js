@@ -4,6 +4,7 @@
 import { $ } from './page-dom.js';
 import { page, tuning } from './page-state.js';
 import { showAlert } from './page-alerts.js';
+import { keepCifarFiles, keepProject } from './project-keeper.js';
 
 /** The classes of the dataset the shipped model learned (CIFAR-10), as the runtime names them. */
 const datasetClasses = () => page.model.facts.datasetClasses;
@@ -32,12 +33,13 @@ export async function checkClassNames() {
 /** What is wrong with the custom classes (`empty` words the classes without photos), or null. */
 function customClassesProblem(empty) {
   if (tuning.namesProblem) return tuning.namesProblem;
-  const without = tuning.customClasses.filter((c) => c.files.length === 0).map((c) => c.name);
+  const without = tuning.customClasses.filter((c) => c.photos.length === 0).map((c) => c.name);
   return without.length ? empty(without.join(', ')) : null;
 }
 
 /** Why Start cannot run yet (shown beside it), or null when the data is complete. */
 export function missingData() {
+  if (tuning.preparing > 0) return `Preparing ${tuning.preparing} photo(s)…`;
   if (mode() === 'custom') {
     return customClassesProblem((names) => `Add photos to ${names} to start.`);
   }
@@ -51,7 +53,7 @@ export function summarise() {
   $('start-reason').textContent = missing ?? '';
   if (!tuning.run) $('start-train').disabled = Boolean(missing);
   if (mode() === 'custom') {
-    const counts = tuning.customClasses.map((c) => `${c.name || '(unnamed)'}: ${c.files.length}`);
+    const counts = tuning.customClasses.map((c) => `${c.name || '(unnamed)'}: ${c.photos.length}`);
     $('data-summary').textContent = `${tuning.customClasses.length} classes — ${counts.join(', ')}`;
     return;
   }
@@ -85,22 +87,38 @@ async function pickCifarFolder(files) {
   }
   if (unknown) showAlert(`${unknown} file(s) are not in a folder named after a CIFAR-10 class and were skipped.`, { kind: 'info' });
   summarise();
+  keepCifarFiles('folder', tuning.cifarFiles);
 }
 
 /** The data kind switch and the CIFAR-10 inputs. */
 export function setupDataInputs() {
   for (const radio of [$('mode-custom'), $('mode-cifar')]) {
     radio.addEventListener('change', () => {
-      $('custom-data').hidden = mode() !== 'custom';
-      $('cifar-data').hidden = mode() !== 'cifar';
-      summarise();
+      showMode();
+      keepProject();
     });
   }
   $('cifar-folder').addEventListener('change', (event) => {
     pickCifarFolder(event.target.files).catch((error) => showAlert(`Could not read the folder: ${error.message}`));
   });
-  $('cifar-binary').addEventListener('change', (event) => { tuning.cifarBinaries = [...event.target.files]; summarise(); });
+  $('cifar-binary').addEventListener('change', (event) => {
+    tuning.cifarBinaries = [...event.target.files];
+    summarise();
+    keepCifarFiles('binary', tuning.cifarBinaries.map((file) => ({ file, label: null })));
+  });
+  $('per-class-limit').addEventListener('change', keepProject);
 }
+
+/** Shows the inputs of the data kind chosen (`kind`: 'custom' or 'cifar', to set it first). */
+export function showMode(kind = null) {
+  if (kind) $(kind === 'cifar' ? 'mode-cifar' : 'mode-custom').checked = true;
+  $('custom-data').hidden = mode() !== 'custom';
+  $('cifar-data').hidden = mode() !== 'cifar';
+  summarise();
+}
+
+/** Which data the panel trains on: 'custom' or 'cifar'. */
+export const dataMode = mode;
 
 /** Sends the custom classes' photos; returns the class names. */
 async function sendCustomClasses(add) {
@@ -109,9 +127,9 @@ async function sendCustomClasses(add) {
   const problem = customClassesProblem((names) => `add at least one photo to: ${names}`);
   if (problem) throw new Error(problem);
   let done = 0;
-  const total = customClasses.reduce((n, c) => n + c.files.length, 0);
+  const total = customClasses.reduce((n, c) => n + c.photos.length, 0);
   for (const [label, entry] of customClasses.entries()) {
-    for (const file of entry.files) {
+    for (const { file } of entry.photos) {
       await add(file, label);
       $('train-status').textContent = `Preparing images ${++done}/${total}…`;
     }

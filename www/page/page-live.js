@@ -73,8 +73,8 @@ function setupFrameToClass(video) {
       showAlert('Open Fine-tune and name your classes first; then frames can be added to them here.');
       return;
     }
-    entry.addFiles([await snapshot(video)]);
-    showAlert(`Added the frame to "${entry.name}" (${entry.files.length} image(s)); fine-tune in the Fine-tune tab.`, { kind: 'info' });
+    await entry.addFiles([await snapshot(video)]);
+    showAlert(`Added the frame to "${entry.name}" (${entry.photos.length} image(s)); fine-tune in the Fine-tune tab.`, { kind: 'info' });
   });
 }
 

@@ -20,6 +20,17 @@ const BUILDS = {
   webgpu: { glue: () => import('./pkg/secnn.js'), wasm: () => new URL('./pkg/secnn_bg.wasm', import.meta.url) },
 };
 const glues = {}; // build -> the promise of its JS bindings, imported once
+
+/**
+ * The archive module (project files and zips, the secnn-archive crate), apart from the builds:
+ * the zip library would add a tenth to the module every page starts on, and only a page that
+ * saves or opens a project needs it. Loaded on first use, by literal URLs bundlers follow.
+ */
+let archiveModule = null;
+const loadArchive = () => (archiveModule ??= import('./pkg-archive/secnn_archive.js').then(async (glue) => {
+  await glue.default({ module_or_path: new URL('./pkg-archive/secnn_archive_bg.wasm', import.meta.url) });
+  return glue;
+}));
 const importGlue = (module) => (glues[module] ??= BUILDS[module].glue());
 
 /**
@@ -172,6 +183,17 @@ const methods = {
   exampleCount: () => runtime.example_count(),
   exportExamples: () => {
     const bytes = runtime.export_examples();
+    return { result: bytes, transfer: [bytes.buffer] };
+  },
+  /** What the running fine-tune would keep now: `{ weights, kept }` (the page stores it after every epoch). */
+  exportKeptWeights: async () => {
+    const result = await runtime.export_kept_weights();
+    return { result, transfer: [result.weights.buffer] };
+  },
+  /** A zip: a project the page saved, or class folders (the archive module's rules refuse bad ones by name). */
+  readArchive: async ({ bytes }) => (await loadArchive()).readArchive(bytes),
+  writeProject: async ({ project, classes, weights }) => {
+    const bytes = (await loadArchive()).writeProject(JSON.stringify(project), classes, weights ?? undefined);
     return { result: bytes, transfer: [bytes.buffer] };
   },
   async fineTune({ options, classes, probe }, id) {

@@ -11,6 +11,8 @@ import { addHistoryStep, startHistory } from './tune-se-history.js';
 let charts = null;
 /** When the run started (performance.now()), for its speed and the time left. */
 let started = 0;
+/** The run's plan and its last epoch's results, for a snapshot. */
+let shown = { plan: null, lastEpoch: null };
 
 function formatSeconds(seconds) {
   if (!Number.isFinite(seconds)) return '–';
@@ -56,6 +58,7 @@ function describePlan(plan) {
 /** The run's plan is in: fresh views for it (`newCharts` from startProgress), and what it will do. */
 export function showPlan(plan, probeBitmap, newCharts) {
   charts = newCharts;
+  shown = { plan, lastEpoch: null };
   if (plan.startValidation) {
     // Step 0: the validation accuracy before training, the figure the run must beat.
     charts.acc.data[0].push(0);
@@ -123,9 +126,43 @@ function confusionTable(validation, classes) {
 /** After every epoch with validation images: its accuracy, per class and as a confusion matrix. */
 export function showEpoch(end) {
   if (!end.validation) return;
+  shown.lastEpoch = end;
   $('epoch-results').hidden = false;
   $('epoch-number').textContent = String(end.epoch);
   $('val-accuracy').textContent = `${(end.validation.accuracy * 100).toFixed(1)} % (${end.validation.count} images)`;
   perClassTable(end.validation, tuning.classes);
   confusionTable(end.validation, tuning.classes);
+}
+
+/** The run as data to keep: the plan, the charts' series, the last epoch's tables, the status lines. */
+export function progressSnapshot() {
+  if (!charts) return null;
+  return {
+    plan: shown.plan,
+    lastEpoch: shown.lastEpoch,
+    classes: tuning.classes,
+    series: Object.fromEntries(Object.entries(charts).map(([name, chart]) => [name, chart.data])),
+    status: $('train-status').textContent,
+    summary: $('start-summary').textContent,
+  };
+}
+
+/** Draws a kept run again (project-restore.js): its charts, tables and status lines. */
+export async function restoreProgress({ plan, lastEpoch, classes, series, status, summary }) {
+  charts = await startProgress();
+  shown = { plan, lastEpoch: null };
+  for (const [name, chart] of Object.entries(charts)) {
+    if (!series?.[name]) continue;
+    chart.data.splice(0, chart.data.length, ...series[name]);
+    chart.plot.setData(chart.data);
+  }
+  if (plan) {
+    describePlan(plan);
+    $('train-progress').max = plan.totalSteps;
+    $('train-progress').value = series?.loss?.[0]?.at(-1) ?? 0;
+  }
+  tuning.classes = classes;
+  if (lastEpoch) showEpoch(lastEpoch);
+  $('train-status').textContent = status;
+  $('start-summary').textContent = summary;
 }

@@ -64,11 +64,14 @@ export function updateStatus() {
   renderProfiles(info);
 }
 
+/** Restarts on the CPU with the last kept model (a fine-tune's last kept epoch), else the shipped one. */
 async function restartOnCpu() {
   try {
-    await page.model.recreate({ backend: 'cpu', weights: page.shippedBytes });
+    // The keeper loads with the fine-tune panel, after start-up; a restart is rare.
+    const kept = (await import('./project-keeper.js')).keptWeights();
+    await page.model.recreate({ backend: 'cpu', weights: (kept ?? page.shippedBytes).slice() });
     updateStatus();
-    showAlert('Restarted on the CPU with the shipped weights.', { kind: 'info' });
+    showAlert(`Restarted on the CPU with ${kept ? 'the last kept fine-tuned model' : 'the shipped weights'}.`, { kind: 'info' });
   } catch (error) {
     showAlert(`Could not restart: ${error.message}`);
   }

@@ -1,14 +1,14 @@
 // The demo page's start-up: downloads the runtime and the shipped weights (an activity bar shows),
 // starts the model, and wires the view modules: page-*.js (status, alerts, inputs, the explain
 // view, tabs), camera.js, examples.js, then tune-*.js (the fine-tune panel). All model work
-// happens in the worker behind SeCnn (www/secnn.js); the view modules draw.
+// happens in the worker behind SeCnn (www/secnn/secnn.js); the view modules draw.
 //
 // No static imports: the downloads start (after the first paint) while the view modules load,
 // instead of after the whole module graph has arrived.
-const SHIPPED_WEIGHTS = 'www/model/secnn-cifar10.bpk';
+const SHIPPED_WEIGHTS = 'www/secnn/model/secnn-cifar10.bpk';
 // The page starts on a small CPU-only module (the threaded one where the page is cross-origin
 // isolated); SeCnn loads the WebGPU one when fine-tuning is in sight.
-const WASM = { cpu: 'www/pkg-cpu/secnn_bg.wasm', threads: 'www/pkg-threads/secnn_bg.wasm' };
+const WASM = { cpu: 'www/secnn/pkg-cpu/secnn_bg.wasm', threads: 'www/secnn/pkg-threads/secnn_bg.wasm' };
 
 async function fetchBytes(url) {
   const response = await fetch(url);
@@ -51,7 +51,7 @@ function startDownloads() {
 
 const downloads = startDownloads();
 const [{ SeCnn }, { drawLegend }, { $ }, { page }, { reportError, updateStatus }, { setupInputs }, { setupTabs }] = await Promise.all([
-  import('./secnn.js'), import('./colormap.js'), import('./page-dom.js'), import('./page-state.js'),
+  import('../secnn/secnn.js'), import('./colormap.js'), import('./page-dom.js'), import('./page-state.js'),
   import('./page-status.js'), import('./page-inputs.js'), import('./page-tabs.js'),
 ]);
 

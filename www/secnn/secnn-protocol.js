@@ -26,6 +26,7 @@ export const ERROR_CODES = Object.freeze({
   unsupportedFormat: 'unsupported-format', // an image format this browser cannot decode either
   imageTooLarge: 'image-too-large',
   invalidWeights: 'invalid-weights',
+  corrupted: 'corrupted', // a file this crate wrote whose checksum (or a .pth entry's CRC-32) does not match its contents
   invalidFile: 'invalid-file', // e.g. a file that is not a CIFAR-10 binary batch
   fetchFailed: 'fetch-failed',
   busy: 'busy', // the call conflicts with the state (loading weights while fine-tuning, …)
@@ -33,6 +34,8 @@ export const ERROR_CODES = Object.freeze({
   deviceLost: 'device-lost', // the compute device (GPU) failed
   webgpuUnavailable: 'webgpu-unavailable',
   runtimeLost: 'runtime-lost', // the worker crashed or was stopped: `recreate()` continues
+  quotaExceeded: 'quota-exceeded', // the browser's storage is full: nothing was saved (`details.bytes`)
+  storageUnavailable: 'storage-unavailable', // no IndexedDB here (a private window in some browsers)
   internal: 'internal',
 });
 

@@ -3,7 +3,7 @@
 
 /** The classify side, and the model both panels use. */
 export const page = {
-  /** The SeCnn (www/secnn.js) once the runtime has started, else null. */
+  /** The SeCnn (www/secnn/secnn.js) once the runtime has started, else null. */
   model: null,
   /** The shipped weights' bytes, kept to restore or restart with (what the worker gets is a copy). */
   shippedBytes: null,
@@ -15,8 +15,13 @@ export const page = {
 
 /** The fine-tune panel. */
 export const tuning = {
-  /** "My own classes": [{ name, files: File[], addFiles(files) }], in label order. */
+  /**
+   * "My own classes", in label order: [{ id, name, photos: [{ id, file, thumb }], addFiles(files) }]
+   * (`file` is the small copy the page keeps, `thumb` its thumbnail Blob).
+   */
   customClasses: [],
+  /** Photos being made small before they join a class (Start waits for them). */
+  preparing: 0,
   /** "CIFAR-10 with my data", from a folder: [{ file, label }]. */
   cifarFiles: [],
   /** "CIFAR-10 with my data", official binary batch files: File[]. */
