@@ -11,13 +11,13 @@
 //! - `classes`: CIFAR-10's class names and the order classes found as folders take;
 //! - `project`: the project file's description and its writer;
 //! - `archive`: reading either layout, every refusal named ([`ArchiveError`]);
-//! - `web` (wasm only): `readArchive` and `writeProject` for JavaScript.
+//! - `web` (feature `web`, the browser module's build): `readArchive` and `writeProject` for JavaScript.
 
 mod archive;
 mod classes;
 mod project;
 mod sniff;
-#[cfg(target_arch = "wasm32")]
+#[cfg(feature = "web")]
 mod web;
 
 pub use archive::{
