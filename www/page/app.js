@@ -73,9 +73,44 @@ async function startModel({ runtime, shipped }) {
  * the first prediction (or half a minute), so its copying never competes with it.
  */
 function scheduleOfflineCopy() {
-  const offlineCopy = () => navigator.serviceWorker?.register('sw.js').catch((error) => console.warn('no offline copy:', error.message));
-  page.afterFirstPrediction = offlineCopy;
-  setTimeout(() => page.afterFirstPrediction?.(), 30_000);
+  let started = false;
+  const offlineCopy = () => {
+    if (started) return;
+    started = true;
+    navigator.serviceWorker?.register('sw.js').catch((error) => console.warn('no offline copy:', error.message));
+  };
+  page.afterFirstPrediction.push(offlineCopy);
+  setTimeout(offlineCopy, 30_000);
+}
+
+/** Whether this browser keeps work from an earlier visit (the page's database exists). */
+async function keptWorkHere() {
+  if (!indexedDB.databases) return true; // cannot tell: assume so
+  const databases = await indexedDB.databases().catch(() => []);
+  return databases.some(({ name }) => name === 'secnn-page');
+}
+
+/**
+ * The fine-tune panel's modules: at once when this browser keeps work from an earlier visit, so
+ * the kept model is back before the visitor classifies; otherwise after the first prediction, a
+ * click on the panel's tab or a few seconds, whichever comes first, so that on a first visit they
+ * share the link with neither the runtime and the weights nor the first prediction.
+ */
+async function schedulePanel() {
+  let started = false;
+  const load = () => {
+    if (started) return;
+    started = true;
+    import('./tune-panel.js').then(({ setupTraining }) => setupTraining())
+      .catch((error) => reportError('Loading the fine-tune panel failed', error));
+  };
+  if (await keptWorkHere()) {
+    load();
+    return;
+  }
+  page.afterFirstPrediction.push(load);
+  $('tab-train').addEventListener('click', load, { once: true });
+  setTimeout(load, 3000);
 }
 
 async function boot() {
@@ -94,10 +129,7 @@ async function boot() {
     reportError('Loading the model failed', error);
     return;
   }
-  // The fine-tune panel's modules load after start-up: on the first visit they would share the
-  // link with the runtime and the weights, and they are not needed for the first prediction.
-  import('./tune-panel.js').then(({ setupTraining }) => setupTraining())
-    .catch((error) => reportError('Loading the fine-tune panel failed', error));
+  schedulePanel();
 }
 
 window.addEventListener('unhandledrejection', (event) => {

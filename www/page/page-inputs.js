@@ -52,9 +52,8 @@ async function classifyFiles(files) {
     page.current = entry;
     addToGallery(entry);
     performance.mark('secnn:explained');
-    const after = page.afterFirstPrediction;
-    page.afterFirstPrediction = null;
-    after?.();
+    const after = page.afterFirstPrediction.splice(0);
+    after.forEach((run) => run());
   }
 }
 

@@ -9,8 +9,8 @@ export const page = {
   shippedBytes: null,
   /** The image on show: { key, file, url, explained }, or null. */
   current: null,
-  /** Runs once after the first prediction (the offline copy starts then), else null. */
-  afterFirstPrediction: null,
+  /** Run once after the first prediction (the offline copy and the fine-tune panel start then). */
+  afterFirstPrediction: [],
 };
 
 /** The fine-tune panel. */
