@@ -3,7 +3,10 @@
 //! logits file with its outputs on a few fixed crop/flip [`CropFlip`]s of every training image; the
 //! student's augmentation draws one of those views, so both always look at the same pixels.
 
-use crate::data::{self, ImageSet, Planes, CropFlip};
+use crate::{
+    data::{self, CropFlip, ImageSet, Planes},
+    training,
+};
 use burn::{prelude::*, tensor::activation::log_softmax};
 use rand::{Rng, rngs::SmallRng};
 use serde::Deserialize;
@@ -96,7 +99,7 @@ impl TeacherLogits {
             return Err(TeacherError::Missing { missing: missing.len(), first: first.to_string() });
         }
         let rows = set.names.iter().map(|name| self.rows[name]).collect();
-        Ok(Teacher { logits: self, rows })
+        Ok(Teacher { logits: self, rows, cutout: 0 })
     }
 
     /// View `k` of row `row` and the teacher's logits on it.
@@ -111,11 +114,22 @@ impl TeacherLogits {
 pub struct Teacher {
     logits: TeacherLogits,
     rows: Vec<usize>,
+    /// Side of the cutout square the student's views get (0: none).
+    cutout: usize,
 }
 
 impl Teacher {
+    /// Cuts a square of side `size` (0: none) out of every view [`Self::batch`] gives the student
+    /// ([`training::Cutout`]). The teacher's logits stay those of the uncut view: its file holds
+    /// nothing else, and what the student is asked to match is the whole image's answer.
+    pub fn with_cutout(self, size: usize) -> Self {
+        Self { cutout: size, ..self }
+    }
+
     /// A training batch for distillation: every image seen through one of its teacher's views,
-    /// drawn at random. Returns images `[n, 3, 32, 32]`, labels `[n]` and teacher logits `[n, classes]`.
+    /// drawn at random, then cut ([`Self::with_cutout`]; the view first, then the square).
+    /// Returns images `[n, 3, 32, 32]`, labels `[n]` and teacher logits `[n, classes]`, the
+    /// teacher's on the uncut views.
     pub fn batch(
         &self,
         set: &ImageSet,
@@ -128,7 +142,9 @@ impl Teacher {
         let mut targets = Vec::with_capacity(indices.len() * classes);
         for &i in indices {
             let (view, logits) = self.logits.view(self.rows[i], rng.random_range(0..self.logits.views));
-            planes.push(view.apply(&set.images[i]));
+            let mut student_view = view.apply(&set.images[i]);
+            training::cut(&mut student_view, self.cutout, rng);
+            planes.push(student_view);
             targets.extend_from_slice(logits);
         }
         let refs: Vec<&Planes> = planes.iter().collect();

@@ -152,17 +152,19 @@ impl TrainingSession {
             best: None,
             teacher: None,
         };
-        if session.trainer.config.freeze == Freeze::AllButHead && !session.trainer.config.augment {
+        let config = &session.trainer.config;
+        if config.freeze == Freeze::AllButHead && !config.augment && config.cutout == 0 {
             session.cached_features = Some(session.compute_features());
         }
         session
     }
 
     /// Distils from `teacher` (built for this session's training set): every step sees one of
-    /// the teacher's views of each image and learns from its logits as well as from the label.
+    /// the teacher's views of each image (cut, with the run's cutout) and learns from its logits
+    /// as well as from the label.
     pub fn with_teacher(mut self, teacher: Teacher) -> Self {
         self.cached_features = None;
-        self.teacher = Some(teacher);
+        self.teacher = Some(teacher.with_cutout(self.trainer.config.cutout));
         self
     }
 
@@ -324,8 +326,8 @@ impl TrainingSession {
                 self.trainer.queue_step_head(features.clone().select(0, ids), labels)
             }
             (None, None) => {
-                let augment = self.trainer.config.augment;
-                let (images, labels) = training::make_batch(&self.train, indices, augment, &mut self.rng, &self.device);
+                let (config, rng) = (&self.trainer.config, &mut self.rng);
+                let (images, labels) = training::make_training_batch(&self.train, indices, config, rng, &self.device);
                 self.trainer.queue_step(images, labels)
             }
         }

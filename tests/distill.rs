@@ -124,6 +124,33 @@ fn batches_show_the_teachers_views_with_its_logits() {
 }
 
 #[test]
+fn cutout_cuts_the_students_view_but_not_the_teachers_logits() {
+    let device = Device::flex();
+    let file_names = names("x", 4);
+    let bytes = teacher_logits_bytes(&file_names, &classes(), 3, view_of, logits_of);
+    let set = synthetic_set(2, 2);
+    let set = ImageSet { classes: classes(), labels: vec![0, 1, 2, 0], names: file_names, ..set };
+    let teacher = TeacherLogits::parse(&bytes).unwrap().for_set(&set).unwrap().with_cutout(10);
+    let batch = |seed| {
+        let (images, _, targets) = teacher.batch(&set, &[0, 1, 2, 3], &mut training::epoch_rng(seed, 0), &device);
+        (to_vec(images), to_vec(targets))
+    };
+    let (images, targets) = batch(11);
+    assert_eq!(batch(11), (images.clone(), targets.clone()), "the same seed cuts the same squares");
+    for slot in 0..4 {
+        let row = &targets[slot * 3..slot * 3 + 3];
+        let k = row[1] as usize;
+        assert_eq!(row, &logits_of(slot, k)[..], "the teacher's logits are those of its uncut view {k}");
+        let uncut = data::normalize(&[&view_of(slot, k).apply(&set.images[slot])]);
+        let got = &images[slot * data::IMAGE_BYTES..(slot + 1) * data::IMAGE_BYTES];
+        let differs = |p: usize| (0..3).any(|c| got[c * 1024 + p] != uncut[c * 1024 + p]);
+        let changed: Vec<usize> = (0..1024).filter(|&p| differs(p)).collect();
+        assert!((1..=100).contains(&changed.len()), "image {slot}: {} pixels differ from the view", changed.len());
+        assert!(changed.iter().all(|&p| (0..3).all(|c| got[c * 1024 + p].abs() < 0.01)), "cut pixels are the mean");
+    }
+}
+
+#[test]
 fn unusable_teacher_files_are_refused_with_reasons() {
     let file_names = names("x", 3);
     let bytes = teacher_logits_bytes(&file_names, &classes(), 2, view_of, logits_of);

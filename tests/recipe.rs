@@ -1,5 +1,5 @@
 //! The training recipe's options (dropout, weight decay that spares BatchNorm and biases, the
-//! one-cycle warm-up, options resolved in one place) and test-time flip averaging.
+//! one-cycle warm-up, options resolved in one place, cutout) and test-time flip averaging.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -12,7 +12,7 @@ use secnn::{
     data,
     inference,
     model::SeCnnConfig,
-    training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig, TrainingOptions},
+    training::{self, Cutout, OptimizerKind, Schedule, Trainer, TrainingConfig, TrainingOptions},
 };
 
 #[test]
@@ -156,4 +156,86 @@ fn split_seed_holds_out_the_same_images_whatever_the_seed() {
     assert_eq!(held_out(1, None), held_out(2, Some(1)), "--split-seed 1 should hold out what --seed 1 does");
     let no_split = TrainingConfig { validation_split: 0.0, ..TrainingConfig::default() }.split(set.clone());
     assert!(no_split.1.is_none() && no_split.0.len() == set.len());
+}
+
+/// An image of one grey level per channel.
+fn flat_image(levels: [u8; 3]) -> data::Planes {
+    let mut planes = [0u8; data::IMAGE_BYTES];
+    for (channel, level) in levels.into_iter().enumerate() {
+        planes[channel * 1024..(channel + 1) * 1024].fill(level);
+    }
+    planes
+}
+
+/// The pixels `(x, y)` of `planes` that hold the cutout colour in all three channels.
+fn cut_pixels(planes: &data::Planes) -> Vec<(usize, usize)> {
+    let at = |c: usize, x: usize, y: usize| planes[c * 1024 + y * 32 + x];
+    (0..32 * 32)
+        .map(|i| (i % 32, i / 32))
+        .filter(|&(x, y)| (0..3).all(|c| at(c, x, y) == training::CUTOUT_FILL[c]))
+        .collect()
+}
+
+#[test]
+fn cutout_sets_a_square_to_the_mean_colour() {
+    assert_eq!(training::CUTOUT_FILL, [125, 123, 114], "round(255 · mean)");
+    let normalised = data::normalize(&[&flat_image(training::CUTOUT_FILL)]);
+    assert!(normalised.iter().all(|v| v.abs() < 0.01), "the fill is the mean: 0 after normalisation");
+
+    let image = flat_image([255, 0, 7]);
+    let mut cut = image;
+    Cutout { x: 10, y: 20, size: 8 }.apply(&mut cut);
+    let square: Vec<(usize, usize)> = (16..24).flat_map(|y| (6..14).map(move |x| (x, y))).collect();
+    assert_eq!(cut_pixels(&cut), square, "rows 20 − 4 .. 20 + 4, columns 10 − 4 .. 10 + 4");
+    let changed = (0..data::IMAGE_BYTES).filter(|&i| cut[i] != image[i]).count();
+    assert_eq!(changed, 3 * 64, "nothing outside the square changes");
+
+    // Over the edge, only the part inside the image is cut.
+    let mut corner = image;
+    Cutout { x: 0, y: 31, size: 8 }.apply(&mut corner);
+    let inside: Vec<(usize, usize)> = (27..32).flat_map(|y| (0..4).map(move |x| (x, y))).collect();
+    assert_eq!(cut_pixels(&corner), inside);
+    let mut odd = image;
+    Cutout { x: 31, y: 0, size: 5 }.apply(&mut odd);
+    assert_eq!(cut_pixels(&odd).len(), 3 * 3, "side 5 centred on a corner: 3 × 3 inside");
+    let mut huge = image;
+    Cutout { x: 16, y: 16, size: 100 }.apply(&mut huge);
+    assert_eq!(cut_pixels(&huge).len(), 1024);
+    assert!(Cutout { x: 0, y: 31, size: 8 }.covers(3, 27) && !Cutout { x: 0, y: 31, size: 8 }.covers(4, 27));
+
+    // Centres are uniform over the image: every row and column is drawn, the edges included.
+    let mut rng = training::epoch_rng(5, 0);
+    let centres: Vec<Cutout> = (0..4000).map(|_| Cutout::random(8, &mut rng)).collect();
+    for edge in [0, 31] {
+        assert!(centres.iter().any(|c| c.x == edge) && centres.iter().any(|c| c.y == edge), "no centre on {edge}");
+    }
+    assert!(centres.iter().all(|c| c.x < 32 && c.y < 32 && c.size == 8));
+}
+
+#[test]
+fn cutout_batches_repeat_with_their_seed_and_leave_runs_without_it_unchanged() {
+    let device = Device::flex();
+    let set = synthetic_set(4, 2);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let config = TrainingConfig { cutout: 12, ..TrainingConfig::default() };
+    let batch_of = |config: &TrainingConfig, seed: u64, epoch: usize| {
+        let mut rng = training::epoch_rng(seed, epoch);
+        to_vec(training::make_training_batch(&set, &indices, config, &mut rng, &device).0)
+    };
+    assert_eq!(batch_of(&config, 7, 3), batch_of(&config, 7, 3), "the same seed and epoch cut the same squares");
+    assert_ne!(batch_of(&config, 7, 3), batch_of(&config, 7, 4), "another epoch draws other squares");
+    assert_ne!(batch_of(&config, 7, 3), batch_of(&config, 8, 3), "another seed draws other squares");
+    // Every image has one square at the mean colour: 12 × 12, or down to 6 × 6 in a corner.
+    for image in batch_of(&config, 7, 3).chunks(data::IMAGE_BYTES) {
+        let at_mean = (0..1024).filter(|&p| (0..3).all(|c| image[c * 1024 + p].abs() < 0.01)).count();
+        assert!((36..=144).contains(&at_mean), "{at_mean} pixels at the mean colour");
+    }
+    // Without cutout the batch, and what is left of the epoch's random stream, are as before.
+    let plain = TrainingConfig::default();
+    let (mut a, mut b) = (training::epoch_rng(7, 3), training::epoch_rng(7, 3));
+    let ours = to_vec(training::make_training_batch(&set, &indices, &plain, &mut a, &device).0);
+    let before = to_vec(training::make_batch(&set, &indices, true, &mut b, &device).0);
+    assert_eq!(ours, before);
+    use rand::RngCore;
+    assert_eq!(a.next_u64(), b.next_u64());
 }

@@ -95,6 +95,9 @@ pub struct TrainingConfig {
     /// Distillation (with a teacher only): the distillation term's share of the loss; the
     /// cross-entropy with the labels gets the rest.
     pub kd_weight: f64,
+    /// Cutout: the side in pixels of a square, centred on a random pixel, set to the dataset's
+    /// mean colour in every training image after the crop + flip (0 = off, the default).
+    pub cutout: usize,
 }
 
 impl Default for TrainingConfig {
@@ -119,6 +122,7 @@ impl Default for TrainingConfig {
             split_seed: None,
             kd_temperature: 4.0,
             kd_weight: 0.9,
+            cutout: 0,
         }
     }
 }
@@ -238,6 +242,10 @@ pub struct TrainingOptions {
     /// Distillation's share of the loss (the labels' cross-entropy gets the rest), with a teacher [default: 0.9]
     #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
     pub kd_weight: Option<f64>,
+    /// Cutout: an N×N square at a random place in every training image, after the crop + flip,
+    /// set to the mean colour [default: 0, off]
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long, value_name = "N"))]
+    pub cutout: Option<usize>,
 }
 
 impl TrainingOptions {
@@ -263,6 +271,7 @@ impl TrainingOptions {
             split_seed: self.split_seed.or(base.split_seed),
             kd_temperature: self.kd_temperature.unwrap_or(base.kd_temperature).max(1e-3),
             kd_weight: self.kd_weight.unwrap_or(base.kd_weight).clamp(0.0, 1.0),
+            cutout: self.cutout.unwrap_or(base.cutout),
         }
     }
 }

@@ -7,21 +7,25 @@
 //! - `config`: the settings of a run ([`TrainingOptions`] → [`TrainingConfig`]), the optimizer
 //!   they name, the validation split and the seeded RNG of each epoch;
 //! - `schedule`: the learning rate of every step, and the plateau schedule's state;
+//! - `cutout`: the cutout augmentation ([`Cutout`]), on top of `data`'s crop + flip;
 //! - `trainer`: the [`Trainer`], batches, freezing, and step metrics;
 //! - `evaluation`: accuracy, loss and confusion matrix over a labelled set.
 //!
 //! The modules stay private; every item is re-exported here, so callers name
 //! `crate::training::X` whatever file it lives in. Dependencies run one way:
-//! `config` ← `schedule` ← `trainer` ← `evaluation`.
+//! `config` ← `schedule` ← `trainer` ← `evaluation`; `cutout` ← `trainer`.
 
 mod config;
+mod cutout;
 mod evaluation;
 mod schedule;
 mod trainer;
 
 pub use config::{Freeze, OptimizerKind, Schedule, TrainingConfig, TrainingOptions, epoch_rng};
+pub use cutout::{CUTOUT_FILL, Cutout, cut};
 pub use evaluation::{Evaluation, evaluate};
 pub use schedule::{ScheduleState, learning_rate};
 pub use trainer::{
-    OptimizerStateError, PendingMetrics, Progress, StepMetrics, Trainer, apply_freeze, make_batch, read_metrics,
+    OptimizerStateError, PendingMetrics, Progress, StepMetrics, Trainer, apply_freeze, make_batch, make_training_batch,
+    read_metrics,
 };

@@ -4,6 +4,7 @@
 
 use super::{
     config::{Freeze, TrainingConfig},
+    cutout,
     schedule::{ScheduleState, learning_rate},
 };
 use crate::{
@@ -100,6 +101,31 @@ pub fn make_batch(
     } else {
         indices.iter().map(|&i| &set.images[i]).collect()
     };
+    (data::batch_tensor(&planes, device), data::label_tensor(set, indices, device))
+}
+
+/// Builds one training batch as `config` augments it: images `[n, 3, 32, 32]`, each crop +
+/// flipped (with `config.augment`) and then cut ([`TrainingConfig::cutout`]), and labels `[n]`.
+/// Without cutout it is [`make_batch`], drawing the same numbers from `rng`.
+pub fn make_training_batch(
+    set: &ImageSet,
+    indices: &[usize],
+    config: &TrainingConfig,
+    rng: &mut SmallRng,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    if config.cutout == 0 {
+        return make_batch(set, indices, config.augment, rng, device);
+    }
+    let views: Vec<Planes> = indices
+        .iter()
+        .map(|&i| {
+            let mut view = if config.augment { data::augment(&set.images[i], rng) } else { set.images[i] };
+            cutout::cut(&mut view, config.cutout, rng);
+            view
+        })
+        .collect();
+    let planes: Vec<&Planes> = views.iter().collect();
     (data::batch_tensor(&planes, device), data::label_tensor(set, indices, device))
 }
 
