@@ -1,7 +1,8 @@
 //! Epoch checkpoints, so a long run can span several sittings: `train --resume` continues with
 //! the same model, optimizer state, schedule, epoch and random streams.
 //!
-//! A run directory holds `model.bpk` (the weights file, loadable by every command),
+//! A run directory holds `model.bpk` (the weights file, loadable by every command: with EMA on,
+//! the weights' average), `live.bpk` (with EMA on only: the weights the optimizer steps),
 //! `optimizer.bpk` (optimizer state keyed by parameter id) and `state.json` (everything else).
 
 use crate::{
@@ -41,6 +42,8 @@ pub struct RunState {
 
 /// File names inside a run directory.
 pub const MODEL_FILE: &str = "model.bpk";
+/// The weights the optimizer steps, when `model.bpk` holds their average (EMA on).
+pub const LIVE_FILE: &str = "live.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.json";
 
@@ -70,12 +73,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         .map_err(|source| CheckpointError::Write { path: path.to_path_buf(), source })
 }
 
-/// Saves the trainer's model, optimizer and progress into `dir`.
+/// Saves the trainer's model (and with EMA its average), optimizer and progress into `dir`.
 pub fn save(dir: &Path, trainer: &Trainer, info: &ModelInfo, state: &RunState) -> Result<(), CheckpointError> {
     std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Write { path: dir.to_path_buf(), source })?;
     // Full precision, whatever the run's output uses: resuming must continue the exact run.
     let exact = ModelInfo { storage: weights::Storage::F32, ..info.clone() };
-    let model = futures_lite::future::block_on(weights::to_bytes(&trainer.model, &exact))?;
+    let to_bytes = |model| futures_lite::future::block_on(weights::to_bytes(model, &exact));
+    let model = to_bytes(trainer.average().unwrap_or(&trainer.model))?;
+    let live = trainer.average().map(|_| to_bytes(&trainer.model)).transpose()?;
     let optimizer = trainer
         .optimizer_bytes()
         .map_err(|e| CheckpointError::Optimizer(e.to_string()))?;
@@ -84,6 +89,9 @@ pub fn save(dir: &Path, trainer: &Trainer, info: &ModelInfo, state: &RunState) -
         .map_err(|source| CheckpointError::Json { path: state_path.clone(), source })?;
     // The state file goes last: it is what marks the checkpoint complete.
     write_atomic(&dir.join(MODEL_FILE), &model)?;
+    if let Some(live) = live {
+        write_atomic(&dir.join(LIVE_FILE), &live)?;
+    }
     write_atomic(&dir.join(OPTIMIZER_FILE), &optimizer)?;
     write_atomic(&state_path, &json)
 }
@@ -108,10 +116,17 @@ pub fn restore(dir: &Path, steps_per_epoch: usize, epochs: Option<usize>, device
         state.config.epochs = epochs;
     }
     let loaded = weights::load(&read(MODEL_FILE)?, device)?;
-    let mut trainer = Trainer::new(loaded.model, state.config.clone(), steps_per_epoch, device);
+    let (model, average) = match state.config.ema {
+        Some(_) => (weights::load(&read(LIVE_FILE)?, device)?.model, Some(loaded.model)),
+        None => (loaded.model, None),
+    };
+    let mut trainer = Trainer::new(model, state.config.clone(), steps_per_epoch, device);
     trainer
         .restore(&read(OPTIMIZER_FILE)?, state.progress.clone())
         .map_err(|e| CheckpointError::Optimizer(e.to_string()))?;
+    if let Some(average) = average {
+        trainer.restore_average(average);
+    }
     Ok(Restored {
         trainer,
         info: loaded.info,

@@ -9,6 +9,7 @@ use burn::prelude::*;
 use common::*;
 use futures_lite::future::block_on;
 use secnn::{
+    SeCnn,
     backend::BackendKind,
     inference,
 };
@@ -77,8 +78,8 @@ fn a_training_step_on_wgpu_matches_flex() {
     training_steps_match_flex(&gpu);
 }
 
-/// Three SGD steps on a fixed batch give the same losses and weights as on flex, whether their
-/// metrics are read after each step or all at once at the end.
+/// Three SGD steps on a fixed batch give the same losses, weights and weights' average (EMA) as
+/// on flex, whether their metrics are read after each step or all at once at the end.
 fn training_steps_match_flex(gpu: &Device) {
     use secnn::training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig};
     let gpu = gpu.clone();
@@ -89,6 +90,7 @@ fn training_steps_match_flex(gpu: &Device) {
         lr: 1e-4,
         // Without dropout both backends compute the same deterministic step.
         dropout: 0.0,
+        ema: Some(0.9),
         ..TrainingConfig::default()
     };
     let set = synthetic_set(2, 2);
@@ -104,12 +106,15 @@ fn training_steps_match_flex(gpu: &Device) {
         let queued: Vec<_> = (0..2).map(|_| trainer.queue_step(images.clone(), labels.clone())).collect();
         losses.extend(block_on(training::read_metrics(queued)).unwrap().iter().map(|m| m.loss));
         assert!(losses[3] < losses[0], "loss did not go down: {losses:?}");
-        results.push((losses, to_vec(trainer.inference_model().fc1.weight.val())));
+        let fc1 = |model: SeCnn| to_vec(model.fc1.weight.val());
+        results.push((losses, fc1(trainer.model.valid()), fc1(trainer.inference_model())));
     }
-    let (cpu_losses, cpu_fc1) = &results[0];
-    let (gpu_losses, gpu_fc1) = &results[1];
+    let (cpu_losses, cpu_fc1, cpu_average) = &results[0];
+    let (gpu_losses, gpu_fc1, gpu_average) = &results[1];
     for (a, b) in cpu_losses.iter().zip(gpu_losses) {
         assert!((a - b).abs() <= 1e-3, "losses differ: {cpu_losses:?} vs {gpu_losses:?}");
     }
     assert!(max_abs_diff(cpu_fc1, gpu_fc1) <= 1e-3, "updated weights differ");
+    assert!(max_abs_diff(cpu_average, gpu_average) <= 1e-3, "the weights' averages differ");
+    assert!(max_abs_diff(cpu_fc1, cpu_average) > 0.0, "the average should lag the weights");
 }

@@ -184,6 +184,45 @@ fn distillation_runs_from_a_teacher_file_resumes_with_it_and_refuses_bad_ones() 
 }
 
 #[test]
+fn resumed_distillation_with_ema_and_cutout_matches_an_uninterrupted_run() {
+    let dir = TempDir::new("cli-resume-ema");
+    let images = dir.path().join("images");
+    tiny_image_folder(&images);
+    let images = images.to_str().unwrap();
+    let classes = vec!["class0".to_string(), "class1".to_string()];
+    let names: Vec<String> = (0..12).map(|i| format!("class{}/{i}.png", i / 6)).collect();
+    let view = |i: usize, k: usize| data::CropFlip { dx: (i % 3) as i8 - 1, dy: k as i8, flip: k == 1 };
+    let logits = |i: usize, k: usize| if i < 6 { vec![2.0, -1.0 + k as f32] } else { vec![-1.0, 2.0] };
+    let teacher = dir.path().join("teacher.logits");
+    std::fs::write(&teacher, teacher_logits_bytes(&names, &classes, 2, view, logits)).unwrap();
+    let (straight, split) = (dir.path().join("straight"), dir.path().join("split"));
+    let common = [
+        "--data", images, "--epochs", "2", "--batch-size", "4", "--validation-split", "0.25", "--optimizer", "sgd",
+        "--lr", "0.05", "--teacher", teacher.to_str().unwrap(), "--ema", "0.9", "--cutout", "8",
+    ];
+
+    let run = secnn(&[&["train", "--out", straight.to_str().unwrap()], &common[..]].concat());
+    assert!(run.status.success());
+    assert!(text(&run).contains("weights averaged (EMA 0.9), cutout 8 px"));
+    // 2 steps per epoch: stop after the first, then continue.
+    let first = secnn(&[&["train", "--out", split.to_str().unwrap(), "--max-steps", "2"], &common[..]].concat());
+    assert!(first.status.success());
+    let resumed = secnn(&["train", "--out", split.to_str().unwrap(), "--resume"]);
+    assert!(resumed.status.success() && text(&resumed).contains("epoch   2/2"));
+
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(split.join("state.json")).unwrap()).unwrap();
+    assert_eq!((state["config"]["ema"].as_f64(), state["config"]["cutout"].as_u64()), (Some(0.9), Some(8)));
+    // The average (model.bpk, what eval reads) and the weights it averages (live.bpk) both
+    // continue exactly.
+    for file in ["model.bpk", "live.bpk"] {
+        let diff = max_abs_diff(&logits_of(&straight.join(file)), &logits_of(&split.join(file)));
+        assert!(diff <= 1e-5, "{file}: the resumed run differs from the uninterrupted one by {diff:e}");
+    }
+    let lag = max_abs_diff(&logits_of(&straight.join("model.bpk")), &logits_of(&straight.join("live.bpk")));
+    assert!(lag > 1e-4, "model.bpk should hold the average, not the last step's weights");
+}
+
+#[test]
 fn bench_reports_its_measures_and_vulkan_says_how_to_get_it() {
     let dir = TempDir::new("cli-bench");
     let json = dir.path().join("bench.json");

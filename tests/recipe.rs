@@ -1,5 +1,6 @@
 //! The training recipe's options (dropout, weight decay that spares BatchNorm and biases, the
-//! one-cycle warm-up, options resolved in one place, cutout) and test-time flip averaging.
+//! one-cycle warm-up, options resolved in one place, the weights' moving average and cutout)
+//! and test-time flip averaging.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -7,12 +8,16 @@ mod common;
 use burn::prelude::*;
 use common::*;
 use futures_lite::future::block_on;
+use burn::{
+    module::{Module, ModuleMapper, ModuleVisitor, Param},
+    nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig},
+};
 use secnn::{
     SeCnn,
     data,
     inference,
     model::SeCnnConfig,
-    training::{self, Cutout, OptimizerKind, Schedule, Trainer, TrainingConfig, TrainingOptions},
+    training::{self, Cutout, OptimizerKind, Schedule, Trainer, TrainingConfig, TrainingOptions, WeightAverage},
 };
 
 #[test]
@@ -156,6 +161,157 @@ fn split_seed_holds_out_the_same_images_whatever_the_seed() {
     assert_eq!(held_out(1, None), held_out(2, Some(1)), "--split-seed 1 should hold out what --seed 1 does");
     let no_split = TrainingConfig { validation_split: 0.0, ..TrainingConfig::default() }.split(set.clone());
     assert!(no_split.1.is_none() && no_split.0.len() == set.len());
+}
+
+#[test]
+fn ema_decay_warms_up_then_holds() {
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    assert!(close(training::ema_decay(0.999, 0), 0.1), "first update: (1 + 0) / (10 + 0)");
+    assert!(close(training::ema_decay(0.999, 1), 2.0 / 11.0));
+    assert!(close(training::ema_decay(0.999, 90), 91.0 / 100.0));
+    // (1 + t) / (10 + t) reaches 0.999 at t = 8990, and the decay stays there.
+    assert!(training::ema_decay(0.999, 8989) < 0.999);
+    assert!(close(training::ema_decay(0.999, 8990), 0.999));
+    assert!(close(training::ema_decay(0.999, 1_000_000), 0.999));
+    // A decay below the warm-up's holds from the first update.
+    assert!(close(training::ema_decay(0.05, 0), 0.05) && close(training::ema_decay(0.05, 7), 0.05));
+    let decays: Vec<f64> = (0..20_000).map(|t| training::ema_decay(0.999, t)).collect();
+    assert!(decays.windows(2).all(|w| w[0] <= w[1]), "the decay never falls");
+}
+
+#[test]
+fn ema_and_cutout_options_resolve_and_stay_off_in_the_browser() {
+    let defaults = TrainingConfig::default();
+    assert_eq!((defaults.ema, defaults.cutout), (None, 0), "both off unless asked for");
+    let browser = TrainingOptions::default().resolve(TrainingConfig::fine_tune());
+    assert_eq!((browser.ema, browser.cutout), (None, 0), "the browser's fine-tune recipe averages nothing");
+    let options = TrainingOptions { ema: Some(0.999), cutout: Some(8), ..Default::default() };
+    let config = options.resolve(TrainingConfig::default());
+    assert_eq!((config.ema, config.cutout), (Some(0.999), 8));
+    let off = TrainingOptions { ema: Some(0.0), ..Default::default() }.resolve(config.clone());
+    assert_eq!(off.ema, None, "--ema 0 turns a base recipe's average off");
+    let one = TrainingOptions { ema: Some(1.0), ..Default::default() }.resolve(TrainingConfig::default());
+    assert_eq!(one.ema, Some(training::MAX_EMA_DECAY), "a decay of 1 would never move");
+    let from_js: TrainingOptions = serde_json::from_str(r#"{"ema":0.99,"cutout":16}"#).unwrap();
+    assert_eq!(from_js.resolve(TrainingConfig::fine_tune()).ema, Some(0.99));
+    // A checkpoint written before these options existed reads as both off.
+    let mut old = serde_json::to_value(&defaults).unwrap();
+    old.as_object_mut().unwrap().retain(|key, _| key != "ema" && key != "cutout");
+    let read: TrainingConfig = serde_json::from_value(old).unwrap();
+    assert_eq!((read.ema, read.cutout), (None, 0));
+}
+
+/// A model of a few parameters: a 3 → 2 linear layer and a BatchNorm over its 2 outputs.
+#[derive(Module, Debug)]
+struct Tiny {
+    linear: Linear,
+    norm: BatchNorm,
+}
+
+fn tiny(device: &Device) -> Tiny {
+    Tiny { linear: LinearConfig::new(3, 2).init(device), norm: BatchNormConfig::new(2).init(device) }
+}
+
+/// Adds `by · (k + 1)` to the k-th value of every float tensor (running statistics included):
+/// a stand-in for an optimizer step that moves every value differently.
+struct Shift(f32);
+
+impl ModuleMapper for Shift {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let by = self.0;
+        param.map(|value| {
+            let n = value.shape().num_elements();
+            let steps: Vec<f32> = (0..n).map(|k| by * (k + 1) as f32).collect();
+            let shape = value.shape();
+            value.clone() + Tensor::<1>::from_data(TensorData::new(steps, [n]), &value.device()).reshape(shape)
+        })
+    }
+}
+
+/// Every float tensor of a module by its path (`norm.running_mean`, …), as values.
+fn floats<M: Module>(module: &M) -> Vec<(String, Vec<f32>)> {
+    #[derive(Default)]
+    struct Collect {
+        path: Vec<String>,
+        out: Vec<(String, Vec<f32>)>,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.out.push((self.path.join("."), to_vec(param.val())));
+        }
+    }
+    let mut collect = Collect::default();
+    module.visit(&mut collect);
+    collect.out
+}
+
+#[test]
+fn weight_average_follows_its_definition_on_a_tiny_model() {
+    let device = Device::flex();
+    for decay in [0.999, 0.05] {
+        let p0 = tiny(&device);
+        let p1 = p0.clone().map(&mut Shift(0.5));
+        let p2 = p1.clone().map(&mut Shift(-0.25));
+        let average = WeightAverage::new(&p0, decay).update(&p1, 0).update(&p2, 1);
+        let (d0, d1) = (training::ema_decay(decay, 0), training::ema_decay(decay, 1));
+        let got = floats(average.model());
+        let [f0, f1, f2] = [&p0, &p1, &p2].map(floats);
+        assert_eq!(got.len(), 6, "weight, bias, gamma, beta, running mean and variance: {got:?}");
+        for (i, (path, values)) in got.iter().enumerate() {
+            for (k, &value) in values.iter().enumerate() {
+                let (a, b, c) = (f0[i].1[k] as f64, f1[i].1[k] as f64, f2[i].1[k] as f64);
+                let expected = if path.contains("running_") {
+                    c // copied from the current model, never averaged
+                } else {
+                    let after_one = d0 * a + (1.0 - d0) * b;
+                    d1 * after_one + (1.0 - d1) * c
+                };
+                assert!((value as f64 - expected).abs() < 1e-6, "decay {decay}, {path}[{k}]: {value} ≠ {expected}");
+            }
+        }
+    }
+    // A value that does not move stays exactly what it was, whatever the decay.
+    let p0 = tiny(&device);
+    let still = WeightAverage::new(&p0, 0.999).update(&p0, 0).update(&p0, 1);
+    assert_eq!(floats(still.model()), floats(&p0));
+}
+
+#[test]
+fn training_with_ema_steps_the_same_weights_and_reports_their_average() {
+    let device = Device::flex();
+    let model = start_model();
+    let plain_config = sgd(0.0, 0.0);
+    let ema_config = TrainingConfig { ema: Some(0.999), ..plain_config.clone() };
+    let mut plain = Trainer::new(model.clone(), plain_config, 1, &device);
+    let mut averaged = Trainer::new(model.clone(), ema_config, 1, &device);
+    assert!(plain.average().is_none());
+    let mut snapshots = vec![plain.inference_model()];
+    for _ in 0..2 {
+        let (images, labels) = batch(&device);
+        block_on(plain.step(images.clone(), labels.clone())).unwrap();
+        block_on(averaged.step(images, labels)).unwrap();
+        snapshots.push(plain.inference_model());
+    }
+    // The average changes nothing the optimizer sees…
+    let live = floats(&averaged.model.valid());
+    for ((path, a), (_, b)) in floats(&plain.inference_model()).iter().zip(&live) {
+        assert_eq!(a, b, "{path}: the run with EMA stepped other weights");
+    }
+    // …and is what the run validates and saves: the average of the plain run's weights.
+    let expected = WeightAverage::new(&snapshots[0], 0.999).update(&snapshots[1], 0).update(&snapshots[2], 1);
+    let reported = floats(&averaged.inference_model());
+    for ((path, a), (_, b)) in floats(expected.model()).iter().zip(&reported) {
+        assert!(max_abs_diff(a, b) < 1e-6, "{path}: the inference model is not the average");
+    }
+    assert!(floats(averaged.average().unwrap()) == reported);
+    let lags = live.iter().zip(&reported).any(|(a, b)| max_abs_diff(&a.1, &b.1) > 1e-4);
+    assert!(lags, "the average should lag the weights");
 }
 
 /// An image of one grey level per channel.

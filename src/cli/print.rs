@@ -41,9 +41,10 @@ pub fn skipped_files(skipped: &[Skipped]) {
 
 /// The recipe and size of a training run, before its first step.
 pub fn training_plan(config: &TrainingConfig, train_images: usize, validation_images: usize, steps_per_epoch: usize) {
+    let ema = config.ema.map_or(String::new(), |decay| format!(", weights averaged (EMA {decay})"));
     let cutout = if config.cutout > 0 { format!(", cutout {} px", config.cutout) } else { String::new() };
     eprintln!(
-        "training on {} images ({} for validation), {} steps/epoch, {:?} {:?} lr {} batch {}{cutout}",
+        "training on {} images ({} for validation), {} steps/epoch, {:?} {:?} lr {} batch {}{ema}{cutout}",
         train_images,
         validation_images,
         steps_per_epoch,

@@ -95,6 +95,11 @@ pub struct TrainingConfig {
     /// Distillation (with a teacher only): the distillation term's share of the loss; the
     /// cross-entropy with the labels gets the rest.
     pub kd_weight: f64,
+    /// Exponential moving average of the weights: `Some(decay)` moves an average toward the
+    /// weights after every step (`avg = d·avg + (1 − d)·param`, `d` warmed up as
+    /// [`super::ema_decay`] says), and validation, the kept-best weights and the saved weights
+    /// are that average. `None` (the default, and the browser's fine-tune): off.
+    pub ema: Option<f64>,
     /// Cutout: the side in pixels of a square, centred on a random pixel, set to the dataset's
     /// mean colour in every training image after the crop + flip (0 = off, the default).
     pub cutout: usize,
@@ -122,6 +127,7 @@ impl Default for TrainingConfig {
             split_seed: None,
             kd_temperature: 4.0,
             kd_weight: 0.9,
+            ema: None,
             cutout: 0,
         }
     }
@@ -179,6 +185,10 @@ impl TrainingConfig {
         }
     }
 }
+
+/// The largest weight-averaging decay a run takes: at 0.9999 the average already spans about
+/// 10,000 steps; at 1 it would never move.
+pub const MAX_EMA_DECAY: f64 = 0.9999;
 
 /// Training options as a person gives them: the CLI's `train` flags and the browser's
 /// `fineTune({...})` object are this one struct. Every field is optional;
@@ -242,6 +252,10 @@ pub struct TrainingOptions {
     /// Distillation's share of the loss (the labels' cross-entropy gets the rest), with a teacher [default: 0.9]
     #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
     pub kd_weight: Option<f64>,
+    /// Average the weights with this decay after every step (e.g. 0.999), and validate and save
+    /// the average; 0 = off, at most 0.9999 [default: off]
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long, value_name = "DECAY"))]
+    pub ema: Option<f64>,
     /// Cutout: an N×N square at a random place in every training image, after the crop + flip,
     /// set to the mean colour [default: 0, off]
     #[cfg_attr(not(target_arch = "wasm32"), arg(long, value_name = "N"))]
@@ -271,6 +285,7 @@ impl TrainingOptions {
             split_seed: self.split_seed.or(base.split_seed),
             kd_temperature: self.kd_temperature.unwrap_or(base.kd_temperature).max(1e-3),
             kd_weight: self.kd_weight.unwrap_or(base.kd_weight).clamp(0.0, 1.0),
+            ema: self.ema.or(base.ema).filter(|decay| *decay > 0.0).map(|decay| decay.min(MAX_EMA_DECAY)),
             cutout: self.cutout.unwrap_or(base.cutout),
         }
     }

@@ -8,21 +8,24 @@
 //!   they name, the validation split and the seeded RNG of each epoch;
 //! - `schedule`: the learning rate of every step, and the plateau schedule's state;
 //! - `cutout`: the cutout augmentation ([`Cutout`]), on top of `data`'s crop + flip;
+//! - `ema`: the moving average of the weights ([`WeightAverage`]) and its warm-up;
 //! - `trainer`: the [`Trainer`], batches, freezing, and step metrics;
 //! - `evaluation`: accuracy, loss and confusion matrix over a labelled set.
 //!
 //! The modules stay private; every item is re-exported here, so callers name
 //! `crate::training::X` whatever file it lives in. Dependencies run one way:
-//! `config` ← `schedule` ← `trainer` ← `evaluation`; `cutout` ← `trainer`.
+//! `config` ← `schedule` ← `trainer` ← `evaluation`; `cutout`, `ema` ← `trainer`.
 
 mod config;
 mod cutout;
+mod ema;
 mod evaluation;
 mod schedule;
 mod trainer;
 
-pub use config::{Freeze, OptimizerKind, Schedule, TrainingConfig, TrainingOptions, epoch_rng};
+pub use config::{Freeze, MAX_EMA_DECAY, OptimizerKind, Schedule, TrainingConfig, TrainingOptions, epoch_rng};
 pub use cutout::{CUTOUT_FILL, Cutout, cut};
+pub use ema::{WeightAverage, ema_decay};
 pub use evaluation::{Evaluation, evaluate};
 pub use schedule::{ScheduleState, learning_rate};
 pub use trainer::{

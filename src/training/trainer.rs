@@ -5,6 +5,7 @@
 use super::{
     config::{Freeze, TrainingConfig},
     cutout,
+    ema::WeightAverage,
     schedule::{ScheduleState, learning_rate},
 };
 use crate::{
@@ -160,14 +161,18 @@ pub struct Progress {
     pub schedule: ScheduleState,
 }
 
-/// Drives training of one model: owns the model on an autodiff device and its optimizer.
+/// Drives training of one model: owns the model on an autodiff device and its optimizer, and
+/// the average of its weights when the run keeps one ([`TrainingConfig::ema`]).
 pub struct Trainer {
+    /// The weights the optimizer steps.
     pub model: SeCnn,
     pub config: TrainingConfig,
     pub progress: Progress,
     /// Steps per epoch, needed by per-step schedules.
     pub steps_per_epoch: usize,
     optimizer: ModuleOptimizer,
+    /// The weights' moving average, with EMA on.
+    average: Option<WeightAverage<SeCnn>>,
     loss: CrossEntropyLoss,
     device: Device,
 }
@@ -180,6 +185,7 @@ impl Trainer {
         let model = apply_freeze(model, config.freeze);
         let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing);
         Self {
+            average: config.ema.map(|decay| WeightAverage::new(&model, decay)),
             model,
             optimizer: config.optimizer(),
             loss: CrossEntropyLossConfig::new()
@@ -286,6 +292,8 @@ impl Trainer {
         };
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optimizer.step(lr, self.model.clone(), grads);
+        // The steps taken before this one count the average's earlier updates.
+        self.average = self.average.take().map(|average| average.update(&self.model, self.progress.global_step));
         self.progress.global_step += 1;
         pending
     }
@@ -298,9 +306,27 @@ impl Trainer {
         self.current_lr()
     }
 
-    /// The model for inference (no autodiff, eval-mode BatchNorm and Dropout).
+    /// The model for inference (no autodiff, eval-mode BatchNorm and Dropout): the weights'
+    /// average with EMA on, else the weights as they stand. Validation, the kept-best weights and
+    /// the saved weights are this model.
     pub fn inference_model(&self) -> SeCnn {
-        self.model.valid()
+        match &self.average {
+            Some(average) => average.model().clone(),
+            None => self.model.valid(),
+        }
+    }
+
+    /// The weights' moving average, with EMA on.
+    pub fn average(&self) -> Option<&SeCnn> {
+        self.average.as_ref().map(WeightAverage::model)
+    }
+
+    /// Replaces the weights' average (a checkpoint's), keeping the run's decay; nothing without
+    /// EMA. The update count is the steps taken ([`Progress::global_step`]).
+    pub fn restore_average(&mut self, average: SeCnn) {
+        if let Some(decay) = self.config.ema {
+            self.average = Some(WeightAverage::new(&average.fork(&self.device), decay));
+        }
     }
 
     /// The optimizer state as burnpack bytes (for checkpoints).
