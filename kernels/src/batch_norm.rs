@@ -81,3 +81,60 @@ pub fn backward(shape: &NormShape, x: &[f32], gamma: &[f32], mean: &[f32], varia
     });
     Gradients { x: grad_x, gamma: gamma_grad, beta }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * 2_654_435_761 + seed * 97) % 1000) as f32 / 250.0 - 2.0).collect()
+    }
+
+    fn assert_close(a: &[f32], b: &[f64], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
+            assert!((*a as f64 - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what} {i}: {a} vs {b}");
+        }
+    }
+
+    /// Widths of the model family (one channel, odd counts) at spatial sizes from 1×1 (the last
+    /// block of a deep member) to 64×64, against the definition computed in f64.
+    #[test]
+    fn edge_widths_and_sizes_match_the_definition() {
+        for (batch, channels, pixels) in [(4, 1, 4096), (3, 3, 1), (2, 5, 49), (5, 13, 4), (2, 20, 144), (64, 3, 1)] {
+            let shape = NormShape { batch, channels, pixels };
+            let x = values(batch * channels * pixels, channels);
+            let gamma = values(channels, 1);
+            let beta = values(channels, 2);
+            let grad = values(x.len(), 3);
+            let epsilon = 1e-5;
+            let at = |b: usize, c: usize, p: usize| (b * channels + c) * pixels + p;
+            let n = (batch * pixels) as f64;
+            let (mut want_mean, mut want_var) = (vec![0.0; channels], vec![0.0; channels]);
+            let (mut want_out, mut want_dx) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            let (mut want_gamma, mut want_beta) = (vec![0.0; channels], vec![0.0; channels]);
+            for c in 0..channels {
+                let indices: Vec<usize> = (0..batch).flat_map(|b| (0..pixels).map(move |p| at(b, c, p))).collect();
+                let mean = indices.iter().map(|&i| x[i] as f64).sum::<f64>() / n;
+                let var = indices.iter().map(|&i| (x[i] as f64 - mean).powi(2)).sum::<f64>() / n;
+                let inv_std = 1.0 / (var + epsilon as f64).sqrt();
+                let normalized = |i: usize| (x[i] as f64 - mean) * inv_std;
+                let g_mean = indices.iter().map(|&i| grad[i] as f64).sum::<f64>() / n;
+                let gx_mean = indices.iter().map(|&i| grad[i] as f64 * normalized(i)).sum::<f64>() / n;
+                for &i in &indices {
+                    want_out[i] = gamma[c] as f64 * normalized(i) + beta[c] as f64;
+                    want_dx[i] = gamma[c] as f64 * inv_std * (grad[i] as f64 - g_mean - normalized(i) * gx_mean);
+                }
+                (want_mean[c], want_var[c], want_beta[c], want_gamma[c]) = (mean, var, g_mean * n, gx_mean * n);
+            }
+            let (mean, variance) = statistics(&shape, &x);
+            assert_close(&mean, &want_mean, "mean");
+            assert_close(&variance, &want_var, "variance");
+            assert_close(&forward(&shape, &x, &gamma, &beta, &mean, &variance, epsilon), &want_out, "output");
+            let found = backward(&shape, &x, &gamma, &mean, &variance, epsilon, &grad);
+            assert_close(&found.x, &want_dx, "input gradient");
+            assert_close(&found.gamma, &want_gamma, "gamma gradient");
+            assert_close(&found.beta, &want_beta, "beta gradient");
+        }
+    }
+}

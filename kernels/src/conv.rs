@@ -404,6 +404,57 @@ mod tests {
 
     /// The forward pass is linear in each input, so each gradient is exact against a
     /// probe: `<grad, d(out)/d(input)·e_i> = <grad, forward(e_i) - forward(0)>`.
+    /// Every width a member of the model family may have (one channel, odd counts, fewer
+    /// channels than an SE reduction ratio) at spatial sizes other than the seed's 32, 16, 8.
+    fn edge_shapes() -> Vec<ConvShape> {
+        let model_layer = |batch, c_in, c_out, height, width| ConvShape { batch, c_in, c_out, height, width, kernel: [3, 3], padding: [1, 1, 1, 1] };
+        vec![
+            model_layer(2, 3, 1, 64, 64),
+            model_layer(3, 1, 3, 12, 12),
+            model_layer(2, 3, 5, 7, 7),
+            model_layer(2, 5, 13, 2, 2),
+            model_layer(4, 13, 20, 1, 1),
+            model_layer(2, 20, 5, 6, 10),
+            model_layer(1, 5, 20, 24, 24),
+            model_layer(5, 20, 13, 3, 3),
+        ]
+    }
+
+    #[test]
+    fn edge_widths_and_sizes_match_the_definition() {
+        for shape in edge_shapes() {
+            let [kh, kw] = shape.kernel;
+            let x = values(shape.batch * shape.image_len(), 11);
+            let w = values(shape.c_out * shape.c_in * kh * kw, 12);
+            let bias = values(shape.c_out, 13);
+            assert_close(&forward(&shape, &x, &w, &bias), &reference(&shape, &x, &w, &bias));
+        }
+    }
+
+    /// Without bias the convolution is bilinear in `x` and `w`, so for any output gradient `g`
+    /// `<g, conv(x, w)> = <∂x, x> = <∂w, w>`, and `<g, conv(0, 0) + bias> = <∂bias, bias>`:
+    /// an exact check of all three gradients that stays cheap at 64×64.
+    #[test]
+    fn edge_widths_and_sizes_have_adjoint_gradients() {
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
+        let scale = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum::<f64>();
+        for shape in edge_shapes() {
+            let [kh, kw] = shape.kernel;
+            let x = values(shape.batch * shape.image_len(), 21);
+            let w = values(shape.c_out * shape.c_in * kh * kw, 22);
+            let out = forward(&shape, &x, &w, &vec![0.0; shape.c_out]);
+            let grad = values(out.len(), 23);
+            let got = backward(&shape, &x, &w, &grad, true);
+            let (value, size) = (dot(&grad, &out), scale(&grad, &out) + 1.0);
+            let grad_x = got.x.as_deref().unwrap();
+            assert!((dot(grad_x, &x) - value).abs() <= 1e-5 * size, "{shape:?}: input gradient");
+            assert!((dot(&got.weight, &w) - value).abs() <= 1e-5 * size, "{shape:?}: weight gradient");
+            let bias = values(shape.c_out, 24);
+            let bias_out = forward(&shape, &vec![0.0; x.len()], &vec![0.0; w.len()], &bias);
+            assert!((dot(&got.bias, &bias) - dot(&grad, &bias_out)).abs() <= 1e-5 * (scale(&grad, &bias_out) + 1.0), "{shape:?}: bias gradient");
+        }
+    }
+
     #[test]
     fn gradients_match_the_definition() {
         for shape in shapes() {

@@ -101,6 +101,42 @@ mod tests {
         assert_eq!(grad_x, expected);
     }
 
+    /// Pooling by its definition: each window's first maximum, its gradient routed there.
+    fn reference(shape: &PoolShape, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let [out_h, out_w] = shape.output_size();
+        let (mut out, mut grad_x) = (Vec::new(), vec![0.0; x.len()]);
+        for p in 0..shape.planes {
+            for y in 0..out_h {
+                for x_out in 0..out_w {
+                    let at = |dy: usize, dx: usize| (p * shape.height + 2 * y + dy) * shape.width + 2 * x_out + dx;
+                    let window = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
+                    let best = window.into_iter().reduce(|best, i| if x[i] > x[best] { i } else { best }).unwrap();
+                    grad_x[best] += grad[out.len()];
+                    out.push(x[best]);
+                }
+            }
+        }
+        (out, grad_x)
+    }
+
+    /// Planes of every width the model family has (one channel, odd counts) at sizes other than
+    /// the seed's: 64×64, 2×2 (down to 1×1, the last block of a deep member), odd and uneven sides.
+    #[test]
+    fn edge_sizes_match_the_definition() {
+        let shapes = [(3, 64, 64), (5, 2, 2), (13, 6, 10), (20, 7, 3), (1, 12, 12), (40, 4, 4)];
+        for (planes, height, width) in shapes {
+            let shape = PoolShape { planes, height, width };
+            // Coarse levels make ties common, as ReLU zeros do.
+            let x: Vec<f32> = (0..planes * height * width).map(|i| ((i * 7919) % 5) as f32).collect();
+            let [out_h, out_w] = shape.output_size();
+            let grad: Vec<f32> = (0..planes * out_h * out_w).map(|i| (i % 13) as f32 - 6.0).collect();
+            let (want_out, want_grad) = reference(&shape, &x, &grad);
+            let out = forward(&shape, &x);
+            assert_eq!(out, want_out, "{shape:?}");
+            assert_eq!(backward(&shape, &x, &out, &grad), want_grad, "{shape:?}");
+        }
+    }
+
     #[test]
     fn a_nan_wins_its_window() {
         let x = [1.0, f32::NAN, 3.0, 2.0];

@@ -34,3 +34,30 @@ pub fn backward(x: &[f32], weights: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>
     let grad_weights = map_range(weights.len(), |row| dot(&grad[row * pixels..][..pixels], &x[row * pixels..][..pixels]));
     (grad_x, grad_weights)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of one pixel (a 1×1 last block) up to 64×64 planes, with one channel or odd counts.
+    #[test]
+    fn edge_widths_and_sizes_match_the_definition() {
+        for (rows, pixels) in [(1, 4096), (3 * 13, 1), (2 * 5, 49), (4 * 20, 144), (7, 2)] {
+            let x: Vec<f32> = (0..rows * pixels).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+            let weights: Vec<f32> = (0..rows).map(|r| (r % 7) as f32 / 7.0).collect();
+            let grad: Vec<f32> = (0..x.len()).map(|i| ((i * 13) % 11) as f32 - 5.0).collect();
+            let want: Vec<f32> = x.iter().enumerate().map(|(i, v)| v * weights[i / pixels]).collect();
+            assert_eq!(forward(&x, &weights), want);
+            let mut in_place = x.clone();
+            forward_in_place(&mut in_place, &weights);
+            assert_eq!(in_place, want);
+            let (grad_x, grad_weights) = backward(&x, &weights, &grad);
+            let want_x: Vec<f32> = grad.iter().enumerate().map(|(i, g)| g * weights[i / pixels]).collect();
+            assert_eq!(grad_x, want_x);
+            for (r, got) in grad_weights.iter().enumerate() {
+                let want: f32 = (0..pixels).map(|p| grad[r * pixels + p] * x[r * pixels + p]).sum();
+                assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "row {r}: {got} vs {want}");
+            }
+        }
+    }
+}

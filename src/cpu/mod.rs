@@ -252,6 +252,33 @@ mod tests {
         assert_close(ours_weights, burns_weights);
     }
 
+    /// Every layer at the widths a member of the model family may have (one channel, odd
+    /// counts, fewer channels than an SE reduction ratio) and at spatial sizes other than the
+    /// seed's: values and gradients against Burn's modules.
+    #[test]
+    fn edge_widths_and_sizes_agree_with_burn() {
+        let device = device();
+        let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+        for (c_in, c_out, side) in [(3, 1, 64), (1, 3, 12), (3, 5, 6), (5, 13, 2), (13, 20, 1), (20, 5, 10)] {
+            let conv = Conv2dConfig::new([c_in, c_out], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&device);
+            let x = random([2, c_in, side, side], &device).require_grad();
+            let params = [conv.bias.as_ref().unwrap().val()];
+            assert_same(with_grads(&x, &params, |x| conv2d(&conv, x)), with_grads(&x, &params, |x| conv.forward(x)));
+
+            let (ours, burns) = (BatchNormConfig::new(c_out).init(&device), BatchNormConfig::new(c_out).init(&device));
+            let y = random([3, c_out, side, side], &device).mul_scalar(2.0).require_grad();
+            let norm_params = |bn: &BatchNorm| [bn.gamma.val(), bn.beta.val()];
+            assert_same(with_grads(&y, &norm_params(&ours), |y| batch_norm(&ours, y)), with_grads(&y, &norm_params(&burns), |y| burns.forward(y)));
+
+            let weights = random([1, 1, 3, c_out], &device).reshape([3, c_out]);
+            let scaled = |y: Tensor<4>| scale_channels(y, weights.clone());
+            assert_same(with_grads(&y, &[], scaled), with_grads(&y, &[], |y| y * weights.clone().reshape([3, c_out, 1, 1])));
+            if side >= 2 {
+                assert_same(with_grads(&y, &[], |y| max_pool2d(&pool, y)), with_grads(&y, &[], |y| pool.forward(y)));
+            }
+        }
+    }
+
     /// 2×2 pooling with ties (ReLU zeros) and odd sizes, against Burn's module.
     #[test]
     fn max_pooling_agrees_with_burn() {
