@@ -39,6 +39,12 @@ build:
 	cargo build --release --locked
 	@echo "binary: $(CARGO_TARGET_DIR)/release/secnn"
 
+# The size-built modules (the CPU ones a page starts on, and the archive module) leave out the
+# file, line and column of every panic message (`-Z location-detail=none`, which stable cargo
+# takes with RUSTC_BOOTSTRAP=1): 3 % of the gzipped module (BENCHMARKS.md, "Archives").
+WASM_SIZE_FLAGS := -Zlocation-detail=none
+SMALL_WASM := RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128 $(WASM_SIZE_FLAGS)"
+
 ## The three browser modules, from the one crate: www/secnn/pkg-cpu (CPU only, size profile
 ## `wasm-cpu`: what a page starts on), www/secnn/pkg-threads (the same on a rayon pool of Web
 ## Workers: what a cross-origin isolated page starts on) and www/secnn/pkg (with WebGPU, loaded in
@@ -48,10 +54,10 @@ build:
 ## (BENCHMARKS.md); its -Oz gains nothing more.
 wasm: tools node_modules
 	$(WASM_PACK) build --target web --release --no-pack --out-dir www/secnn/pkg -- --locked --features webgpu
-	cargo build --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu
+	$(SMALL_WASM) cargo build --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu
 	wasm-bindgen --target web --out-dir www/secnn/pkg-cpu --out-name secnn "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn.wasm"
 	$(MAKE) wasm-threads
-	cargo build -p secnn-archive --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu --features web
+	$(SMALL_WASM) cargo build -p secnn-archive --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu --features web
 	wasm-bindgen --target web --out-dir www/secnn/pkg-archive --out-name secnn_archive "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn_archive.wasm"
 	@for file in www/secnn/pkg/secnn_bg.wasm www/secnn/pkg-cpu/secnn_bg.wasm www/secnn/pkg-threads/secnn_bg.wasm www/secnn/pkg-archive/secnn_archive_bg.wasm; do \
 		node_modules/.bin/wasm-opt --strip-debug --strip-producers $$file -o $$file && \
@@ -71,7 +77,7 @@ THREADS_LINK_ARGS := --shared-memory --import-memory --max-memory=4294967296 \
 	--export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base
 wasm-threads: tools
 	RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(THREADS_TARGET_DIR)" \
-	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" \
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals $(WASM_SIZE_FLAGS)" \
 		cargo rustc --lib --locked --target wasm32-unknown-unknown --profile wasm-threads --features threads -Z build-std=panic_abort,std \
 		-- $(foreach arg,$(THREADS_LINK_ARGS),-C link-arg=$(arg))
 	rm -rf www/secnn/pkg-threads
