@@ -103,6 +103,8 @@ export const OPTIONS = {
     dropout: number(0, 0.99),
     warmup: number(0, 1),
     labelSmoothing: number(0, 0.99),
+    ema: number(0, 0.9999),
+    cutout: integer(0, 1024),
     patience: integer(0, 1000),
     factor: number(0, 1, { aboveMin: true }),
     seed: integer(0, Number.MAX_SAFE_INTEGER),

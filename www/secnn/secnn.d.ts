@@ -221,6 +221,10 @@ export interface FineTuneOptions {
   /** Share of the steps the one-cycle schedule warms up for (default 0.3). */
   warmup?: number;
   labelSmoothing?: number;
+  /** An exponential moving average of the weights with this decay (e.g. 0.999; 0: off, the default); validation and the result use the average. */
+  ema?: number;
+  /** Cutout: a square of this many pixels around a random pixel of each training image set to the mean colour (0: off, the default). */
+  cutout?: number;
   seed?: number;
   /** Image whose SE weights are reported after every step. */
   probe?: ImageData | HTMLImageElement | ImageBitmap | HTMLCanvasElement | null;
