@@ -35,6 +35,7 @@ const APP_FILES = [
   'www/page/tune-classes.js',
   'www/page/tune-run.js',
   'www/page/tune-progress.js',
+  'www/page/tune-tables.js',
   'www/page/tune-se-history.js',
   'www/page/tune-weights.js',
   'www/page/charts.js',

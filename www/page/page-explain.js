@@ -26,6 +26,7 @@ export function topClassItem({ label, probability }) {
   const item = document.createElement('li');
   const name = document.createElement('span');
   name.textContent = label;
+  name.title = label; // a long name is cut short on screen
   const bar = document.createElement('span');
   bar.className = 'bar';
   bar.setAttribute('aria-hidden', 'true');

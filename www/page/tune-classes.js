@@ -1,6 +1,6 @@
 // "My own classes": one row per class with its name, its photos (chosen, or snapped from the
 // camera) as thumbnails and a count, and a Remove button; from `minClasses` to `maxClasses` rows
-// (the runtime's facts). Each photo is kept small (photo-prep.js) and handed to the keeper, so a
+// (the runtime's facts). A long list scrolls, and a search box finds a class by name. Each photo is kept small (photo-prep.js) and handed to the keeper, so a
 // reload brings the rows back (project-restore.js rebuilds them with `addClassRow`).
 import { $, textButton } from './page-dom.js';
 import { page, tuning } from './page-state.js';
@@ -140,8 +140,25 @@ export function clearClassRows() {
   $('class-list').replaceChildren();
 }
 
+/** Above this many classes the list offers a search box. */
+const SEARCH_FROM = 8;
+
+/** Shows the rows whose name contains the search text (all when it is empty). */
+function filterRows() {
+  const wanted = $('class-search').value.trim().toLowerCase();
+  const rows = $('class-list').children;
+  tuning.customClasses.forEach((entry, i) => { rows[i].hidden = Boolean(wanted) && !entry.name.toLowerCase().includes(wanted); });
+}
+
+/** The search box, once the list is long enough to need one. */
+function updateSearch() {
+  $('class-search-label').hidden = tuning.customClasses.length <= SEARCH_FROM;
+  filterRows();
+}
+
 /** The runtime's verdict on the names, after any change to them. */
 function checkNames() {
+  updateSearch();
   checkClassNames().catch((error) => showAlert(`Could not check the class names: ${error.message}`));
 }
 
@@ -151,9 +168,17 @@ export function addFirstClasses() {
   addClassRow('class B');
 }
 
-/** "Add a class" adds the next letter. */
+/** The default name of the `n`th class (from 1): A to Z, then AA, AB, … */
+function defaultName(n) {
+  let name = '';
+  for (let rest = n; rest > 0; rest = Math.floor((rest - 1) / 26)) name = String.fromCharCode(65 + ((rest - 1) % 26)) + name;
+  return `class ${name}`;
+}
+
+/** "Add a class" adds the next letter; the search box filters the rows. */
 export function setupClassList() {
   $('add-class').addEventListener('click', () => {
-    if (addClassRow(`class ${String.fromCharCode(64 + tuning.customClasses.length + 1)}`)) keepProject();
+    if (addClassRow(defaultName(tuning.customClasses.length + 1))) keepProject();
   });
+  $('class-search').addEventListener('input', filterRows);
 }

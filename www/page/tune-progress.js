@@ -1,11 +1,11 @@
 // A run as it goes: the plan (where it starts), the progress bar and status line, the loss,
 // accuracy and learning-rate charts, the SE history (tune-se-history.js), and the validation
-// tables after every epoch.
-import { css, viridis } from './colormap.js';
+// tables after every epoch (tune-tables.js).
 import { makeChart } from './charts.js';
-import { $, tableRow } from './page-dom.js';
+import { $ } from './page-dom.js';
 import { page, tuning } from './page-state.js';
 import { addHistoryStep, startHistory } from './tune-se-history.js';
+import { confusionView, perClassTable } from './tune-tables.js';
 
 /** The run's charts, { loss, acc, lr }, each { plot, data } (charts.js). */
 let charts = null;
@@ -96,33 +96,6 @@ export function showStep(report) {
     `${(step / seconds).toFixed(2)} steps/s, about ${formatSeconds(eta)} left`;
 }
 
-function perClassTable(validation, classes) {
-  const perClass = $('per-class');
-  const percent = (accuracy) => (Number.isFinite(accuracy) ? `${(accuracy * 100).toFixed(0)} %` : '–');
-  perClass.replaceChildren(tableRow(['class', 'accuracy'], 'th'),
-    ...classes.map((name, i) => tableRow([name, percent(validation.perClassAccuracy[i])])));
-  perClass.createCaption().textContent = 'Validation accuracy per class';
-}
-
-/** The confusion matrix, each count coloured by its share of the largest. */
-function confusionTable(validation, classes) {
-  const confusion = $('confusion');
-  const max = Math.max(1, ...validation.confusion.flat());
-  confusion.replaceChildren(tableRow(['true ↓ / predicted →', ...classes.map((c) => c.slice(0, 5))], 'th'));
-  validation.confusion.forEach((counts, i) => {
-    const tr = tableRow([classes[i]], 'th');
-    for (const n of counts) {
-      const td = document.createElement('td');
-      td.textContent = String(n);
-      td.style.background = css(viridis(n / max));
-      td.style.color = n / max > 0.6 ? '#000' : '#fff';
-      tr.append(td);
-    }
-    confusion.append(tr);
-  });
-  confusion.createCaption().textContent = 'Confusion matrix (validation)';
-}
-
 /** After every epoch with validation images: its accuracy, per class and as a confusion matrix. */
 export function showEpoch(end) {
   if (!end.validation) return;
@@ -131,7 +104,7 @@ export function showEpoch(end) {
   $('epoch-number').textContent = String(end.epoch);
   $('val-accuracy').textContent = `${(end.validation.accuracy * 100).toFixed(1)} % (${end.validation.count} images)`;
   perClassTable(end.validation, tuning.classes);
-  confusionTable(end.validation, tuning.classes);
+  confusionView(end.validation, tuning.classes);
 }
 
 /** The run as data to keep: the plan, the charts' series, the last epoch's tables, the status lines. */
