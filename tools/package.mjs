@@ -22,6 +22,7 @@ const RUNTIME_FILES = [
   ['www/secnn/secnn-images.js', 'secnn-images.js'],
   ['www/secnn/secnn-backends.js', 'secnn-backends.js'],
   ['www/secnn/secnn-store.js', 'secnn-store.js'],
+  ['www/secnn/secnn-fetch.js', 'secnn-fetch.js'],
   ['www/secnn/secnn.d.ts', 'secnn.d.ts'],
   ['www/secnn/pkg-cpu/secnn.js', 'pkg-cpu/secnn.js'],
   ['www/secnn/pkg-cpu/secnn_bg.wasm', 'pkg-cpu/secnn_bg.wasm'],

@@ -83,6 +83,14 @@ function scheduleOfflineCopy() {
   setTimeout(offlineCopy, 30_000);
 }
 
+/** `?model=<URL>`: the model that link names, opened once the page runs (page-link.js). */
+function openModelLink() {
+  if (!new URLSearchParams(location.search).has('model')) return;
+  page.modelFromLink = true; // kept work keeps its classes and photos, not its model
+  import('./page-link.js').then(({ linkedModel, openLinkedModel }) => openLinkedModel(linkedModel()))
+    .catch((error) => reportError('Opening the linked model failed', error));
+}
+
 /** Whether this browser keeps work from an earlier visit (the page's database exists). */
 async function keptWorkHere() {
   if (!indexedDB.databases) return true; // cannot tell: assume so
@@ -124,6 +132,7 @@ async function boot() {
     // Marks for the start-up benchmark (bench/browser.mjs) and for anyone profiling the page.
     performance.mark('secnn:ready');
     scheduleOfflineCopy();
+    openModelLink();
   } catch (error) {
     $('model-status').textContent = 'model failed to load';
     reportError('Loading the model failed', error);

@@ -9,6 +9,8 @@ export const page = {
   shippedBytes: null,
   /** The image on show: { key, file, url, explained }, or null. */
   current: null,
+  /** `{ url, sha256 }` of the model the page's address links to (`?model=`), else null. */
+  modelFromLink: null,
   /** Run once after the first prediction (the offline copy and the fine-tune panel start then). */
   afterFirstPrediction: [],
 };

@@ -44,7 +44,8 @@ export async function applyProject({ project, photos = [], files = [], weights =
   if (project.perClassLimit) $('per-class-limit').value = String(project.perClassLimit);
   restoreCifar(files);
   showMode(project.mode);
-  if (weights) {
+  // A `?model=` link asked for its own model: the kept one stays kept, not loaded.
+  if (weights && !page.modelFromLink) {
     await page.model.loadWeights(weights.bytes.slice());
     updateStatus();
   }

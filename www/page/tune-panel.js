@@ -14,6 +14,7 @@ import { watchSettings } from './tune-settings.js';
 import { keepProject } from './project-keeper.js';
 import { restoreWork } from './project-restore.js';
 import { setupProjectFiles } from './project-file.js';
+import { setupLinks } from './page-link.js';
 
 /** Wires the panel; app.js imports this module and calls it once the model has started. */
 export async function setupTraining() {
@@ -28,6 +29,7 @@ export async function setupTraining() {
   setupRunControls();
   setupWeights();
   setupProjectFiles();
+  setupLinks();
   watchSettings(keepProject);
   await restoreWork();
   summarise();

@@ -89,6 +89,10 @@ export const OPTIONS = {
   exportWeights: {
     format: oneOf('burnpack', 'safetensors'),
   },
+  loadWeights: {
+    sha256: anything(), // checked by secnn-fetch.js's checkSha256
+    onProgress: callback(),
+  },
   fineTune: {
     classes: anything(),
     epochs: integer(1, 1000),

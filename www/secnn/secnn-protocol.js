@@ -28,7 +28,8 @@ export const ERROR_CODES = Object.freeze({
   invalidWeights: 'invalid-weights',
   corrupted: 'corrupted', // a file this crate wrote whose checksum (or a .pth entry's CRC-32) does not match its contents
   invalidFile: 'invalid-file', // e.g. a file that is not a CIFAR-10 binary batch
-  fetchFailed: 'fetch-failed',
+  fetchFailed: 'fetch-failed', // `details.reason`: 'cors-or-network', 'not-found', 'http', 'too-large'
+  hashMismatch: 'hash-mismatch', // a fetched file is not the one its SHA-256 names: `details: { expected, actual }`
   busy: 'busy', // the call conflicts with the state (loading weights while fine-tuning, …)
   diverged: 'diverged', // `details: { loss, epoch }`; the weights from before fine-tuning were restored
   deviceLost: 'device-lost', // the compute device (GPU) failed

@@ -22,7 +22,7 @@ export type WeightsInput = string | URL | Blob | ArrayBuffer | Uint8Array;
 export type ErrorCode =
   | 'invalid-argument' | 'not-an-image' | 'unsupported-format' | 'image-too-large' | 'invalid-weights'
   | 'corrupted' | 'invalid-file' | 'fetch-failed' | 'busy' | 'diverged' | 'device-lost' | 'webgpu-unavailable'
-  | 'runtime-lost' | 'quota-exceeded' | 'storage-unavailable' | 'internal';
+  | 'runtime-lost' | 'quota-exceeded' | 'storage-unavailable' | 'hash-mismatch' | 'internal';
 export const ERROR_CODES: Readonly<Record<string, ErrorCode>>;
 
 /** An error from the module: `details` carries numbers for some codes (`diverged`: `{ loss, epoch }`). */
@@ -349,7 +349,12 @@ export class SeCnn extends EventTarget {
   /** `map: { block, channel }` (block from 1) adds that channel's feature map as `blocks[block - 1].requested`. */
   explain(image: ImageInput, options?: { topK?: number; channels?: number; camClass?: number | null; tta?: boolean; map?: { block: number; channel: number } | null }): Promise<Explained>;
   /** A burnpack written by secnn, or a state_dict of the seed's CNN: `.safetensors` (class names from its metadata) or `.pth` (`torch.save`, either format). */
-  loadWeights(weights: WeightsInput): Promise<ModelInfo>;
+  /**
+   * A URL is fetched without credentials, only over https (or from the page's own origin), at most
+   * 256 MB; `sha256` (64 hex digits) must match the file (else code 'hash-mismatch'); failures to
+   * fetch have code 'fetch-failed' and `details.reason` ('cors-or-network', 'not-found', 'http', 'too-large').
+   */
+  loadWeights(weights: WeightsInput, options?: { sha256?: string; onProgress?: (progress: { loaded: number; total: number | null }) => void }): Promise<ModelInfo>;
   /** `format`: 'burnpack' (default) or 'safetensors' (loads into the seed's PyTorch class). */
   exportWeights(options?: { format?: 'burnpack' | 'safetensors' }): Promise<Uint8Array>;
   /**

@@ -195,11 +195,24 @@ export class SeCnn extends EventTarget {
   /**
    * Replaces the model (a burnpack, `.safetensors` or `.pth`: bytes, Blob or URL, or
    * `'indexeddb://name'` for one kept with `save`). The old one stays if this fails.
+   * A URL is fetched here, without credentials, only over https (or from the page's own origin),
+   * at most 256 MB (`secnn-fetch.js`), with `onProgress({ loaded, total })` as it arrives; with
+   * `sha256` (64 hex digits) the file must hash to it (else code 'hash-mismatch') before it is used.
    */
-  async loadWeights(weights) {
+  async loadWeights(weights, options = {}) {
     checkWeights('loadWeights', weights);
-    this.info = await this.#backends.loadWeightsEverywhere(await weightBytes(weights, 'loadWeights'));
+    checkOptions('loadWeights', options);
+    const bytes = typeof weights === 'string' || weights instanceof URL ? await this.#fetchLinked(weights, options) : await weightBytes(weights, 'loadWeights');
+    this.info = await this.#backends.loadWeightsEverywhere(bytes);
     return this.info;
+  }
+
+  /** Weights at a URL a person gave: `indexeddb://`, or fetched by secnn-fetch.js's rules. */
+  async #fetchLinked(url, { sha256, onProgress } = {}) {
+    if (isSaved(String(url))) return weightBytes(String(url), 'loadWeights');
+    const { checkSha256, fetchWeights, weightsUrl } = await import('./secnn-fetch.js');
+    const expected = checkSha256('loadWeights', sha256);
+    return fetchWeights(weightsUrl(url, 'loadWeights'), { sha256: expected, onProgress });
   }
 
   /**
