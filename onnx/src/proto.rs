@@ -3,6 +3,9 @@
 //! must be present even when zero (an attribute's `i`, a dimension's `dim_value`) is an
 //! `Option`, since the checker counts which value fields an attribute has set.
 
+/// Encodes and decodes these messages (`ModelProto::decode(bytes)` reads a file back).
+pub use prost::Message;
+
 /// `TensorProto.DataType`.
 pub const FLOAT: i32 = 1;
 pub const INT64: i32 = 7;

@@ -48,6 +48,9 @@ pub enum Need {
     Data,
     /// A wgpu (Vulkan) adapter. `SECNN_REQUIRE_WGPU=1` makes a skip fail.
     Wgpu,
+    /// onnx and onnxruntime in `bench/.venv` (the ONNX export's check).
+    /// `SECNN_REQUIRE_ONNXRUNTIME=1` makes a skip fail.
+    Onnxruntime,
 }
 
 impl Need {
@@ -55,6 +58,7 @@ impl Need {
         match self {
             Need::Data => "SECNN_REQUIRE_DATA",
             Need::Wgpu => "SECNN_REQUIRE_WGPU",
+            Need::Onnxruntime => "SECNN_REQUIRE_ONNXRUNTIME",
         }
     }
 
@@ -62,6 +66,7 @@ impl Need {
         match self {
             Need::Data => "run `make data` with ../shared/datasets/cifar10-jpeg.tar.gz present",
             Need::Wgpu => "install a Vulkan driver (`apt-get install mesa-vulkan-drivers` gives lavapipe, a CPU one)",
+            Need::Onnxruntime => "run `make bench/.venv/bin/python` (bench/requirements.txt)",
         }
     }
 
