@@ -12,6 +12,10 @@ use rand::{Rng, rngs::SmallRng};
 use serde::Deserialize;
 use std::collections::HashMap;
 
+/// The side of the images a teacher's logits file describes (`tools/teacher.py` trains on
+/// CIFAR-10's 32 px images).
+pub const TEACHER_SIDE: usize = 32;
+
 /// The distillation term of the loss, Hinton et al.'s `T² · KL(softmax(t/T) ‖ softmax(s/T))`,
 /// averaged over the batch. `student` and `teacher` are logits `[n, classes]`; the `T²` keeps
 /// its gradients on the scale of the cross-entropy's whatever the temperature.
@@ -38,6 +42,9 @@ pub enum TeacherError {
     Missing { missing: usize, first: String },
     #[error("distillation needs images read from an image folder (named, like cat/0001.jpg)")]
     Unnamed,
+    /// The teacher saw CIFAR's 32 px images; its views do not exist at another size.
+    #[error("the teacher's logits are for {TEACHER_SIDE} px images, and this model takes {0} px: distil a model of input size {TEACHER_SIDE}")]
+    InputSize(usize),
 }
 
 #[derive(Deserialize)]
@@ -86,8 +93,12 @@ impl TeacherLogits {
         Ok(Self { classes: header.classes, views: header.views, rows, view_table, logits })
     }
 
-    /// The teacher for `set`: its row for every image, found by name.
+    /// The teacher for `set` (images at the model's input size): its row for every image,
+    /// found by name.
     pub fn for_set(self, set: &ImageSet) -> Result<Teacher, TeacherError> {
+        if let Some(side) = set.images.first().map(|planes| planes.side()).filter(|&side| side != TEACHER_SIDE) {
+            return Err(TeacherError::InputSize(side));
+        }
         if set.classes != self.classes {
             return Err(TeacherError::Classes { teacher: self.classes.clone(), data: set.classes.clone() });
         }
@@ -128,7 +139,7 @@ impl Teacher {
 
     /// A training batch for distillation: every image seen through one of its teacher's views,
     /// drawn at random, then cut ([`Self::with_cutout`]; the view first, then the square).
-    /// Returns images `[n, 3, 32, 32]`, labels `[n]` and teacher logits `[n, classes]`, the
+    /// Returns images `[n, 3, 32, 32]` (the teacher's size), labels `[n]` and teacher logits `[n, classes]`, the
     /// teacher's on the uncut views.
     pub fn batch(
         &self,

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 /// Custom fine-tuning trains between this many classes…
 pub const MIN_CLASSES: usize = 2;
-/// …and this many (labels are class indices below it).
-pub const MAX_CLASSES: usize = 10;
+/// …and this many (labels are class indices below it): CIFAR-100's 100.
+pub const MAX_CLASSES: usize = 100;
 /// Fewer validation images than this give an accuracy too coarse to trust (one image moves
 /// it by more than 5 points).
 pub const MIN_VALIDATION_IMAGES: usize = 20;
@@ -46,7 +46,7 @@ pub enum FineTuneError {
     Device(#[from] DeviceError),
 }
 
-/// Custom classes must be 2–10 distinct (by [`transfer::same_class`]), non-empty names.
+/// Custom classes must be 2–100 distinct (by [`transfer::same_class`]), non-empty names.
 pub fn check_class_names(names: &[String]) -> Result<(), FineTuneError> {
     if !(MIN_CLASSES..=MAX_CLASSES).contains(&names.len()) {
         return Err(FineTuneError::ClassCount(names.len()));

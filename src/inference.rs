@@ -6,7 +6,7 @@
 use crate::{
     backend::DeviceError,
     data::{self, Planes},
-    model::{INPUT_SIZE, SeCnn},
+    model::SeCnn,
 };
 use burn::{prelude::*, tensor::activation::softmax};
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ pub struct ChannelMap {
     pub channel: usize,
     /// SE weight of this channel, in (0, 1).
     pub weight: f32,
-    /// Side of the square map (32, 16 or 8 for blocks 1, 2, 3).
+    /// Side of the square map (the block's resolution: 32, 16 or 8 for the seed's blocks).
     pub size: usize,
     /// Row-major values, `size * size`.
     pub values: Vec<f32>,
@@ -69,11 +69,11 @@ pub struct ExplainOptions {
 pub struct GradCam {
     pub class: usize,
     pub label: String,
-    /// Side of the raw map (the last block's resolution, 8).
+    /// Side of the raw map (the last block's resolution before pooling: 8 for the seed).
     pub raw_size: usize,
     /// Raw map, ReLU'd and scaled to [0, 1] by its maximum.
     pub raw: Vec<f32>,
-    /// Side of the upsampled map (the model input, 32).
+    /// Side of the upsampled map (the model's input size: 32 for the seed).
     pub size: usize,
     /// Bilinearly upsampled map, row-major, in [0, 1].
     pub values: Vec<f32>,
@@ -83,7 +83,9 @@ pub struct GradCam {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Explanation {
-    /// Probabilities for every class, in class order.
+    /// Logits for every class, in class order (what an exported ONNX graph outputs).
+    pub logits: Vec<f32>,
+    /// Probabilities for every class, in class order: the softmax of `logits`.
     pub probabilities: Vec<f32>,
     pub top: Vec<ClassScore>,
     pub blocks: Vec<BlockAttention>,
@@ -105,6 +107,14 @@ pub async fn classify(
         .chunks(classes.len().max(1))
         .map(|row| top_k(row, classes, k))
         .collect())
+}
+
+/// The softmax of one row of logits (on the CPU: one read gives both).
+fn softmax_row(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
 }
 
 /// Sorts class probabilities and keeps the best `k`.
@@ -159,7 +169,8 @@ pub async fn explain(
         true => (explained.logits + model.forward(batch.flip([3]))).div_scalar(2.0),
         false => explained.logits,
     };
-    let probabilities = read_f32(softmax(logits, 1)).await?;
+    let logits = read_f32(logits).await?;
+    let probabilities = softmax_row(&logits);
     let top = self::top_k(&probabilities, classes, top_k);
     let mut blocks = Vec::with_capacity(explained.blocks.len());
     for (index, trace) in explained.blocks.into_iter().enumerate() {
@@ -187,6 +198,7 @@ pub async fn explain(
     let class = cam_class.unwrap_or_else(most_probable).min(probabilities.len().saturating_sub(1));
     let gradcam = grad_cam(model, image, class, classes, device).await?;
     Ok(Explanation {
+        logits,
         probabilities,
         top,
         blocks,
@@ -218,6 +230,7 @@ pub async fn grad_cam(
         .ok_or_else(|| DeviceError("Grad-CAM: no gradient reached the last block".into()))?;
     let features = plain;
     let [_, channels, size, _] = features.dims();
+    let input_size = image.side();
     let weights = gradient.reshape([1, channels, size * size]).mean_dim(2); // [1, C, 1]
     let cam = (features.reshape([1, channels, size * size]) * weights)
         .sum_dim(1)
@@ -231,8 +244,8 @@ pub async fn grad_cam(
         class,
         label: classes.get(class).cloned().unwrap_or_else(|| format!("class {class}")),
         raw_size: size,
-        values: upsample_bilinear(&raw, size, INPUT_SIZE),
-        size: INPUT_SIZE,
+        values: upsample_bilinear(&raw, size, input_size),
+        size: input_size,
         raw,
     })
 }

@@ -4,9 +4,14 @@
 //! add a fifth to the CPU module's download, and its PyTorch reader needs a file path. Our SE modules call the seed's `ca1.fc.0` /
 //! `ca1.fc.2` `ca1.squeeze` / `ca1.excite`; BatchNorm's `weight`/`bias` are our `gamma`/`beta`;
 //! Linear weights are `[out, in]` in PyTorch and `[in, out]` here.
+//!
+//! Any member of the seed's family loads: its architecture is read from the file's shapes
+//! ([`architecture::from_state_dict`]) and checked against the family's rules and limits before
+//! any tensor is copied.
 
 use crate::{
     SeCnnConfig,
+    architecture::{self, ArchitectureError, Shapes},
     data::{Archive, CIFAR10_CLASSES},
     pth::{self, FileTensor},
     weights::{self, Integrity, LoadedModel, ModelInfo, Storage, WeightsError},
@@ -32,30 +37,6 @@ fn our_name(name: &str) -> String {
         Some(_) => renamed.replace(".weight", ".gamma").replace(".bias", ".beta"),
         None => renamed,
     }
-}
-
-/// The seed's `state_dict`: each key and its shape in PyTorch's layout (BatchNorm's
-/// `num_batches_tracked` aside, which we do not use).
-fn seed_shapes(config: &SeCnnConfig) -> BTreeMap<String, Vec<usize>> {
-    let mut shapes = BTreeMap::new();
-    let mut inputs = 3;
-    for (block, &c) in (1..=3).zip(&config.widths) {
-        let bottleneck = c / config.reduction;
-        let key = |k: &str| k.replace("{b}", &block.to_string());
-        shapes.insert(key("conv{b}.weight"), vec![c, inputs, 3, 3]);
-        for vector in ["conv{b}.bias", "bn{b}.weight", "bn{b}.bias", "bn{b}.running_mean", "bn{b}.running_var"] {
-            shapes.insert(key(vector), vec![c]);
-        }
-        shapes.insert(key("ca{b}.fc.0.weight"), vec![bottleneck, c]);
-        shapes.insert(key("ca{b}.fc.2.weight"), vec![c, bottleneck]);
-        inputs = c;
-    }
-    let flat = config.widths[2] * 4 * 4;
-    shapes.insert("fc1.weight".into(), vec![config.hidden, flat]);
-    shapes.insert("fc1.bias".into(), vec![config.hidden]);
-    shapes.insert("fc2.weight".into(), vec![config.num_classes, config.hidden]);
-    shapes.insert("fc2.bias".into(), vec![config.num_classes]);
-    shapes
 }
 
 /// Linear layers store their weight transposed between the two frameworks.
@@ -88,6 +69,16 @@ fn header(bytes: &[u8]) -> Option<(serde_json::Map<String, serde_json::Value>, u
     Some((serde_json::from_slice(json).ok()?, 8 + length))
 }
 
+/// A safetensors file's tensor shapes by name, from its header.
+fn safetensors_shapes(header: &serde_json::Map<String, serde_json::Value>) -> Result<Shapes, WeightsError> {
+    let mut shapes = Shapes::new();
+    for (name, entry) in header.iter().filter(|(name, _)| *name != "__metadata__") {
+        let shape = serde_json::from_value(entry["shape"].clone()).map_err(|_| WeightsError::Architecture(format!("{name}: no shape")))?;
+        shapes.insert(name.clone(), shape);
+    }
+    Ok(shapes)
+}
+
 /// A safetensors file's tensors by name, as the file has them.
 fn safetensors_tensors(bytes: &[u8], header: &serde_json::Map<String, serde_json::Value>, data: usize) -> Result<BTreeMap<String, FileTensor>, WeightsError> {
     let mut tensors = BTreeMap::new();
@@ -103,10 +94,10 @@ fn safetensors_tensors(bytes: &[u8], header: &serde_json::Map<String, serde_json
     Ok(tensors)
 }
 
-/// The number of classes a seed `state_dict` has: the rows of `fc2.weight` (CIFAR-10's 10 when
-/// it has none, so that the refusal then lists everything missing).
-fn class_count(file: &BTreeMap<String, FileTensor>) -> usize {
-    match file.get("fc2.weight").map(|t| t.shape.as_slice()) {
+/// The number of classes a `state_dict` of these shapes has: the rows of `fc2.weight`
+/// (CIFAR-10's 10 when it has none, so that the refusal then lists everything missing).
+fn class_count(shapes: &Shapes) -> usize {
+    match shapes.get("fc2.weight").map(Vec::as_slice) {
         Some(&[rows, _]) => rows,
         _ => CIFAR10_CLASSES.len(),
     }
@@ -120,24 +111,71 @@ fn default_classes(count: usize) -> Vec<String> {
     }
 }
 
-/// The file's tensors (seed names, PyTorch layout) under our names and layout, as a
-/// burnpack's. Refuses missing, unexpected, misshapen and non-f32 tensors by the seed's names.
-fn tensors_of(file: BTreeMap<String, FileTensor>, config: &SeCnnConfig) -> Result<Vec<burn_pack::Tensor>, WeightsError> {
-    let expected = seed_shapes(config);
-    let file: BTreeMap<String, FileTensor> = file.into_iter().filter(|(k, _)| !k.ends_with("num_batches_tracked")).collect();
-    let missing: Vec<&String> = expected.keys().filter(|k| !file.contains_key(*k)).collect();
-    let unexpected: Vec<&String> = file.keys().filter(|k| !expected.contains_key(*k)).collect();
-    let misshapen: Vec<String> = expected.iter().filter_map(|(name, shape)| {
-        let found = &file.get(name)?.shape;
-        (found != shape).then(|| format!("{name}: {found:?} where the seed has {shape:?}"))
-    }).collect();
-    if !missing.is_empty() || !unexpected.is_empty() || !misshapen.is_empty() {
+/// The member of the family a `state_dict` of these shapes is, checked against the rules and
+/// limits. A file with no `conv1` is not one at all: it is refused with what the seed's
+/// `state_dict` would have.
+fn architecture_of(shapes: &Shapes) -> Result<SeCnnConfig, WeightsError> {
+    match architecture::from_state_dict(shapes) {
+        Ok(config) => Ok(config),
+        Err(ArchitectureError::Missing(layer)) if layer == "conv1" => {
+            Err(misfit(shapes, &SeCnnConfig::new(), "the seed").unwrap_or(WeightsError::Family(ArchitectureError::Missing(layer))))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Where `shapes` differ from the `state_dict` of `config` (`whose` in words): the missing,
+/// unexpected and misshapen tensors by the seed's names, or `None` when they fit.
+fn misfit(shapes: &Shapes, config: &SeCnnConfig, whose: &str) -> Option<WeightsError> {
+    let expected = architecture::state_dict_shapes(config);
+    let used = |key: &&String| !key.ends_with("num_batches_tracked");
+    let missing: Vec<&String> = expected.keys().filter(|k| !shapes.contains_key(*k)).collect();
+    let unexpected: Vec<&String> = shapes.keys().filter(used).filter(|k| !expected.contains_key(*k)).collect();
+    let misshapen: Vec<String> = expected
+        .iter()
+        .filter_map(|(name, shape)| {
+            let found = shapes.get(name)?;
+            (found != shape).then(|| format!("{name}: {found:?} where {whose} has {shape:?}"))
+        })
+        .collect();
+    (!missing.is_empty() || !unexpected.is_empty() || !misshapen.is_empty()).then(|| {
+        WeightsError::Architecture(format!(
+            "this is not a state_dict of the seed's CNN family: missing {missing:?}; unexpected {unexpected:?}; wrong shapes {misshapen:?}"
+        ))
+    })
+}
+
+/// The member of the family whose `state_dict` has `shapes`, for `classes` outputs, with every
+/// misfit refused by name before any tensor is copied.
+fn checked_architecture(shapes: &Shapes, classes: &[String]) -> Result<SeCnnConfig, WeightsError> {
+    if classes.len() < 2 {
+        return Err(WeightsError::TooFewClasses(classes.len()));
+    }
+    let config = architecture_of(shapes)?;
+    if let Some(error) = misfit(shapes, &config, "its architecture") {
+        return Err(error);
+    }
+    if classes.len() != config.num_classes {
         return Err(WeightsError::Architecture(format!(
-            "this is not a state_dict of the seed's CNN: missing {missing:?}; unexpected {unexpected:?}; wrong shapes {misshapen:?}"
+            "fc2.weight has {} outputs but {} class names were given",
+            config.num_classes,
+            classes.len()
         )));
     }
+    Ok(config)
+}
+
+/// The file's tensors (seed names, PyTorch layout) under our names and layout, as a burnpack's,
+/// for a model of `config` (which they fit: [`checked_architecture`]). Refuses non-f32 tensors
+/// by the seed's names. The empty SE weights of a block without a bottleneck have no
+/// counterpart here.
+fn tensors_of(file: BTreeMap<String, FileTensor>, config: &SeCnnConfig) -> Result<Vec<burn_pack::Tensor>, WeightsError> {
+    let expected = architecture::state_dict_shapes(config);
     let mut tensors = Vec::with_capacity(file.len());
     for (name, FileTensor { dtype, shape, data }) in file {
+        if !expected.contains_key(&name) || shape.contains(&0) {
+            continue;
+        }
         if dtype != "F32" || data.len() != 4 * shape.iter().product::<usize>() {
             return Err(WeightsError::Architecture(format!("{name}: {dtype}, not float32 (save the state_dict in float32)")));
         }
@@ -151,47 +189,53 @@ fn tensors_of(file: BTreeMap<String, FileTensor>, config: &SeCnnConfig) -> Resul
     Ok(tensors)
 }
 
-/// A model from a seed `state_dict`'s tensors, described by `classes`, `name` and `description`.
-fn load_seed(file: BTreeMap<String, FileTensor>, classes: Vec<String>, name: &str, description: &str, device: &Device) -> Result<LoadedModel, WeightsError> {
-    if classes.len() < 2 {
-        return Err(WeightsError::TooFewClasses(classes.len()));
-    }
-    let config = SeCnnConfig::new().with_num_classes(classes.len());
-    let tensors = tensors_of(file, &config)?;
-    let info = ModelInfo::new(&config, classes, name, description);
+/// A model of `config` from a `state_dict`'s tensors, described by `classes`, `name` and `description`.
+fn load_member(
+    file: BTreeMap<String, FileTensor>,
+    config: &SeCnnConfig,
+    classes: Vec<String>,
+    name: &str,
+    description: &str,
+    device: &Device,
+) -> Result<LoadedModel, WeightsError> {
+    let tensors = tensors_of(file, config)?;
+    let info = ModelInfo::new(config, classes, name, description);
     weights::load(&weights::pack(tensors, &info)?, device).map_err(|error| match error {
         WeightsError::Architecture(why) => WeightsError::Architecture(seed_name(&why)),
         other => other,
     })
 }
 
-/// Loads a `.safetensors` file of the seed's CNN (seed names; class names from its metadata).
+/// Loads a `.safetensors` file of a member of the seed's family (seed names; class names from
+/// its metadata).
 ///
 /// Safetensors carries no checksum (unlike our burnpack and a `.pth`'s ZIP entries), so damage
 /// is caught here only where it breaks the format: a header that does not parse, a tensor that
 /// is missing, misshapen or out of range. Changed tensor bytes load as they are.
 pub fn load_safetensors(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
     let (header, data) = header(bytes).ok_or_else(|| WeightsError::NotBurnpack("not a safetensors file".into()))?;
-    let file = safetensors_tensors(bytes, &header, data)?;
+    let shapes = safetensors_shapes(&header)?;
     let classes = match header.get("__metadata__").and_then(|m| m.get(CLASSES_KEY)).and_then(|c| c.as_str()) {
         Some(json) => serde_json::from_str(json).map_err(|e| WeightsError::BadInfo(format!("classes: {e}")))?,
-        None => default_classes(class_count(&file)),
+        None => default_classes(class_count(&shapes)),
     };
+    let config = checked_architecture(&shapes, &classes)?;
+    let file = safetensors_tensors(bytes, &header, data)?;
     let name = header.get("__metadata__").and_then(|m| m["name"].as_str()).unwrap_or("SE-CNN (from safetensors)");
-    load_seed(file, classes, name, "Imported from a .safetensors file of the seed's CNN.", device)
+    load_member(file, &config, classes, name, "Imported from a .safetensors file of the seed's CNN family.", device)
 }
 
-/// Loads a PyTorch `state_dict` of the seed's `CNN` class, as `torch.save(model.state_dict(), f)`
-/// writes it (either format), from bytes: the CLI's `import-pytorch` and the page both call this.
-/// `classes` name the outputs (default: CIFAR-10's for 10 outputs, else numbered).
+/// Loads a PyTorch `state_dict` of the seed's `CNN` class or of any member of its family, as
+/// `torch.save(model.state_dict(), f)` writes it (either format), from bytes: the CLI's
+/// `import-pytorch` and the page both call this. `classes` name the outputs (default:
+/// CIFAR-10's for 10 outputs, else numbered).
 pub fn load_pytorch(bytes: &[u8], classes: Option<Vec<String>>, device: &Device) -> Result<LoadedModel, WeightsError> {
-    let file = pth::read_state_dict(bytes).map_err(pth_error)?;
-    let count = class_count(&file);
-    let classes = classes.unwrap_or_else(|| default_classes(count));
-    if classes.len() != count {
-        return Err(WeightsError::Architecture(format!("fc2.weight has {count} outputs but {} class names were given", classes.len())));
-    }
-    load_seed(file, classes, "SE-CNN (PyTorch import)", "Imported from a PyTorch state_dict of the seed's CNN.", device)
+    let state_dict = pth::StateDict::read(bytes).map_err(pth_error)?;
+    let shapes = state_dict.shapes();
+    let classes = classes.unwrap_or_else(|| default_classes(class_count(&shapes)));
+    let config = checked_architecture(&shapes, &classes)?;
+    let file = state_dict.tensors().map_err(pth_error)?;
+    load_member(file, &config, classes, "SE-CNN (PyTorch import)", "Imported from a PyTorch state_dict of the seed's CNN family.", device)
 }
 
 /// A `.pth` that could not be read: damaged (an entry's CRC-32) or not one at all.
@@ -205,7 +249,7 @@ fn pth_error(error: pth::PthError) -> WeightsError {
 }
 
 /// Reads any weights file the page and CLI accept: secnn's burnpack, a `.safetensors` or a
-/// `torch.save` `state_dict` of the seed's CNN.
+/// `torch.save` `state_dict` of a member of the seed's CNN family.
 pub fn load_any(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
     if is_safetensors(bytes) {
         load_safetensors(bytes, device)
@@ -234,9 +278,11 @@ pub fn load_project(archive: &Archive, device: &Device) -> Result<Option<LoadedM
     Ok(Some(loaded))
 }
 
-/// `model` as a `.safetensors` file PyTorch loads into the seed's class
-/// (`model.load_state_dict(safetensors.torch.load_file(path))`), f32, with the class names and
-/// model name in its metadata. Tensors are read asynchronously (so this works on WebGPU).
+/// `model` as a `.safetensors` file PyTorch loads into the seed's class edited to its
+/// architecture (`model.load_state_dict(safetensors.torch.load_file(path))`), f32, with the class
+/// names and model name in its metadata. A block without an SE bottleneck gets PyTorch's empty
+/// `Linear(c, 0)` and `Linear(0, c)` weights. Tensors are read asynchronously (so this works on
+/// WebGPU).
 pub async fn to_safetensors(model: &crate::SeCnn, info: &ModelInfo) -> Result<Vec<u8>, WeightsError> {
     let f32_info = ModelInfo { storage: Storage::F32, ..info.clone() };
     let pack = weights::to_bytes(model, &f32_info).await?;
@@ -251,6 +297,11 @@ pub async fn to_safetensors(model: &crate::SeCnn, info: &ModelInfo) -> Result<Ve
             _ => (dims, values.to_vec()),
         };
         tensors.insert(seed_name(&name), (dims, values));
+    }
+    for (name, shape) in architecture::state_dict_shapes(&info.config()) {
+        if shape.contains(&0) {
+            tensors.insert(name, (shape, Vec::new()));
+        }
     }
     let classes = serde_json::to_string(&info.classes).map_err(|e| WeightsError::Write(e.to_string()))?;
     Ok(write_safetensors(tensors, [(CLASSES_KEY, classes), ("name", info.name.clone()), ("format", "pt".into())]))

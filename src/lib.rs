@@ -2,7 +2,9 @@
 //! fine-tunes natively (CLI) and in the browser (WebGPU or CPU, through Burn).
 //!
 //! One code path serves every caller:
-//! - [`model`]: the seed's SE-CNN and what it exposes for explanation;
+//! - [`model`]: the seed's SE-CNN, its family, and what it exposes for explanation;
+//! - [`architecture`]: the family's rules and limits, in one place, and a member read from a
+//!   PyTorch `state_dict`'s shapes;
 //! - [`data`]: decoding, the one resize rule, normalisation, augmentation, datasets;
 //! - [`training`]: the step-wise training loop (steps queued on the device, their metrics read
 //!   back in groups), schedules, evaluation;
@@ -19,6 +21,7 @@
 //! - [`pth`]: the tensors of a `torch.save` file, read from bytes (ZIP and legacy formats);
 //! - [`backend`]: choosing the device (Burn flex on the CPU, or wgpu).
 
+pub mod architecture;
 pub mod backend;
 pub mod cpu;
 pub mod data;

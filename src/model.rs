@@ -1,9 +1,12 @@
-//! The seed's Squeeze-and-Excitation CNN for 32x32 RGB images.
+//! The seed's Squeeze-and-Excitation CNN and its family: square RGB images through 1 to 6
+//! blocks `conv3x3 → BatchNorm → ReLU → channel attention → maxpool 2`, then
+//! `flatten → Linear hidden → ReLU → Dropout → Linear classes`.
 //!
-//! Three blocks `conv3x3 → BatchNorm → ReLU → channel attention → maxpool 2`
-//! (3→32→64→128 channels), then `flatten 2048 → Linear 512 → ReLU → Dropout → Linear classes`.
-//! Field names follow the seed's PyTorch module (`conv1`, `bn1`, `ca1`, …, `fc1`, `fc2`) so a
-//! PyTorch `state_dict` maps onto this struct with a single rename (`ca*.fc.0/2` → `squeeze/excite`).
+//! The seed is the default: three blocks of 32, 64 and 128 channels on 32x32 images, SE
+//! reduction 16, 512 hidden units, 10 classes. Which other members exist, and how large a one
+//! the browser takes, is [`crate::architecture`]'s rule. Weights files name the layers as the
+//! seed's PyTorch module does (`conv1`, `bn1`, `ca1`, …, `fc1`, `fc2`): `weights::names` maps
+//! them to the blocks here.
 
 use crate::cpu;
 use burn::{
@@ -17,53 +20,74 @@ use burn::{
     tensor::activation::sigmoid,
 };
 
-/// Side length of the square RGB input the network expects.
-pub const INPUT_SIZE: usize = 32;
-/// Number of attention blocks.
-pub const NUM_BLOCKS: usize = 3;
-
-/// Hyper-parameters of the architecture. The defaults are the seed's CIFAR-10 model.
-#[derive(Config, Debug)]
+/// Hyper-parameters of the architecture. The defaults are the seed's CIFAR-10 model; check a
+/// config with [`SeCnnConfig::check`] before building it.
+#[derive(Config, Debug, PartialEq)]
 pub struct SeCnnConfig {
     /// Number of output classes.
     #[config(default = 10)]
     pub num_classes: usize,
-    /// Output channels of the three convolutional blocks.
-    #[config(default = "[32, 64, 128]")]
-    pub widths: [usize; 3],
-    /// Channel-attention reduction ratio: the bottleneck has `channels / reduction` units.
+    /// Output channels of each block, first to last (as many blocks as widths).
+    #[config(default = "vec![32, 64, 128]")]
+    pub widths: Vec<usize>,
+    /// Channel-attention reduction ratio: a block of `c` channels has a bottleneck of `c / r`
+    /// units, rounded down as PyTorch's `c // r` (0 when `c < r`).
     #[config(default = 16)]
     pub reduction: usize,
     /// Width of the hidden fully-connected layer.
     #[config(default = 512)]
     pub hidden: usize,
+    /// Side of the square input in pixels: a multiple of `2^blocks`.
+    #[config(default = 32)]
+    pub input_size: usize,
     /// Dropout probability before the last layer.
     #[config(default = 0.5)]
     pub dropout: f64,
 }
 
+impl SeCnnConfig {
+    /// Number of blocks.
+    pub fn blocks(&self) -> usize {
+        self.widths.len()
+    }
+
+    /// SE bottleneck units of a block of `channels` channels: `channels // reduction`.
+    pub fn bottleneck(&self, channels: usize) -> usize {
+        channels / self.reduction.max(1)
+    }
+
+    /// Side of the last block's pooled output (what `fc1` reads, flattened).
+    pub fn final_side(&self) -> usize {
+        self.input_size >> self.blocks()
+    }
+
+    /// Inputs of `fc1`: the last block's channels times its pooled side squared.
+    pub fn flat_features(&self) -> usize {
+        self.widths.last().copied().unwrap_or(0) * self.final_side() * self.final_side()
+    }
+}
+
 /// Squeeze-and-Excitation channel attention.
 ///
 /// `weights = sigmoid(excite(relu(squeeze(mean_hw(x)))))`, output `x * weights` per channel.
+/// A block narrower than the reduction ratio has no bottleneck (PyTorch's `Linear(c, 0)`): its
+/// weights are then `sigmoid(0) = 0.5` for every channel.
 #[derive(Module, Debug)]
 pub struct ChannelAttention {
-    /// `Linear(c, c / r)` without bias (PyTorch `fc.0`).
-    pub squeeze: Linear,
-    /// `Linear(c / r, c)` without bias (PyTorch `fc.2`).
-    pub excite: Linear,
+    /// `Linear(c, c / r)` without bias (PyTorch `fc.0`); `None` when `c / r` is 0.
+    pub squeeze: Option<Linear>,
+    /// `Linear(c / r, c)` without bias (PyTorch `fc.2`); `None` when `c / r` is 0.
+    pub excite: Option<Linear>,
     relu: Relu,
 }
 
 impl ChannelAttention {
-    fn new(channels: usize, reduction: usize, device: &Device) -> Self {
-        let hidden = (channels / reduction).max(1);
+    fn new(channels: usize, bottleneck: usize, device: &Device) -> Self {
+        let linear = |inputs, outputs| LinearConfig::new(inputs, outputs).with_bias(false).init(device);
+        let some = bottleneck > 0;
         Self {
-            squeeze: LinearConfig::new(channels, hidden)
-                .with_bias(false)
-                .init(device),
-            excite: LinearConfig::new(hidden, channels)
-                .with_bias(false)
-                .init(device),
+            squeeze: some.then(|| linear(channels, bottleneck)),
+            excite: some.then(|| linear(bottleneck, channels)),
             relu: Relu::new(),
         }
     }
@@ -74,9 +98,12 @@ impl ChannelAttention {
     /// - returns `[batch, channels]`
     pub fn weights(&self, x: Tensor<4>) -> Tensor<2> {
         let [batch, channels, height, width] = x.dims();
+        let (Some(squeeze), Some(excite)) = (&self.squeeze, &self.excite) else {
+            return Tensor::full([batch, channels], 0.5, &x.device());
+        };
         let pooled = x.reshape([batch, channels, height * width]).mean_dim(2);
         let pooled = pooled.reshape([batch, channels]);
-        sigmoid(self.excite.forward(self.relu.forward(self.squeeze.forward(pooled))))
+        sigmoid(excite.forward(self.relu.forward(squeeze.forward(pooled))))
     }
 
     /// Scales each channel of `x` by its attention weight.
@@ -84,6 +111,36 @@ impl ChannelAttention {
     /// - `x`: `[batch, channels, height, width]`, `weights`: `[batch, channels]`
     pub fn apply(x: Tensor<4>, weights: Tensor<2>) -> Tensor<4> {
         cpu::scale_channels(x, weights)
+    }
+
+    /// The bottleneck's two weights (none without a bottleneck).
+    fn linears(&self) -> impl Iterator<Item = &Linear> {
+        self.squeeze.iter().chain(&self.excite)
+    }
+}
+
+/// One block without its pooling: `conv3x3 → BatchNorm → ReLU → channel attention`.
+#[derive(Module, Debug)]
+pub struct SeBlock {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+    pub attention: ChannelAttention,
+}
+
+impl SeBlock {
+    fn new(inputs: usize, channels: usize, bottleneck: usize, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([inputs, channels], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
+            bn: BatchNormConfig::new(channels).init(device),
+            attention: ChannelAttention::new(channels, bottleneck, device),
+        }
+    }
+
+    /// Output channels.
+    pub fn width(&self) -> usize {
+        self.conv.weight.shape().dims::<4>()[0]
     }
 }
 
@@ -108,15 +165,8 @@ pub struct ForwardTrace {
 /// The SE-CNN. Build it with [`SeCnnConfig::init`].
 #[derive(Module, Debug)]
 pub struct SeCnn {
-    pub conv1: Conv2d,
-    pub bn1: BatchNorm,
-    pub ca1: ChannelAttention,
-    pub conv2: Conv2d,
-    pub bn2: BatchNorm,
-    pub ca2: ChannelAttention,
-    pub conv3: Conv2d,
-    pub bn3: BatchNorm,
-    pub ca3: ChannelAttention,
+    /// The blocks, first to last (`conv1`/`bn1`/`ca1` is the first).
+    pub blocks: Vec<SeBlock>,
     pub fc1: Linear,
     pub fc2: Linear,
     pool: MaxPool2d,
@@ -125,26 +175,16 @@ pub struct SeCnn {
 }
 
 impl SeCnnConfig {
-    /// A freshly initialised model on `device`.
+    /// A freshly initialised model on `device` (the config must pass [`Self::check`]).
     pub fn init(&self, device: &Device) -> SeCnn {
-        let [w1, w2, w3] = self.widths;
-        let conv = |c_in, c_out| {
-            Conv2dConfig::new([c_in, c_out], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device)
-        };
-        let spatial = INPUT_SIZE / 8;
+        let inputs = std::iter::once(3).chain(self.widths.iter().copied());
+        let blocks = inputs
+            .zip(&self.widths)
+            .map(|(inputs, &channels)| SeBlock::new(inputs, channels, self.bottleneck(channels), device))
+            .collect();
         SeCnn {
-            conv1: conv(3, w1),
-            bn1: BatchNormConfig::new(w1).init(device),
-            ca1: ChannelAttention::new(w1, self.reduction, device),
-            conv2: conv(w1, w2),
-            bn2: BatchNormConfig::new(w2).init(device),
-            ca2: ChannelAttention::new(w2, self.reduction, device),
-            conv3: conv(w2, w3),
-            bn3: BatchNormConfig::new(w3).init(device),
-            ca3: ChannelAttention::new(w3, self.reduction, device),
-            fc1: LinearConfig::new(w3 * spatial * spatial, self.hidden).init(device),
+            blocks,
+            fc1: LinearConfig::new(self.flat_features(), self.hidden).init(device),
             fc2: LinearConfig::new(self.hidden, self.num_classes).init(device),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             relu: Relu::new(),
@@ -156,18 +196,15 @@ impl SeCnnConfig {
 impl SeCnn {
     /// Class logits.
     ///
-    /// - `images`: normalised `[batch, 3, 32, 32]`
+    /// - `images`: normalised `[batch, 3, input size, input size]`
     /// - returns `[batch, classes]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.downsample(self.block(0, images).features);
-        let x = self.downsample(self.block(1, x).features);
-        let x = self.downsample(self.block(2, x).features);
-        self.head(x)
+        self.head(self.features(images))
     }
 
     /// Test-time flip averaging: the mean of the logits of `images` and of their mirror images.
     ///
-    /// - `images`: normalised `[batch, 3, 32, 32]`
+    /// - `images`: normalised `[batch, 3, input size, input size]`
     /// - returns `[batch, classes]`
     pub fn forward_tta(&self, images: Tensor<4>) -> Tensor<2> {
         let mirrored = images.clone().flip([3]);
@@ -181,9 +218,9 @@ impl SeCnn {
 
     /// Logits together with every block's attention weights and attended feature maps.
     pub fn forward_explained(&self, images: Tensor<4>) -> ForwardTrace {
-        let mut blocks = Vec::with_capacity(NUM_BLOCKS);
+        let mut blocks = Vec::with_capacity(self.blocks.len());
         let mut x = images;
-        for index in 0..NUM_BLOCKS {
+        for index in 0..self.blocks.len() {
             let trace = self.block(index, x);
             x = self.downsample(trace.features.clone());
             blocks.push(trace);
@@ -194,33 +231,36 @@ impl SeCnn {
         }
     }
 
-    /// The convolutional part: three blocks with pooling, `[batch, 3, 32, 32]` → `[batch, 128, 4, 4]`.
+    /// The convolutional part: every block with its pooling,
+    /// `[batch, 3, input size, input size]` → `[batch, last width, final side, final side]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
-        (0..NUM_BLOCKS).fold(images, |x, index| {
+        (0..self.blocks.len()).fold(images, |x, index| {
             self.downsample(self.block(index, x).features)
         })
     }
 
-    /// The classifier on top of [`Self::features`]: `[batch, 128, 4, 4]` → `[batch, classes]`.
+    /// The classifier on top of [`Self::features`]: `[batch, last width, side, side]` →
+    /// `[batch, classes]`.
     pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
         self.fc2.forward(self.dropout.forward(self.embed(features)))
     }
 
     /// The penultimate activations `relu(fc1(flatten(features)))`, what the last layer reads:
-    /// `[batch, 128, 4, 4]` → `[batch, 512]`.
+    /// `[batch, last width, side, side]` → `[batch, hidden]`.
     pub fn embed(&self, features: Tensor<4>) -> Tensor<2> {
         let [batch, channels, height, width] = features.dims();
         let x = features.reshape([batch, channels * height * width]);
         self.relu.forward(self.fc1.forward(x))
     }
 
-    /// Block 3 up to (not including) its pooling, from an image batch: the layer Grad-CAM reads.
+    /// The last block up to (not including) its pooling, from an image batch: the layer
+    /// Grad-CAM reads.
     ///
-    /// - returns `[batch, 128, 8, 8]`
+    /// - returns `[batch, last width, 2 · final side, 2 · final side]`
     pub fn last_block_features(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = self.downsample(self.block(0, images).features);
-        let x = self.downsample(self.block(1, x).features);
-        self.block(2, x).features
+        let last = self.blocks.len() - 1;
+        let x = (0..last).fold(images, |x, index| self.downsample(self.block(index, x).features));
+        self.block(last, x).features
     }
 
     /// Pooling followed by [`Self::head`]: the rest of the network after [`Self::last_block_features`].
@@ -233,16 +273,11 @@ impl SeCnn {
         cpu::max_pool2d(&self.pool, x)
     }
 
-    /// One block without its pooling: conv → BN → ReLU → channel attention.
+    /// Block `index` (from 0) without its pooling: conv → BN → ReLU → channel attention.
     pub fn block(&self, index: usize, x: Tensor<4>) -> BlockTrace {
-        let (conv, bn, attention) = match index {
-            0 => (&self.conv1, &self.bn1, &self.ca1),
-            1 => (&self.conv2, &self.bn2, &self.ca2),
-            2 => (&self.conv3, &self.bn3, &self.ca3),
-            _ => panic!("the SE-CNN has {NUM_BLOCKS} blocks, not {}", index + 1),
-        };
-        let x = self.relu.forward(cpu::batch_norm(bn, cpu::conv2d(conv, x)));
-        let se_weights = attention.weights(x.clone());
+        let block = &self.blocks[index];
+        let x = self.relu.forward(cpu::batch_norm(&block.bn, cpu::conv2d(&block.conv, x)));
+        let se_weights = block.attention.weights(x.clone());
         BlockTrace {
             features: ChannelAttention::apply(x, se_weights.clone()),
             se_weights,
@@ -257,20 +292,10 @@ impl SeCnn {
             let [out, c_in, kh, kw] = c.weight.dims();
             squared(c.weight.val().reshape([out, c_in * kh * kw]))
         };
-        let linears = [
-            &self.ca1.squeeze,
-            &self.ca1.excite,
-            &self.ca2.squeeze,
-            &self.ca2.excite,
-            &self.ca3.squeeze,
-            &self.ca3.excite,
-            &self.fc1,
-            &self.fc2,
-        ];
-        linears
-            .into_iter()
-            .map(|l| squared(l.weight.val()))
-            .fold(conv(&self.conv1) + conv(&self.conv2) + conv(&self.conv3), |a, b| a + b)
+        let attention = self.blocks.iter().flat_map(|block| block.attention.linears());
+        let linears = attention.chain([&self.fc1, &self.fc2]).map(|l| squared(l.weight.val()));
+        let convs = self.blocks.iter().map(|block| conv(&block.conv));
+        convs.chain(linears).reduce(|a, b| a + b).expect("a model has layers")
     }
 
     /// Number of trainable parameters (BatchNorm running statistics are state, not parameters).
@@ -303,12 +328,17 @@ impl SeCnn {
     }
 
     /// Channels per block.
-    pub fn widths(&self) -> [usize; 3] {
-        [
-            self.conv1.weight.shape().dims::<4>()[0],
-            self.conv2.weight.shape().dims::<4>()[0],
-            self.conv3.weight.shape().dims::<4>()[0],
-        ]
+    pub fn widths(&self) -> Vec<usize> {
+        self.blocks.iter().map(SeBlock::width).collect()
+    }
+
+    /// Side of the square input the model takes: what makes the last block's pooled output
+    /// fill `fc1`'s inputs, times two per block.
+    pub fn input_size(&self) -> usize {
+        let inputs = self.fc1.weight.shape().dims::<2>()[0];
+        let channels = self.blocks.last().map_or(1, SeBlock::width).max(1);
+        let side = ((inputs / channels) as f64).sqrt().round() as usize;
+        side << self.blocks.len()
     }
 
     /// The same model with another dropout probability (0 makes training deterministic).

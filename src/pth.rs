@@ -46,20 +46,51 @@ pub fn is_pth(bytes: &[u8]) -> bool {
 /// The file's tensors by name: a `state_dict`, or the one under `state_dict`,
 /// `model_state_dict` or `model` of a training checkpoint.
 pub fn read_state_dict(bytes: &[u8]) -> Result<BTreeMap<String, FileTensor>, PthError> {
-    let (root, storages) = match bytes.starts_with(&LEGACY_MAGIC) {
-        true => read_legacy(bytes)?,
-        false => read_zip(bytes)?,
-    };
-    let mut tensors = BTreeMap::new();
-    for (key, value) in state_dict_in(root)? {
-        let (Value::Str(name), Value::Tensor(view)) = (key, value) else { continue };
-        let storage = storages.get(&view.key).ok_or_else(|| PthError::Unreadable(format!("{name}: storage {} is missing", view.key)))?;
-        tensors.insert(name.clone(), view.gather(storage).map_err(|why| PthError::Unreadable(format!("{name}: {why}")))?);
+    StateDict::read(bytes)?.tensors()
+}
+
+/// A file's `state_dict` read as far as its tensors' names, dtypes and shapes: their values
+/// are gathered by [`Self::tensors`], so a caller can refuse a file by its shapes first.
+pub struct StateDict<'a> {
+    views: Vec<(String, View)>,
+    storages: Storages<'a>,
+}
+
+impl<'a> StateDict<'a> {
+    /// The `state_dict` in `bytes` (or in the checkpoint dict they hold), not yet gathered.
+    pub fn read(bytes: &'a [u8]) -> Result<Self, PthError> {
+        let (root, storages) = match bytes.starts_with(&LEGACY_MAGIC) {
+            true => read_legacy(bytes)?,
+            false => read_zip(bytes)?,
+        };
+        let views: Vec<(String, View)> = state_dict_in(root)?
+            .into_iter()
+            .filter_map(|entry| match entry {
+                (Value::Str(name), Value::Tensor(view)) => Some((name, view)),
+                _ => None,
+            })
+            .collect();
+        if views.is_empty() {
+            return fail("no named tensors in it (save `model.state_dict()`)");
+        }
+        Ok(Self { views, storages })
     }
-    if tensors.is_empty() {
-        return fail("no named tensors in it (save `model.state_dict()`)");
+
+    /// Each tensor's shape by name.
+    pub fn shapes(&self) -> BTreeMap<String, Vec<usize>> {
+        self.views.iter().map(|(name, view)| (name.clone(), view.shape.clone())).collect()
     }
-    Ok(tensors)
+
+    /// Every tensor, its values gathered contiguous.
+    pub fn tensors(self) -> Result<BTreeMap<String, FileTensor>, PthError> {
+        let mut tensors = BTreeMap::new();
+        for (name, view) in self.views {
+            let storage = self.storages.get(&view.key).ok_or_else(|| PthError::Unreadable(format!("{name}: storage {} is missing", view.key)))?;
+            let tensor = view.gather(storage).map_err(|why| PthError::Unreadable(format!("{name}: {why}")))?;
+            tensors.insert(name, tensor);
+        }
+        Ok(tensors)
+    }
 }
 
 fn state_dict_in(root: Value) -> Result<Vec<(Value, Value)>, PthError> {
@@ -78,10 +109,10 @@ fn state_dict_in(root: Value) -> Result<Vec<(Value, Value)>, PthError> {
 
 // ----- the two containers -----
 
-/// Storage key → its raw bytes.
-type Storages = HashMap<String, Vec<u8>>;
+/// Storage key → its raw bytes, in the file.
+type Storages<'a> = HashMap<String, &'a [u8]>;
 
-fn read_zip(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
+fn read_zip(bytes: &[u8]) -> Result<(Value, Storages<'_>), PthError> {
     let entries = zip_directory(bytes)?;
     for entry in entries.values() {
         checked(entry)?;
@@ -95,7 +126,7 @@ fn read_zip(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
     let mut storages = Storages::new();
     for key in found.into_keys() {
         let entry = entries.get(&format!("{prefix}data/{key}")).ok_or_else(|| PthError::Unreadable(format!("storage {key} is missing")))?;
-        storages.insert(key, entry.data.to_vec());
+        storages.insert(key, entry.data);
     }
     Ok((root, storages))
 }
@@ -106,7 +137,7 @@ fn data_pickle(entries: &HashMap<String, Entry<'_>>) -> Option<String> {
 
 /// The legacy format: five pickles (magic number, protocol, system info, the object, the storage
 /// keys in file order), then each storage as an element count (u64) and its bytes.
-fn read_legacy(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
+fn read_legacy(bytes: &[u8]) -> Result<(Value, Storages<'_>), PthError> {
     let mut at = 0;
     for _header in 0..3 {
         at = unpickle(bytes, at)?.1;
@@ -121,7 +152,7 @@ fn read_legacy(bytes: &[u8]) -> Result<(Value, Storages), PthError> {
         let count = le(bytes, at, 8)? as usize;
         let (start, length) = (at.saturating_add(8), count.saturating_mul(element_size));
         let data = bytes.get(start..start.saturating_add(length)).ok_or_else(|| PthError::Unreadable(format!("storage {key} is cut short")))?;
-        storages.insert(key, data.to_vec());
+        storages.insert(key, data);
         at = start + length;
     }
     Ok((root, storages))

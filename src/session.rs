@@ -114,7 +114,7 @@ pub struct TrainingSession {
     correct: usize,
     seen: usize,
     probe: Option<Planes>,
-    /// Output of the frozen convolutional part for every training image, `[n, 128, 4, 4]`,
+    /// Output of the frozen convolutional part for every training image, `[n, last width, side, side]`,
     /// when only the head trains and augmentation is off.
     cached_features: Option<Tensor<4>>,
     /// The model that scored best on validation so far (epoch 0 = before training).

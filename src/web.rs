@@ -80,7 +80,7 @@ struct BackendInfo {
 #[serde(rename_all = "camelCase")]
 struct ClassifyReply {
     top: Vec<inference::ClassScore>,
-    /// What the model sees: 32x32 RGBA bytes after the resize rule (a `Uint8Array` in JS:
+    /// What the model sees: RGBA bytes of its input size after the resize rule (a `Uint8Array` in JS:
     /// a plain array costs one boundary call per byte and a slow structured clone).
     #[serde(with = "serde_bytes")]
     input_rgba: Vec<u8>,
@@ -190,9 +190,16 @@ impl Runtime {
         to_js(self.bench.info())
     }
 
-    /// What the page must not hard-code: input size, block widths, class limits, dataset classes.
+    /// What the page must not hard-code: input size, block widths, parameters and fine-tune
+    /// memory, class limits, dataset classes, and the family's limits.
     pub fn facts(&self) -> Result<JsValue, JsValue> {
         to_js(&self.bench.facts())
+    }
+
+    /// The family's limits without a model: `{ minBlocks, maxBlocks, minClasses, maxClasses,
+    /// maxInputSize, maxParameters, fineTuneBatch, maxFineTuneBytes }`.
+    pub fn limits() -> Result<JsValue, JsValue> {
+        to_js(&crate::architecture::LIMITS)
     }
 
     /// Replaces the model with the one in `bytes`. On any error the current model stays.
@@ -238,11 +245,15 @@ impl Runtime {
     }
 
     /// Decodes an image file (JPEG, PNG, GIF, BMP, WebP) with the same decoder as the CLI, upright
-    /// as its EXIF orientation says, and returns `{ width: 32, height: 32, rgba }` after the
-    /// resize rule.
-    pub fn decode(bytes: &[u8]) -> Result<JsValue, JsValue> {
-        let planes = data::decode_image(bytes).map_err(js_error)?;
-        to_js(&DecodeReply { width: 32, height: 32, rgba: planes_to_rgba(&planes) })
+    /// as its EXIF orientation says, and returns `{ width: size, height: size, rgba }` after the
+    /// resize rule for a model of `size` px (default 32, the seed's: pass `facts().inputSize`).
+    pub fn decode(bytes: &[u8], size: Option<usize>) -> Result<JsValue, JsValue> {
+        let size = size.unwrap_or(32);
+        if !(1..=crate::architecture::MAX_INPUT_SIZE).contains(&size) {
+            return Err(invalid_argument(format!("size {size}: an input size is 1 to {}", crate::architecture::MAX_INPUT_SIZE)));
+        }
+        let planes = data::decode_image(bytes, size).map_err(js_error)?;
+        to_js(&DecodeReply { width: size as u32, height: size as u32, rgba: planes_to_rgba(&planes) })
     }
 
     /// `{ width, height }` of an image file, upright (EXIF orientation applied), from its header
@@ -273,13 +284,24 @@ impl Runtime {
         self.bench.add_example(Rgba { pixels: rgba, width, height }, label).map_err(js_error)
     }
 
-    /// Adds every record of an official CIFAR-10 binary batch file. Returns the number added.
+    /// Adds the examples of a file called `name` and returns how many: `export_examples`'s
+    /// bytes (any name), a CIFAR-10 batch (`data_batch_N.bin`, `test_batch.bin`), a CIFAR-100
+    /// file (`train.bin`, `test.bin`), or, under another name, whichever of the two formats'
+    /// record sizes divides it; CIFAR-100's `fine_label_names.txt` (a `.txt` of 100 names) adds
+    /// none and names CIFAR-100's classes in `example_classes`.
     pub fn add_cifar_batch(&mut self, bytes: &[u8], name: &str) -> Result<usize, JsValue> {
         self.bench.add_cifar_batch(bytes, name).map_err(js_error)
     }
 
-    /// The collected examples as CIFAR-10 binary records, which `add_cifar_batch` reads back:
-    /// how a switch to another module carries them over.
+    /// The class names the CIFAR files added label their examples with (CIFAR-10's, or
+    /// CIFAR-100's), or null when none was added: the `classes` to fine-tune them with.
+    pub fn example_classes(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.bench.example_classes())
+    }
+
+    /// The collected examples as an examples file (magic `SECNNEXS`, version, side, then per
+    /// example a u16 label and the planes), which `add_cifar_batch` reads back: how a switch to
+    /// another module carries them over.
     pub fn export_examples(&self) -> Vec<u8> {
         self.bench.export_examples()
     }
@@ -290,7 +312,7 @@ impl Runtime {
     }
 
     /// Starts fine-tuning on the collected examples and returns its plan (with the validation
-    /// accuracy before the first step). `classes` (2–10 distinct names) trains a last layer
+    /// accuracy before the first step). `classes` (2–100 distinct names) trains a last layer
     /// for custom classes; `null` keeps the model's. `probe` (RGBA of a `probe_width` x
     /// `probe_height` image, may be empty) is the image whose SE weights every step reports.
     pub async fn start_fine_tune(
@@ -308,7 +330,10 @@ impl Runtime {
         };
         let probe = match probe.is_empty() {
             true => None,
-            false => Some(Rgba { pixels: probe, width: probe_width, height: probe_height }.to_model_input().map_err(js_error)?),
+            false => {
+                let size = self.bench.info().input_size;
+                Some(Rgba { pixels: probe, width: probe_width, height: probe_height }.to_model_input(size).map_err(js_error)?)
+            }
         };
         let request = FineTuneRequest { config: options.resolve(TrainingConfig::fine_tune()), classes, probe };
         to_js(&self.bench.start_fine_tune(request).await.map_err(js_error)?)

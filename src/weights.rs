@@ -6,8 +6,10 @@
 //! carries a checksum of its contents, checked on every read ([`checksum`]).
 
 mod checksum;
+pub mod names;
 
 use crate::{
+    architecture::ArchitectureError,
     model::{SeCnn, SeCnnConfig},
     profiles::SeProfiles,
     quantize,
@@ -22,8 +24,10 @@ use std::collections::BTreeMap;
 
 /// Metadata key holding [`ModelInfo`] as JSON.
 const INFO_KEY: &str = "secnn.info";
-/// Format version written into [`ModelInfo::format`].
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this program reads and writes into [`ModelInfo::format`]: 2 for
+/// a member of the family older readers cannot build (other than three blocks on 32 px images,
+/// or with a block narrower than the SE reduction), 1 for the others, which every reader builds.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What a weights file says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,12 +48,16 @@ pub struct ModelInfo {
     /// with its mirror image's), when that was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy_tta: Option<f64>,
-    /// Channel widths of the three blocks.
-    pub widths: [usize; 3],
+    /// Channel widths of the blocks, first to last (as many as the model has blocks; files of
+    /// format 1 have three).
+    pub widths: Vec<usize>,
     /// Channel-attention reduction ratio.
     pub reduction: usize,
     /// Hidden width of the classifier.
     pub hidden: usize,
+    /// Side of the square input in pixels (files without it are the seed's 32).
+    #[serde(default = "seed_input_size")]
+    pub input_size: usize,
     /// How the convolution and linear weights are stored (f16 halves the download, int8 quarters
     /// it; BatchNorm statistics stay f32 either way). Files without it are f32.
     #[serde(default)]
@@ -82,20 +90,31 @@ const INT4_SCALE: &str = ".int4_scale";
 /// Linear weights with at least this many values are stored in 4 bits by `Storage::Int4`.
 const INT4_LINEAR: usize = 1 << 16;
 
+fn seed_input_size() -> usize {
+    32
+}
+
+/// The oldest format version that describes `config` (see [`FORMAT_VERSION`]).
+fn format_for(config: &SeCnnConfig) -> u32 {
+    let seed_shaped = config.blocks() == 3 && config.input_size == 32 && config.widths.iter().all(|&c| config.bottleneck(c) > 0);
+    if seed_shaped { 1 } else { FORMAT_VERSION }
+}
+
 impl ModelInfo {
     /// Metadata for a model built from `config` predicting `classes`.
     pub fn new(config: &SeCnnConfig, classes: Vec<String>, name: &str, description: &str) -> Self {
         Self {
-            format: FORMAT_VERSION,
+            format: format_for(config),
             name: name.to_string(),
             description: description.to_string(),
             classes,
             accuracy: None,
             accuracy_on: None,
             accuracy_tta: None,
-            widths: config.widths,
+            widths: config.widths.clone(),
             reduction: config.reduction,
             hidden: config.hidden,
+            input_size: config.input_size,
             storage: Storage::F32,
             profiles: None,
         }
@@ -113,9 +132,10 @@ impl ModelInfo {
     pub fn config(&self) -> SeCnnConfig {
         SeCnnConfig::new()
             .with_num_classes(self.classes.len())
-            .with_widths(self.widths)
+            .with_widths(self.widths.clone())
             .with_reduction(self.reduction)
             .with_hidden(self.hidden)
+            .with_input_size(self.input_size)
     }
 }
 
@@ -134,6 +154,9 @@ pub enum WeightsError {
     TooFewClasses(usize),
     #[error("the weights do not fit the SE-CNN architecture: {0}")]
     Architecture(String),
+    /// The architecture described is not a member of the family, or too large a one.
+    #[error("{0}")]
+    Family(#[from] ArchitectureError),
     #[error("could not write weights: {0}")]
     Write(String),
     /// The contents differ from what the file's own check says was written: the file was
@@ -172,7 +195,8 @@ pub struct LoadedModel {
 }
 
 /// Reads the description of a weights file without building the model, once its checksum
-/// (where it has one) matches its contents.
+/// (where it has one) matches its contents and the architecture it describes passes the family's
+/// rules and limits.
 pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
     let metadata = verified_metadata(bytes)?;
     let json = metadata.get(INFO_KEY).ok_or(WeightsError::NoInfo)?;
@@ -184,6 +208,7 @@ pub fn read_info(bytes: &[u8]) -> Result<ModelInfo, WeightsError> {
     if info.classes.len() < 2 {
         return Err(WeightsError::TooFewClasses(info.classes.len()));
     }
+    info.config().check()?;
     Ok(info)
 }
 
@@ -212,10 +237,7 @@ fn verified_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, WeightsEr
 /// Every tensor must be present with the right shape.
 pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> {
     let info = read_info(bytes)?;
-    let bytes = match info.storage {
-        Storage::Int8 | Storage::Int4 => dequantize(bytes)?,
-        _ => bytes.to_vec(),
-    };
+    let bytes = in_module_paths(bytes, matches!(info.storage, Storage::Int8 | Storage::Int4))?;
     // Cast on load: f16-stored tensors become f32 parameters.
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|e| WeightsError::NotBurnpack(e.to_string()))?
@@ -224,8 +246,25 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<LoadedModel, WeightsError> 
         .config()
         .init(device)
         .try_load_record(record)
-        .map_err(|e| WeightsError::Architecture(e.to_string()))?;
+        .map_err(|e| WeightsError::Architecture(names::in_file_words(&e.to_string())))?;
     Ok(LoadedModel { model, info })
+}
+
+/// The burnpack in `bytes` with its tensors named by the model's parameter paths
+/// ([`names::module_path`]), dequantized first when `quantized`.
+fn in_module_paths(bytes: &[u8], quantized: bool) -> Result<Vec<u8>, WeightsError> {
+    let bad = |e: String| WeightsError::NotBurnpack(e);
+    let reader = open(bytes)?;
+    let tensors = match quantized {
+        true => dequantize(reader)?,
+        false => reader.into_tensors().map_err(|e| bad(e.to_string()))?,
+    };
+    let mut renamed = Vec::with_capacity(tensors.len());
+    for tensor in tensors {
+        let (name, dtype, shape, id, data) = tensor.into_parts().map_err(|e| bad(e.to_string()))?;
+        renamed.push(burn_pack::Tensor::new(names::module_path(&name), dtype, shape, id, data));
+    }
+    Ok(burn_pack::Writer::new(renamed).into_bytes().map_err(|e| bad(e.to_string()))?.to_vec())
 }
 
 /// A burnpack of `tensors` described by `info`, with the checksum of both (every weights file
@@ -256,12 +295,10 @@ fn sealed(tensors: Vec<burn_pack::Tensor>, json: String) -> Result<Vec<u8>, Weig
     Ok(writer.into_bytes().map_err(|e| WeightsError::Write(e.to_string()))?.to_vec())
 }
 
-/// An 8- or 4-bit file rewritten as the f32 burnpack it stands for: every quantized tensor
+/// The tensors of an 8- or 4-bit file as the f32 ones they stand for: every quantized tensor
 /// times its scales, the scale tensors dropped.
-fn dequantize(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
+fn dequantize(reader: burn_pack::Reader) -> Result<Vec<burn_pack::Tensor>, WeightsError> {
     let bad = |e: String| WeightsError::Architecture(format!("quantized weights: {e}"));
-    let reader = open(bytes)?;
-    let metadata = reader.metadata().clone();
     let mut scales = std::collections::HashMap::new();
     let mut tensors = Vec::new();
     for tensor in reader.into_tensors().map_err(|e| bad(e.to_string()))? {
@@ -302,11 +339,7 @@ fn dequantize(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
         let bytes = TensorData::new(values, dims.clone()).into_bytes();
         out.push(burn_pack::Tensor::new(name, burn::tensor::DType::F32, burn::tensor::Shape::from(dims), id, bytes));
     }
-    let mut writer = burn_pack::Writer::new(out);
-    for (key, value) in &metadata {
-        writer = writer.with_metadata(key, value);
-    }
-    Ok(writer.into_bytes().map_err(|e| bad(e.to_string()))?.to_vec())
+    Ok(out)
 }
 
 /// One parameter waiting to be read: its path, id, and values flattened to rank 1.
@@ -344,7 +377,8 @@ impl ModuleVisitor for Collect {
         let shape = tensor.dims().to_vec();
         let count: usize = shape.iter().product();
         self.tensors.push(PendingTensor {
-            path: self.path.join("."),
+            // Files keep the seed's names for the blocks' layers.
+            path: names::file_name(&self.path.join(".")),
             id: param.id,
             shape,
             values: tensor.reshape([count]),

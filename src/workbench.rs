@@ -4,12 +4,12 @@
 //! calls natively. Every error carries a stable [`WorkbenchError::code`] for callers to branch on.
 
 use crate::{
+    architecture::{self, ArchitectureError, Limits},
     backend::{DeviceError, WebGpuUnavailable},
-    data::{self, ArchiveError, DatasetError, ImageError, ImageSet, Planes},
+    data::{self, ArchiveError, CifarFormat, DatasetError, ImageError, ImageSet, Planes},
     fine_tune::{self, FineTuneError, FineTuneJob, FineTuneOutcome, FineTunePlan, FineTuneRequest, KeptEpoch},
     inference::{self, ClassScore, ExplainOptions, Explanation},
     interop,
-    model::INPUT_SIZE,
     profiles,
     session::{ReadPacer, StepReport},
     transfer,
@@ -54,6 +54,7 @@ impl WorkbenchError {
             Self::Image(_) => "not-an-image",
             Self::Weights(WeightsError::Write(_)) => "internal",
             Self::Weights(WeightsError::Corrupted { .. }) => "corrupted",
+            Self::Weights(WeightsError::Family(error)) if error.is_too_large() => "model-too-large",
             Self::Weights(_) => "invalid-weights",
             Self::Examples(_) | Self::Archive(_) => "invalid-file",
             Self::FineTune(FineTuneError::Device(_)) | Self::Device(_) => "device-lost",
@@ -66,9 +67,12 @@ impl WorkbenchError {
 
     /// Numbers and names that come with the failure, for callers that word it themselves:
     /// `{ reason, entry, class }` for an archive, `{ reason: 'checksum' | 'crc32', entry,
-    /// stored }` for corrupted weights.
+    /// stored }` for corrupted weights, the figure and its limit for a model too large
+    /// (`{ parameters, maxParameters }`, `{ fineTuneBytes, maxFineTuneBytes, batch }` or
+    /// `{ inputSize, maxInputSize }`).
     pub fn details(&self) -> Option<serde_json::Value> {
         match self {
+            Self::Weights(WeightsError::Family(error)) => too_large_details(error),
             Self::Archive(error) => Some(serde_json::json!({ "reason": error.reason(), "entry": error.entry(), "class": error.class() })),
             Self::Weights(WeightsError::Corrupted { check, entry, stored }) => {
                 Some(serde_json::json!({ "reason": check, "entry": entry, "stored": stored }))
@@ -82,19 +86,52 @@ impl WorkbenchError {
     }
 }
 
+/// The limit a too-large model broke, as numbers.
+fn too_large_details(error: &ArchitectureError) -> Option<serde_json::Value> {
+    let limits = architecture::LIMITS;
+    match *error {
+        ArchitectureError::TooManyParameters(parameters) => {
+            Some(serde_json::json!({ "parameters": parameters, "maxParameters": limits.max_parameters }))
+        }
+        ArchitectureError::TooMuchMemory(bytes) => Some(serde_json::json!({
+            "fineTuneBytes": bytes, "maxFineTuneBytes": limits.max_fine_tune_bytes, "batch": limits.fine_tune_batch
+        })),
+        ArchitectureError::InputTooLarge(size) => Some(serde_json::json!({ "inputSize": size, "maxInputSize": limits.max_input_size })),
+        _ => None,
+    }
+}
+
 /// What a caller needs to know about the model without hard-coding it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelFacts {
     /// Images are resized to this many pixels square before the model sees them.
     pub input_size: usize,
-    /// Channels of each SE block (as many SE weights per block).
-    pub block_widths: [usize; 3],
+    /// Channels of each SE block, first to last (as many SE weights per block; as many
+    /// entries as the model has blocks).
+    pub block_widths: Vec<usize>,
+    /// The model's trainable parameters.
+    pub parameters: u64,
+    /// About how much memory fine-tuning it at the limits' batch (64) needs, in bytes.
+    pub fine_tune_bytes: u64,
     /// Custom fine-tuning trains between `min_classes` and `max_classes` classes.
     pub min_classes: usize,
     pub max_classes: usize,
     /// The classes of the dataset the shipped model learned (CIFAR-10).
     pub dataset_classes: Vec<String>,
+    /// The largest model any front end takes (and the family's other bounds).
+    pub limits: Limits,
+    /// How pixels become the model's input: resized to `size` square, then per channel
+    /// `(value / 255 - mean) / std` (what an ONNX export records and a caller feeding it does).
+    pub input_rule: InputRule,
+}
+
+/// The input rule as data.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputRule {
+    pub size: usize,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
 }
 
 /// Pixels as the browser hands them over: RGBA, row by row.
@@ -106,9 +143,9 @@ pub struct Rgba<'a> {
 }
 
 impl Rgba<'_> {
-    /// The model's view of these pixels (the one resize rule).
-    pub fn to_model_input(&self) -> Result<Planes, ImageError> {
-        data::rgba_to_model_input(self.pixels, self.width, self.height)
+    /// The view of these pixels a model of `size` px takes (the one resize rule).
+    pub fn to_model_input(&self, size: usize) -> Result<Planes, ImageError> {
+        data::rgba_to_model_input(self.pixels, self.width, self.height, size)
     }
 }
 
@@ -138,7 +175,12 @@ pub struct Workbench {
     on_gpu: bool,
     model: SeCnn,
     info: ModelInfo,
+    /// The examples, at the model's input size.
     examples: ImageSet,
+    /// The format of the last CIFAR file added (whose classes the examples' labels name).
+    cifar: Option<CifarFormat>,
+    /// CIFAR-100's class names from a `fine_label_names.txt`, when one was added.
+    label_names: Option<Vec<String>>,
     job: Option<FineTuneJob>,
 }
 
@@ -146,7 +188,8 @@ impl Workbench {
     /// Loads `weights` (a burnpack, or a `.safetensors` of the seed's CNN) on `device`.
     pub fn open(weights: &[u8], device: Device, on_gpu: bool) -> Result<Self, WorkbenchError> {
         let loaded = interop::load_any(weights, &device)?;
-        Ok(Self { device, on_gpu, model: loaded.model, info: loaded.info, examples: ImageSet::default(), job: None })
+        let (model, info) = (loaded.model, loaded.info);
+        Ok(Self { device, on_gpu, model, info, examples: ImageSet::default(), cifar: None, label_names: None, job: None })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -158,22 +201,37 @@ impl Workbench {
     }
 
     pub fn facts(&self) -> ModelFacts {
+        let config = self.info.config();
         ModelFacts {
-            input_size: INPUT_SIZE,
-            block_widths: self.info.widths,
+            input_size: self.info.input_size,
+            block_widths: self.info.widths.clone(),
+            parameters: config.parameters(),
+            fine_tune_bytes: config.fine_tune_bytes(architecture::FINE_TUNE_BATCH),
             min_classes: fine_tune::MIN_CLASSES,
             max_classes: fine_tune::MAX_CLASSES,
             dataset_classes: data::CIFAR10_CLASSES.iter().map(|c| c.to_string()).collect(),
+            limits: architecture::LIMITS,
+            input_rule: InputRule { size: self.info.input_size, mean: data::MEAN, std: data::STD },
         }
     }
 
-    /// Replaces the model with the one in `bytes`; on any error the current model stays.
+    /// Side of the images the current model takes.
+    fn input_size(&self) -> usize {
+        self.info.input_size
+    }
+
+    /// Replaces the model with the one in `bytes`; on any error the current model stays. The
+    /// examples are resized to the new model's input size when it differs.
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<&ModelInfo, WorkbenchError> {
         if self.job.is_some() {
             return Err(WorkbenchError::Busy("cannot load weights while fine-tuning; cancel or finish first"));
         }
         let loaded = interop::load_any(bytes, &self.device)?;
         (self.model, self.info) = (loaded.model, loaded.info);
+        let size = self.input_size();
+        if self.examples.images.first().is_some_and(|planes| planes.side() != size) {
+            self.examples.images.iter_mut().for_each(|planes| *planes = planes.resized(size));
+        }
         Ok(&self.info)
     }
 
@@ -190,7 +248,7 @@ impl Workbench {
     /// Top-`top_k` classes of `image` (`tta`: averaged with the mirror image), and the model's
     /// view of it.
     pub async fn classify(&self, image: Rgba<'_>, top_k: usize, tta: bool) -> Result<(Vec<ClassScore>, Planes), WorkbenchError> {
-        let planes = image.to_model_input()?;
+        let planes = image.to_model_input(self.input_size())?;
         let mut top = inference::classify(&self.model, &[&planes], &self.info.classes, top_k, tta, &self.device).await?;
         Ok((top.remove(0), planes))
     }
@@ -198,7 +256,7 @@ impl Workbench {
     /// Probabilities, the top classes, SE weights with the most and least attended feature
     /// maps per block, and Grad-CAM, as `options` say.
     pub async fn explain(&self, image: Rgba<'_>, options: &ExplainOptions) -> Result<(Explanation, Planes), WorkbenchError> {
-        let planes = image.to_model_input()?;
+        let planes = image.to_model_input(self.input_size())?;
         let explanation = inference::explain(&self.model, &planes, &self.info.classes, options, &self.device).await?;
         Ok((explanation, planes))
     }
@@ -206,31 +264,75 @@ impl Workbench {
     /// Adds one labelled example. Returns the number of examples.
     pub fn add_example(&mut self, image: Rgba<'_>, label: usize) -> Result<usize, WorkbenchError> {
         fine_tune::check_label(label)?;
-        self.examples.images.push(image.to_model_input()?);
+        self.examples.images.push(image.to_model_input(self.input_size())?);
         self.examples.labels.push(label);
         Ok(self.examples.len())
     }
 
-    /// Adds every record of an official CIFAR-10 binary batch file. Returns the number added.
+    /// Adds the examples a file called `name` holds, and returns how many it added:
+    /// - examples [`Self::export_examples`] wrote (any name; they start with their magic);
+    /// - CIFAR-100's `fine_label_names.txt` (any `.txt`: 100 class names, one a line): no
+    ///   example, it names CIFAR-100's classes in [`Self::example_classes`];
+    /// - a CIFAR-10 batch (`data_batch_N.bin`, `test_batch.bin`) or CIFAR-100 file (`train.bin`,
+    ///   `test.bin`); under any other name, whichever format's record size divides the file.
+    ///
+    /// Images are resized to the model's input size. On any error nothing is added.
     pub fn add_cifar_batch(&mut self, bytes: &[u8], name: &str) -> Result<usize, WorkbenchError> {
-        let before = self.examples.len();
-        data::parse_cifar_records(bytes, std::path::Path::new(name), &mut self.examples)?;
-        Ok(self.examples.len() - before)
+        let path = std::path::Path::new(name);
+        if data::is_examples(bytes) {
+            let set = data::read_examples(bytes, self.input_size())
+                .map_err(|source| DatasetError::BadExamples { path: path.to_path_buf(), source })?;
+            return self.append(set);
+        }
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt")) {
+            let names = data::read_label_names(&String::from_utf8_lossy(bytes));
+            let expected = CifarFormat::Cifar100.classes();
+            if names.len() != expected {
+                return Err(DatasetError::BadLabelNames { path: path.to_path_buf(), found: names.len(), expected }.into());
+            }
+            self.label_names = Some(names);
+            return Ok(0);
+        }
+        let format = CifarFormat::of_file(name, bytes.len())
+            .ok_or_else(|| DatasetError::BadCifarFile { path: path.to_path_buf(), len: bytes.len() })?;
+        let mut set = ImageSet::default();
+        data::parse_cifar_records(bytes, path, format, self.input_size(), &mut set)?;
+        let added = self.append(set)?;
+        self.cifar = Some(format);
+        Ok(added)
     }
 
-    /// The examples as records of the CIFAR-10 binary format (a label byte, then the planes),
-    /// which [`Self::add_cifar_batch`] reads back.
-    pub fn export_examples(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(self.examples.len() * (1 + data::IMAGE_BYTES));
-        for (planes, &label) in self.examples.images.iter().zip(&self.examples.labels) {
-            bytes.push(label as u8); // check_label keeps labels below 10
-            bytes.extend_from_slice(planes);
+    /// Appends `set`'s examples (at the model's input size) once every label is one fine-tuning takes.
+    fn append(&mut self, set: ImageSet) -> Result<usize, WorkbenchError> {
+        for &label in &set.labels {
+            fine_tune::check_label(label)?;
         }
-        bytes
+        let added = set.len();
+        self.examples.images.extend(set.images);
+        self.examples.labels.extend(set.labels);
+        Ok(added)
+    }
+
+    /// The class names the labels of the CIFAR files added mean: CIFAR-10's, or CIFAR-100's from
+    /// its `fine_label_names.txt` (`class 0` … `class 99` without one); `None` when no CIFAR file
+    /// was added. What a fine-tune on those examples names its classes.
+    pub fn example_classes(&self) -> Option<Vec<String>> {
+        let format = self.cifar?;
+        Some(match (&self.label_names, format) {
+            (Some(names), CifarFormat::Cifar100) => names.clone(),
+            _ => format.default_names(),
+        })
+    }
+
+    /// The examples as an examples file ([`data::write_examples`]: labels as u16, images at the
+    /// model's input size), which [`Self::add_cifar_batch`] reads back.
+    pub fn export_examples(&self) -> Vec<u8> {
+        data::write_examples(&self.examples.images, &self.examples.labels, self.input_size())
     }
 
     pub fn clear_examples(&mut self) {
         self.examples = ImageSet::default();
+        (self.cifar, self.label_names) = (None, None);
     }
 
     pub fn example_count(&self) -> usize {

@@ -279,14 +279,14 @@ fn an_archive_is_a_dataset_decoded_with_the_one_input_rule() {
     let dir = TempDir::new("archive-dataset");
     let path = dir.path().join("classes.zip");
     std::fs::write(&path, zipped(&[("b/1.png", png([200, 0, 0])), ("a/1.png", png([0, 0, 200])), ("a/2.txt", b"x".to_vec())])).unwrap();
-    let loaded = data::load_dataset(&path, data::Split::Train, &|_, _| {}).unwrap();
+    let loaded = data::load_dataset(&path, data::Split::Train, 32, &|_, _| {}).unwrap();
     assert_eq!(loaded.set.classes, ["a", "b"]);
     assert_eq!(loaded.set.labels, [0, 1]);
     assert_eq!(loaded.set.names, ["a/1.png", "b/1.png"]);
-    assert_eq!(loaded.set.images[1], data::decode_image(&png([200, 0, 0])).unwrap());
+    assert_eq!(loaded.set.images[1], data::decode_image(&png([200, 0, 0]), 32).unwrap());
     assert_eq!(loaded.skipped.len(), 1);
     // A refused archive names the file and the rule.
     std::fs::write(&path, zipped(&[("a/1.png", png([0, 0, 200]))])).unwrap();
-    let error = data::load_dataset(&path, data::Split::Train, &|_, _| {}).err().unwrap();
+    let error = data::load_dataset(&path, data::Split::Train, 32, &|_, _| {}).err().unwrap();
     assert!(matches!(&error, data::DatasetError::Archive { source: ArchiveError::TooFewClasses { found: 1 }, .. }), "{error}");
 }

@@ -61,7 +61,7 @@ fn forward_and_explanation_match_flex(gpu: &Device) {
     assert!(diff <= 1e-3, "flex vs wgpu logits differ by {diff:e}");
     assert!(max_abs_diff(&gpu_logits, &fixture.logits) <= 1e-3);
 
-    let image = synthetic_set(1, 1).images[0];
+    let image = synthetic_set(1, 1).images[0].clone();
     let classes = cifar_classes();
     let options = inference::ExplainOptions { top_k: 3, channels: 2, cam_class: Some(4), ..Default::default() };
     let a = block_on(inference::explain(&on_cpu, &image, &classes, &options, &cpu)).unwrap();

@@ -22,6 +22,7 @@ fn model_has_the_seed_architecture() {
     assert_eq!(model.trainable_params(), 1_150_602, "the seed CNN has 1,150,602 parameters");
     assert_eq!(model.num_params(), 1_150_602 + 2 * (32 + 64 + 128), "plus BatchNorm running stats");
     assert_eq!(model.widths(), [32, 64, 128]);
+    assert_eq!(model.input_size(), 32);
     assert_eq!(model.num_classes(), 10);
 
     let images = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
@@ -114,20 +115,20 @@ fn int8_storage_quarters_the_file_and_dequantizes_per_channel() {
     let back = weights::load(&int8, &device).expect("int8 file loads");
     assert_eq!(back.info.storage, weights::Storage::Int8);
     // Every weight lies within half a step (max|w| / 254) of the original, channel by channel.
-    let original = to_vec(model.conv2.weight.val());
-    let restored = to_vec(back.model.conv2.weight.val());
+    let original = to_vec(model.blocks[1].conv.weight.val());
+    let restored = to_vec(back.model.blocks[1].conv.weight.val());
     for (channel, (a, b)) in original.chunks(32 * 9).zip(restored.chunks(32 * 9)).enumerate() {
         let step = a.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
         assert!(max_abs_diff(a, b) <= step / 2.0 + 1e-7, "conv2 channel {channel}");
         assert!(a != b || step == 0.0, "int8 rounding must change something");
     }
-    assert_eq!(to_vec(model.bn2.gamma.val()), to_vec(back.model.bn2.gamma.val()), "BatchNorm stays f32");
+    assert_eq!(to_vec(model.blocks[1].bn.gamma.val()), to_vec(back.model.blocks[1].bn.gamma.val()), "BatchNorm stays f32");
     assert_eq!(to_vec(model.fc1.bias.as_ref().unwrap().val()), to_vec(back.model.fc1.bias.as_ref().unwrap().val()), "biases stay f32");
     // Writing it again keeps int8, and the 8-bit values come back unchanged.
     let again = block_on(weights::to_bytes(&back.model, &back.info)).unwrap();
     assert_eq!(again.len(), int8.len());
     let twice = weights::load(&again, &device).unwrap();
-    assert_eq!(to_vec(twice.model.conv2.weight.val()), restored);
+    assert_eq!(to_vec(twice.model.blocks[1].conv.weight.val()), restored);
 }
 
 #[test]
@@ -152,7 +153,7 @@ fn int4_storage_packs_fc1_in_four_bits_and_keeps_the_logits_close() {
     let column: std::collections::BTreeSet<u32> = (0..64).map(|row| restored[row * 512 + 7].to_bits()).collect();
     assert!(column.len() <= 16, "{} distinct values in one group", column.len());
     // The smaller layers keep 8 bits: conv2 within half an 8-bit step.
-    let (a, b) = (to_vec(model.conv2.weight.val()), to_vec(back.model.conv2.weight.val()));
+    let (a, b) = (to_vec(model.blocks[1].conv.weight.val()), to_vec(back.model.blocks[1].conv.weight.val()));
     let step = a[..32 * 9].iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
     assert!(max_abs_diff(&a[..32 * 9], &b[..32 * 9]) <= step / 2.0 + 1e-7);
 
@@ -181,7 +182,7 @@ fn bad_weights_files_are_rejected_with_a_reason() {
     assert!(!error.to_string().is_empty());
 
     // Same metadata, other architecture: a model with wider blocks.
-    let wide = SeCnnConfig::new().with_widths([32, 64, 256]);
+    let wide = SeCnnConfig::new().with_widths(vec![32, 64, 256]);
     let other = block_on(weights::to_bytes(&wide.init(&device), &info)).unwrap();
     let error = weights::load(&other, &device).err().expect("shape mismatch rejected");
     assert!(matches!(error, weights::WeightsError::Architecture(_)), "{error}");
@@ -200,7 +201,7 @@ fn resize_rule_is_short_side_then_centre_crop() {
     for (x, _, pixel) in image.enumerate_pixels_mut() {
         *pixel = if (16..48).contains(&x) { image::Rgb([0, 255, 0]) } else { image::Rgb([255, 0, 0]) };
     }
-    let planes = data::to_model_input(&image::DynamicImage::ImageRgb8(image)).unwrap();
+    let planes = data::to_model_input(&image::DynamicImage::ImageRgb8(image), 32).unwrap();
     let area = 32 * 32;
     assert!(planes[..area].iter().all(|&r| r == 0), "red plane is empty after the crop");
     assert!(planes[area..2 * area].iter().all(|&g| g == 255));
@@ -209,19 +210,19 @@ fn resize_rule_is_short_side_then_centre_crop() {
     let board = image::RgbImage::from_fn(320, 640, |x, y| {
         if (x + y) % 2 == 0 { image::Rgb([255, 255, 255]) } else { image::Rgb([0, 0, 0]) }
     });
-    let planes = data::to_model_input(&image::DynamicImage::ImageRgb8(board)).unwrap();
+    let planes = data::to_model_input(&image::DynamicImage::ImageRgb8(board), 32).unwrap();
     assert!(planes.iter().all(|&v| (100..=155).contains(&v)), "checkerboard averages to grey");
 
     // RGBA from a browser goes through the same rule.
     let rgba: Vec<u8> = (0..40 * 20).flat_map(|_| [10u8, 20, 30, 255]).collect();
-    let planes = data::rgba_to_model_input(&rgba, 40, 20).unwrap();
+    let planes = data::rgba_to_model_input(&rgba, 40, 20, 32).unwrap();
     assert_eq!((planes[0], planes[area], planes[2 * area]), (10, 20, 30));
-    assert!(data::rgba_to_model_input(&rgba, 41, 20).is_err());
+    assert!(data::rgba_to_model_input(&rgba, 41, 20, 32).is_err());
 }
 
 #[test]
 fn normalisation_uses_the_seed_mean_and_std() {
-    let planes = [255u8; data::IMAGE_BYTES];
+    let planes = data::Planes::new(32, vec![255; 3072]);
     let values = data::normalize(&[&planes]);
     for channel in 0..3 {
         let expected = (1.0 - data::MEAN[channel]) / data::STD[channel];
@@ -239,7 +240,7 @@ fn image_folder_loader_skips_bad_files_and_orders_classes() {
     std::fs::write(dir.path().join("apple/broken.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]).unwrap();
     std::fs::write(dir.path().join("apple/empty.png"), []).unwrap();
 
-    let loaded = data::load_image_folder(dir.path(), &|_, _| {}).unwrap();
+    let loaded = data::load_image_folder(dir.path(), 32, &|_, _| {}).unwrap();
     assert_eq!(loaded.set.classes, ["apple", "zebra"], "classes sorted by name");
     assert_eq!(loaded.set.len(), 3);
     assert_eq!(loaded.set.labels.iter().filter(|&&l| l == 1).count(), 2);
@@ -256,12 +257,12 @@ fn image_folder_loader_skips_bad_files_and_orders_classes() {
     for class in data::CIFAR10_CLASSES {
         write_png(&cifar.path().join(class).join("x.png"), [1, 2, 3], 32, 32);
     }
-    let loaded = data::load_image_folder(cifar.path(), &|_, _| {}).unwrap();
+    let loaded = data::load_image_folder(cifar.path(), 32, &|_, _| {}).unwrap();
     assert_eq!(loaded.set.classes, cifar_classes());
 
     // An empty folder is an error that names the expected layout.
     let empty = TempDir::new("empty");
-    let error = data::load_image_folder(empty.path(), &|_, _| {}).unwrap_err();
+    let error = data::load_image_folder(empty.path(), 32, &|_, _| {}).unwrap_err();
     assert!(error.to_string().contains("root/<class>"), "{error}");
 }
 
@@ -280,22 +281,22 @@ fn cifar_binary_loader_reads_official_records() {
     std::fs::write(dir.path().join("data_batch_2.bin"), record(0, 10)).unwrap();
     std::fs::write(dir.path().join("test_batch.bin"), record(1, 1)).unwrap();
 
-    let train = data::load_dataset(dir.path(), Split::Train, &|_, _| {}).unwrap().set;
+    let train = data::load_dataset(dir.path(), Split::Train, 32, &|_, _| {}).unwrap().set;
     assert_eq!(train.labels, [3, 9, 0]);
     assert_eq!(train.classes, cifar_classes());
     assert_eq!((train.images[0][0], train.images[0][1024], train.images[0][2048]), (100, 50, 0));
-    let test = data::load_dataset(dir.path(), Split::Test, &|_, _| {}).unwrap().set;
+    let test = data::load_dataset(dir.path(), Split::Test, 32, &|_, _| {}).unwrap().set;
     assert_eq!(test.labels, [1]);
 
     std::fs::write(dir.path().join("data_batch_3.bin"), &batch[..100]).unwrap();
-    let error = data::load_dataset(dir.path(), Split::Train, &|_, _| {}).unwrap_err();
+    let error = data::load_dataset(dir.path(), Split::Train, 32, &|_, _| {}).unwrap_err();
     assert!(error.to_string().contains("3073-byte"), "{error}");
 }
 
 /// `planes` moved so that `out[y][x] = planes[y + dy][x + dx]`, black outside the image: written
 /// out here, not taken from `data::CropFlip`.
 fn shifted(planes: &data::Planes, dx: i32, dy: i32) -> data::Planes {
-    let mut out = [0u8; data::IMAGE_BYTES];
+    let mut out = data::Planes::zeros(32);
     for channel in 0..3 {
         for y in 0..32 {
             for x in 0..32 {
@@ -311,7 +312,7 @@ fn shifted(planes: &data::Planes, dx: i32, dy: i32) -> data::Planes {
 
 #[test]
 fn augmentation_crops_and_flips_within_the_padding() {
-    let mut planes = [0u8; data::IMAGE_BYTES];
+    let mut planes = data::Planes::zeros(32);
     for (i, v) in planes.iter_mut().enumerate() {
         *v = (i % 251) as u8 + 1; // no zeros, so padding is recognisable, and no left-right symmetry
     }
@@ -381,7 +382,7 @@ fn small_session(model: &SeCnn, device: &Device) -> TrainingSession {
     let (train, validation) = config.split(synthetic_set(5, 2));
     let steps = train.len().div_ceil(config.batch_size);
     let mut session = TrainingSession::new(Trainer::new(model, config, steps, device), train, validation, device);
-    session.set_probe(Some(synthetic_set(1, 1).images[0]));
+    session.set_probe(Some(synthetic_set(1, 1).images[0].clone()));
     session
 }
 
@@ -450,7 +451,7 @@ fn the_read_pacer_aims_at_its_time_per_read() {
 fn freezing_the_head_only_changes_the_classifier() {
     let device = Device::flex();
     let model = SeCnnConfig::new().with_num_classes(2).init(&device);
-    let conv_before = to_vec(model.conv1.weight.val());
+    let conv_before = to_vec(model.blocks[0].conv.weight.val());
     let fc_before = to_vec(model.fc2.weight.val());
     let config = TrainingConfig {
         freeze: Freeze::AllButHead,
@@ -463,7 +464,7 @@ fn freezing_the_head_only_changes_the_classifier() {
     let (images, labels) = tiny_batch(&device);
     block_on(trainer.step(images, labels)).unwrap();
     let model = trainer.inference_model();
-    assert_eq!(to_vec(model.conv1.weight.val()), conv_before, "frozen conv weights moved");
+    assert_eq!(to_vec(model.blocks[0].conv.weight.val()), conv_before, "frozen conv weights moved");
     assert_ne!(to_vec(model.fc2.weight.val()), fc_before, "head weights did not move");
 }
 
@@ -496,7 +497,7 @@ fn explanation_has_the_right_shapes_and_a_real_grad_cam() {
     let device = Device::flex();
     let bytes = std::fs::read(shipped_weights()).expect("www/secnn/model/secnn-cifar10.bpk is committed");
     let model = weights::load(&bytes, &device).unwrap().model;
-    let image = synthetic_set(1, 1).images[0];
+    let image = synthetic_set(1, 1).images[0].clone();
     let options = inference::ExplainOptions { top_k: 5, channels: 3, map: Some((1, 40)), ..Default::default() };
     let explanation = block_on(inference::explain(&model, &image, &cifar_classes(), &options, &device)).unwrap();
     assert_eq!(explanation.top.len(), 5);
@@ -543,7 +544,7 @@ fn shipped_weights_classify_cifar_test_images() {
     for (path, label) in files {
         if per_class[label] < 10 {
             per_class[label] += 1;
-            planes.push(data::decode_image(&std::fs::read(path).unwrap()).unwrap());
+            planes.push(data::decode_image(&std::fs::read(path).unwrap(), 32).unwrap());
             labels.push(label);
         }
     }
@@ -561,7 +562,7 @@ fn shipped_weights_match_the_recorded_native_logits() {
     let device = Device::flex();
     let bytes = std::fs::read(shipped_weights()).expect("www/secnn/model/secnn-cifar10.bpk is committed");
     let model = weights::load(&bytes, &device).unwrap().model;
-    let inputs = data::fixed_test_patterns();
+    let inputs = data::fixed_test_patterns(32);
     let refs: Vec<&data::Planes> = inputs.iter().collect();
     let logits = to_vec(model.forward(data::batch_tensor(&refs, &device)));
     let path = fixture_path("shipped_expected.json");

@@ -58,7 +58,7 @@ fn views_match_the_teacher_scripts_pixels() {
     }
     let fixtures: Vec<Fixture> =
         serde_json::from_slice(&std::fs::read(fixture_path("teacher_views.json")).unwrap()).unwrap();
-    let mut image = [0u8; data::IMAGE_BYTES];
+    let mut image = data::Planes::zeros(32);
     for (i, v) in image.iter_mut().enumerate() {
         let (c, y, x) = (i / 1024, (i % 1024) / 32, i % 32);
         *v = ((80 * c + 7 * y + 3 * x) % 256) as u8;
@@ -97,7 +97,7 @@ fn batches_show_the_teachers_views_with_its_logits() {
     let set = synthetic_set(2, 2);
     let order = [4usize, 1, 5, 2];
     let set = ImageSet {
-        images: order.iter().map(|&i| set.images[i % set.len()]).collect(),
+        images: order.iter().map(|&i| set.images[i % set.len()].clone()).collect(),
         labels: vec![0, 1, 2, 0],
         classes: classes(),
         names: order.iter().map(|&i| file_names[i].clone()).collect(),
@@ -116,7 +116,7 @@ fn batches_show_the_teachers_views_with_its_logits() {
             let k = row[1] as usize;
             views_seen.insert((slot, k));
             let expected = data::normalize(&[&view_of(file_row, k).apply(&set.images[slot])]);
-            let got = &images[slot * data::IMAGE_BYTES..(slot + 1) * data::IMAGE_BYTES];
+            let got = &images[slot * 3072..(slot + 1) * 3072];
             assert!(max_abs_diff(got, &expected) < 1e-6, "image {slot} is not the teacher's view {k}");
         }
     }
@@ -142,7 +142,7 @@ fn cutout_cuts_the_students_view_but_not_the_teachers_logits() {
         let k = row[1] as usize;
         assert_eq!(row, &logits_of(slot, k)[..], "the teacher's logits are those of its uncut view {k}");
         let uncut = data::normalize(&[&view_of(slot, k).apply(&set.images[slot])]);
-        let got = &images[slot * data::IMAGE_BYTES..(slot + 1) * data::IMAGE_BYTES];
+        let got = &images[slot * 3072..(slot + 1) * 3072];
         let differs = |p: usize| (0..3).any(|c| got[c * 1024 + p] != uncut[c * 1024 + p]);
         let changed: Vec<usize> = (0..1024).filter(|&p| differs(p)).collect();
         assert!((1..=100).contains(&changed.len()), "image {slot}: {} pixels differ from the view", changed.len());
@@ -155,7 +155,7 @@ fn unusable_teacher_files_are_refused_with_reasons() {
     let file_names = names("x", 3);
     let bytes = teacher_logits_bytes(&file_names, &classes(), 2, view_of, logits_of);
     let set = |names: Vec<String>, classes: Vec<String>| ImageSet {
-        images: vec![[0u8; data::IMAGE_BYTES]; names.len()],
+        images: vec![data::Planes::zeros(32); names.len()],
         labels: vec![0; names.len()],
         classes,
         names,

@@ -158,7 +158,7 @@ fn mutated(bytes: &[u8], index: usize, dice: &mut Dice) -> Vec<u8> {
 
 /// What a loaded model says about the fixed test patterns: its classes and logits.
 fn answers(loaded: &weights::LoadedModel, device: &Device) -> (Vec<String>, Vec<f32>) {
-    let inputs = data::fixed_test_patterns();
+    let inputs = data::fixed_test_patterns(32);
     let refs: Vec<&data::Planes> = inputs.iter().collect();
     (loaded.info.classes.clone(), to_vec(loaded.model.forward(data::batch_tensor(&refs, device))))
 }

@@ -57,7 +57,7 @@ fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
 #[test]
 fn exif_orientation_turns_phone_photos_upright() {
     let upright = portrait(48, 96);
-    let reference = data::decode_image(&jpeg(&upright)).unwrap();
+    let reference = data::decode_image(&jpeg(&upright), 32).unwrap();
     // Orientation 6: stored turned a quarter counter-clockwise, shown after a clockwise turn
     // (how phones save portrait photos); 3: upside down; 8: the other quarter turn.
     let stored = [
@@ -68,11 +68,11 @@ fn exif_orientation_turns_phone_photos_upright() {
     for (orientation, pixels) in stored {
         let file = with_exif_orientation(&jpeg(&pixels), orientation);
         assert_eq!(data::image_size(&file).unwrap(), (48, 96), "orientation {orientation}: upright size");
-        let seen = data::decode_image(&file).unwrap();
+        let seen = data::decode_image(&file, 32).unwrap();
         let diff = mean_abs_diff(&seen, &reference);
         assert!(diff < 3.0, "orientation {orientation}: the model input differs from the upright photo's by {diff:.1}");
         // Without the tag the same pixels give a clearly different input: the test can fail.
-        let ignored = data::decode_image(&jpeg(&pixels)).unwrap();
+        let ignored = data::decode_image(&jpeg(&pixels), 32).unwrap();
         assert!(mean_abs_diff(&ignored, &reference) > 20.0, "orientation {orientation}: test picture is symmetric");
     }
 }
@@ -82,9 +82,9 @@ fn a_48_megapixel_photo_is_accepted() {
     let photo = DynamicImage::ImageRgb8(portrait(200, 150)).resize_exact(8000, 6000, imageops::FilterType::Nearest);
     let file = with_exif_orientation(&jpeg(&photo.to_rgb8()), 6);
     let started = Instant::now();
-    let planes = data::decode_image(&file).expect("a 48 MP phone photo decodes");
+    let planes = data::decode_image(&file, 32).expect("a 48 MP phone photo decodes");
     eprintln!("48 MP JPEG decoded and resized natively in {:.2} s", started.elapsed().as_secs_f64());
-    let small = data::decode_image(&with_exif_orientation(&jpeg(&portrait(200, 150)), 6)).unwrap();
+    let small = data::decode_image(&with_exif_orientation(&jpeg(&portrait(200, 150)), 6), 32).unwrap();
     assert!(mean_abs_diff(&planes, &small) < 6.0, "the big photo should look like its small version");
 }
 
@@ -111,7 +111,7 @@ fn decompression_bombs_are_refused_from_the_header() {
             png.extend_from_slice(&crc32(&chunk).to_be_bytes());
         }
         let started = Instant::now();
-        let error = data::decode_image(&png).unwrap_err();
+        let error = data::decode_image(&png, 32).unwrap_err();
         assert!(matches!(error, ImageError::TooLarge { .. }), "{side}x{side}: {error}");
         assert!(started.elapsed().as_millis() < 500, "refusing took {:?}", started.elapsed());
         assert!(error.to_string().contains("megapixel limit"));

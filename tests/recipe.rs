@@ -25,7 +25,7 @@ fn tta_is_the_mean_of_the_image_and_mirror_logits() {
     let device = Device::flex();
     device.seed(5);
     let model = SeCnnConfig::new().init(&device).valid();
-    let images = data::fixed_test_patterns();
+    let images = data::fixed_test_patterns(32);
     let refs: Vec<&data::Planes> = images.iter().collect();
     let flipped: Vec<data::Planes> = images.iter().map(mirrored).collect();
     let flipped_refs: Vec<&data::Planes> = flipped.iter().collect();
@@ -91,7 +91,7 @@ fn dropout_changes_training_but_not_inference() {
     );
     // Inference never drops: a model's answer does not depend on the rate it trains with.
     let device = Device::flex();
-    let images = data::fixed_test_patterns();
+    let images = data::fixed_test_patterns(32);
     let refs: Vec<&data::Planes> = images.iter().collect();
     let model = SeCnnConfig::new().init(&device);
     let a = to_vec(model.clone().with_dropout(0.0).valid().forward(data::batch_tensor(&refs, &device)));
@@ -105,17 +105,18 @@ fn weight_decay_shrinks_weights_but_spares_batchnorm_and_biases() {
     let plain = one_step(&model, sgd(0.0, 0.0));
     let decayed = one_step(&model, sgd(0.0, 0.5));
     let same = |a: Vec<f32>, b: Vec<f32>, what: &str| assert!(max_abs_diff(&a, &b) < 1e-6, "{what} was decayed");
-    same(to_vec(plain.bn1.gamma.val()), to_vec(decayed.bn1.gamma.val()), "bn1.gamma");
-    same(to_vec(plain.bn3.beta.val()), to_vec(decayed.bn3.beta.val()), "bn3.beta");
+    same(to_vec(plain.blocks[0].bn.gamma.val()), to_vec(decayed.blocks[0].bn.gamma.val()), "bn1.gamma");
+    same(to_vec(plain.blocks[2].bn.beta.val()), to_vec(decayed.blocks[2].bn.beta.val()), "bn3.beta");
     let bias = |m: &SeCnn| to_vec(m.fc1.bias.as_ref().unwrap().val());
     same(bias(&plain), bias(&decayed), "fc1.bias");
-    let conv_bias = |m: &SeCnn| to_vec(m.conv2.bias.as_ref().unwrap().val());
+    let conv_bias = |m: &SeCnn| to_vec(m.blocks[1].conv.bias.as_ref().unwrap().val());
+    let excite = |m: &SeCnn| to_vec(m.blocks[1].attention.excite.as_ref().unwrap().weight.val());
     same(conv_bias(&plain), conv_bias(&decayed), "conv2.bias");
     // Weights shrink: |w| is smaller with decay, layer by layer.
     let norm = |v: Vec<f32>| v.iter().map(|x| x * x).sum::<f32>();
     for (name, a, b) in [
-        ("conv1", to_vec(plain.conv1.weight.val()), to_vec(decayed.conv1.weight.val())),
-        ("ca2.excite", to_vec(plain.ca2.excite.weight.val()), to_vec(decayed.ca2.excite.weight.val())),
+        ("conv1", to_vec(plain.blocks[0].conv.weight.val()), to_vec(decayed.blocks[0].conv.weight.val())),
+        ("ca2.excite", excite(&plain), excite(&decayed)),
         ("fc1", to_vec(plain.fc1.weight.val()), to_vec(decayed.fc1.weight.val())),
     ] {
         assert!(norm(b) < norm(a), "{name} did not shrink under weight decay");
@@ -316,7 +317,7 @@ fn training_with_ema_steps_the_same_weights_and_reports_their_average() {
 
 /// An image of one grey level per channel.
 fn flat_image(levels: [u8; 3]) -> data::Planes {
-    let mut planes = [0u8; data::IMAGE_BYTES];
+    let mut planes = data::Planes::zeros(32);
     for (channel, level) in levels.into_iter().enumerate() {
         planes[channel * 1024..(channel + 1) * 1024].fill(level);
     }
@@ -339,29 +340,29 @@ fn cutout_sets_a_square_to_the_mean_colour() {
     assert!(normalised.iter().all(|v| v.abs() < 0.01), "the fill is the mean: 0 after normalisation");
 
     let image = flat_image([255, 0, 7]);
-    let mut cut = image;
+    let mut cut = image.clone();
     Cutout { x: 10, y: 20, size: 8 }.apply(&mut cut);
     let square: Vec<(usize, usize)> = (16..24).flat_map(|y| (6..14).map(move |x| (x, y))).collect();
     assert_eq!(cut_pixels(&cut), square, "rows 20 − 4 .. 20 + 4, columns 10 − 4 .. 10 + 4");
-    let changed = (0..data::IMAGE_BYTES).filter(|&i| cut[i] != image[i]).count();
+    let changed = (0..3072).filter(|&i| cut[i] != image[i]).count();
     assert_eq!(changed, 3 * 64, "nothing outside the square changes");
 
     // Over the edge, only the part inside the image is cut.
-    let mut corner = image;
+    let mut corner = image.clone();
     Cutout { x: 0, y: 31, size: 8 }.apply(&mut corner);
     let inside: Vec<(usize, usize)> = (27..32).flat_map(|y| (0..4).map(move |x| (x, y))).collect();
     assert_eq!(cut_pixels(&corner), inside);
-    let mut odd = image;
+    let mut odd = image.clone();
     Cutout { x: 31, y: 0, size: 5 }.apply(&mut odd);
     assert_eq!(cut_pixels(&odd).len(), 3 * 3, "side 5 centred on a corner: 3 × 3 inside");
-    let mut huge = image;
+    let mut huge = image.clone();
     Cutout { x: 16, y: 16, size: 100 }.apply(&mut huge);
     assert_eq!(cut_pixels(&huge).len(), 1024);
     assert!(Cutout { x: 0, y: 31, size: 8 }.covers(3, 27) && !Cutout { x: 0, y: 31, size: 8 }.covers(4, 27));
 
     // Centres are uniform over the image: every row and column is drawn, the edges included.
     let mut rng = training::epoch_rng(5, 0);
-    let centres: Vec<Cutout> = (0..4000).map(|_| Cutout::random(8, &mut rng)).collect();
+    let centres: Vec<Cutout> = (0..4000).map(|_| Cutout::random(8, 32, &mut rng)).collect();
     for edge in [0, 31] {
         assert!(centres.iter().any(|c| c.x == edge) && centres.iter().any(|c| c.y == edge), "no centre on {edge}");
     }
@@ -382,7 +383,7 @@ fn cutout_batches_repeat_with_their_seed_and_leave_runs_without_it_unchanged() {
     assert_ne!(batch_of(&config, 7, 3), batch_of(&config, 7, 4), "another epoch draws other squares");
     assert_ne!(batch_of(&config, 7, 3), batch_of(&config, 8, 3), "another seed draws other squares");
     // Every image has one square at the mean colour: 12 × 12, or down to 6 × 6 in a corner.
-    for image in batch_of(&config, 7, 3).chunks(data::IMAGE_BYTES) {
+    for image in batch_of(&config, 7, 3).chunks(3072) {
         let at_mean = (0..1024).filter(|&p| (0..3).all(|c| image[c * 1024 + p].abs() < 0.01)).count();
         assert!((36..=144).contains(&at_mean), "{at_mean} pixels at the mean colour");
     }

@@ -33,7 +33,7 @@ fn shipped(device: &Device) -> weights::LoadedModel {
 fn known_class_names_keep_their_rows() {
     let device = Device::flex();
     let loaded = shipped(&device);
-    let images = data::fixed_test_patterns();
+    let images = data::fixed_test_patterns(32);
     let refs: Vec<&Planes> = images.iter().collect();
     let examples = ImageSet { images: images.clone(), labels: vec![0, 1, 0, 1], classes: names(&["Dog", " cat"]), names: vec![] };
     let (model, starts) = new_head(&loaded, &examples, &device);
@@ -51,7 +51,7 @@ fn cifar_train(class: &str, skip: usize, count: usize) -> Option<Vec<Planes>> {
     let dir = cifar_dir(&format!("train/{class}"))?;
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    Some(files[skip..skip + count].iter().map(|p| data::decode_image(&std::fs::read(p).unwrap()).unwrap()).collect())
+    Some(files[skip..skip + count].iter().map(|p| data::decode_image(&std::fs::read(p).unwrap(), 32).unwrap()).collect())
 }
 
 /// Two new class names for CIFAR-10's cats and dogs: 40 photos each to learn from, 50 others

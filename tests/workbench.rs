@@ -150,7 +150,9 @@ fn cancelling_restores_the_model_and_finishing_early_keeps_what_was_learned() {
 fn refusals_carry_the_codes_the_page_branches_on() {
     let mut bench = workbench();
     let code = |result: Result<usize, WorkbenchError>| result.expect_err("refused").code();
-    assert_eq!(code(bench.add_example(rgba(&image([0, 0, 0], 0)), 10)), "invalid-argument");
+    // Labels index up to 100 custom classes (CIFAR-100's), whatever the model has now.
+    assert_eq!(code(bench.add_example(rgba(&image([0, 0, 0], 0)), secnn::fine_tune::MAX_CLASSES)), "invalid-argument");
+    assert!(bench.add_example(rgba(&image([0, 0, 0], 0)), secnn::fine_tune::MAX_CLASSES - 1).is_ok());
     assert_eq!(code(bench.add_example(Rgba { pixels: &[0; 7], width: 2, height: 2 }, 0)), "invalid-argument");
     assert_eq!(code(bench.add_cifar_batch(&[1, 2, 3], "x.bin")), "invalid-file");
     assert_eq!(bench.load_weights(b"not weights").expect_err("refused").code(), "invalid-weights");
@@ -159,19 +161,19 @@ fn refusals_carry_the_codes_the_page_branches_on() {
     let one_class = block_on(bench.start_fine_tune(request(TrainingOptions::default(), Some(&["only"]))));
     assert_eq!(one_class.expect_err("one class").code(), "invalid-argument");
     let facts = bench.facts();
-    assert_eq!((facts.input_size, facts.block_widths, facts.max_classes), (32, [32, 64, 128], 10));
+    assert_eq!((facts.input_size, facts.block_widths, facts.max_classes), (32, vec![32, 64, 128], 100));
     assert_eq!(facts.dataset_classes, bench.info().classes);
 }
 
 #[test]
 fn known_formats_the_decoder_does_not_read_are_told_apart_from_garbage() {
-    let code = |bytes: &[u8]| WorkbenchError::from(secnn::data::decode_image(bytes).expect_err("refused")).code();
+    let code = |bytes: &[u8]| WorkbenchError::from(secnn::data::decode_image(bytes, 32).expect_err("refused")).code();
     let iso_media = |brand: &[u8; 4]| [&[0, 0, 0, 24][..], b"ftyp", brand, &[0; 12]].concat();
     assert_eq!(code(&iso_media(b"heic")), "unsupported-format"); // an iPhone photo
     assert_eq!(code(&iso_media(b"avif")), "unsupported-format");
     assert_eq!(code(b"II*\0\x08\0\0\0"), "unsupported-format"); // a TIFF header
     assert_eq!(code(b"plain text, not an image"), "not-an-image");
-    let message = secnn::data::decode_image(&iso_media(b"heic")).unwrap_err().to_string();
+    let message = secnn::data::decode_image(&iso_media(b"heic"), 32).unwrap_err().to_string();
     assert!(message.starts_with("HEIC (iPhone photo) images cannot be read here"), "{message}");
     assert!(message.ends_with("share it from the Photos app, which converts it"), "{message}");
 }
@@ -214,4 +216,33 @@ fn safetensors_for_pytorch_round_trip_with_custom_classes_and_misfits_name_seed_
     assert_eq!(error.code(), "invalid-weights");
     assert!(error.to_string().contains("fc2"), "{error}");
     assert_eq!(other.info().classes, ["red", "blue"], "the current model stays");
+}
+
+#[test]
+fn a_four_block_100_class_member_is_explained_and_fine_tuned_on_20_custom_classes() {
+    let mut bench = workbench();
+    let pth = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/family/four_blocks_100.pth")).unwrap();
+    assert_eq!(bench.load_weights(&pth).expect("a PyTorch member loads").classes.len(), 100);
+    let facts = bench.facts();
+    assert_eq!((facts.input_size, facts.block_widths.clone(), facts.input_rule.size), (64, vec![8, 12, 16, 16], 64));
+
+    let options = secnn::inference::ExplainOptions { top_k: 5, channels: 2, ..Default::default() };
+    let (explanation, planes) = block_on(bench.explain(rgba(&image([90, 140, 30], 1)), &options)).unwrap();
+    assert_eq!((planes.side(), explanation.logits.len(), explanation.top.len()), (64, 100, 5));
+    let se_lengths: Vec<usize> = explanation.blocks.iter().map(|b| b.se_weights.len()).collect();
+    assert_eq!(se_lengths, [8, 12, 16, 16], "one SE card per block at its own width");
+
+    let names: Vec<String> = (0..20).map(|c| format!("kind {c}")).collect();
+    for seed in 0..40u32 {
+        let shade = (seed % 20) as u8 * 12;
+        bench.add_example(rgba(&image([shade, 255 - shade, 40], seed)), (seed % 20) as usize).unwrap();
+    }
+    let classes: Vec<&str> = names.iter().map(String::as_str).collect();
+    let options = TrainingOptions { epochs: Some(1), validation_split: Some(0.0), ..Default::default() };
+    block_on(bench.start_fine_tune(request(options, Some(&classes)))).expect("20 custom classes");
+    let result = run_to_end(&mut bench);
+    assert_eq!(result.info.classes, names);
+    let exported = block_on(bench.export_safetensors()).unwrap();
+    let back = secnn::interop::load_any(&exported, &Device::flex()).expect("the export loads back");
+    assert_eq!((back.info.widths.clone(), back.info.input_size, back.info.classes.len()), (vec![8, 12, 16, 16], 64, 20));
 }

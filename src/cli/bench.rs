@@ -1,7 +1,7 @@
 //! `secnn bench`: training and inference speed on random data, as JSON (medians of several
 //! measured runs, after a warm-up).
 
-use super::{BackendArg, device};
+use super::{BackendArg, architecture::ArchitectureArgs, device};
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use clap::Args;
@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 use secnn::{
     data::{self, ImageSet, Planes},
     inference,
-    model::{SeCnn, SeCnnConfig},
+    model::SeCnn,
     training::{self, Schedule, Trainer, TrainingConfig},
 };
 use std::{path::PathBuf, time::Instant};
@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Also write the JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The model timed (default: the seed's).
+    #[command(flatten)]
+    architecture: ArchitectureArgs,
     #[command(flatten)]
     backend: BackendArg,
 }
@@ -63,6 +66,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (latency, throughput) = measure_inference(&model, runs, &mut rng, &device)?;
     let report = serde_json::json!({
         "backend": format!("{:?}", args.backend.backend).to_lowercase(),
+        "model": { "widths": model.widths(), "inputSize": model.input_size(), "parameters": model.trainable_params() },
         "features": secnn::backend::gpu_features(),
         "burn_layers": args.burn_layers.iter().map(|l| format!("{l:?}").to_lowercase()).collect::<Vec<_>>(),
         "train_images_per_s": median(training.images_per_s),
@@ -84,9 +88,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 /// Times training steps on one random batch, and returns the trained model for inference.
 fn measure_training(args: &BenchArgs, runs: usize, rng: &mut SmallRng, device: &Device) -> Result<(TrainingTimes, SeCnn)> {
-    let train_set = random_images(args.train_batch, rng);
+    let model = args.architecture.config(10)?;
+    let train_set = random_images(args.train_batch, model.input_size, rng);
     let config = TrainingConfig { schedule: Schedule::Constant, ..TrainingConfig::default() };
-    let mut trainer = Trainer::new(SeCnnConfig::new().init(device), config, 1, device);
+    let mut trainer = Trainer::new(model.init(device), config, 1, device);
     let indices: Vec<usize> = (0..train_set.len()).collect();
     let read_every = if args.read_every == 0 { usize::MAX } else { args.read_every };
     // Each step builds its batch from host memory, as real training does; the metrics are read
@@ -124,7 +129,7 @@ fn prepare_batch_ms(set: &ImageSet, indices: &[usize], rng: &mut SmallRng, devic
 
 /// Batch-1 latencies (ms) and batch-256 throughputs (images/s), one per run, each read back.
 fn measure_inference(model: &SeCnn, runs: usize, rng: &mut SmallRng, device: &Device) -> Result<(Vec<f64>, Vec<f64>)> {
-    let set = random_images(INFER_BATCH, rng);
+    let set = random_images(INFER_BATCH, model.input_size(), rng);
     let infer = |batch: &[&Planes], repeats: usize| -> Result<f64> {
         let started = Instant::now();
         for _ in 0..repeats {
@@ -142,10 +147,10 @@ fn measure_inference(model: &SeCnn, runs: usize, rng: &mut SmallRng, device: &De
     Ok((latency, throughput))
 }
 
-/// `n` images of random pixels, labelled round the ten CIFAR-10 classes.
-fn random_images(n: usize, rng: &mut SmallRng) -> ImageSet {
+/// `n` images of `side` px of random pixels, labelled round the ten CIFAR-10 classes.
+fn random_images(n: usize, side: usize, rng: &mut SmallRng) -> ImageSet {
     ImageSet {
-        images: (0..n).map(|_| std::array::from_fn(|_| rng.random())).collect(),
+        images: (0..n).map(|_| Planes::new(side, (0..3 * side * side).map(|_| rng.random()).collect())).collect(),
         labels: (0..n).map(|i| i % 10).collect(),
         classes: data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
         names: vec![],

@@ -22,8 +22,8 @@ use std::{
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Dataset folder (image folder or CIFAR-10 binary batches), or a `.zip`: a project the page
-    /// saved, or a zip of class folders.
+    /// Dataset folder (image folder, CIFAR-10 batches or CIFAR-100's train.bin / test.bin), or a
+    /// `.zip`: a project the page saved, or a zip of class folders.
     #[arg(long)]
     data: PathBuf,
     /// Which split when the folder has train/ and test/ (or binary batches).
@@ -98,7 +98,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(storage) = smaller_storage(&args) {
         loaded = round_trip(&loaded, storage, &device)?;
     }
-    let set = load_data(&args.data, args.split.split())?.set;
+    let set = load_data(&args.data, args.split.split(), loaded.info.input_size)?.set;
     if set.classes != loaded.info.classes {
         bail!(
             "the dataset's classes {:?} differ from the model's {:?}",

@@ -28,7 +28,7 @@ pub struct ExportArgs {
     format: ExportFormat,
     #[arg(long, short)]
     output: PathBuf,
-    /// Also write the model's logits on `data::fixed_test_patterns()` as JSON, for
+    /// Also write the model's logits on `data::fixed_test_patterns` (at its input size) as JSON, for
     /// `tools/check_pytorch_export.py` to compare PyTorch's against.
     #[arg(long)]
     logits: Option<PathBuf>,
@@ -51,7 +51,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     std::fs::write(&args.output, bytes).with_context(|| format!("{}", args.output.display()))?;
     println!("wrote {} ({} classes: {})", args.output.display(), loaded.info.classes.len(), loaded.info.classes.join(", "));
     if let Some(path) = &args.logits {
-        let inputs = data::fixed_test_patterns();
+        let inputs = data::fixed_test_patterns(loaded.info.input_size);
         let refs: Vec<&data::Planes> = inputs.iter().collect();
         let logits = block_on(inference::read_f32(loaded.model.forward(data::batch_tensor(&refs, &device))))?;
         let json = serde_json::json!({ "shape": [inputs.len(), loaded.info.classes.len()], "logits": logits });
@@ -76,7 +76,7 @@ fn onnx(loaded: &weights::LoadedModel) -> Result<Vec<u8>> {
 /// `{"blocks": [{"shape": [images, channels], "weights": [...]}, ...]}`, images in order.
 fn write_se_weights(path: &Path, loaded: &weights::LoadedModel, device: &Device) -> Result<()> {
     let mut blocks: Vec<(usize, Vec<f32>)> = Vec::new();
-    let inputs = data::fixed_test_patterns();
+    let inputs = data::fixed_test_patterns(loaded.info.input_size);
     for image in &inputs {
         let per_block = block_on(inference::se_weights(&loaded.model, image, device))?;
         blocks.resize(per_block.len(), (0, Vec::new()));

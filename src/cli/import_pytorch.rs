@@ -1,4 +1,5 @@
-//! `secnn import-pytorch`: a PyTorch `state_dict` of the seed's CNN turned into a weights file.
+//! `secnn import-pytorch`: a PyTorch `state_dict` of the seed's CNN (or of any member of its
+//! family) turned into a weights file.
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
@@ -9,7 +10,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ImportPytorchArgs {
-    /// `.pth` file holding the seed CNN's `state_dict` (`torch.save`, either format).
+    /// `.pth` file holding the `state_dict` of the seed's CNN or of a member of its family
+    /// (`torch.save`, either format); the architecture is read from its shapes.
     input: PathBuf,
     #[arg(long, short)]
     output: PathBuf,

@@ -4,6 +4,7 @@
 //! subcommand has its own module; what several of them need (the device, datasets and weights
 //! files read with the user's paths in the errors) is here, and all printing is in [`print`].
 
+mod architecture;
 mod bench;
 mod eval;
 mod export;
@@ -28,7 +29,7 @@ const SHIPPED_WEIGHTS: &str = "www/secnn/model/secnn-cifar10.bpk";
 const SHIPPED_BYTES: &[u8] = include_bytes!("../../www/secnn/model/secnn-cifar10.bpk");
 
 #[derive(Parser)]
-#[command(name = "secnn", version, about = "Squeeze-and-Excitation CNN for CIFAR-10: train, evaluate, predict, import")]
+#[command(name = "secnn", version, about = "Squeeze-and-Excitation CNNs (the seed's CIFAR-10 model and its family): train, evaluate, predict, import")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,8 +87,9 @@ fn device(backend: &BackendArg) -> Result<Device> {
     open_device(backend.backend).map_err(anyhow::Error::msg)
 }
 
-/// Loads a dataset with a progress bar and reports skipped files.
-fn load_data(root: &Path, split: Split) -> Result<Loaded> {
+/// Loads a dataset at `size` px (the model's input size) with a progress bar and reports
+/// skipped files.
+fn load_data(root: &Path, split: Split, size: usize) -> Result<Loaded> {
     if !root.exists() {
         bail!("{}: no such folder or file", root.display());
     }
@@ -96,7 +98,7 @@ fn load_data(root: &Path, split: Split) -> Result<Loaded> {
         progress.set_length(total as u64);
         progress.set_position(done as u64);
     };
-    let loaded = data::load_dataset(root, split, &update)?;
+    let loaded = data::load_dataset(root, split, size, &update)?;
     progress.finish_and_clear();
     print::skipped_files(&loaded.skipped);
     if loaded.set.is_empty() {

@@ -51,7 +51,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let mut reports = Vec::new();
     let mut failures = 0;
     for path in &args.images {
-        let planes = match read_image(path) {
+        let planes = match read_image(path, loaded.info.input_size) {
             Ok(planes) => planes,
             Err(reason) => {
                 eprintln!("{}: {reason}", path.display());
@@ -74,9 +74,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_image(path: &Path) -> Result<Planes, String> {
+/// The image file at `path` as a model of `size` px sees it.
+fn read_image(path: &Path, size: usize) -> Result<Planes, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    data::decode_image(&bytes).map_err(|e| e.to_string())
+    data::decode_image(&bytes, size).map_err(|e| e.to_string())
 }
 
 /// Prints the image's top classes, or with `--json` returns them.

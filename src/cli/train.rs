@@ -1,7 +1,7 @@
 //! `secnn train`: a new run (from random or `--init` weights) or `--resume` of a run directory,
 //! with a checkpoint written after every epoch.
 
-use super::{BackendArg, device, load_data, print, read_weights};
+use super::{BackendArg, architecture::ArchitectureArgs, device, load_data, print, read_weights};
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use clap::Args;
@@ -11,10 +11,10 @@ use secnn::{
     checkpoint::{self, EpochRecord, RunState},
     data::{ImageSet, Split},
     distill::{Teacher, TeacherLogits},
-    model::{SeCnn, SeCnnConfig},
+    model::SeCnn,
     session::{self, EpochReport, ReadPacer, TrainingSession},
     training::{Trainer, TrainingConfig, TrainingOptions},
-    weights::ModelInfo,
+    weights::{self, LoadedModel, ModelInfo},
 };
 use std::{
     path::{Path, PathBuf},
@@ -24,7 +24,9 @@ use std::{
 #[derive(Args)]
 pub struct TrainArgs {
     /// Dataset: an image folder (root/<class>/*.jpg, or root/train/<class>/...), a folder of
-    /// CIFAR-10 binary batches, or a `.zip`: a project the page saved, or a zip of class folders.
+    /// CIFAR-10 binary batches or CIFAR-100's train.bin / test.bin (fine labels, named by
+    /// fine_label_names.txt beside them), or a `.zip`: a project the page saved, or a zip of
+    /// class folders.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Run directory for checkpoints and the final `model.bpk`.
@@ -41,6 +43,9 @@ pub struct TrainArgs {
     /// --kd-weight). Augmentation then uses the teacher's crop/flip views.
     #[arg(long)]
     teacher: Option<PathBuf>,
+    /// The architecture of a new model (`--init` and `--resume` take the file's).
+    #[command(flatten)]
+    architecture: ArchitectureArgs,
     #[command(flatten)]
     options: TrainingOptions,
     /// Turn off random-crop + flip augmentation.
@@ -62,35 +67,50 @@ pub struct TrainArgs {
 /// What a run trains: the model with its description, and the state its checkpoints record.
 type Run = (Trainer, ModelInfo, RunState);
 
+/// Where a run's model comes from.
+enum Start {
+    /// `--resume`: the run's own checkpoint, whose description says its input size.
+    Resume(RunState, usize),
+    /// `--init`: these weights.
+    Init(LoadedModel),
+    /// A new model of the architecture flags' member.
+    Fresh,
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     let device = device(&args.backend)?;
-    let previous = previous_run(&args)?;
-    let data_root = match (&args.data, &previous) {
+    let start = start(&args, &device)?;
+    let data_root = match (&args.data, &start) {
         (Some(path), _) => path.clone(),
-        (None, Some(state)) => state.data.clone(),
-        (None, None) => bail!("--data is required for a new run"),
+        (None, Start::Resume(state, _)) => state.data.clone(),
+        (None, _) => bail!("--data is required for a new run"),
     };
     let kd_option = args.options.kd_temperature.is_some() || args.options.kd_weight.is_some();
-    if kd_option && args.teacher.is_none() && previous.is_none() {
+    if kd_option && args.teacher.is_none() && !matches!(start, Start::Resume(..)) {
         bail!("--kd-temperature and --kd-weight need --teacher");
     }
-    let mut set = load_data(&data_root, Split::Train)?.set;
+    let input_size = match &start {
+        Start::Resume(_, size) => *size,
+        Start::Init(loaded) => loaded.info.input_size,
+        Start::Fresh => args.architecture.input_size(),
+    };
+    let mut set = load_data(&data_root, Split::Train, input_size)?.set;
     if let Some(limit) = args.limit_per_class {
         set = limit_per_class(set, limit);
     }
-    let config = match &previous {
+    let config = match &start {
         // A resumed run keeps its recipe; only --epochs may change its length.
-        Some(state) => state.config.clone(),
-        None => new_recipe(&args),
+        Start::Resume(state, _) => state.config.clone(),
+        _ => new_recipe(&args),
     };
     let (train_set, validation) = config.split(set);
-    if previous.is_none() {
+    if !matches!(start, Start::Resume(..)) {
         write_validation_list(&args.out, validation.as_ref())?;
     }
     let steps_per_epoch = train_set.len().div_ceil(config.batch_size);
-    let (trainer, info, state) = match previous {
-        Some(_) => resume(&args, steps_per_epoch, &device)?,
-        None => new_run(&args, &config, &train_set, &data_root, steps_per_epoch, &device)?,
+    let (trainer, info, state) = match start {
+        Start::Resume(..) => resume(&args, steps_per_epoch, &device)?,
+        start => new_run(&args, start, &config, &train_set, &data_root, steps_per_epoch, &device)?,
     };
     print::training_plan(&config, train_set.len(), validation.as_ref().map_or(0, |v| v.len()), steps_per_epoch);
     let teacher = match state.teacher.as_deref() {
@@ -103,6 +123,28 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => session,
     };
     run_epochs(&args, session, info, state)
+}
+
+/// Where the run's model comes from: the run in `--out` (`--resume`), `--init`'s weights, or
+/// a new model of the architecture flags (checked before any data is read).
+fn start(args: &TrainArgs, device: &Device) -> Result<Start> {
+    let previous = previous_run(args)?;
+    if args.architecture.given() && (previous.is_some() || args.init.is_some()) {
+        bail!("--widths, --reduction, --hidden and --input-size describe a new model: --init and --resume take the file's architecture");
+    }
+    if let Some(state) = previous {
+        let path = args.out.join(checkpoint::MODEL_FILE);
+        let bytes = std::fs::read(&path).with_context(|| format!("--resume: {}", path.display()))?;
+        let info = weights::read_info(&bytes).with_context(|| format!("{}", path.display()))?;
+        return Ok(Start::Resume(state, info.input_size));
+    }
+    match &args.init {
+        Some(path) => Ok(Start::Init(read_weights(path, device)?)),
+        None => {
+            args.architecture.check_early()?;
+            Ok(Start::Fresh)
+        }
+    }
 }
 
 /// The run `--resume` continues, or `None` for a new run (refused where `--out` holds one).
@@ -177,16 +219,18 @@ fn resume(args: &TrainArgs, steps_per_epoch: usize, device: &Device) -> Result<R
     Ok((restored.trainer, restored.info, restored.state))
 }
 
-/// A fresh run on `train_set` with the recipe `config`.
+/// A fresh run on `train_set` with the recipe `config`, from `start` (`--init`'s weights or a
+/// new model).
 fn new_run(
     args: &TrainArgs,
+    start: Start,
     config: &TrainingConfig,
     train_set: &ImageSet,
     data_root: &Path,
     steps_per_epoch: usize,
     device: &Device,
 ) -> Result<Run> {
-    let (model, mut info) = initial_model(args.init.as_deref(), config, &train_set.classes, device)?;
+    let (model, mut info) = initial_model(args, start, config, &train_set.classes, device)?;
     info.classes = train_set.classes.clone();
     // Whatever `--init` measured described other weights.
     info.forget_accuracy();
@@ -202,24 +246,20 @@ fn new_run(
     Ok((trainer, info, state))
 }
 
-/// The weights `init` holds (with a new last layer when its classes differ from `classes`), or a
-/// random initialisation drawn from the recipe's seed.
-fn initial_model(
-    init: Option<&Path>,
-    config: &TrainingConfig,
-    classes: &[String],
-    device: &Device,
-) -> Result<(SeCnn, ModelInfo)> {
-    let Some(path) = init else {
-        let model_config = SeCnnConfig::new().with_num_classes(classes.len());
+/// `--init`'s weights (with a new last layer when its classes differ from `classes`), or a
+/// model of the architecture flags with a random initialisation drawn from the recipe's seed.
+fn initial_model(args: &TrainArgs, start: Start, config: &TrainingConfig, classes: &[String], device: &Device) -> Result<(SeCnn, ModelInfo)> {
+    let Start::Init(loaded) = start else {
+        let model_config = args.architecture.config(classes.len())?;
         device.seed(config.seed);
         let info = ModelInfo::new(&model_config, vec![], "SE-CNN", "");
         return Ok((model_config.init(device), info));
     };
-    let loaded = read_weights(path, device)?;
     let mut model = loaded.model;
     if loaded.info.classes != classes {
+        let path = args.init.as_deref().unwrap_or(Path::new("--init"));
         eprintln!("classes differ from {}: re-initialising the last layer", path.display());
+        loaded.info.config().with_num_classes(classes.len()).check()?;
         model = model.with_new_head(classes.len(), device);
     }
     Ok((model, loaded.info))

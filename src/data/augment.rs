@@ -2,14 +2,13 @@
 //! mirror. A [`CropFlip`] names one such crop + flip, so a teacher's logits can be matched to the
 //! exact view the student sees.
 
-use super::image::{IMAGE_BYTES, Planes};
-use crate::model::INPUT_SIZE;
+use super::image::Planes;
 use rand::{Rng, RngCore};
 
 /// Padding (black pixels on every side) of the training augmentation's random crop.
 pub const CROP_PAD: i8 = 4;
 
-/// One crop + flip of the training augmentation: the 32x32 window at offset `(dx, dy)` (each
+/// One crop + flip of the training augmentation: the window of the image's size at offset `(dx, dy)` (each
 /// in `-CROP_PAD..=CROP_PAD`) of the image padded with black, mirrored when `flip`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CropFlip {
@@ -27,13 +26,13 @@ impl CropFlip {
         Self { dx, dy, flip }
     }
 
-    /// The view of `planes`: `out[y][x] = in[y + dy][x + dx]`, or `in[y + dy][31 - (x + dx)]`
+    /// The view of `planes`: `out[y][x] = in[y + dy][x + dx]`, or `in[y + dy][side - 1 - (x + dx)]`
     /// when flipped; black outside the image.
     pub fn apply(self, planes: &Planes) -> Planes {
-        let size = INPUT_SIZE as i32;
+        let size = planes.side() as i32;
         let (dx, dy) = (self.dx as i32, self.dy as i32);
-        let mut out = [0u8; IMAGE_BYTES];
-        let area = INPUT_SIZE * INPUT_SIZE;
+        let mut out = Planes::zeros(planes.side());
+        let area = planes.area();
         for channel in 0..3 {
             for y in 0..size {
                 let src_y = y + dy;

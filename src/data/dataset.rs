@@ -1,10 +1,13 @@
 //! Labelled sets of images: [`ImageSet`] in memory, the formats it is read from (image folders
-//! `root/<class>/*`, archives of them or projects (`.zip`), and the official CIFAR-10 binary
-//! batches), splits, shuffles and batch tensors.
+//! `root/<class>/*`, archives of them or projects (`.zip`), and the CIFAR binaries, `cifar`),
+//! splits, shuffles and batch tensors. Images are read at the model's input size.
 
-use super::image::{IMAGE_BYTES, Planes, decode_image, normalize};
-use secnn_archive::{Archive, ArchiveError, CIFAR10_CLASSES, class_order, read_archive_split};
-use crate::model::INPUT_SIZE;
+use super::{
+    cifar::{has_cifar_binaries, load_cifar_binary},
+    examples::ExamplesError,
+    image::{Planes, decode_image, normalize},
+};
+use secnn_archive::{Archive, ArchiveError, class_order, read_archive_split};
 use burn::prelude::*;
 use rand::{Rng, RngCore};
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// File extensions treated as images when scanning folders.
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "gif", "webp", "jfif"];
 
-/// A labelled set of 32x32 images held in memory.
+/// A labelled set of images of one size (the model's input size) held in memory.
 #[derive(Debug, Clone, Default)]
 pub struct ImageSet {
     pub images: Vec<Planes>,
@@ -49,7 +52,7 @@ impl ImageSet {
             let want_valid = (per_class_total[label] as f64 * fraction).round() as usize;
             let target = if per_class_seen[label] < want_valid { &mut valid } else { &mut train };
             per_class_seen[label] += 1;
-            target.images.push(images[index]);
+            target.images.push(images[index].clone());
             target.labels.push(label);
             if let Some(name) = self.names.get(index) {
                 target.names.push(name.clone());
@@ -78,12 +81,17 @@ pub enum DatasetError {
     },
     #[error("{0}: no class sub-folders with images found (expected root/<class>/*.jpg)")]
     NoClasses(PathBuf),
-    #[error("{0}: no CIFAR-10 binary batches found (data_batch_*.bin / test_batch.bin)")]
+    #[error("{0}: no CIFAR binaries found (CIFAR-10's data_batch_*.bin / test_batch.bin, or CIFAR-100's train.bin / test.bin)")]
     NoCifarBatches(PathBuf),
-    #[error("{path}: {len} bytes is not a whole number of 3073-byte CIFAR-10 records")]
+    #[error("{path}: {len} bytes is not a whole number of CIFAR-10 (3073-byte) or CIFAR-100 (3074-byte) records")]
     BadCifarFile { path: PathBuf, len: usize },
-    #[error("{path}: label {label} is out of range for CIFAR-10")]
-    BadCifarLabel { path: PathBuf, label: u8 },
+    #[error("{path}: label {label} is out of range for {classes} classes")]
+    BadCifarLabel { path: PathBuf, label: u8, classes: usize },
+    #[error("{path}: {found} class names where the data has {expected} classes")]
+    BadLabelNames { path: PathBuf, found: usize, expected: usize },
+    /// Examples handed back by the page (`examples`) that do not read.
+    #[error("{path}: {source}")]
+    BadExamples { path: PathBuf, source: ExamplesError },
     // As `Io`: the archive's refusal is the source, printed after the path.
     #[error("{}", path.display())]
     Archive { path: PathBuf, source: ArchiveError },
@@ -103,7 +111,7 @@ pub struct Loaded {
     pub skipped: Vec<Skipped>,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
     move |source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
@@ -151,15 +159,16 @@ fn is_hidden(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Loads an image folder, decoding on all cores. Undecodable files are skipped and reported.
-/// `progress` is called with the number of files done so far.
+/// Loads an image folder at `size` px, decoding on all cores. Undecodable files are skipped and
+/// reported. `progress` is called with the number of files done so far.
 pub fn load_image_folder(
     root: &Path,
+    size: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Loaded, DatasetError> {
     let (classes, files) = list_image_folder(root)?;
     let read = |(path, _): &(PathBuf, usize)| std::fs::read(path).map_err(|e| e.to_string());
-    let results = decode_all(&files, read, progress);
+    let results = decode_all(&files, size, read, progress);
     let mut loaded = Loaded {
         set: ImageSet { classes, ..Default::default() },
         skipped: Vec::new(),
@@ -177,9 +186,10 @@ pub fn load_image_folder(
     Ok(loaded)
 }
 
-/// Decodes `items` on all cores, in order: `read` gives each one's file bytes.
+/// Decodes `items` at `size` px on all cores, in order: `read` gives each one's file bytes.
 fn decode_all<T: Sync>(
     items: &[T],
+    size: usize,
     read: impl Fn(&T) -> Result<Vec<u8>, String> + Sync,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<Result<Planes, String>> {
@@ -187,7 +197,7 @@ fn decode_all<T: Sync>(
     let done = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let decode = |item: &T| {
-        let result = read(item).and_then(|bytes| decode_image(&bytes).map_err(|e| e.to_string()));
+        let result = read(item).and_then(|bytes| decode_image(&bytes, size).map_err(|e| e.to_string()));
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if n.is_multiple_of(256) || n == total {
             progress(n, total);
@@ -204,22 +214,23 @@ fn decode_all<T: Sync>(
 }
 
 /// Loads an archive (`.zip`): a project's photos, or a zip of class folders (the `split`
-/// folders where it is split so), decoded on all cores. The archive's skipped entries and
-/// undecodable images are reported.
-pub fn load_archive(path: &Path, split: Split, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Loaded, DatasetError> {
+/// folders where it is split so), decoded at `size` px on all cores. The archive's skipped
+/// entries and undecodable images are reported.
+pub fn load_archive(path: &Path, split: Split, size: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Loaded, DatasetError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     let archive = read_archive_split(&bytes, split.folder())
         .map_err(|source| DatasetError::Archive { path: path.to_path_buf(), source })?;
-    Ok(archive_set(archive, progress))
+    Ok(archive_set(archive, size, progress))
 }
 
-/// An archive's images as a set with its class names: each decoded with the one input rule.
-pub fn archive_set(archive: Archive, progress: &(dyn Fn(usize, usize) + Sync)) -> Loaded {
+/// An archive's images as a set with its class names: each decoded at `size` px with the one
+/// input rule.
+pub fn archive_set(archive: Archive, size: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> Loaded {
     let classes: Vec<String> = archive.classes.iter().map(|c| c.name.clone()).collect();
     let files: Vec<(String, usize, Vec<u8>)> = archive.classes.into_iter().enumerate()
         .flat_map(|(label, class)| class.files.into_iter().map(move |file| (format!("{}/{}", class.name, file.name), label, file.bytes)))
         .collect();
-    let results = decode_all(&files, |(_, _, bytes)| Ok(bytes.clone()), progress);
+    let results = decode_all(&files, size, |(_, _, bytes)| Ok(bytes.clone()), progress);
     let mut loaded = Loaded { set: ImageSet { classes, ..Default::default() }, skipped: Vec::new() };
     loaded.skipped.extend(archive.skipped.into_iter().map(|s| Skipped { path: s.name.into(), reason: s.reason.to_string() }));
     for ((name, label, _), result) in files.into_iter().zip(results) {
@@ -235,33 +246,7 @@ pub fn archive_set(archive: Archive, progress: &(dyn Fn(usize, usize) + Sync)) -
     loaded
 }
 
-/// Parses records of the official CIFAR-10 binary format: 1 label byte + 3072 pixel bytes
-/// (red, green, blue planes of 32x32) each.
-pub fn parse_cifar_records(bytes: &[u8], path: &Path, set: &mut ImageSet) -> Result<(), DatasetError> {
-    const RECORD: usize = 1 + IMAGE_BYTES;
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
-        return Err(DatasetError::BadCifarFile {
-            path: path.to_path_buf(),
-            len: bytes.len(),
-        });
-    }
-    for record in bytes.chunks_exact(RECORD) {
-        let label = record[0];
-        if label as usize >= CIFAR10_CLASSES.len() {
-            return Err(DatasetError::BadCifarLabel {
-                path: path.to_path_buf(),
-                label,
-            });
-        }
-        let mut planes = [0u8; IMAGE_BYTES];
-        planes.copy_from_slice(&record[1..]);
-        set.images.push(planes);
-        set.labels.push(label as usize);
-    }
-    Ok(())
-}
-
-/// Which split of the CIFAR-10 binary release (or of a split image folder) to read.
+/// Which split of the CIFAR binaries (or of a split image folder) to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
     Train,
@@ -278,67 +263,26 @@ impl Split {
     }
 }
 
-/// Loads the official CIFAR-10 binary batches from `dir` (`data_batch_1..5.bin` for train,
-/// `test_batch.bin` for test), also when `dir` holds the `cifar-10-batches-bin` folder.
-pub fn load_cifar_binary(dir: &Path, split: Split) -> Result<Loaded, DatasetError> {
-    let dir = if dir.join("cifar-10-batches-bin").is_dir() {
-        dir.join("cifar-10-batches-bin")
-    } else {
-        dir.to_path_buf()
-    };
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(io_err(&dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().unwrap_or_default().to_string_lossy();
-            match split {
-                Split::Train => name.starts_with("data_batch_") && name.ends_with(".bin"),
-                Split::Test => name == "test_batch.bin",
-            }
-        })
-        .collect();
-    names.sort();
-    if names.is_empty() {
-        return Err(DatasetError::NoCifarBatches(dir));
-    }
-    let mut loaded = Loaded {
-        set: ImageSet {
-            classes: CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        },
-        skipped: Vec::new(),
-    };
-    for path in names {
-        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
-        parse_cifar_records(&bytes, &path, &mut loaded.set)?;
-    }
-    Ok(loaded)
-}
-
-/// Loads any format: a folder with CIFAR-10 binary batches, an image folder, or an archive
-/// (`.zip`: a project or a zip of class folders). For an image folder, `split` picks
-/// `root/train` or `root/test` when those exist.
+/// Loads any format at `size` px: a folder with CIFAR-10 or CIFAR-100 binaries, an image
+/// folder, or an archive (`.zip`: a project or a zip of class folders). For an image folder,
+/// `split` picks `root/train` or `root/test` when those exist.
 pub fn load_dataset(
     root: &Path,
     split: Split,
+    size: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Loaded, DatasetError> {
     if is_archive(root) {
-        return load_archive(root, split, progress);
+        return load_archive(root, split, size, progress);
     }
-    let has_batches = |dir: &Path| {
-        dir.join("test_batch.bin").exists()
-            || dir.join("data_batch_1.bin").exists()
-            || dir.join("cifar-10-batches-bin").is_dir()
-    };
-    if has_batches(root) {
-        return load_cifar_binary(root, split);
+    if has_cifar_binaries(root) {
+        return load_cifar_binary(root, split, size);
     }
     let sub = root.join(split.folder());
     if sub.is_dir() {
-        load_image_folder(&sub, progress)
+        load_image_folder(&sub, size, progress)
     } else {
-        load_image_folder(root, progress)
+        load_image_folder(root, size, progress)
     }
 }
 
@@ -347,9 +291,10 @@ pub fn is_archive(path: &Path) -> bool {
     path.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
-/// A batch tensor `[batch, 3, 32, 32]` on `device`.
+/// A batch tensor `[batch, 3, side, side]` on `device` (every image of one side).
 pub fn batch_tensor(batch: &[&Planes], device: &Device) -> Tensor<4> {
-    let data = TensorData::new(normalize(batch), [batch.len(), 3, INPUT_SIZE, INPUT_SIZE]);
+    let side = batch.first().map_or(0, |planes| planes.side());
+    let data = TensorData::new(normalize(batch), [batch.len(), 3, side, side]);
     Tensor::from_data(data, device)
 }
 
@@ -366,15 +311,17 @@ pub fn epoch_order(len: usize, rng: &mut impl Rng) -> Vec<usize> {
     order
 }
 
-/// Four deterministic 32x32 images (gradients, stripes, a disc, noise-like texture) for
-/// comparing backends and builds on identical inputs.
-pub fn fixed_test_patterns() -> Vec<Planes> {
+/// Four deterministic images of `side` px (gradients, stripes, a disc, noise-like texture) for
+/// comparing backends and builds on identical inputs: the 32 px patterns, scaled by nearest
+/// neighbour to other sides.
+pub fn fixed_test_patterns(side: usize) -> Vec<Planes> {
     let pattern = |f: &dyn Fn(usize, usize, usize) -> u8| {
-        let mut planes = [0u8; IMAGE_BYTES];
+        let mut planes = Planes::zeros(side);
+        let at_32 = |v: usize| v * 32 / side;
         for c in 0..3 {
-            for y in 0..INPUT_SIZE {
-                for x in 0..INPUT_SIZE {
-                    planes[c * INPUT_SIZE * INPUT_SIZE + y * INPUT_SIZE + x] = f(c, y, x);
+            for y in 0..side {
+                for x in 0..side {
+                    planes[c * side * side + y * side + x] = f(c, at_32(y), at_32(x));
                 }
             }
         }

@@ -1,7 +1,6 @@
 //! One image in, one model input out: decoding (with EXIF orientation and a size limit), the one
 //! resize rule, [`Planes`] and their conversions, and normalisation.
 
-use crate::model::INPUT_SIZE;
 pub use secnn_archive::{is_heif, looks_like_image};
 use image::{DynamicImage, ImageDecoder, RgbImage, imageops::FilterType, metadata::Orientation};
 
@@ -9,8 +8,6 @@ use image::{DynamicImage, ImageDecoder, RgbImage, imageops::FilterType, metadata
 pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 /// Per-channel standard deviation used by the seed's tutorial.
 pub const STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
-/// Bytes of one model input: 3 channel planes of 32x32.
-pub const IMAGE_BYTES: usize = 3 * INPUT_SIZE * INPUT_SIZE;
 /// Largest image we agree to decode: 120 megapixels, above every phone camera of today (48–50 MP
 /// are common, 108 MP exist). The header is checked before any pixel is decoded, so a
 /// decompression bomb (a 60000x60000 header, a 400 MP all-zero PNG) is refused without
@@ -47,13 +44,70 @@ pub enum ImageError {
     },
 }
 
-/// One 32x32 image as three 8-bit channel planes (`[3, 32, 32]`, CIFAR-10's own layout).
-pub type Planes = [u8; IMAGE_BYTES];
+/// One square image as three 8-bit channel planes, `[3, side, side]` (CIFAR's own layout, at
+/// 32 px there): what the model takes, at its input size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planes {
+    side: usize,
+    bytes: Vec<u8>,
+}
+
+impl Planes {
+    /// `bytes` as the planes of a `side`-pixel image; they must be `3 · side · side` bytes.
+    pub fn new(side: usize, bytes: Vec<u8>) -> Self {
+        assert_eq!(bytes.len(), 3 * side * side, "planes of a {side} px image");
+        Self { side, bytes }
+    }
+
+    /// A black image of `side` pixels.
+    pub fn zeros(side: usize) -> Self {
+        Self::new(side, vec![0; 3 * side * side])
+    }
+
+    /// Width and height in pixels.
+    pub fn side(&self) -> usize {
+        self.side
+    }
+
+    /// Pixels per channel plane.
+    pub fn area(&self) -> usize {
+        self.side * self.side
+    }
+
+    /// Plane `channel` (0 red, 1 green, 2 blue), row by row.
+    pub fn plane(&self, channel: usize) -> &[u8] {
+        &self.bytes[channel * self.area()..][..self.area()]
+    }
+
+    /// The same image at `side` pixels by the one resize rule ([`to_model_input`]); a copy when
+    /// it is that size already.
+    pub fn resized(&self, side: usize) -> Planes {
+        if side == self.side {
+            return self.clone();
+        }
+        let rgb = RgbImage::from_raw(self.side as u32, self.side as u32, planes_to_rgb(self)).expect("whole planes");
+        to_model_input(&DynamicImage::ImageRgb8(rgb), side).expect("a non-empty image")
+    }
+}
+
+impl std::ops::Deref for Planes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::ops::DerefMut for Planes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
+}
 
 /// Decodes any supported image file format, turns it upright as its EXIF orientation says
-/// (how phones store portrait photos), and applies [`to_model_input`].
-pub fn decode_image(bytes: &[u8]) -> Result<Planes, ImageError> {
-    to_model_input(&decode_upright(bytes)?)
+/// (how phones store portrait photos), and applies [`to_model_input`] for a model of `size` px.
+pub fn decode_image(bytes: &[u8], size: usize) -> Result<Planes, ImageError> {
+    to_model_input(&decode_upright(bytes)?, size)
 }
 
 /// Size of the upright image (EXIF orientation applied) from the file's header alone.
@@ -113,8 +167,8 @@ fn open_decoder(bytes: &[u8]) -> Result<impl ImageDecoder + '_, ImageError> {
     Ok(decoder)
 }
 
-/// Uses RGBA pixels (as a browser `ImageData` holds them) of any size.
-pub fn rgba_to_model_input(rgba: &[u8], width: u32, height: u32) -> Result<Planes, ImageError> {
+/// Uses RGBA pixels (as a browser `ImageData` holds them) of any size, for a model of `size` px.
+pub fn rgba_to_model_input(rgba: &[u8], width: u32, height: u32, size: usize) -> Result<Planes, ImageError> {
     let expected = width as usize * height as usize * 4;
     if rgba.len() != expected {
         return Err(ImageError::BadBuffer {
@@ -126,16 +180,17 @@ pub fn rgba_to_model_input(rgba: &[u8], width: u32, height: u32) -> Result<Plane
     }
     let image = image::RgbaImage::from_raw(width, height, rgba.to_vec())
         .ok_or(ImageError::Empty)?;
-    to_model_input(&DynamicImage::ImageRgba8(image))
+    to_model_input(&DynamicImage::ImageRgba8(image), size)
 }
 
-/// The one resize rule: short side to 32 px, centre crop to 32x32, RGB planes.
-pub fn to_model_input(image: &DynamicImage) -> Result<Planes, ImageError> {
+/// The one resize rule: short side to `size` px (the model's input size), centre crop to
+/// `size`×`size`, RGB planes.
+pub fn to_model_input(image: &DynamicImage, size: usize) -> Result<Planes, ImageError> {
     let (width, height) = (image.width(), image.height());
     if width == 0 || height == 0 {
         return Err(ImageError::Empty);
     }
-    let side = INPUT_SIZE as u32;
+    let side = size as u32;
     let rgb: RgbImage = if width == side && height == side {
         image.to_rgb8()
     } else {
@@ -147,8 +202,8 @@ pub fn to_model_input(image: &DynamicImage) -> Result<Planes, ImageError> {
             .crop_imm((new_w - side) / 2, (new_h - side) / 2, side, side)
             .to_rgb8()
     };
-    let mut planes = [0u8; IMAGE_BYTES];
-    let area = INPUT_SIZE * INPUT_SIZE;
+    let mut planes = Planes::zeros(size);
+    let area = planes.area();
     for (index, pixel) in rgb.pixels().enumerate() {
         for channel in 0..3 {
             planes[channel * area + index] = pixel[channel];
@@ -159,24 +214,20 @@ pub fn to_model_input(image: &DynamicImage) -> Result<Planes, ImageError> {
 
 /// Planes back to interleaved RGB bytes (for showing what the model sees).
 pub fn planes_to_rgb(planes: &Planes) -> Vec<u8> {
-    let area = INPUT_SIZE * INPUT_SIZE;
+    let area = planes.area();
     (0..area)
         .flat_map(|i| [planes[i], planes[area + i], planes[2 * area + i]])
         .collect()
 }
 
-/// Normalised floats for a batch of planes, laid out `[batch, 3, 32, 32]`.
+/// Normalised floats for a batch of planes of one size, laid out `[batch, 3, side, side]`.
 pub fn normalize(batch: &[&Planes]) -> Vec<f32> {
-    let area = INPUT_SIZE * INPUT_SIZE;
-    let mut out = Vec::with_capacity(batch.len() * IMAGE_BYTES);
+    let mut out = Vec::with_capacity(batch.iter().map(|planes| planes.len()).sum());
     for planes in batch {
+        assert_eq!(planes.side(), batch[0].side(), "a batch holds images of one size");
         for channel in 0..3 {
             let (mean, std) = (MEAN[channel], STD[channel]);
-            out.extend(
-                planes[channel * area..(channel + 1) * area]
-                    .iter()
-                    .map(|&v| (v as f32 / 255.0 - mean) / std),
-            );
+            out.extend(planes.plane(channel).iter().map(|&v| (v as f32 / 255.0 - mean) / std));
         }
     }
     out

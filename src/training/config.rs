@@ -50,7 +50,7 @@ pub enum Freeze {
     #[serde(rename = "head")]
     #[cfg_attr(not(target_arch = "wasm32"), value(name = "head"))]
     AllButHead,
-    /// Freeze all but the classifier and the three channel-attention modules. Named
+    /// Freeze all but the classifier and every block's channel-attention module. Named
     /// `head-attention` in options, files and the CLI.
     #[serde(rename = "head-attention")]
     #[cfg_attr(not(target_arch = "wasm32"), value(name = "head-attention"))]

@@ -6,10 +6,7 @@
 //! Here rather than in `data` with the crop + flip: it is an option of a run
 //! ([`super::TrainingConfig::cutout`]) applied on top of the views `data` and a teacher give.
 
-use crate::{
-    data::{IMAGE_BYTES, MEAN, Planes},
-    model::INPUT_SIZE,
-};
+use crate::data::{MEAN, Planes};
 use rand::{Rng, RngCore};
 
 /// The colour a cut square gets, per channel in bytes: the dataset mean ([`MEAN`]) scaled to
@@ -21,7 +18,7 @@ pub const CUTOUT_FILL: [u8; 3] = [
     (MEAN[2] * 255.0 + 0.5) as u8,
 ];
 
-/// One cut: the square of side `size` centred on pixel `(x, y)` of the 32x32 image, that is rows
+/// One cut: the square of side `size` centred on pixel `(x, y)` of the image, that is rows
 /// `y − size/2 .. y − size/2 + size` and the same columns around `x` (integer division; for an
 /// even side the centre is the lower-right of the middle four), clipped to the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,33 +29,33 @@ pub struct Cutout {
 }
 
 impl Cutout {
-    /// A square of side `size` at a uniformly random centre (`x` drawn first, then `y`).
-    pub fn random(size: usize, rng: &mut impl RngCore) -> Self {
-        let x = rng.random_range(0..INPUT_SIZE);
-        let y = rng.random_range(0..INPUT_SIZE);
+    /// A square of side `size` at a uniformly random centre of an image of `side` pixels (`x`
+    /// drawn first, then `y`).
+    pub fn random(size: usize, side: usize, rng: &mut impl RngCore) -> Self {
+        let x = rng.random_range(0..side);
+        let y = rng.random_range(0..side);
         Self { x, y, size }
     }
 
-    /// The rows (or columns) the square covers around `centre`, within the image.
-    fn span(self, centre: usize) -> std::ops::Range<usize> {
+    /// The rows (or columns) the square covers around `centre`, within `0..side`.
+    fn span(self, centre: usize, side: usize) -> std::ops::Range<usize> {
         let start = centre as isize - (self.size / 2) as isize;
         let end = start + self.size as isize;
-        (start.max(0) as usize)..(end.clamp(0, INPUT_SIZE as isize) as usize)
+        (start.max(0) as usize)..(end.clamp(0, side as isize) as usize)
     }
 
-    /// Whether pixel `(x, y)` is cut.
+    /// Whether pixel `(x, y)` (of the image) is cut.
     pub fn covers(self, x: usize, y: usize) -> bool {
-        self.span(self.x).contains(&x) && self.span(self.y).contains(&y)
+        self.span(self.x, usize::MAX >> 1).contains(&x) && self.span(self.y, usize::MAX >> 1).contains(&y)
     }
 
-    /// Sets the square's pixels of `planes` (`[3, 32, 32]` bytes) to [`CUTOUT_FILL`].
+    /// Sets the square's pixels of `planes` (`[3, side, side]` bytes) to [`CUTOUT_FILL`].
     pub fn apply(self, planes: &mut Planes) {
-        let area = INPUT_SIZE * INPUT_SIZE;
-        debug_assert_eq!(planes.len(), IMAGE_BYTES);
-        let columns = self.span(self.x);
+        let (side, area) = (planes.side(), planes.area());
+        let columns = self.span(self.x, side);
         for (channel, fill) in CUTOUT_FILL.into_iter().enumerate() {
-            for y in self.span(self.y) {
-                let row = channel * area + y * INPUT_SIZE;
+            for y in self.span(self.y, side) {
+                let row = channel * area + y * side;
                 planes[row + columns.start..row + columns.end].fill(fill);
             }
         }
@@ -69,6 +66,6 @@ impl Cutout {
 /// nothing drawn, so a run without cutout draws the same numbers as before it existed).
 pub fn cut(planes: &mut Planes, size: usize, rng: &mut impl RngCore) {
     if size > 0 {
-        Cutout::random(size, rng).apply(planes);
+        Cutout::random(size, planes.side(), rng).apply(planes);
     }
 }

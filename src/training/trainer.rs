@@ -84,7 +84,7 @@ pub async fn read_metrics(pending: Vec<PendingMetrics>) -> Result<Vec<StepMetric
         .collect())
 }
 
-/// Builds one batch: images `[n, 3, 32, 32]` (augmented when asked) and labels `[n]`.
+/// Builds one batch: images `[n, 3, side, side]` (augmented when asked) and labels `[n]`.
 pub fn make_batch(
     set: &ImageSet,
     indices: &[usize],
@@ -105,7 +105,7 @@ pub fn make_batch(
     (data::batch_tensor(&planes, device), data::label_tensor(set, indices, device))
 }
 
-/// Builds one training batch as `config` augments it: images `[n, 3, 32, 32]`, each crop +
+/// Builds one training batch as `config` augments it: images `[n, 3, side, side]`, each crop +
 /// flipped (with `config.augment`) and then cut ([`TrainingConfig::cutout`]), and labels `[n]`.
 /// Without cutout it is [`make_batch`], drawing the same numbers from `rng`.
 pub fn make_training_batch(
@@ -121,7 +121,7 @@ pub fn make_training_batch(
     let views: Vec<Planes> = indices
         .iter()
         .map(|&i| {
-            let mut view = if config.augment { data::augment(&set.images[i], rng) } else { set.images[i] };
+            let mut view = if config.augment { data::augment(&set.images[i], rng) } else { set.images[i].clone() };
             cutout::cut(&mut view, config.cutout, rng);
             view
         })
@@ -136,17 +136,18 @@ pub fn apply_freeze(mut model: SeCnn, freeze: Freeze) -> SeCnn {
     if freeze == Freeze::None {
         return model;
     }
-    model.conv1 = model.conv1.freeze();
-    model.bn1 = model.bn1.freeze();
-    model.conv2 = model.conv2.freeze();
-    model.bn2 = model.bn2.freeze();
-    model.conv3 = model.conv3.freeze();
-    model.bn3 = model.bn3.freeze();
-    if freeze == Freeze::AllButHead {
-        model.ca1 = model.ca1.freeze();
-        model.ca2 = model.ca2.freeze();
-        model.ca3 = model.ca3.freeze();
-    }
+    model.blocks = model
+        .blocks
+        .into_iter()
+        .map(|mut block| {
+            block.conv = block.conv.freeze();
+            block.bn = block.bn.freeze();
+            if freeze == Freeze::AllButHead {
+                block.attention = block.attention.freeze();
+            }
+            block
+        })
+        .collect();
     model
 }
 
@@ -221,7 +222,7 @@ impl Trainer {
         )
     }
 
-    /// One optimisation step on a batch (`images` `[n, 3, 32, 32]`, `labels` `[n]`), waiting
+    /// One optimisation step on a batch (`images` `[n, 3, side, side]`, `labels` `[n]`), waiting
     /// for its metrics. Loops should use [`Self::queue_step`] and read many steps at once.
     pub async fn step(&mut self, images: Tensor<4>, labels: Tensor<1, Int>) -> Result<StepMetrics, DeviceError> {
         self.queue_step(images, labels).read().await
@@ -254,7 +255,7 @@ impl Trainer {
         self.queue_step_with(labels, Some(teacher), |model| model.forward(images))
     }
 
-    /// One step of the classifier alone on precomputed [`SeCnn::features`] (`[n, 128, 4, 4]`),
+    /// One step of the classifier alone on precomputed [`SeCnn::features`] (`[n, last width, side, side]`),
     /// for head-only fine-tuning where the convolutional part is frozen.
     pub fn queue_step_head(&mut self, features: Tensor<4>, labels: Tensor<1, Int>) -> PendingMetrics {
         let features = features.to_device(&self.device).autodiff();

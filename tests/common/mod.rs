@@ -51,6 +51,9 @@ pub enum Need {
     /// onnx and onnxruntime in `bench/.venv` (the ONNX export's check).
     /// `SECNN_REQUIRE_ONNXRUNTIME=1` makes a skip fail.
     Onnxruntime,
+    /// PyTorch and safetensors in `bench/.venv` (members of the family saved by real PyTorch at
+    /// test time). `SECNN_REQUIRE_TORCH=1` makes a skip fail.
+    Torch,
 }
 
 impl Need {
@@ -59,6 +62,7 @@ impl Need {
             Need::Data => "SECNN_REQUIRE_DATA",
             Need::Wgpu => "SECNN_REQUIRE_WGPU",
             Need::Onnxruntime => "SECNN_REQUIRE_ONNXRUNTIME",
+            Need::Torch => "SECNN_REQUIRE_TORCH",
         }
     }
 
@@ -66,7 +70,7 @@ impl Need {
         match self {
             Need::Data => "run `make data` with ../shared/datasets/cifar10-jpeg.tar.gz present",
             Need::Wgpu => "install a Vulkan driver (`apt-get install mesa-vulkan-drivers` gives lavapipe, a CPU one)",
-            Need::Onnxruntime => "run `make bench/.venv/bin/python` (bench/requirements.txt)",
+            Need::Onnxruntime | Need::Torch => "run `make bench/.venv/bin/python` (bench/requirements.txt)",
         }
     }
 
@@ -131,8 +135,8 @@ pub fn gpu_device(kind: secnn::backend::BackendKind) -> Option<Device> {
 
 /// The planes mirrored left to right, computed here rather than by the crate.
 pub fn mirrored(planes: &Planes) -> Planes {
-    let side = 32;
-    let mut out = [0u8; data::IMAGE_BYTES];
+    let side = planes.side();
+    let mut out = data::Planes::zeros(side);
     for channel in 0..3 {
         for y in 0..side {
             for x in 0..side {
@@ -207,7 +211,7 @@ pub fn synthetic_set(per_class: usize, classes: usize) -> ImageSet {
     };
     for class in 0..classes {
         for index in 0..per_class {
-            let mut planes: Planes = [0; data::IMAGE_BYTES];
+            let mut planes = Planes::zeros(32);
             for (i, v) in planes.iter_mut().enumerate() {
                 let (y, x) = ((i % 1024) / 32, i % 32);
                 let stripe = if class % 2 == 0 { x / 4 } else { y / 4 };
