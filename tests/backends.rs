@@ -72,6 +72,53 @@ fn forward_and_explanation_match_flex(gpu: &Device) {
     assert!(max_abs_diff(&a.gradcam.values, &b.gradcam.values) <= 1e-2, "Grad-CAM differs");
 }
 
+/// The family's edge shapes on the GPU: widths that are not multiples of 8, a block narrower
+/// than the SE reduction (no bottleneck), four blocks on 64 px, 100 classes. Each committed
+/// member computes PyTorch's logits and SE weights on wgpu, explains with Grad-CAM on its last
+/// block as flex does, and a training step of the four-block one matches flex's.
+#[test]
+fn wgpu_runs_every_width_of_the_familys_members_as_pytorch_and_flex_do() {
+    let Some(gpu) = wgpu_device() else { return };
+    let cpu = Device::flex();
+    let dir = fixture_path("family");
+    for member in family_members(&dir) {
+        let bytes = std::fs::read(dir.join(format!("{}.pth", member.name))).unwrap();
+        let load = |device: &Device| secnn::interop::load_any(&bytes, device).unwrap();
+        let (on_cpu, on_gpu) = (load(&cpu), load(&gpu));
+        let size = member.config.input_size;
+        let trace = on_gpu.model.valid().forward_explained(family_input(member.batch, size, &gpu));
+        let diff = max_abs_diff(&to_vec(trace.logits), &member.logits);
+        assert!(diff <= 1e-3, "{}: wgpu vs PyTorch logits differ by {diff:e}", member.name);
+        for (ours, theirs) in trace.blocks.into_iter().zip(&member.se_weights) {
+            assert!(max_abs_diff(&to_vec(ours.se_weights), theirs) <= 1e-3, "{}: SE weights on wgpu", member.name);
+        }
+        let image = synthetic_set(1, 1).images[0].resized(size);
+        let options = inference::ExplainOptions { top_k: 3, channels: 2, cam_class: Some(1), ..Default::default() };
+        let explain = |loaded: &secnn::weights::LoadedModel, device: &Device| {
+            block_on(inference::explain(&loaded.model.valid(), &image, &loaded.info.classes, &options, device)).unwrap()
+        };
+        let (a, b) = (explain(&on_cpu, &cpu), explain(&on_gpu, &gpu));
+        assert_eq!(b.blocks.len(), member.config.blocks());
+        assert!(max_abs_diff(&a.gradcam.values, &b.gradcam.values) <= 1e-2, "{}: Grad-CAM differs", member.name);
+    }
+    let four = family_members(&dir).into_iter().find(|m| m.config.blocks() == 4).unwrap();
+    let pth = std::fs::read(dir.join(format!("{}.pth", four.name))).unwrap();
+    let model = |device: &Device| secnn::interop::load_any(&pth, device).unwrap().model;
+    let losses = |device: &Device| {
+        use secnn::training::{self, OptimizerKind, Schedule, Trainer, TrainingConfig};
+        let recipe = TrainingConfig { schedule: Schedule::Constant, optimizer: OptimizerKind::Sgd, dropout: 0.0, ..TrainingConfig::default() };
+        let mut set = synthetic_set(2, 2);
+        set.images = set.images.iter().map(|planes| planes.resized(64)).collect();
+        set.classes = (0..100).map(|c| c.to_string()).collect();
+        let indices: Vec<usize> = (0..set.len()).collect();
+        let mut trainer = Trainer::new(model(device), recipe, 1, device);
+        let (images, labels) = training::make_batch(&set, &indices, false, &mut training::epoch_rng(0, 0), device);
+        (0..2).map(|_| block_on(trainer.step(images.clone(), labels.clone())).unwrap().loss).collect::<Vec<f64>>()
+    };
+    let (a, b) = (losses(&cpu), losses(&gpu));
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-3), "four-block losses: flex {a:?}, wgpu {b:?}");
+}
+
 #[test]
 fn a_training_step_on_wgpu_matches_flex() {
     let Some(gpu) = wgpu_device() else { return };

@@ -23,48 +23,9 @@ use std::{
     process::{Command, Output},
 };
 
-/// What `make_family_variants.py` recorded for one member.
-struct Member {
-    name: String,
-    config: SeCnnConfig,
-    bottlenecks: Vec<usize>,
-    batch: usize,
-    logits: Vec<f32>,
-    se_weights: Vec<Vec<f32>>,
-}
-
-/// The members described by `dir/expected.json`.
-fn members(dir: &Path) -> Vec<Member> {
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
-    let batch = json["batch"].as_u64().unwrap() as usize;
-    let numbers = |v: &serde_json::Value| -> Vec<usize> { serde_json::from_value(v.clone()).unwrap() };
-    let floats = |v: &serde_json::Value| -> Vec<f32> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
-    let members = json["members"].as_object().unwrap().iter().map(|(name, m)| Member {
-        name: name.clone(),
-        config: SeCnnConfig::new()
-            .with_widths(numbers(&m["widths"]))
-            .with_reduction(m["reduction"].as_u64().unwrap() as usize)
-            .with_hidden(m["hidden"].as_u64().unwrap() as usize)
-            .with_num_classes(m["classes"].as_u64().unwrap() as usize)
-            .with_input_size(m["input_size"].as_u64().unwrap() as usize),
-        bottlenecks: numbers(&m["bottlenecks"]),
-        batch,
-        logits: floats(&m["logits"]),
-        se_weights: m["se_weights"].as_array().unwrap().iter().map(floats).collect(),
-    });
-    members.collect()
-}
-
-/// The script's fixed input: image `b`, value `i` is `((b * 7919 + i * 104729) % 257) / 128 - 1`.
-fn fixed_input(batch: usize, size: usize, device: &Device) -> Tensor<4> {
-    let per_image = 3 * size * size;
-    let values = (0..batch).flat_map(|b| (0..per_image).map(move |i| ((b * 7919 + i * 104_729) % 257) as f32 / 128.0 - 1.0));
-    Tensor::from_data(TensorData::new(values.collect::<Vec<f32>>(), [batch, 3, size, size]), device)
-}
-
 /// Loads `member` from its `.pth` and its `.safetensors` in `dir`: the architecture read from
 /// the shapes is the one PyTorch built, and the logits and SE weights are PyTorch's within 1e-4.
-fn check_member(dir: &Path, member: &Member) {
+fn check_member(dir: &Path, member: &FamilyMember) {
     let device = Device::flex();
     for extension in ["pth", "safetensors"] {
         let file = format!("{}.{extension}", member.name);
@@ -76,7 +37,7 @@ fn check_member(dir: &Path, member: &Member) {
         assert_eq!(read, built, "{file}: widths, hidden, classes, input size from the shapes");
         let bottlenecks: Vec<usize> = config.widths.iter().map(|&c| config.bottleneck(c)).collect();
         assert_eq!(bottlenecks, member.bottlenecks, "{file}: a reduction that gives PyTorch's SE bottlenecks");
-        let trace = loaded.model.valid().forward_explained(fixed_input(member.batch, config.input_size, &device));
+        let trace = loaded.model.valid().forward_explained(family_input(member.batch, config.input_size, &device));
         let diff = max_abs_diff(&to_vec(trace.logits), &member.logits);
         assert!(diff <= 1e-4, "{file}: max |logit - PyTorch| = {diff:e} (limit 1e-4)");
         assert_eq!(trace.blocks.len(), member.se_weights.len(), "{file}: one SE trace per block");
@@ -90,7 +51,7 @@ fn check_member(dir: &Path, member: &Member) {
 #[test]
 fn the_committed_members_load_from_pth_and_safetensors_and_match_pytorch() {
     let dir = fixture_path("family");
-    let members = members(&dir);
+    let members = family_members(&dir);
     let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["below_reduction", "four_blocks_100", "odd_widths_r4_5"]);
     for member in &members {
@@ -112,7 +73,7 @@ fn the_issues_members_at_full_size_match_pytorch() {
     let dir = TempDir::new("family-issue");
     let made = Command::new(&python).arg(fixture_path("make_family_variants.py")).arg("--issue").arg(dir.path()).output().unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let members = members(dir.path());
+    let members = family_members(dir.path());
     let configs: Vec<&SeCnnConfig> = members.iter().map(|m| &m.config).collect();
     // What the issue asks to cover: other widths, reduction 4 and 8, hidden 256 and 1024, 5 and
     // 100 classes, four blocks, a 64 px input, a width that is not a multiple of 8.

@@ -2,7 +2,10 @@
 #![allow(dead_code)]
 
 use burn::prelude::*;
-use secnn::data::{self, ImageSet, Planes};
+use secnn::{
+    SeCnnConfig,
+    data::{self, ImageSet, Planes},
+};
 use std::path::{Path, PathBuf};
 
 pub fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
@@ -254,4 +257,43 @@ pub fn teacher_logits_bytes(
         }
     }
     bytes
+}
+
+/// What `tests/fixtures/make_family_variants.py` recorded for one member of the family.
+pub struct FamilyMember {
+    pub name: String,
+    pub config: SeCnnConfig,
+    pub bottlenecks: Vec<usize>,
+    pub batch: usize,
+    pub logits: Vec<f32>,
+    pub se_weights: Vec<Vec<f32>>,
+}
+
+/// The members `dir/expected.json` describes (`tests/fixtures/family`, or the script's `--issue` folder).
+pub fn family_members(dir: &Path) -> Vec<FamilyMember> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let batch = json["batch"].as_u64().unwrap() as usize;
+    let numbers = |v: &serde_json::Value| -> Vec<usize> { serde_json::from_value(v.clone()).unwrap() };
+    let floats = |v: &serde_json::Value| -> Vec<f32> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
+    let members = json["members"].as_object().unwrap().iter().map(|(name, m)| FamilyMember {
+        name: name.clone(),
+        config: SeCnnConfig::new()
+            .with_widths(numbers(&m["widths"]))
+            .with_reduction(m["reduction"].as_u64().unwrap() as usize)
+            .with_hidden(m["hidden"].as_u64().unwrap() as usize)
+            .with_num_classes(m["classes"].as_u64().unwrap() as usize)
+            .with_input_size(m["input_size"].as_u64().unwrap() as usize),
+        bottlenecks: numbers(&m["bottlenecks"]),
+        batch,
+        logits: floats(&m["logits"]),
+        se_weights: m["se_weights"].as_array().unwrap().iter().map(floats).collect(),
+    });
+    members.collect()
+}
+
+/// The script's fixed input: image `b`, value `i` is `((b * 7919 + i * 104729) % 257) / 128 - 1`.
+pub fn family_input(batch: usize, size: usize, device: &Device) -> Tensor<4> {
+    let per_image = 3 * size * size;
+    let values = (0..batch).flat_map(|b| (0..per_image).map(move |i| ((b * 7919 + i * 104_729) % 257) as f32 / 128.0 - 1.0));
+    Tensor::from_data(TensorData::new(values.collect::<Vec<f32>>(), [batch, 3, size, size]), device)
 }
