@@ -38,7 +38,7 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// The fixed inputs of `shipped_expected.json`: deterministic 32x32 patterns.
 fn fixed_inputs() -> Vec<Planes> {
-    secnn::data::fixed_test_patterns()
+    secnn::data::fixed_test_patterns(32)
 }
 
 fn expected_logits() -> Vec<f32> {
@@ -65,7 +65,7 @@ async fn webgpu_and_cpu_agree_with_the_native_logits() {
 
 async fn check_explanation(device: &Device) {
     let loaded = weights::load(SHIPPED, device).unwrap();
-    let image = fixed_inputs()[0];
+    let image = fixed_inputs().swap_remove(0);
     let explanation = inference::explain(&loaded.model, &image, &loaded.info.classes, &inference::ExplainOptions { top_k: 5, channels: 2, ..Default::default() }, device)
         .await
         .expect("explain");
@@ -179,7 +179,7 @@ async fn export_import_round_trip_on_webgpu_and_bad_files_are_rejected() {
 
     assert!(weights::load(b"garbage", &device).is_err());
     assert!(weights::load(&bytes[..bytes.len() - 1000], &device).is_err());
-    let other = SeCnnConfig::new().with_widths([16, 64, 128]);
+    let other = SeCnnConfig::new().with_widths(vec![16, 64, 128]);
     let wrong = weights::to_bytes(&other.init(&Device::flex()), &ModelInfo::new(&SeCnnConfig::new(), info.classes.clone(), "x", ""))
         .await
         .unwrap();
@@ -197,7 +197,58 @@ async fn images_decode_with_the_native_rule() {
     image::RgbImage::from_pixel(64, 48, image::Rgb([10, 200, 30]))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
-    let planes = data::decode_image(&png).unwrap();
+    let planes = data::decode_image(&png, 32).unwrap();
     assert_eq!((planes[0], planes[1024], planes[2048]), (10, 200, 30));
-    assert!(data::decode_image(b"not an image").is_err());
+    assert!(data::decode_image(b"not an image", 32).is_err());
+}
+
+/// Members of the family saved by real PyTorch (`tests/fixtures/make_family_variants.py`): a
+/// block narrower than the SE reduction, four blocks on 64 px with 100 classes, widths that are
+/// not multiples of 8 with reduction 4 and 5 classes. Each as `.pth` and `.safetensors`.
+const FAMILY_EXPECTED: &str = include_str!("fixtures/family/expected.json");
+const FAMILY_FILES: [(&str, &[u8], &[u8]); 3] = [
+    ("below_reduction", include_bytes!("fixtures/family/below_reduction.pth"), include_bytes!("fixtures/family/below_reduction.safetensors")),
+    ("four_blocks_100", include_bytes!("fixtures/family/four_blocks_100.pth"), include_bytes!("fixtures/family/four_blocks_100.safetensors")),
+    ("odd_widths_r4_5", include_bytes!("fixtures/family/odd_widths_r4_5.pth"), include_bytes!("fixtures/family/odd_widths_r4_5.safetensors")),
+];
+
+/// The script's fixed input: image `b`, value `i` is `((b * 7919 + i * 104729) % 257) / 128 - 1`.
+fn family_input(batch: usize, size: usize, device: &Device) -> Tensor<4> {
+    let per_image = 3 * size * size;
+    let values = (0..batch).flat_map(|b| (0..per_image).map(move |i| ((b * 7919 + i * 104_729) % 257) as f32 / 128.0 - 1.0));
+    Tensor::from_data(TensorData::new(values.collect::<Vec<f32>>(), [batch, 3, size, size]), device)
+}
+
+/// Each family member, from both formats, gives PyTorch's logits and SE weights within `tolerance`.
+async fn family_members_match_pytorch(device: &Device, tolerance: f32) {
+    let json: serde_json::Value = serde_json::from_str(FAMILY_EXPECTED).unwrap();
+    let batch = json["batch"].as_u64().unwrap() as usize;
+    let floats = |v: &serde_json::Value| -> Vec<f32> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
+    for (name, pth, safetensors) in FAMILY_FILES {
+        let member = &json["members"][name];
+        for (format, bytes) in [("pth", pth), ("safetensors", safetensors)] {
+            let loaded = secnn::interop::load_any(bytes, device).unwrap_or_else(|e| panic!("{name}.{format}: {e}"));
+            let size = loaded.info.input_size;
+            assert_eq!(size as u64, member["input_size"].as_u64().unwrap(), "{name}.{format}: input size from fc1");
+            let trace = loaded.model.forward_explained(family_input(batch, size, device));
+            let diff = max_abs_diff(&read(trace.logits).await, &floats(&member["logits"]));
+            assert!(diff <= tolerance, "{name}.{format}: max |logit - PyTorch| = {diff}");
+            let expected = member["se_weights"].as_array().unwrap();
+            assert_eq!(trace.blocks.len(), expected.len(), "{name}.{format}: one SE trace per block");
+            for (block, theirs) in trace.blocks.into_iter().zip(expected) {
+                let diff = max_abs_diff(&read(block.se_weights).await, &floats(theirs));
+                assert!(diff <= tolerance, "{name}.{format}: SE weights differ from PyTorch's by {diff}");
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn family_members_saved_by_pytorch_match_it_on_cpu() {
+    family_members_match_pytorch(&Device::flex(), 1e-4).await;
+}
+
+#[wasm_bindgen_test]
+async fn family_members_saved_by_pytorch_match_it_on_webgpu() {
+    family_members_match_pytorch(&webgpu().await, 1e-3).await;
 }
