@@ -3,7 +3,7 @@
 //! counts (`tests/fixtures/make_family_variants.py`) load through `.pth` and `.safetensors` with
 //! their architecture read from the shapes, and compute what PyTorch computed; impossible and
 //! too large ones are refused by name; CIFAR-100's formats are read; the CLI trains, evaluates,
-//! predicts and exports a four-block 64 px member.
+//! predicts, imports and exports four-block 64 px members.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -245,7 +245,7 @@ fn secnn(args: &[&str]) -> Output {
 }
 
 #[test]
-fn the_cli_trains_evaluates_predicts_and_exports_a_four_block_64_px_member() {
+fn the_cli_trains_evaluates_predicts_imports_and_exports_four_block_64_px_members() {
     let dir = TempDir::new("cli-family");
     let images = dir.path().join("images");
     let set = synthetic_set(6, 2);
@@ -278,4 +278,12 @@ fn the_cli_trains_evaluates_predicts_and_exports_a_four_block_64_px_member() {
     let back = interop::load_any(&std::fs::read(&exported).unwrap(), &Device::flex()).unwrap();
     assert_eq!(back.info.config(), info.config(), "the export's shapes give the member back");
     assert_eq!(back.info.classes, info.classes);
+
+    // A member PyTorch saved: imported, then used at its own input size and class count.
+    let imported = dir.path().join("imported.bpk");
+    secnn(&["import-pytorch", fixture_path("family/four_blocks_100.pth").to_str().unwrap(), "-o", imported.to_str().unwrap()]);
+    let info = weights::read_info(&std::fs::read(&imported).unwrap()).unwrap();
+    assert_eq!((info.widths, info.input_size, info.classes.len()), (vec![8, 12, 16, 16], 64, 100));
+    let predict = secnn(&["predict", photo.to_str().unwrap(), "--weights", imported.to_str().unwrap(), "-k", "3"]);
+    assert!(String::from_utf8_lossy(&predict.stdout).contains("class "), "numbered classes for 100 outputs");
 }
