@@ -11,15 +11,23 @@ DATA_DIR := data
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
 WASM_PACK := wasm-pack
 
-.PHONY: serve test test-native test-wasm test-e2e wasm wasm-threads web package site build tools data bench teacher clean
+.PHONY: serve test test-native test-wasm test-e2e wasm wasm-cpu wasm-threads wasm-webgpu wasm-archive wasm-onnx web page-files package site build tools test-tools data bench teacher clean
 
-## Build the wasm module and serve the page at http://127.0.0.1:$(PORT) (tools/static-server.mjs)
-serve: web
-	@echo "serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
-	tools/serve.sh $(PORT)
+## Serve the page at http://127.0.0.1:$(PORT) (tools/static-server.mjs) as soon as the CPU module
+## is built, and build the other modules meanwhile: the page runs on the CPU module until they
+## exist, and its status bar says what is still building (building.json, removed when done).
+BUILDING := building.json
+serve: tools node_modules
+	$(MAKE) wasm-cpu page-files
+	@echo '{"building":["the threaded CPU module","the WebGPU module","the archive module","the ONNX module"]}' > $(BUILDING)
+	@echo "serving http://127.0.0.1:$(PORT)/ (Ctrl-C to stop); the other modules build meanwhile"
+	@tools/serve.sh $(PORT) & server=$$!; trap 'kill $$server 2>/dev/null; rm -f $(BUILDING)' EXIT INT TERM; \
+		$(MAKE) wasm-threads wasm-webgpu wasm-archive wasm-onnx page-files && rm -f $(BUILDING) && \
+		echo "every module is built: reload the page to use them (serving http://127.0.0.1:$(PORT)/)"; \
+		wait $$server
 
 ## Every test: native (model, data, training, import, backends), wasm in Chromium, the page end to end
-test: tools data
+test: test-tools data
 	$(MAKE) test-native test-wasm test-e2e
 
 ## The page in headless Chromium (playwright-core), served by tools/serve.sh like `make serve`;
@@ -31,7 +39,7 @@ test-native: data
 	cargo test --release --locked --workspace
 
 ## wasm tests in headless Chromium (WebGPU through SwiftShader, and the CPU backend)
-test-wasm: tools
+test-wasm: test-tools
 	WASM_BINDGEN_TEST_TIMEOUT=900 $(WASM_PACK) test --headless --chrome --chromedriver "$$(command -v chromedriver)" --release -- --features webgpu
 
 ## The native CLI
@@ -48,21 +56,39 @@ SMALL_WASM := RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-
 ## The three browser modules, from the one crate: www/secnn/pkg-cpu (CPU only, size profile
 ## `wasm-cpu`: what a page starts on), www/secnn/pkg-threads (the same on a rayon pool of Web
 ## Workers: what a cross-origin isolated page starts on) and www/secnn/pkg (with WebGPU, loaded in
-## the background when the browser grants an adapter); and www/secnn/pkg-archive (the
-## secnn-archive crate: project files and zips, loaded only when one is saved or opened).
-## Binaryen 132 (npm) then drops the debug names: a fifth off the gzipped download
-## (BENCHMARKS.md); its -Oz gains nothing more.
-wasm: tools node_modules
-	$(WASM_PACK) build --target web --release --no-pack --out-dir www/secnn/pkg -- --locked --features webgpu
+## the background when the browser grants an adapter); and two small modules loaded only when
+## used: www/secnn/pkg-archive (the secnn-archive crate: project files and zips) and
+## www/secnn/pkg-onnx (the secnn-onnx crate: ONNX export). Each is built by cargo and
+## wasm-bindgen (no wasm-pack: that is only the wasm tests' runner), as a target of its own so
+## that `make serve` can serve once the CPU module is built. Binaryen 132 (npm) then drops the
+## debug names: a fifth off the gzipped download (BENCHMARKS.md); its -Oz gains nothing more.
+wasm: wasm-cpu wasm-threads wasm-webgpu wasm-archive wasm-onnx
+
+# The debug names of one module dropped (binaryen), and its size said.
+define shrink
+	@node_modules/.bin/wasm-opt --strip-debug --strip-producers $(1) -o $(1) && \
+		echo "$(1): $$(stat -c %s $(1)) bytes, $$(gzip -9 -c $(1) | wc -c) gzipped"
+endef
+
+wasm-cpu: tools node_modules
 	$(SMALL_WASM) cargo build --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu
 	wasm-bindgen --target web --out-dir www/secnn/pkg-cpu --out-name secnn "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn.wasm"
-	$(MAKE) wasm-threads
+	$(call shrink,www/secnn/pkg-cpu/secnn_bg.wasm)
+
+wasm-webgpu: tools node_modules
+	cargo build --lib --locked --target wasm32-unknown-unknown --release --features webgpu
+	wasm-bindgen --target web --out-dir www/secnn/pkg --out-name secnn "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/release/secnn.wasm"
+	$(call shrink,www/secnn/pkg/secnn_bg.wasm)
+
+wasm-archive: tools node_modules
 	$(SMALL_WASM) cargo build -p secnn-archive --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu --features web
 	wasm-bindgen --target web --out-dir www/secnn/pkg-archive --out-name secnn_archive "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn_archive.wasm"
-	@for file in www/secnn/pkg/secnn_bg.wasm www/secnn/pkg-cpu/secnn_bg.wasm www/secnn/pkg-threads/secnn_bg.wasm www/secnn/pkg-archive/secnn_archive_bg.wasm; do \
-		node_modules/.bin/wasm-opt --strip-debug --strip-producers $$file -o $$file && \
-		echo "$$file: $$(stat -c %s $$file) bytes, $$(gzip -9 -c $$file | wc -c) gzipped"; \
-	done
+	$(call shrink,www/secnn/pkg-archive/secnn_archive_bg.wasm)
+
+wasm-onnx: tools node_modules
+	$(SMALL_WASM) cargo build -p secnn-onnx --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu --features web
+	wasm-bindgen --target web --out-dir www/secnn/pkg-onnx --out-name secnn_onnx "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn_onnx.wasm"
+	$(call shrink,www/secnn/pkg-onnx/secnn_onnx_bg.wasm)
 
 # The threaded module: wasm threads need atomics in std too, so std is rebuilt (`-Z build-std`,
 # which stable cargo takes with RUSTC_BOOTSTRAP=1 and the rust-src component), in a target
@@ -75,7 +101,7 @@ wasm: tools node_modules
 THREADS_TARGET_DIR := $(CARGO_TARGET_DIR)/threads
 THREADS_LINK_ARGS := --shared-memory --import-memory --max-memory=4294967296 \
 	--export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base
-wasm-threads: tools
+wasm-threads: tools node_modules
 	RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(THREADS_TARGET_DIR)" \
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals $(WASM_SIZE_FLAGS)" \
 		cargo rustc --lib --locked --target wasm32-unknown-unknown --profile wasm-threads --features threads -Z build-std=panic_abort,std \
@@ -85,12 +111,16 @@ wasm-threads: tools
 	@helper=$$(ls www/secnn/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js) && \
 		grep -q "import('../../..')" $$helper && sed -i "s#import('../../..')#import('../../../secnn.js')#" $$helper || \
 		{ echo "wasm-bindgen-rayon's workerHelpers.js no longer imports '../../..': check the threaded module's helper"; exit 1; }
+	$(call shrink,www/secnn/pkg-threads/secnn_bg.wasm)
 
 ## Everything the page needs: the wasm modules, the vendored chart library and the page's own
 ## files, precompressed (brotli and gzip next to each file) for tools/static-server.mjs or any static host
-web: wasm node_modules
+web: wasm page-files
+
+## The page's own files, the vendored chart library and the modules built so far, precompressed
+page-files: node_modules
 	node tools/vendor.mjs
-	node tools/compress.mjs www/secnn/pkg www/secnn/pkg-cpu www/secnn/pkg-threads www/secnn/pkg-archive www/secnn/model www/page/vendor www/page/examples www/examples index.html sw.js manifest.webmanifest $(wildcard www/secnn/*.js www/page/*.js www/*.svg)
+	node tools/compress.mjs $(wildcard www/secnn/pkg www/secnn/pkg-cpu www/secnn/pkg-threads www/secnn/pkg-archive www/secnn/pkg-onnx) www/secnn/model www/page/vendor www/page/examples www/examples index.html sw.js manifest.webmanifest $(wildcard www/secnn/*.js www/page/*.js www/*.svg)
 
 ## The browser module as an npm package: secnn-<version>.tgz (README, "Install")
 package: web
@@ -104,13 +134,17 @@ node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch node_modules
 
-## Build tools pinned to Cargo.lock (installed once, from crates.io, if missing)
+## Build tools pinned to Cargo.lock (installed once, from crates.io, if missing): what the
+## modules need (the wasm target, std's sources for the threaded one, wasm-bindgen)
 tools:
 	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
-	@command -v wasm-pack >/dev/null || cargo install wasm-pack --version 0.15.1
 	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
 		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; fi
+
+## …and what the tests need besides: wasm-pack, the wasm tests' runner
+test-tools: tools
+	@command -v wasm-pack >/dev/null || cargo install wasm-pack --version 0.15.1
 
 ## CIFAR-10 test/train images unpacked from ../shared (skipped when the archive is absent)
 data:
@@ -146,4 +180,4 @@ bench/node_modules: bench/package.json bench/package-lock.json
 	@touch bench/node_modules
 
 clean:
-	rm -rf www/secnn/pkg www/secnn/pkg-cpu www/secnn/pkg-threads www/secnn/pkg-archive build site secnn-*.tgz $(DATA_DIR)
+	rm -rf www/secnn/pkg www/secnn/pkg-cpu www/secnn/pkg-threads www/secnn/pkg-archive www/secnn/pkg-onnx build site secnn-*.tgz $(DATA_DIR)

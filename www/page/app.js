@@ -83,6 +83,44 @@ function scheduleOfflineCopy() {
   setTimeout(offlineCopy, 30_000);
 }
 
+/** Whether a module the page would run is missing: the threaded one on an isolated page, or WebGPU's. */
+function missingModule({ module, fallbackReason }) {
+  const threadsExpected = globalThis.crossOriginIsolated && (navigator.hardwareConcurrency ?? 1) > 1;
+  return (threadsExpected && module === 'cpu') || /^WebGPU: .*(fetch|import|404|module)/i.test(fallbackReason ?? '');
+}
+
+/**
+ * `make serve` serves as soon as the CPU module is built and builds the others meanwhile,
+ * listing them in building.json: where a module the page would run is missing, the page asks
+ * for that file and says what is still building, and when to reload. (A site never has it.)
+ */
+async function noteBuilding() {
+  const line = $('build-line');
+  for (let wasBuilding = false; ; await new Promise((resolve) => setTimeout(resolve, 10_000))) {
+    const response = await fetch('building.json', { cache: 'no-store' }).catch(() => null);
+    if (!response?.ok) {
+      if (wasBuilding) line.textContent = 'make serve has built every module: reload the page to use them.';
+      return;
+    }
+    const { building } = await response.json();
+    wasBuilding = true;
+    line.hidden = false;
+    line.textContent = `make serve is still building ${building.join(', ')}; the page runs on the CPU module meanwhile.`;
+  }
+}
+
+/** Notes what `make serve` is still building, once a module the page would run turns out missing. */
+function watchBuilding() {
+  let noted = false;
+  const check = (backend) => {
+    if (noted || !missingModule(backend)) return;
+    noted = true;
+    noteBuilding();
+  };
+  check(page.model.backend);
+  page.model.addEventListener('backendchange', ({ detail }) => check(detail));
+}
+
 /** `?model=<URL>`: the model that link names, opened once the page runs (page-link.js). */
 function openModelLink() {
   if (!new URLSearchParams(location.search).has('model')) return;
@@ -133,6 +171,7 @@ async function boot() {
     performance.mark('secnn:ready');
     scheduleOfflineCopy();
     openModelLink();
+    watchBuilding();
   } catch (error) {
     $('model-status').textContent = 'model failed to load';
     reportError('Loading the model failed', error);
