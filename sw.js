@@ -62,7 +62,7 @@ const APP_FILES = [
   'www/page/vendor/uPlot.min.css',
   'www/secnn/model/secnn-cifar10.bpk',
 ];
-// The WebGPU module (2.9 MB) and the archive module are kept once the page has used them, not
+// The WebGPU module (2.9 MB), the archive and ONNX modules are kept once the page has used them, not
 // copied at install: a visitor who only classifies never downloads them.
 const ON_DEMAND_FILES = [
   'www/secnn/pkg/secnn.js',
@@ -70,6 +70,9 @@ const ON_DEMAND_FILES = [
   // The archive module: loaded when a project is saved or an archive opened.
   'www/secnn/pkg-archive/secnn_archive.js',
   'www/secnn/pkg-archive/secnn_archive_bg.wasm',
+  // The ONNX writer: loaded when ONNX is exported.
+  'www/secnn/pkg-onnx/secnn_onnx.js',
+  'www/secnn/pkg-onnx/secnn_onnx_bg.wasm',
 ];
 // The single-threaded CPU module, what a page that is not isolated runs.
 const CPU_FILES = [
@@ -119,10 +122,13 @@ self.addEventListener('install', (event) => {
   })());
 });
 
+// No clients.claim(): the page that registered this worker stays uncontrolled, and the next
+// load is served by it (offline, isolated). Firefox 153 fails the first request a claimed page
+// makes, a reload included (NS_ERROR_INTERCEPTION_FAILED), once the page runs the threaded
+// module's pool of workers.
 self.addEventListener('activate', (event) => {
   event.waitUntil(caches.keys()
-    .then((names) => Promise.all(names.filter((name) => name !== CACHE).map((name) => caches.delete(name))))
-    .then(() => self.clients.claim()));
+    .then((names) => Promise.all(names.filter((name) => name !== CACHE).map((name) => caches.delete(name)))));
 });
 
 self.addEventListener('fetch', (event) => {

@@ -56,6 +56,8 @@ async function smoke() {
   document.querySelector('#tab-classify').click();
   document.querySelector('#random-example').click();
   await wait(() => gallery() === 2 || alerts(), 'a second example');
+  const { page } = await import(new URL('www/page/page-state.js', document.baseURI).href);
+  const running = { module: page.model.backend.module, threads: page.model.backend.threads, isolated: crossOriginIsolated };
   const { SeCnn } = await import(new URL('www/secnn/secnn.js', document.baseURI).href);
   const model = await SeCnn.create({ backend: 'cpu' });
   const grey = new ImageData(32, 32);
@@ -64,7 +66,7 @@ async function smoke() {
   const { status } = await model.fineTune({ classes: ['a', 'b'], epochs: 1, batchSize: 2, validationSplit: 0 }).done;
   const explained = await model.explain(grey, { topK: 2 });
   model.terminate();
-  return { top, gallery: gallery(), status, blocks: explained.blocks.length, alerts: alerts(), language: navigator.language };
+  return { top, gallery: gallery(), status, blocks: explained.blocks.length, alerts: alerts(), language: navigator.language, running };
 }
 
 /**
@@ -129,6 +131,9 @@ test('Firefox: starts, classifies, fine-tunes and explains, with no console erro
     const result = await page.evaluate(smoke);
     console.log(`Firefox: ${JSON.stringify(result)}`);
     checkSmoke(result);
+    // Firefox runs the threaded module on an isolated page with two cores or more.
+    assert.equal(result.running.isolated, true, 'the test server isolates the page');
+    assert.equal(result.running.module, 'threads', JSON.stringify(result.running));
     const kept = await page.evaluate(keepWork);
     await page.reload();
     const restored = await page.evaluate(restoredWork);

@@ -35,7 +35,7 @@ test('after one visit the page classifies and fine-tunes offline', { timeout: 10
   const { browser, page, problems } = await openPage({ webgpu: false });
   try {
     await classify(page, png); // the offline copy is made after the first prediction
-    await page.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
+    await page.waitForFunction(async () => (await navigator.serviceWorker.ready).active?.state === 'activated',
       null, { timeout: 3 * MINUTES });
     const runningModule = () => page.evaluate(async () => (await import('/www/page/page-state.js')).page.model.backend.module);
     const online = await runningModule();

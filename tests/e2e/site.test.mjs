@@ -33,7 +33,7 @@ test('under a sub-path (/secnn/) the site classifies, and offline after one visi
   try {
     const sample = join(root, 'docs', 'screenshot.png');
     const online = await classify(page, sample); // the offline copy is made after the first prediction
-    await page.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
+    await page.waitForFunction(async () => (await navigator.serviceWorker.ready).active?.state === 'activated',
       null, { timeout: 3 * MINUTES });
     assert.equal(await page.evaluate(async () => (await navigator.serviceWorker.ready).scope), url);
     await page.context().setOffline(true);
@@ -66,7 +66,7 @@ test('on a host that cannot send COOP/COEP the service worker isolates the page:
     assert.deepEqual(await running(page), { module: 'cpu', threads: 1, isolated: false }, 'first visit');
     const sample = join(root, 'docs', 'screenshot.png');
     const first = await classify(page, sample); // the service worker registers after the first prediction
-    await page.waitForFunction(async () => (await navigator.serviceWorker.ready) && navigator.serviceWorker.controller !== null,
+    await page.waitForFunction(async () => (await navigator.serviceWorker.ready).active?.state === 'activated',
       null, { timeout: 3 * MINUTES });
     await page.reload();
     await waitReady(page);

@@ -65,12 +65,11 @@ export function errorFromMessage({ message, code, name, details }) {
 
 /**
  * Why the threaded CPU module cannot run here, or null: it needs shared memory (a cross-origin
- * isolated page: COOP/COEP) and Atomics.waitAsync for its async calls; Firefox (153 ESR)
- * crashed its worker once the pool started, not yet understood. Page and worker ask the same.
+ * isolated page: COOP/COEP) and Atomics.waitAsync for its async calls. Page and worker ask
+ * the same.
  */
 export function threadsRefusal() {
   if (!globalThis.crossOriginIsolated) return 'the page is not cross-origin isolated (COOP/COEP)';
   if (typeof Atomics.waitAsync !== 'function') return 'this browser has no Atomics.waitAsync';
-  if (/\bFirefox\//.test(globalThis.navigator?.userAgent ?? '')) return 'not yet in Firefox';
   return null;
 }
