@@ -32,6 +32,8 @@ const RUNTIME_FILES = [
   ['www/secnn/pkg/secnn_bg.wasm', 'pkg/secnn_bg.wasm'],
   ['www/secnn/pkg-archive/secnn_archive.js', 'pkg-archive/secnn_archive.js'],
   ['www/secnn/pkg-archive/secnn_archive_bg.wasm', 'pkg-archive/secnn_archive_bg.wasm'],
+  ['www/secnn/pkg-onnx/secnn_onnx.js', 'pkg-onnx/secnn_onnx.js'],
+  ['www/secnn/pkg-onnx/secnn_onnx_bg.wasm', 'pkg-onnx/secnn_onnx_bg.wasm'],
   ['www/secnn/model/secnn-cifar10.bpk', 'model/secnn-cifar10.bpk'],
 ];
 /** wasm-bindgen's inline JS snippets, when a build has any (imported by the glue; the threaded build's start its pool). */

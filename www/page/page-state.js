@@ -26,7 +26,7 @@ export const tuning = {
   preparing: 0,
   /** "CIFAR-10 with my data", from a folder: [{ file, label }]. */
   cifarFiles: [],
-  /** "CIFAR-10 with my data", official binary batch files: File[]. */
+  /** "CIFAR-10 with my data", official CIFAR-10 or CIFAR-100 binary files: File[]. */
   cifarBinaries: [],
   /** The run in progress (what SeCnn.fineTune returns), else null. */
   run: null,

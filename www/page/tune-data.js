@@ -59,7 +59,7 @@ export function summarise() {
   }
   const perClass = datasetClasses().map((name, i) => tuning.cifarFiles.filter((f) => f.label === i).length);
   const images = perClass.reduce((a, b) => a + b, 0);
-  const binaries = tuning.cifarBinaries.length ? ` + ${tuning.cifarBinaries.length} CIFAR-10 binary file(s)` : '';
+  const binaries = tuning.cifarBinaries.length ? ` + ${tuning.cifarBinaries.length} CIFAR binary file(s)` : '';
   $('data-summary').textContent = images || binaries
     ? `${images} images from folders${binaries}. Per class: ${datasetClasses().map((n, i) => `${n} ${perClass[i]}`).join(', ')}`
     : 'No images yet.';
@@ -137,8 +137,23 @@ async function sendCustomClasses(add) {
   return customClasses.map((c) => c.name.trim());
 }
 
-/** Sends the CIFAR-10 folder's images and binary files (the model must predict those classes). */
+/**
+ * Sends the CIFAR binary files, then the CIFAR-10 folder's images. CIFAR-10 needs a model that
+ * predicts its classes; CIFAR-100's files train a new last layer for its 100 classes (returned).
+ */
 async function sendCifar(add, failures) {
+  for (const file of tuning.cifarBinaries) {
+    try {
+      await page.model.addCifarBatch(file);
+    } catch (error) {
+      failures.push(`${file.name}: ${error.message}`);
+    }
+  }
+  const classes = await page.model.exampleClasses();
+  if (classes && classes.length !== datasetClasses().length) {
+    if (tuning.cifarFiles.length) throw new Error('CIFAR-100 files and a CIFAR-10 folder cannot train together; choose one');
+    return classes;
+  }
   const matched = await page.model.matchClasses(page.model.info.classes, datasetClasses());
   if (matched.length !== datasetClasses().length || matched.some((index, i) => index !== i)) {
     throw new Error('the loaded model does not predict the CIFAR-10 classes; load the shipped model first');
@@ -148,13 +163,7 @@ async function sendCifar(add, failures) {
     await add(file, label);
     if (++done % 25 === 0) $('train-status').textContent = `Preparing images ${done}/${tuning.cifarFiles.length}…`;
   }
-  for (const file of tuning.cifarBinaries) {
-    try {
-      await page.model.addCifarBatch(file);
-    } catch (error) {
-      failures.push(`${file.name}: ${error.message}`);
-    }
-  }
+  return null;
 }
 
 /**
@@ -175,7 +184,7 @@ export async function loadExamples() {
   };
   let classes = null;
   if (mode() === 'custom') classes = await sendCustomClasses(add);
-  else await sendCifar(add, failures);
+  else classes = await sendCifar(add, failures);
   if (failures.length) {
     showAlert(`Skipped ${failures.length} file(s): ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? '; …' : ''}`);
   }

@@ -6,13 +6,13 @@ import { showAlert } from './page-alerts.js';
 import { reportError, updateStatus } from './page-status.js';
 import { forgetWeights, keepWeights } from './project-keeper.js';
 
-/** Downloads the weights as `format` ('burnpack': secnn's file; 'safetensors': for PyTorch). */
+/** Downloads the weights as `format` ('burnpack': secnn's file; 'safetensors': for PyTorch; 'onnx': for ONNX Runtime and the rest). */
 async function downloadWeights(format) {
   try {
     const bytes = await page.model.exportWeights({ format });
     const link = document.createElement('a');
     link.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-    const extension = { burnpack: 'bpk', safetensors: 'safetensors' }[format];
+    const extension = { burnpack: 'bpk', safetensors: 'safetensors', onnx: 'onnx' }[format];
     link.download = `${page.model.info.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.${extension}`;
     link.click();
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
@@ -49,6 +49,7 @@ async function restoreShipped() {
 export function setupWeights() {
   $('download-weights').addEventListener('click', () => downloadWeights('burnpack'));
   $('download-pytorch').addEventListener('click', () => downloadWeights('safetensors'));
+  $('download-onnx').addEventListener('click', () => downloadWeights('onnx'));
   $('load-weights').addEventListener('change', loadWeightsFile);
   $('restore-shipped').addEventListener('click', restoreShipped);
 }

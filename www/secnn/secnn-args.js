@@ -87,7 +87,7 @@ export const OPTIONS = {
     map: nullable(blockChannel()),
   },
   exportWeights: {
-    format: oneOf('burnpack', 'safetensors'),
+    format: oneOf('burnpack', 'safetensors', 'onnx'),
   },
   loadWeights: {
     sha256: anything(), // checked by secnn-fetch.js's checkSha256

@@ -22,6 +22,16 @@ const BUILDS = {
 const glues = {}; // build -> the promise of its JS bindings, imported once
 
 /**
+ * The ONNX writer (the secnn-onnx crate), apart from the builds like the archive module below:
+ * only a page that exports ONNX needs it.
+ */
+let onnxModule = null;
+const loadOnnx = () => (onnxModule ??= import('./pkg-onnx/secnn_onnx.js').then(async (glue) => {
+  await glue.default({ module_or_path: new URL('./pkg-onnx/secnn_onnx_bg.wasm', import.meta.url) });
+  return glue;
+}));
+
+/**
  * The archive module (project files and zips, the secnn-archive crate), apart from the builds:
  * the zip library would add a tenth to the module every page starts on, and only a page that
  * saves or opens a project needs it. Loaded on first use, by literal URLs bundlers follow.
@@ -150,10 +160,17 @@ const methods = {
   info: () => runtime.info(),
   facts: () => facts,
   backend: () => ({ ...runtime.backend(), module: loadedModule }),
-  loadWeights: async ({ weights }) => runtime.load_weights(await fetchBytes(weights)),
+  loadWeights: async ({ weights }) => {
+    const info = runtime.load_weights(await fetchBytes(weights));
+    facts = runtime.facts(); // another member of the family: its own input size and widths
+    return info;
+  },
   exportWeights: async ({ format = 'burnpack' } = {}) => {
     checkOptions('exportWeights', { format });
-    const bytes = await runtime.export_weights(format);
+    // ONNX is written by its own module, loaded on first use, from the PyTorch-named tensors.
+    const bytes = format === 'onnx'
+      ? (await loadOnnx()).toOnnx(await runtime.export_weights('safetensors'), JSON.stringify(facts.inputRule))
+      : await runtime.export_weights(format);
     return { result: bytes, transfer: [bytes.buffer] };
   },
   // Resolves once every earlier call, the warm-up included, has run.
@@ -175,6 +192,7 @@ const methods = {
     return runtime.explain(rgba, width, height, { topK, channels, camClass, tta, map });
   },
   clearExamples: () => runtime.clear_examples(),
+  exampleClasses: () => runtime.example_classes(),
   addExample: ({ rgba, width, height, label }) => {
     checkLabel(label, facts.maxClasses);
     return runtime.add_example(rgba, width, height, label);

@@ -355,8 +355,12 @@ export class SeCnn extends EventTarget {
    * fetch have code 'fetch-failed' and `details.reason` ('cors-or-network', 'not-found', 'http', 'too-large').
    */
   loadWeights(weights: WeightsInput, options?: { sha256?: string; onProgress?: (progress: { loaded: number; total: number | null }) => void }): Promise<ModelInfo>;
-  /** `format`: 'burnpack' (default) or 'safetensors' (loads into the seed's PyTorch class). */
-  exportWeights(options?: { format?: 'burnpack' | 'safetensors' }): Promise<Uint8Array>;
+  /**
+   * `format`: 'burnpack' (default), 'safetensors' (loads into the seed's PyTorch class) or 'onnx'
+   * (input `image` [N, 3, size, size], outputs `logits` and `se1`…`seN`; class names and the input
+   * rule in `metadata_props`).
+   */
+  exportWeights(options?: { format?: 'burnpack' | 'safetensors' | 'onnx' }): Promise<Uint8Array>;
   /**
    * Keeps the current weights in this browser (IndexedDB), as TF.js's `model.save('indexeddb://name')`;
    * `create({ weights })` and `loadWeights` take the same URL. A full storage rejects with code 'quota-exceeded'.
@@ -380,7 +384,10 @@ export class SeCnn extends EventTarget {
   writeProject(project: { project: Record<string, unknown>; classes: { name: string; files: Uint8Array[] }[]; weights?: Uint8Array | null }): Promise<Uint8Array>;
   /** `label`: a class index below `facts.maxClasses` (anything else throws a TypeError or RangeError). */
   addExample(image: ImageInput, label: number): Promise<number>;
+  /** CIFAR-10 batches, CIFAR-100's train.bin / test.bin, or its fine_label_names.txt (no images). */
   addCifarBatch(file: Blob | ArrayBuffer | Uint8Array): Promise<number>;
+  /** The classes the CIFAR files added name (CIFAR-10's or CIFAR-100's), or null. */
+  exampleClasses(): Promise<string[] | null>;
   clearExamples(): Promise<void>;
   exampleCount(): Promise<number>;
   /** Resolves when fine-tuning would accept `names` as custom classes; rejects with code 'invalid-argument' and why. */

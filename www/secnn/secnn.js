@@ -204,6 +204,7 @@ export class SeCnn extends EventTarget {
     checkOptions('loadWeights', options);
     const bytes = typeof weights === 'string' || weights instanceof URL ? await this.#fetchLinked(weights, options) : await weightBytes(weights, 'loadWeights');
     this.info = await this.#backends.loadWeightsEverywhere(bytes);
+    this.facts = await this.#call('facts');
     return this.info;
   }
 
@@ -217,8 +218,11 @@ export class SeCnn extends EventTarget {
 
   /**
    * The current (possibly fine-tuned) weights as bytes: `format` 'burnpack' (default; secnn's
-   * file, with its description) or 'safetensors' (for PyTorch: the seed's parameter names, f32,
-   * the class names in the metadata; `loadWeights` reads it back).
+   * file, with its description), 'safetensors' (for PyTorch: the seed's parameter names, f32,
+   * the class names in the metadata; `loadWeights` reads it back) or 'onnx' (one standard graph:
+   * input `image` [N, 3, size, size] normalised as the input rule says, outputs `logits` and the
+   * SE weights of every block `se1`…; the class names and the input rule in its metadata; written
+   * by a module loaded on first use).
    */
   exportWeights(options = {}) {
     checkOptions('exportWeights', options);
@@ -250,15 +254,29 @@ export class SeCnn extends EventTarget {
     return this.#call('addExample', { rgba, width, height, label }, { transfer: [rgba.buffer] });
   }
 
-  /** Adds every image of an official CIFAR-10 binary batch (data_batch_N.bin / test_batch.bin). */
+  /**
+   * Adds every image of an official CIFAR binary file, resized to the model's input size:
+   * CIFAR-10's batches (data_batch_N.bin, test_batch.bin) or CIFAR-100's train.bin / test.bin
+   * (fine labels). CIFAR-100's fine_label_names.txt adds no image and names its classes in
+   * `exampleClasses()`. Resolves with the number of images added.
+   */
   async addCifarBatch(file) {
     this.loadWebGpu();
     return this.#call('addCifarBatch', { bytes: await bytesOf(file), name: file.name ?? 'batch.bin' });
   }
 
   /**
-   * The collected examples as data (bytes: for each, its label byte, then the image as the model
-   * sees it, in CIFAR-10's binary layout), to keep and give back to `importExamples` later.
+   * The classes the CIFAR files added label their images with (CIFAR-10's ten, or CIFAR-100's
+   * hundred, named by its fine_label_names.txt when one was added), or null when none was: the
+   * `classes` to fine-tune CIFAR-100 with.
+   */
+  exampleClasses() {
+    return this.#call('exampleClasses');
+  }
+
+  /**
+   * The collected examples as data (bytes: a header with the image size, then for each its
+   * label and the image as the model sees it), to keep and give back to `importExamples` later.
    */
   exportExamples() {
     return this.#call('exportExamples');
