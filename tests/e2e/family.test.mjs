@@ -5,6 +5,8 @@
 // format (files this test writes: a coarse byte, a fine byte, 3072 pixels) trains its 100 classes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { MINUTES, root, shots, openPage, startTestServer } from './browser.mjs';
 
@@ -60,8 +62,13 @@ const fineTuneCustom = (page, url, classes, perClass) => page.evaluate(async ({ 
   const onnx = await model.exportWeights({ format: 'onnx' });
   const back = await SeCnn.create({ backend: 'cpu', weights: safetensors });
   const explained = await back.explain(new ImageData(64, 64), { topK: 3 });
+  const base64 = await new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.split(',')[1]);
+    reader.readAsDataURL(new Blob([safetensors]));
+  });
   const result = {
-    status, classes: model.info.classes.length, reloadedClasses: back.info.classes, names,
+    safetensors: base64, status, classes: model.info.classes.length, reloadedClasses: back.info.classes, names,
     blocks: explained.blocks.map((b) => b.seWeights.length), onnxBytes: onnx.length, reloadedFacts: back.facts,
   };
   model.terminate();
@@ -79,10 +86,34 @@ test('the four-block member fine-tunes 20 custom classes in the browser and expo
     assert.deepEqual(result.blocks, [8, 12, 16, 16]);
     assert.equal(result.reloadedFacts.inputSize, 64);
     assert.ok(result.onnxBytes > 10_000, `ONNX of ${result.onnxBytes} bytes`);
+    writeFileSync(join(shots, 'family-20-classes.safetensors'), Buffer.from(result.safetensors, 'base64'));
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
   }
+});
+
+/** Skips `t` loudly with `why` (fails instead under SECNN_REQUIRE_TORCH=1). */
+function skipLoudly(t, why) {
+  if (process.env.SECNN_REQUIRE_TORCH === '1') assert.fail(why);
+  console.log(`\n*** SKIPPED ${t.name}: ${why} ***\n`);
+  t.skip(why);
+}
+
+test('the 20-class download for PyTorch loads strictly into the seed\'s class edited to the member, with the CLI\'s logits (tools/check_pytorch_export.py)', { timeout: 5 * MINUTES }, (t) => {
+  const python = join(root, 'bench/.venv/bin/python');
+  const cli = join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/secnn/target'), 'release', 'secnn');
+  const weights = join(shots, 'family-20-classes.safetensors');
+  if (!existsSync(weights)) return skipLoudly(t, `${weights} is missing: the fine-tune test above did not run`);
+  if (!existsSync(cli)) return skipLoudly(t, `${cli} is not built (make build)`);
+  if (spawnSync(python, ['-c', 'import torch, safetensors']).status !== 0) {
+    return skipLoudly(t, 'bench/.venv has no torch (python3 -m venv bench/.venv && bench/.venv/bin/pip install -r bench/requirements.txt)');
+  }
+  const logits = join(shots, 'family-20-classes-logits.json');
+  execFileSync(cli, ['export', '--weights', weights, '-o', join(shots, 'family-20-classes-cli.safetensors'), '--logits', logits]);
+  const report = execFileSync(python, [join(root, 'tools/check_pytorch_export.py'), weights, logits], { encoding: 'utf8' });
+  console.log(report);
+  assert.match(report, /20 classes .*loaded strictly into the seed's CNN edited to/);
 });
 
 /** CIFAR-100's binary format: per image a coarse label byte, a fine label byte, then 3072 pixel bytes (R, G, B planes). */
