@@ -39,6 +39,19 @@ export function needCifar(t) {
   t.skip(message);
   return false;
 }
+/**
+ * Skips `t` loudly with `why` (a `SKIPPED` line and the reason on the skip), or fails it when
+ * the environment variable `required` is '1'. Returns undefined, for `return skipLoudly(…)`.
+ */
+export function skipLoudly(t, why, required) {
+  if (process.env[required] === '1') assert.fail(`${t.name} cannot run: ${why}. ${required}=1 says it must`);
+  console.log(`\n*** SKIPPED ${t.name}: ${why} (${required}=1 makes this a failure) ***\n`);
+  t.skip(why);
+}
+
+/** The CLI that `make build` (or `cargo test --release`) builds. */
+export const cliBinary = join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/secnn/target'), 'release', 'secnn');
+
 /** Images `skip .. skip + n` (by file name) of a class of the test split (or `split`). */
 export const cifarImages = (cls, n, { split = 'test', skip = 0 } = {}) => readdirSync(join(cifar, split, cls))
   .sort().slice(skip, skip + n).map((f) => join(cifar, split, cls, f));

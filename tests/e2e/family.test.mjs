@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { MINUTES, root, shots, openPage, startTestServer } from './browser.mjs';
+import { MINUTES, root, shots, openPage, startTestServer, skipLoudly, cliBinary } from './browser.mjs';
 
 let server;
 before(async () => { server = await startTestServer(); });
@@ -16,6 +16,8 @@ after(() => server?.kill());
 
 const FOUR_BLOCKS = join(root, 'tests/fixtures/family/four_blocks_100.pth');
 const FOUR_BLOCKS_URL = '/tests/fixtures/family/four_blocks_100.pth';
+
+const skip = (t, why) => skipLoudly(t, why, 'SECNN_REQUIRE_TORCH');
 
 test('a four-block, 100-class, 64 px PyTorch model loads on the page and explains with four SE cards at their widths', { timeout: 10 * MINUTES }, async () => {
   const { browser, page, problems } = await openPage({ webgpu: false });
@@ -93,24 +95,16 @@ test('the four-block member fine-tunes 20 custom classes in the browser and expo
   }
 });
 
-/** Skips `t` loudly with `why` (fails instead under SECNN_REQUIRE_TORCH=1). */
-function skipLoudly(t, why) {
-  if (process.env.SECNN_REQUIRE_TORCH === '1') assert.fail(why);
-  console.log(`\n*** SKIPPED ${t.name}: ${why} ***\n`);
-  t.skip(why);
-}
-
 test('the 20-class download for PyTorch loads strictly into the seed\'s class edited to the member, with the CLI\'s logits (tools/check_pytorch_export.py)', { timeout: 5 * MINUTES }, (t) => {
   const python = join(root, 'bench/.venv/bin/python');
-  const cli = join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/secnn/target'), 'release', 'secnn');
   const weights = join(shots, 'family-20-classes.safetensors');
-  if (!existsSync(weights)) return skipLoudly(t, `${weights} is missing: the fine-tune test above did not run`);
-  if (!existsSync(cli)) return skipLoudly(t, `${cli} is not built (make build)`);
+  if (!existsSync(weights)) return skip(t, `${weights} is missing: the fine-tune test above did not run`);
+  if (!existsSync(cliBinary)) return skip(t, `${cliBinary} is not built (make build)`);
   if (spawnSync(python, ['-c', 'import torch, safetensors']).status !== 0) {
-    return skipLoudly(t, 'bench/.venv has no torch (python3 -m venv bench/.venv && bench/.venv/bin/pip install -r bench/requirements.txt)');
+    return skip(t, 'bench/.venv has no torch (python3 -m venv bench/.venv && bench/.venv/bin/pip install -r bench/requirements.txt)');
   }
   const logits = join(shots, 'family-20-classes-logits.json');
-  execFileSync(cli, ['export', '--weights', weights, '-o', join(shots, 'family-20-classes-cli.safetensors'), '--logits', logits]);
+  execFileSync(cliBinary, ['export', '--weights', weights, '-o', join(shots, 'family-20-classes-cli.safetensors'), '--logits', logits]);
   const report = execFileSync(python, [join(root, 'tools/check_pytorch_export.py'), weights, logits], { encoding: 'utf8' });
   console.log(report);
   assert.match(report, /20 classes .*loaded strictly into the seed's CNN edited to/);

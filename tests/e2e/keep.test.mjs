@@ -11,14 +11,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { BASE_FLAGS, MINUTES, URL, root, shots, work, needCifar, cifarImages, startTestServer } from './browser.mjs';
+import { BASE_FLAGS, MINUTES, URL, root, shots, work, needCifar, cifarImages, startTestServer, cliBinary as cli } from './browser.mjs';
 
 let server;
 before(async () => { server = await startTestServer(); });
 after(() => server?.kill());
 
 const served = (path) => `/${path.slice(root.length + 1)}`;
-const cli = join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/secnn/target'), 'release', 'secnn');
 /** The image every reload check classifies (a synthetic pattern), by URL on the test server. */
 const FIXED = '/tests/fixtures/pattern.png';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { MINUTES, URL, root, shots, needCifar, cifarImages, openPage, startTestServer } from './browser.mjs';
+import { MINUTES, URL, root, shots, needCifar, cifarImages, openPage, startTestServer, skipLoudly, cliBinary } from './browser.mjs';
 
 let server;
 before(async () => { server = await startTestServer(); });
@@ -60,6 +60,8 @@ const compare = (page, urls, trainUrls = null) => page.evaluate(async ({ urls, t
   return { worst, files };
 }, { urls, trainUrls });
 
+const skip = (t, why) => skipLoudly(t, why, 'SECNN_REQUIRE_ONNXRUNTIME');
+
 test('the exported ONNX runs in onnxruntime-web with this module\'s logits and SE weights, shipped and fine-tuned', { timeout: 20 * MINUTES }, async (t) => {
   if (!needCifar(t)) return;
   const { browser, page, problems } = await openPage({ webgpu: false, url: `${URL}www/examples/embed.html`, ready: false });
@@ -86,24 +88,16 @@ test('the exported ONNX runs in onnxruntime-web with this module\'s logits and S
   }
 });
 
-/** Skips `t` loudly with `why` (fails instead under SECNN_REQUIRE_ONNXRUNTIME=1). */
-function skipLoudly(t, why) {
-  if (process.env.SECNN_REQUIRE_ONNXRUNTIME === '1') assert.fail(why);
-  console.log(`\n*** SKIPPED ${t.name}: ${why} ***\n`);
-  t.skip(why);
-}
-
 test('the page\'s fine-tuned ONNX passes tools/check_onnx_export.py in onnxruntime (Python) against the CLI', { timeout: 5 * MINUTES }, (t) => {
   const python = join(root, 'bench/.venv/bin/python');
-  const cli = join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/secnn/target'), 'release', 'secnn');
   const [onnx, burnpack] = ['tuned.onnx', 'tuned.bpk'].map((name) => join(shots, name));
-  if (!existsSync(onnx)) return skipLoudly(t, `${onnx} is missing: the onnxruntime-web test above did not run`);
-  if (!existsSync(cli)) return skipLoudly(t, `${cli} is not built (make build)`);
+  if (!existsSync(onnx)) return skip(t, `${onnx} is missing: the onnxruntime-web test above did not run`);
+  if (!existsSync(cliBinary)) return skip(t, `${cliBinary} is not built (make build)`);
   if (spawnSync(python, ['-c', 'import onnx, onnxruntime']).status !== 0) {
-    return skipLoudly(t, 'bench/.venv has no onnx and onnxruntime (python3 -m venv bench/.venv && bench/.venv/bin/pip install -r bench/requirements.txt)');
+    return skip(t, 'bench/.venv has no onnx and onnxruntime (python3 -m venv bench/.venv && bench/.venv/bin/pip install -r bench/requirements.txt)');
   }
   const [logits, se] = ['tuned-logits.json', 'tuned-se.json'].map((name) => join(shots, name));
-  execFileSync(cli, ['export', '--weights', burnpack, '--format', 'onnx', '-o', join(shots, 'tuned-cli.onnx'), '--logits', logits, '--se', se]);
+  execFileSync(cliBinary, ['export', '--weights', burnpack, '--format', 'onnx', '-o', join(shots, 'tuned-cli.onnx'), '--logits', logits, '--se', se]);
   const report = execFileSync(python, [join(root, 'tools/check_onnx_export.py'), onnx, '--secnn', logits, se], { encoding: 'utf8' });
   console.log(`tools/check_onnx_export.py on the page's fine-tuned ONNX:\n${report}`);
   writeFileSync(join(shots, 'onnx-python.txt'), report);
