@@ -437,7 +437,7 @@ test('the module keeps models in IndexedDB (TF.js\'s indexeddb://) and its examp
     assert.equal(result.saved.url, 'indexeddb://my-model');
     assert.deepEqual(result.again, result.expected, 'the saved model classifies as it did');
     assert.deepEqual(result.listed.map((m) => [m.url, m.classes]), [['indexeddb://my-model', ['left', 'right']]]);
-    assert.equal(result.examples, 6 * (1 + 3 * 32 * 32));
+    assert.equal(result.examples, 12 + 6 * (2 + 3 * 32 * 32), "a 12-byte header (magic, version, side), then per example a u16 label and its pixels");
     assert.equal(result.imported, 6);
     assert.match(result.missing, /^fetch-failed: no model is saved as indexeddb:\/\/nothing-here/);
     assert.match(result.badName, /^invalid-argument: save: the URL must be 'indexeddb:\/\/<name>'/);

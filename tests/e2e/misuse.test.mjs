@@ -40,9 +40,10 @@ const TABLE = [
   ['model.explain(grey, { map: { block: 1, channel: 32 } })', 'RangeError', /^explain: map must be \{ block, channel \} .*, not an object$/],
   ['model.explain(grey, { map: [2, 5] })', 'TypeError', /^explain: map must be \{ block, channel \} .*, not an array of 2$/],
   ['model.explain({}, {})', 'TypeError', /^explain: image must be .*, not an object$/],
-  ['model.addExample(grey, -1)', 'RangeError', /^addExample: label must be a class index, an integer from 0 to 9, not -1/],
-  ["model.addExample(grey, 'cat')", 'TypeError', /^addExample: label must be a class index, an integer from 0 to 9, not "cat"/],
-  ['model.addExample(grey, 10)', 'RangeError', /^addExample: label must be a class index, an integer from 0 to 9, not 10/],
+  // Custom fine-tuning takes up to facts.maxClasses (100) classes: labels 0 to 99, whatever the model's classes.
+  ['model.addExample(grey, -1)', 'RangeError', /^addExample: label must be a class index, an integer from 0 to 99, not -1/],
+  ["model.addExample(grey, 'cat')", 'TypeError', /^addExample: label must be a class index, an integer from 0 to 99, not "cat"/],
+  ['model.addExample(grey, 100)', 'RangeError', /^addExample: label must be a class index, an integer from 0 to 99, not 100/],
   ['model.addExample(null, 0)', 'TypeError', /^addExample: image must be .*, not null$/],
   ['model.fineTune({ epochs: -3 })', 'RangeError', /^fineTune: epochs must be an integer from 1 to 1000, not -3$/],
   ['model.fineTune({ epochs: 2.5 })', 'RangeError', /^fineTune: epochs must be an integer from 1 to 1000, not 2.5$/],
@@ -175,7 +176,7 @@ test('the worker keeps the same rules for callers that post to it directly', { t
       await call('create', { backend: 'cpu', module: 'cpu', weights: new URL('/www/secnn/model/secnn-cifar10.bpk', location.href).href });
       const rgba = new Uint8Array(32 * 32 * 4).fill(128);
       const explain = await call('explain', { rgba, width: 32, height: 32, topK: 0 });
-      const label = await call('addExample', { rgba, width: 32, height: 32, label: 12 });
+      const label = await call('addExample', { rgba, width: 32, height: 32, label: 100 });
       const epochs = await call('fineTune', { options: { epochs: -3 } });
       const fine = await call('classify', { rgba, width: 32, height: 32, topK: 3 });
       worker.terminate();

@@ -225,6 +225,8 @@ test('bad inputs get specific messages and the page keeps working', { timeout: 1
     await page.setInputFiles('#file-input', files.huge);
     await expectAlert(/huge\.png: image is 12000x12000 pixels, more than the \d+ megapixel limit/);
     await page.click('#tab-train');
+    // No prediction yet: the panel's modules load at this first click (a visitor's file dialog takes longer).
+    await page.waitForFunction(() => document.body.dataset.workReady === 'true', null, { timeout: 3 * MINUTES });
     await page.setInputFiles('#load-weights', files.weights);
     await expectAlert(/garbage\.bpk was not loaded \(the current model is unchanged\): not a weights file/);
     await page.screenshot({ path: join(shots, '05-errors.png'), fullPage: true });
