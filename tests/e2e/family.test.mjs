@@ -39,6 +39,8 @@ test('a four-block, 100-class, 64 px PyTorch model loads on the page and explain
     const bars = await page.$$eval('#se-blocks .se-bars', (all) => all.map((b) => b.children.length));
     assert.deepEqual(bars, [8, 12, 16, 16], 'one bar per channel in each block');
     assert.equal(await page.$$eval('#top5 li', (items) => items.length), 5);
+    assert.equal(await page.textContent('#model-input-size'), '64×64', 'the caption says what the model sees');
+    assert.equal(await page.textContent('#cam-block'), '4', 'Grad-CAM reads the last block');
     await page.screenshot({ path: join(shots, 'family-four-blocks.png'), fullPage: true });
     assert.deepEqual(problems, []);
   } finally {

@@ -1,4 +1,4 @@
-// The explain view: the answer card (the image, the 32×32 the model sees, the top five classes,
+// The explain view: the answer card (the image, the input the model sees (its input size square), the top five classes,
 // the time it took), Grad-CAM over the image, and the SE blocks (page-se-blocks.js).
 import { viridis } from './colormap.js';
 import { $ } from './page-dom.js';

@@ -62,6 +62,10 @@ export function updateStatus() {
     : backend.backend === 'webgpu' ? `WebGPU (${backend.adapter})` : 'the CPU';
   fillClassSelect(info.classes);
   renderProfiles(info);
+  // Another member of the family sees another size and has another last block.
+  const { inputSize, blockWidths } = page.model.facts;
+  $('model-input-size').textContent = `${inputSize}×${inputSize}`;
+  $('cam-block').textContent = String(blockWidths.length);
 }
 
 /** Restarts on the CPU with the last kept model (a fine-tune's last kept epoch), else the shipped one. */

@@ -44,7 +44,7 @@ export function missingData() {
     return customClassesProblem((names) => `Add photos to ${names} to start.`);
   }
   const { cifarFiles, cifarBinaries } = tuning;
-  return cifarFiles.length || cifarBinaries.length ? null : 'Choose a CIFAR-10 folder or binary files to start.';
+  return cifarFiles.length || cifarBinaries.length ? null : 'Choose a CIFAR-10 folder or CIFAR-10/100 binary files to start.';
 }
 
 /** Updates the data summary, and Start with the reason it waits (unless a run is on). */
