@@ -402,8 +402,6 @@ mod tests {
         }
     }
 
-    /// The forward pass is linear in each input, so each gradient is exact against a
-    /// probe: `<grad, d(out)/d(input)·e_i> = <grad, forward(e_i) - forward(0)>`.
     /// Every width a member of the model family may have (one channel, odd counts, fewer
     /// channels than an SE reduction ratio) at spatial sizes other than the seed's 32, 16, 8.
     fn edge_shapes() -> Vec<ConvShape> {
@@ -455,6 +453,8 @@ mod tests {
         }
     }
 
+    /// The forward pass is linear in each input, so each gradient is exact against a
+    /// probe: `<grad, d(out)/d(input)·e_i> = <grad, forward(e_i) - forward(0)>`.
     #[test]
     fn gradients_match_the_definition() {
         for shape in shapes() {
