@@ -235,6 +235,16 @@ impl Runtime {
         to_js(&ExplainReply { explanation, input_rgba: planes_to_rgba(&planes), milliseconds: now_ms() - started })
     }
 
+    /// Runs `steps` (1–16) training steps of the heaviest fine-tune on `batch` (1–256) images of
+    /// random pixels, on a copy of the model, and resolves once the device has finished them:
+    /// the worker times this on each backend to choose where to fine-tune.
+    pub async fn train_on_noise(&self, batch: usize, steps: usize) -> Result<(), JsValue> {
+        if !(1..=256).contains(&batch) || !(1..=16).contains(&steps) {
+            return Err(invalid_argument(format!("train_on_noise takes 1–256 images and 1–16 steps, not {batch} and {steps}")));
+        }
+        self.bench.train_on_noise(batch, steps).await.map_err(js_error)
+    }
+
     /// Explains a plain grey image and discards the result: compiles the WebGPU shaders (and
     /// warms the wasm JIT) that the first real explanation would otherwise wait for.
     pub async fn warm_up(&self) -> Result<(), JsValue> {

@@ -12,6 +12,7 @@ use crate::{
     interop,
     profiles,
     session::{ReadPacer, StepReport},
+    training,
     transfer,
     weights::{self, ModelInfo, WeightsError},
     SeCnn,
@@ -259,6 +260,12 @@ impl Workbench {
         let planes = image.to_model_input(self.input_size())?;
         let explanation = inference::explain(&self.model, &planes, &self.info.classes, options, &self.device).await?;
         Ok((explanation, planes))
+    }
+
+    /// `steps` training steps on `batch` images of random pixels, on a copy of the model (see
+    /// [`training::train_on_noise`]): the caller times them to choose where to fine-tune.
+    pub async fn train_on_noise(&self, batch: usize, steps: usize) -> Result<(), WorkbenchError> {
+        Ok(training::train_on_noise(&self.model, &self.info.classes, batch, steps, &self.device).await?)
     }
 
     /// Adds one labelled example. Returns the number of examples.

@@ -246,3 +246,19 @@ fn a_four_block_100_class_member_is_explained_and_fine_tuned_on_20_custom_classe
     let back = secnn::interop::load_any(&exported, &Device::flex()).expect("the export loads back");
     assert_eq!((back.info.widths.clone(), back.info.input_size, back.info.classes.len()), (vec![8, 12, 16, 16], 64, 20));
 }
+
+#[test]
+fn training_on_noise_leaves_the_model_and_its_examples_as_they_were() {
+    let mut bench = workbench();
+    add_two_looks(&mut bench);
+    let before = block_on(bench.export_weights()).unwrap();
+    let grey = image([128, 128, 128], 0);
+    let (top_before, _) = block_on(bench.classify(rgba(&grey), 3, false)).unwrap();
+    // The page's probe: a warm-up step of two images, then timed steps at 16.
+    block_on(bench.train_on_noise(2, 1)).expect("a warm-up step");
+    block_on(bench.train_on_noise(16, 3)).expect("three steps of 16");
+    assert_eq!(block_on(bench.export_weights()).unwrap(), before, "the probe changed the weights");
+    let (top_after, _) = block_on(bench.classify(rgba(&grey), 3, false)).unwrap();
+    assert_eq!(format!("{top_before:?}"), format!("{top_after:?}"));
+    assert_eq!(bench.example_count(), 12, "the probe touched the examples");
+}

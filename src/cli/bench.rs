@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use burn::prelude::Device;
 use clap::Args;
 use futures_lite::future::block_on;
-use rand::{Rng, SeedableRng, rngs::SmallRng};
+use rand::{SeedableRng, rngs::SmallRng};
 use secnn::{
     data::{self, ImageSet, Planes},
     inference,
@@ -89,7 +89,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 /// Times training steps on one random batch, and returns the trained model for inference.
 fn measure_training(args: &BenchArgs, runs: usize, rng: &mut SmallRng, device: &Device) -> Result<(TrainingTimes, SeCnn)> {
     let model = args.architecture.config(10)?;
-    let train_set = random_images(args.train_batch, model.input_size, rng);
+    let train_set = ImageSet::noise(args.train_batch, model.input_size, cifar10_classes(), rng);
     let config = TrainingConfig { schedule: Schedule::Constant, ..TrainingConfig::default() };
     let mut trainer = Trainer::new(model.init(device), config, 1, device);
     let indices: Vec<usize> = (0..train_set.len()).collect();
@@ -129,7 +129,7 @@ fn prepare_batch_ms(set: &ImageSet, indices: &[usize], rng: &mut SmallRng, devic
 
 /// Batch-1 latencies (ms) and batch-256 throughputs (images/s), one per run, each read back.
 fn measure_inference(model: &SeCnn, runs: usize, rng: &mut SmallRng, device: &Device) -> Result<(Vec<f64>, Vec<f64>)> {
-    let set = random_images(INFER_BATCH, model.input_size(), rng);
+    let set = ImageSet::noise(INFER_BATCH, model.input_size(), cifar10_classes(), rng);
     let infer = |batch: &[&Planes], repeats: usize| -> Result<f64> {
         let started = Instant::now();
         for _ in 0..repeats {
@@ -147,14 +147,8 @@ fn measure_inference(model: &SeCnn, runs: usize, rng: &mut SmallRng, device: &De
     Ok((latency, throughput))
 }
 
-/// `n` images of `side` px of random pixels, labelled round the ten CIFAR-10 classes.
-fn random_images(n: usize, side: usize, rng: &mut SmallRng) -> ImageSet {
-    ImageSet {
-        images: (0..n).map(|_| Planes::new(side, (0..3 * side * side).map(|_| rng.random()).collect())).collect(),
-        labels: (0..n).map(|i| i % 10).collect(),
-        classes: data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
-        names: vec![],
-    }
+fn cifar10_classes() -> Vec<String> {
+    data::CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -35,6 +35,21 @@ impl ImageSet {
         self.images.is_empty()
     }
 
+    /// `n` images of `side` px of random pixels, labelled round `classes`: what speed is timed on.
+    pub fn noise(n: usize, side: usize, classes: Vec<String>, rng: &mut impl RngCore) -> ImageSet {
+        let pixels = |rng: &mut dyn RngCore| {
+            let mut bytes = vec![0; 3 * side * side];
+            rng.fill_bytes(&mut bytes);
+            Planes::new(side, bytes)
+        };
+        ImageSet {
+            images: (0..n).map(|_| pixels(rng)).collect(),
+            labels: (0..n).map(|i| i % classes.len()).collect(),
+            classes,
+            names: vec![],
+        }
+    }
+
     /// Splits off the last `fraction` of a shuffled copy as a validation set (stratified per class).
     pub fn split(mut self, fraction: f64, rng: &mut impl RngCore) -> (ImageSet, ImageSet) {
         let mut order: Vec<usize> = (0..self.len()).collect();

@@ -10,16 +10,18 @@
 //! - `cutout`: the cutout augmentation ([`Cutout`]), on top of `data`'s crop + flip;
 //! - `ema`: the moving average of the weights ([`WeightAverage`]) and its warm-up;
 //! - `trainer`: the [`Trainer`], batches, freezing, and step metrics;
-//! - `evaluation`: accuracy, loss and confusion matrix over a labelled set.
+//! - `evaluation`: accuracy, loss and confusion matrix over a labelled set;
+//! - `probe`: training steps on random pixels, to time a backend.
 //!
 //! The modules stay private; every item is re-exported here, so callers name
 //! `crate::training::X` whatever file it lives in. Dependencies run one way:
-//! `config` ← `schedule` ← `trainer` ← `evaluation`; `cutout`, `ema` ← `trainer`.
+//! `config` ← `schedule` ← `trainer` ← `evaluation`, `probe`; `cutout`, `ema` ← `trainer`.
 
 mod config;
 mod cutout;
 mod ema;
 mod evaluation;
+mod probe;
 mod schedule;
 mod trainer;
 
@@ -27,6 +29,7 @@ pub use config::{Freeze, MAX_EMA_DECAY, OptimizerKind, Schedule, TrainingConfig,
 pub use cutout::{CUTOUT_FILL, Cutout, cut};
 pub use ema::{WeightAverage, ema_decay};
 pub use evaluation::{Evaluation, evaluate};
+pub use probe::{probe_config, train_on_noise};
 pub use schedule::{ScheduleState, learning_rate};
 pub use trainer::{
     OptimizerStateError, PendingMetrics, Progress, StepMetrics, Trainer, apply_freeze, make_batch, make_training_batch,

@@ -100,6 +100,14 @@ export async function classify(page, file) {
 }
 
 /** True when a canvas has more than one distinct colour. */
+/** Whether the WebGPU adapter `page` is granted is a software one (SwiftShader, lavapipe). */
+export const softwareGpu = (page) => page.evaluate(async () => {
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) return false;
+  const { vendor = '', architecture = '', description = '', device = '' } = adapter.info ?? {};
+  return Boolean(adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe/i.test(`${vendor} ${architecture} ${description} ${device}`);
+});
+
 export const canvasVaries = (page, selector) => page.$eval(selector, (canvas) => {
   const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
   const seen = new Set();

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import {
-  MINUTES, shots, work, needCifar, cifarImages, startTestServer, openPage, classify, canvasVaries, assertAccessible,
+  MINUTES, shots, work, needCifar, cifarImages, startTestServer, openPage, classify, canvasVaries, softwareGpu, assertAccessible,
 } from './browser.mjs';
 
 let server;
@@ -21,20 +21,21 @@ after(() => server?.kill());
  */
 const PROBE_CLASS = 'airplane';
 
-test('WebGPU: classifies CIFAR-10 test images and shows attention', { timeout: 20 * MINUTES }, async (t) => {
+test('WebGPU granted: classifies CIFAR-10 test images and shows attention', { timeout: 20 * MINUTES }, async (t) => {
   const { browser, page, problems } = await openPage({ webgpu: true });
   try {
     // Ready on the CPU module at once; the WebGPU module waits for a sign of fine-tuning (the
-    // Fine-tune tab), then loads behind it and takes over.
+    // Fine-tune tab), then loads behind it, both are timed, and the faster trainer runs the model.
     assert.match(await page.textContent('#backend-badge'), /CPU( ×\d+)? · WebGPU on demand/);
     await page.click('#tab-train');
     await page.click('#tab-classify');
-    await page.waitForFunction(() => document.querySelector('#backend-badge').textContent.startsWith('WebGPU ·'), null, { timeout: 10 * MINUTES });
+    await page.waitForFunction(() => !/loading WebGPU|on demand/.test(document.querySelector('#backend-badge').textContent), null, { timeout: 10 * MINUTES });
     assert.match(await page.textContent('#model-status'), /CIFAR-10/);
-    // Where one image classifies faster on the CPU (always, on a software GPU), the badge says so and why.
-    if ((await page.textContent('#backend-badge')).includes('classifying on the CPU')) {
-      assert.match(await page.getAttribute('#backend-badge', 'title'), /faster on this CPU \([\d.]+ ms\) than on WebGPU \([\d.]+ ms\)/);
-    }
+    // The badge's tooltip gives both backends' figures behind the choice.
+    assert.match(await page.getAttribute('#backend-badge', 'title'),
+      /fine-tuning: this CPU [\d.]+ images\/s, WebGPU (under )?[\d.]+ images\/s.*one image: CPU [\d.]+ ms, WebGPU [\d.]+ ms/);
+    // SwiftShader, the only WebGPU headless Chromium has here, is a software GPU: the CPU wins.
+    if (await softwareGpu(page)) assert.match(await page.textContent('#backend-badge'), /^CPU( ×\d+)? · faster than WebGPU/);
     await page.screenshot({ path: join(shots, '01-ready.png'), fullPage: true });
     if (!needCifar(t)) return;
     const classes = ['airplane', 'automobile', 'ship', 'truck', 'frog', 'horse'];
@@ -293,7 +294,7 @@ test('the module takes calls while it fine-tunes on WebGPU (its worker queues th
   }
 });
 
-test("auto times one image on both backends, classifies on the faster, and keeps that worker's weights in step", { timeout: 10 * MINUTES }, async () => {
+test('auto times training and one image on both backends, fine-tunes and classifies on the faster, and keeps the workers in step', { timeout: 10 * MINUTES }, async () => {
   const { browser, page, problems } = await openPage({ webgpu: true });
   try {
     const outcome = await page.evaluate(async () => {
@@ -306,7 +307,7 @@ test("auto times one image on both backends, classifies on the faster, and keeps
       const image = (value) => { const im = new ImageData(32, 32); im.data.fill(value); return im; };
       const model = await SeCnn.create({ backend: 'auto' });
       const backend = await settled(model);
-      // Fine-tuning runs on the main worker (WebGPU once switched)…
+      // Fine-tuning runs on the main worker (the faster trainer)…
       for (let i = 0; i < 8; i++) await model.addExample(image(i % 2 ? 220 : 30), i % 2);
       const { status } = await model.fineTune({ epochs: 1, batchSize: 4, validationSplit: 0, classes: ['dark', 'light'] }).done;
       const tuned = await model.classify(image(128));
@@ -319,10 +320,15 @@ test("auto times one image on both backends, classifies on the faster, and keeps
       return { backend, status, tuned: tuned.top, expected: expected.top, switched };
     });
     console.log(`auto on this browser: ${JSON.stringify(outcome.backend)}`);
-    assert.equal(outcome.backend.backend, 'webgpu', `no switch: ${outcome.backend.fallbackReason}`);
-    const { cpuMs, webgpuMs } = outcome.backend.probe;
-    assert.ok(cpuMs > 0 && webgpuMs > 0, 'no timings');
-    assert.equal(outcome.backend.classifier, cpuMs < webgpuMs ? 'cpu' : null, 'classifies on the slower backend');
+    assert.ok(outcome.backend.probe, `nothing timed: ${outcome.backend.fallbackReason}`);
+    const { cpuMs, webgpuMs, training } = outcome.backend.probe;
+    assert.ok(cpuMs > 0 && webgpuMs > 0 && training.cpu > 0 && training.webgpu > 0, 'no timings');
+    const gpuTrains = !training.webgpuStopped && training.webgpu > training.cpu;
+    assert.equal(outcome.backend.backend, gpuTrains ? 'webgpu' : 'cpu', 'fine-tunes on the slower backend');
+    if (await softwareGpu(page)) assert.equal(outcome.backend.backend, 'cpu', 'a software GPU fine-tunes faster than the CPU?');
+    const other = gpuTrains ? 'cpu' : 'webgpu';
+    const otherFaster = gpuTrains ? cpuMs < webgpuMs : webgpuMs < cpuMs;
+    assert.equal(outcome.backend.classifier, otherFaster ? other : null, 'classifies on the slower backend');
     assert.equal(outcome.status, 'done');
     assert.deepEqual(outcome.tuned.map((s) => s.label).sort(), ['dark', 'light'], 'the classifier kept the old weights');
     for (const [i, score] of outcome.tuned.entries()) {
@@ -330,7 +336,7 @@ test("auto times one image on both backends, classifies on the faster, and keeps
       assert.ok(Math.abs(score.probability - outcome.expected[i].probability) < 1e-4, `${score.probability} vs ${outcome.expected[i].probability}`);
     }
     assert.equal(outcome.switched.backend, 'webgpu');
-    assert.equal(outcome.switched.classifier, null, 'probe: false still kept a CPU classifier');
+    assert.equal(outcome.switched.classifier, null, 'probe: false still kept a classifier');
     assert.equal(outcome.switched.probe, null);
     assert.deepEqual(problems, []);
   } finally {

@@ -6,20 +6,25 @@ import { showAlert } from './page-alerts.js';
 import { fillClassSelect } from './page-explain.js';
 import { renderProfiles } from './page-se-profiles.js';
 
+/** What 'auto' measured on both backends (`backend.probe`), in a sentence for the tooltip. */
+function describeProbe({ training, cpuMs, webgpuMs }) {
+  const rate = (value) => `${value < 10 ? value.toFixed(1) : Math.round(value)} images/s`;
+  const webgpu = training.webgpuStopped ? `under ${rate(training.webgpu)}, stopped once slower` : rate(training.webgpu);
+  return `Measured here — fine-tuning: this CPU ${rate(training.cpu)}, WebGPU ${webgpu}; `
+    + `one image: CPU ${cpuMs.toFixed(1)} ms, WebGPU ${webgpuMs.toFixed(1)} ms.`;
+}
+
 /** The backend badge's text, CSS class and tooltip for `backend` (SeCnn's model.backend). */
 function describeBackend(backend) {
-  if (backend.backend === 'webgpu' && backend.classifier === 'cpu') {
-    const ms = (value) => `${value.toFixed(1)} ms`;
-    const timings = backend.probe; // the one-image timings behind the choice
-    return {
-      text: `WebGPU · ${backend.adapter} · classifying on the CPU`,
-      kind: 'webgpu',
-      title: `One image classifies faster on this CPU (${ms(timings.cpuMs)}) than on WebGPU `
-        + `(${ms(timings.webgpuMs)}), so classification runs on the CPU and fine-tuning on the GPU`,
-    };
-  }
+  const measured = backend.probe ? ` ${describeProbe(backend.probe)}` : '';
   if (backend.backend === 'webgpu') {
-    return { text: `WebGPU · ${backend.adapter}`, kind: 'webgpu', title: 'Running on the GPU through WebGPU' };
+    const onCpu = backend.classifier === 'cpu';
+    return {
+      text: `WebGPU · ${backend.adapter}${onCpu ? ' · classifying on the CPU' : ''}`,
+      kind: 'webgpu',
+      title: `${onCpu ? 'Fine-tuning runs on the GPU through WebGPU, classification on the CPU (faster for one image here).'
+        : 'Running on the GPU through WebGPU.'}${measured}`,
+    };
   }
   // The threaded CPU module runs where the page is cross-origin isolated.
   const cpu = backend.threads > 1 ? `CPU ×${backend.threads}` : 'CPU';
@@ -28,9 +33,14 @@ function describeBackend(backend) {
     return { text: `${cpu} · WebGPU on demand`, kind: 'cpu',
       title: `Running on the CPU${onThreads}, as fast as the GPU for one image; WebGPU loads when you fine-tune` };
   }
+  if (backend.probe) {
+    const onGpu = backend.classifier === 'webgpu';
+    return { text: `${cpu} · faster than WebGPU${onGpu ? ' · classifying on WebGPU' : ''}`, kind: 'cpu',
+      title: `Fine-tuning runs on the CPU${onThreads}, faster than this browser's WebGPU${onGpu ? '; classification on WebGPU, faster for one image' : ''}.${measured}` };
+  }
   if (backend.loading) {
     return { text: `${cpu} · loading WebGPU…`, kind: 'cpu',
-      title: `Running on the CPU${onThreads} now; the WebGPU runtime is loading and takes over when ready` };
+      title: `Running on the CPU${onThreads} now; the WebGPU runtime is loading, then both are timed and the faster fine-tunes` };
   }
   return { text: `${cpu} (no WebGPU)`, kind: 'cpu',
     title: `${backend.fallbackReason ? `WebGPU unavailable: ${backend.fallbackReason}` : 'CPU backend chosen'}; running${onThreads}` };
@@ -57,9 +67,9 @@ export function updateStatus() {
   badge.className = `badge ${kind}`;
   badge.title = title;
   showModel(info);
-  const cpuClassifies = backend.backend === 'webgpu' && backend.classifier === 'cpu';
-  $('inference-backend').textContent = cpuClassifies ? 'the CPU (faster than WebGPU for one image here)'
-    : backend.backend === 'webgpu' ? `WebGPU (${backend.adapter})` : 'the CPU';
+  const classifiesOn = backend.classifier ?? backend.backend;
+  $('inference-backend').textContent = backend.classifier ? `${classifiesOn === 'cpu' ? 'the CPU' : 'WebGPU'} (faster for one image here)`
+    : classifiesOn === 'webgpu' ? `WebGPU (${backend.adapter})` : 'the CPU';
   fillClassSelect(info.classes);
   renderProfiles(info);
   // Another member of the family sees another size and has another last block.

@@ -1,6 +1,7 @@
 // Where the model runs, behind the public API of secnn.js: the model's worker and its calls, the
 // threaded module's pool, the WebGPU module loaded beside the CPU one and the switch between them,
-// and the CPU classifier kept beside a WebGPU trainer when one image classifies faster on the CPU.
+// and, where one image classifies faster on the backend that does not fine-tune, the other worker
+// kept beside it as the classifier.
 // secnn.js checks arguments and words the API; this module only routes calls to workers.
 
 import { HERE, isCrossOrigin, startableUrl } from './secnn-assets.js';
@@ -35,6 +36,19 @@ const POOL_DELAY_MS = 2000;
 /** Batch-1 classifications timed on each backend before 'auto' picks where to classify (the first two warm up). */
 const PROBE_RUNS = 7;
 
+/**
+ * Training steps timed on each backend before 'auto' picks where to fine-tune: a warm-up step
+ * of two images (WebGPU compiles its shaders there), then `timed`, each step as the heaviest
+ * fine-tune does (everything trains, augmented).
+ */
+const TRAINING_PROBE = { warmUp: { batch: 2, steps: 1 }, timed: { batch: 16, steps: 3 } };
+
+/** How long WebGPU's warm-up step (shader compilation included) may take before the CPU wins without it. */
+const WARM_UP_LIMIT_MS = 20000;
+
+/** `promise`'s value, or `undefined` where `ms` pass first. */
+const within = (promise, ms) => Promise.race([promise, new Promise((resolve) => setTimeout(resolve, ms))]);
+
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 /**
@@ -59,11 +73,13 @@ export class Backends {
   /** The fine-tuning run in progress (a switch waits for it), or null. */
   #fineTuning = null;
   #generation = 0;
-  /** The CPU worker that classifies when it measured faster than WebGPU, or null. */
+  /** The other backend's worker, classifying where one image measured faster there, or null. */
   #classifier = null;
   #probe = true;
   /** Resolves the wait of the threaded module's pool after the first classification, or null. */
   #predicted = null;
+  /** Settles once the threaded module's pool has started (or failed to); at once on other builds. */
+  #poolStarting = Promise.resolve();
   /** The generation whose WebGPU switch waits for a sign of intent (`webgpu: 'on-demand'`), or null. */
   #deferredSwitch = null;
   backend = null;
@@ -102,7 +118,7 @@ export class Backends {
     // On a CPU-only build, 'auto' opens the CPU at once and the switch below adds WebGPU.
     const cpuOnly = build !== 'webgpu';
     const opened = await this.call('create', { backend: cpuOnly ? 'cpu' : backend, module: build, weights: weightBytes });
-    if (opened.backend.module === 'threads') this.#startThreads(worker);
+    this.#poolStarting = opened.backend.module === 'threads' ? this.#startThreads(worker) : Promise.resolve();
     if (backend === 'auto' && cpuOnly) {
       const hasWebGpu = typeof navigator !== 'undefined' && Boolean(navigator.gpu);
       const now = hasWebGpu && webgpu !== 'on-demand';
@@ -146,8 +162,41 @@ export class Backends {
 
   #dropClassifier() {
     this.#classifier?.terminate();
-    if (this.#classifier) this.#failAll(codedError('the CPU classifier was stopped', ERROR_CODES.runtimeLost), this.#classifier);
+    if (this.#classifier) this.#failAll(codedError('the classifier was stopped', ERROR_CODES.runtimeLost), this.#classifier);
     this.#classifier = null;
+  }
+
+  /**
+   * Training images per second on `worker` (TRAINING_PROBE). Against `rival` (the CPU's figure)
+   * the timing stops once `worker` is sure to be slower: `{ imagesPerSecond, stopped: true }`,
+   * the figure then an upper bound.
+   */
+  async #trainingSpeed(worker, rival = null) {
+    const { warmUp, timed } = TRAINING_PROBE;
+    const run = (args, limitMs) => {
+      const call = this.callOn(worker, 'timeTraining', args);
+      return limitMs === undefined ? call : within(call, limitMs);
+    };
+    const stopped = ({ batch, steps }, ms) => ({ imagesPerSecond: (batch * steps * 1000) / ms, stopped: true });
+    if (!(await run(warmUp, rival ? WARM_UP_LIMIT_MS : undefined))) return stopped(warmUp, WARM_UP_LIMIT_MS);
+    // Once it has taken longer than the rival took for the same steps, it has lost.
+    const limitMs = rival ? (timed.batch * timed.steps * 1000) / rival.imagesPerSecond + 50 : undefined;
+    const result = await run(timed, limitMs);
+    if (!result) return stopped(timed, limitMs);
+    return { imagesPerSecond: (result.images * 1000) / result.milliseconds, stopped: false };
+  }
+
+  /**
+   * What 'auto' chooses by: one-image classification (median ms) and training (images/s) on
+   * WebGPU (`next`) and on the CPU (the current worker, on all its threads).
+   */
+  async #measure(next) {
+    const webgpuMs = await this.#batchOneMilliseconds(next);
+    const cpuMs = await this.#batchOneMilliseconds(this.#worker);
+    await this.#poolStarting;
+    const cpu = await this.#trainingSpeed(this.#worker);
+    const webgpu = await this.#trainingSpeed(next, cpu);
+    return { webgpuMs, cpuMs, training: { cpu: cpu.imagesPerSecond, webgpu: webgpu.imagesPerSecond, webgpuStopped: webgpu.stopped } };
   }
 
   /** Median milliseconds of a one-image classification on `worker`, as the runtime times it. */
@@ -175,16 +224,21 @@ export class Backends {
       const weights = await this.call('exportWeights', {});
       const opened = await this.callOn(next, 'create', { backend: 'webgpu', module: 'webgpu', weights, wasm: await this.#assets.wasm.webgpu });
       await this.callOn(next, 'ready'); // shaders compiled by the warm-up
-      const probe = this.#probe
-        ? { webgpuMs: await this.#batchOneMilliseconds(next), cpuMs: await this.#batchOneMilliseconds(this.#worker) }
-        : null;
+      const probe = this.#probe ? await this.#measure(next) : null;
       while (this.#fineTuning) await this.#fineTuning.catch(() => {});
       if (generation !== this.#generation) throw new Error('the runtime was restarted');
+      // Fine-tuning goes where it measured faster; without timings, to WebGPU.
+      const gpuTrains = !probe || (!probe.training.webgpuStopped && probe.training.webgpu > probe.training.cpu);
       let open;
       this.#gate = new Promise((resolve) => { open = resolve; });
       try {
-        await this.#handOver(next, probe);
-        this.#setBackend({ ...opened.backend, loading: null, classifier: this.#classifier ? 'cpu' : null, probe });
+        if (gpuTrains) {
+          await this.#handOver(next, probe);
+          this.#setBackend({ ...opened.backend, loading: null, classifier: this.#classifier ? 'cpu' : null, probe });
+        } else {
+          await this.#stayOnCpu(next, probe);
+          this.#setBackend({ ...this.backend, loading: null, classifier: this.#classifier ? 'webgpu' : null, probe });
+        }
       } finally {
         open();
       }
@@ -218,6 +272,20 @@ export class Backends {
     this.#owner.infoChanged(info);
   }
 
+  /**
+   * The CPU trains faster, so its worker stays; WebGPU (`next`) stays only as the classifier,
+   * with the current weights, where one image classified faster there.
+   */
+  async #stayOnCpu(next, probe) {
+    if (probe.webgpuMs < probe.cpuMs) {
+      await this.callOn(next, 'loadWeights', { weights: await this.callOn(this.#worker, 'exportWeights') });
+      this.#classifier = next;
+    } else {
+      next.terminate();
+      this.#failAll(codedError('WebGPU trained slower than the CPU', ERROR_CODES.runtimeLost), next);
+    }
+  }
+
   #failAll(error, worker = null) {
     for (const [id, call] of this.#pending) {
       if (worker && call.worker !== worker) continue;
@@ -228,7 +296,7 @@ export class Backends {
 
   #receive({ id, result, error, fatal, progress, crashed }, worker) {
     if ((crashed || fatal) && worker === this.#classifier) {
-      // The CPU classifier is a convenience: without it, the main worker classifies.
+      // The classifier is a convenience: without it, the main worker classifies.
       this.#pending.get(id)?.reject(codedError(crashed ?? error.message, ERROR_CODES.runtimeLost));
       this.#pending.delete(id);
       this.#dropClassifier();
@@ -266,7 +334,7 @@ export class Backends {
     return this.callOn(this.#worker, method, args, options);
   }
 
-  /** A classification: on the CPU classifier where it measured faster, else the current worker. */
+  /** A classification: on the classifier where it measured faster, else the current worker. */
   async classifyCall(method, args, options) {
     await this.#gate;
     try {
@@ -277,14 +345,14 @@ export class Backends {
     }
   }
 
-  /** New weights for the CPU classifier too, where one runs beside the current worker. */
+  /** New weights for the classifier too, where one runs beside the current worker. */
   async loadWeightsEverywhere(weights) {
     const info = await this.call('loadWeights', { weights });
     if (this.#classifier) await this.callOn(this.#classifier, 'loadWeights', { weights });
     return info;
   }
 
-  /** Gives the CPU classifier the current worker's weights (after they changed there). */
+  /** Gives the classifier the current worker's weights (after they changed there). */
   async syncClassifier() {
     const classifier = this.#classifier;
     if (!classifier) return;

@@ -191,6 +191,15 @@ const methods = {
     checkOptions('explain', { topK, channels, camClass, tta, map }, context());
     return runtime.explain(rgba, width, height, { topK, channels, camClass, tta, map });
   },
+  /**
+   * Milliseconds of `steps` training steps on `batch` images of random pixels (the heaviest
+   * fine-tune, on a copy of the model): what 'auto' compares before choosing where to fine-tune.
+   */
+  timeTraining: async ({ batch, steps }) => {
+    const started = performance.now();
+    await runtime.train_on_noise(batch, steps);
+    return { milliseconds: performance.now() - started, images: batch * steps };
+  },
   clearExamples: () => runtime.clear_examples(),
   exampleClasses: () => runtime.example_classes(),
   addExample: ({ rgba, width, height, label }) => {

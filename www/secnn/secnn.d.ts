@@ -69,12 +69,28 @@ export interface BackendInfo {
    */
   onDemand?: 'webgpu' | null;
   /**
-   * 'cpu' when 'auto' measured one-image classification faster on the CPU than on WebGPU:
-   * `classify`/`explain` then run on the CPU and fine-tuning on WebGPU (`backend` is 'webgpu').
+   * Where `classify`/`explain` run when that is not `backend`: 'cpu' when 'auto' measured one
+   * image faster on the CPU while WebGPU fine-tunes faster, 'webgpu' the other way round.
    */
-  classifier?: 'cpu' | null;
-  /** The one-image timings (medians, milliseconds) behind `classifier`, when 'auto' measured them. */
-  probe?: { webgpuMs: number; cpuMs: number } | null;
+  classifier?: 'cpu' | 'webgpu' | null;
+  /** The timings behind `backend` and `classifier`, when 'auto' measured them. */
+  probe?: BackendProbe | null;
+}
+
+/**
+ * What 'auto' measured on both backends before choosing: fine-tuning goes where `training` is
+ * faster, classification where one image is.
+ */
+export interface BackendProbe {
+  /** One-image classification, median milliseconds. */
+  webgpuMs: number;
+  cpuMs: number;
+  /**
+   * Training images per second, a few steps of 16 images of the heaviest fine-tune (everything
+   * trains, augmented). `webgpuStopped`: the timing stopped once WebGPU had taken longer than
+   * the CPU, so `webgpu` is an upper bound.
+   */
+  training: { cpu: number; webgpu: number; webgpuStopped: boolean };
 }
 
 export interface ModelInfo {
@@ -329,9 +345,10 @@ export interface CreateOptions extends AssetOptions {
  * With `backend: 'auto'` the model starts on the small CPU-only module and switches to the
  * WebGPU module once it has loaded (between calls, never during a fine-tune, weights and
  * collected examples carried over); each change of `backend` fires a `backendchange` event
- * whose `detail` is the new `BackendInfo`. Before switching it times one-image classification
- * on both and keeps classifying on the CPU where that is faster (`backend.classifier`);
- * `probe: false` skips that.
+ * whose `detail` is the new `BackendInfo`. Before switching it times a few training steps and
+ * one-image classification on both (`backend.probe`): the faster trainer runs the model (a
+ * software GPU loses to the CPU), and the other classifies where it is faster there
+ * (`backend.classifier`). `probe: false` skips the timing and switches.
  */
 export class SeCnn extends EventTarget {
   backend: BackendInfo | null;

@@ -40,11 +40,13 @@ async function weightBytes(weights, call) {
 /**
  * The model, running in a Web Worker. With `backend: 'auto'` it starts at once on the small
  * CPU-only module (threaded where the page is cross-origin isolated) and, when the browser
- * grants a WebGPU adapter, loads the WebGPU module in the background and switches to it between calls (never during a fine-tune), carrying the
- * current weights and collected examples across. Before switching it times one-image
- * classification on both: where the CPU is faster (an integrated or software GPU, or a fast
- * GPU whose per-call overhead dominates one image), the CPU worker stays and keeps classifying,
- * and WebGPU is kept for fine-tuning (`backend.classifier === 'cpu'`). Listen for
+ * grants a WebGPU adapter, loads the WebGPU module in the background and times a few training
+ * steps and one-image classification on both. Where WebGPU trains faster it switches to it
+ * between calls (never during a fine-tune), carrying the current weights and collected examples
+ * across; where the CPU trains faster (a software or slow integrated GPU) the CPU worker stays.
+ * Where the backend that does not fine-tune classifies one image faster (a fast GPU whose
+ * per-call overhead dominates one image), its worker stays as the classifier
+ * (`backend.classifier`). Listen for
  * `backendchange` events (or read `backend`) to follow the switch. The workers and the switch
  * live in secnn-backends.js; this class checks arguments and forwards calls.
  */
@@ -57,8 +59,9 @@ export class SeCnn extends EventTarget {
    * `threads` is the CPU work's thread count (the threaded module's pool, else 1); `module` the
    * build running ('cpu', 'threads' or 'webgpu'); `loading` is 'webgpu' while the WebGPU module
    * loads in the background; `onDemand` is 'webgpu' while it waits for a sign of intent (`create({ webgpu: 'on-demand' })`); `classifier` is 'cpu'
-   * when one image classifies faster on the CPU (then `classify`/`explain` run there and
-   * fine-tuning on WebGPU); `probe` holds the timings behind that choice, `{ webgpuMs, cpuMs }`.
+   * (or 'webgpu') when one image classifies faster on the backend that does not fine-tune (then
+   * `classify`/`explain` run there); `probe` holds the timings behind those choices,
+   * `{ webgpuMs, cpuMs, training: { cpu, webgpu, webgpuStopped } }`.
    */
   backend = null;
   /** The loaded model's description: `{ name, description, classes, widths, accuracy, accuracyOn, … }` */
@@ -88,7 +91,7 @@ export class SeCnn extends EventTarget {
    * `module` picks the build by hand ('webgpu': the full one, also for the CPU backend;
    * 'threads': the threaded CPU one, which falls back to 'cpu' where the page is not
    * cross-origin isolated); by default it follows `backend`, and the CPU build is the threaded
-   * one on isolated pages. `probe: false` makes 'auto' classify on WebGPU without timing it.
+   * one on isolated pages. `probe: false` makes 'auto' switch to WebGPU without timing it.
    * Files (only for setups that move them; bundlers need none of these):
    * - `assetsUrl`: a folder URL holding the package's files (secnn-worker.js, pkg-cpu/,
    *   pkg-threads/, pkg/, model/), e.g. a CDN path; a worker on another origin starts through a
@@ -369,7 +372,7 @@ export class SeCnn extends EventTarget {
         if (progress.report.epochEnd) onEpoch?.(progress.report.epochEnd);
       }
     };
-    // The run ends (done, finished early or cancelled) with the CPU classifier in step.
+    // The run ends (done, finished early or cancelled) with the classifier in step.
     const done = this.#backends.fineTune({ options, classes, probe: probePixels }, onProgress, async (result) => {
       this.info = result.info;
       await this.#backends.syncClassifier();
