@@ -64,16 +64,18 @@ SMALL_WASM := RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-
 ## debug names: a fifth off the gzipped download (BENCHMARKS.md); its -Oz gains nothing more.
 wasm: wasm-cpu wasm-threads wasm-webgpu wasm-archive wasm-onnx
 
-# The debug names of one module dropped (binaryen), and its size said.
+# The debug names of one module dropped (binaryen), and its size said. The modules a page
+# starts on (and the small ones) also get binaryen's -O1: 3.4 % off the threaded module gzipped,
+# speed unchanged (BENCHMARKS.md, "Size of the browser module"); -Oz makes it larger gzipped.
 define shrink
-	@node_modules/.bin/wasm-opt --strip-debug --strip-producers $(1) -o $(1) && \
+	@node_modules/.bin/wasm-opt --strip-debug --strip-producers $(2) $(1) -o $(1) && \
 		echo "$(1): $$(stat -c %s $(1)) bytes, $$(gzip -9 -c $(1) | wc -c) gzipped"
 endef
 
 wasm-cpu: tools node_modules
 	$(SMALL_WASM) cargo build --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu
 	wasm-bindgen --target web --out-dir www/secnn/pkg-cpu --out-name secnn "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn.wasm"
-	$(call shrink,www/secnn/pkg-cpu/secnn_bg.wasm)
+	$(call shrink,www/secnn/pkg-cpu/secnn_bg.wasm,-O1)
 
 wasm-webgpu: tools node_modules
 	cargo build --lib --locked --target wasm32-unknown-unknown --release --features webgpu
@@ -83,12 +85,12 @@ wasm-webgpu: tools node_modules
 wasm-archive: tools node_modules
 	$(SMALL_WASM) cargo build -p secnn-archive --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu --features web
 	wasm-bindgen --target web --out-dir www/secnn/pkg-archive --out-name secnn_archive "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn_archive.wasm"
-	$(call shrink,www/secnn/pkg-archive/secnn_archive_bg.wasm)
+	$(call shrink,www/secnn/pkg-archive/secnn_archive_bg.wasm,-O1)
 
 wasm-onnx: tools node_modules
 	$(SMALL_WASM) cargo build -p secnn-onnx --lib --locked --target wasm32-unknown-unknown --profile wasm-cpu --features web
 	wasm-bindgen --target web --out-dir www/secnn/pkg-onnx --out-name secnn_onnx "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-cpu/secnn_onnx.wasm"
-	$(call shrink,www/secnn/pkg-onnx/secnn_onnx_bg.wasm)
+	$(call shrink,www/secnn/pkg-onnx/secnn_onnx_bg.wasm,-O1)
 
 # The threaded module: wasm threads need atomics in std too, so std is rebuilt (`-Z build-std`,
 # which stable cargo takes with RUSTC_BOOTSTRAP=1 and the rust-src component), in a target
@@ -111,7 +113,7 @@ wasm-threads: tools node_modules
 	@helper=$$(ls www/secnn/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js) && \
 		grep -q "import('../../..')" $$helper && sed -i "s#import('../../..')#import('../../../secnn.js')#" $$helper || \
 		{ echo "wasm-bindgen-rayon's workerHelpers.js no longer imports '../../..': check the threaded module's helper"; exit 1; }
-	$(call shrink,www/secnn/pkg-threads/secnn_bg.wasm)
+	$(call shrink,www/secnn/pkg-threads/secnn_bg.wasm,-O1)
 
 ## Everything the page needs: the wasm modules, the vendored chart library and the page's own
 ## files, precompressed (brotli and gzip next to each file) for tools/static-server.mjs or any static host
