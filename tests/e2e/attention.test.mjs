@@ -62,7 +62,7 @@ test('the SE view compares an image with the usual weights, and the per-class fi
 
 test('live camera: frames are classified one after another, the SE bars and the Grad-CAM overlay move, pause stops them', { timeout: 10 * MINUTES }, async () => {
   const { browser, page, problems } = await openPage({
-    webgpu: false, flags: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+    webgpu: false, flags: ['--use-fake-device-for-media-stream=fps=60', '--use-fake-ui-for-media-stream'],
   });
   try {
     await page.click('#camera-button');
@@ -80,8 +80,12 @@ test('live camera: frames are classified one after another, the SE bars and the 
       await page.waitForTimeout(400);
     }
     const perSecond = ((await frames()) - startFrames) / ((Date.now() - started) / 1000);
-    console.log(`live camera: ${perSecond.toFixed(1)} frames/s (CPU, headless, 2 cores); readout "${await page.textContent('#live-rate')}"`);
-    assert.ok(perSecond >= 1, `frames are classified continuously (${perSecond.toFixed(2)} frames/s; floor 1)`);
+    const badge = await page.textContent('#backend-badge');
+    console.log(`live camera: ${perSecond.toFixed(1)} frames/s (${badge}, headless, 2 cores); readout "${await page.textContent('#live-rate')}"`);
+    // The fake camera runs at 60 frames/s, so the rate is the page's, not the camera's; this
+    // loop's own polling (a canvas read every 400 ms) takes a little of it. Goal 30 (BENCHMARKS.md).
+    if (/^CPU ×\d/.test(badge)) assert.ok(perSecond >= 20, `${perSecond.toFixed(1)} frames/s on ${badge} (floor 20 with two threads or more)`);
+    else assert.ok(perSecond >= 1, `frames are classified continuously (${perSecond.toFixed(2)} frames/s on ${badge}; floor 1)`);
     assert.ok(overlays.size > 2, `the Grad-CAM overlay updates (${overlays.size} different drawings)`);
     assert.ok(bars.size > 2, `the SE bars move (${bars.size} different orders)`);
     assert.match(await page.textContent('#live-rate'), /^\d+\.\d frames\/s$/);

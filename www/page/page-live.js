@@ -1,7 +1,9 @@
-// Live camera mode: the camera feed classified frame after frame (a new frame is taken only when
-// the last one is explained; frames that arrive meanwhile are skipped), with the top classes, the
-// SE bars and Grad-CAM over the video moving as it goes, and the frame rate shown. It runs on
-// whichever backend the model classifies on (SeCnn picks the fastest for one image).
+// Live camera mode: the camera feed classified frame after frame, with the top classes, the SE
+// bars and Grad-CAM over the video moving as it goes, and the frame rate shown. One frame is with
+// the model at a time, and the newest frame goes next (frames that arrive meanwhile are skipped);
+// it goes as soon as the last answer is back, before that answer is drawn, so the model's worker
+// and the page's drawing overlap. It runs on whichever backend the model classifies on (SeCnn
+// picks the fastest for one image).
 import { $ } from './page-dom.js';
 import { page, tuning } from './page-state.js';
 import { showAlert } from './page-alerts.js';
@@ -83,9 +85,11 @@ export function setupLive(video) {
   const button = $('live-button');
   const rate = $('live-rate');
   let running = false;
-  let busy = false;
+  let generation = 0; // each start's loop stops when another start or a stop comes
   let frames = 0;
   let span = { start: 0, frames: 0 }; // the frames counted in the rate's current second
+  let presented = 0; // the camera's frames so far
+  let onPresented = null; // resolves the loop's wait for a new frame
   const show = () => {
     button.textContent = running ? 'Pause live' : 'Classify live';
     button.setAttribute('aria-pressed', String(running));
@@ -100,19 +104,42 @@ export function setupLive(video) {
       span = { start: now, frames };
     }
   };
-  const onFrame = async () => {
-    if (!running) return;
-    nextFrame(video, onFrame); // keeps the loop going; frames arriving while busy are skipped
-    if (busy || !video.videoWidth) return;
-    busy = true;
+  const watch = (now, metadata) => {
+    presented = metadata?.presentedFrames ?? presented + 1;
+    onPresented?.();
+    onPresented = null;
+    if (running) nextFrame(video, watch);
+  };
+  const frameAfter = (taken) => (presented > taken && video.videoWidth ? Promise.resolve()
+    : new Promise((resolve) => { onPresented = resolve; }));
+  const loop = async (run) => {
+    let taken = -1; // the frame sent last
+    let inFlight = null;
+    const send = () => {
+      taken = presented;
+      return page.model.explain(video, { topK: 5, channels: 4 });
+    };
     try {
-      const explained = await page.model.explain(video, { topK: 5, channels: 4 });
-      if (running) { showFrame(video, explained); countFrame(); }
+      while (run === generation) {
+        if (!inFlight) {
+          await frameAfter(taken);
+          if (run !== generation) break;
+          inFlight = send();
+        }
+        const explained = await inFlight;
+        inFlight = null;
+        if (run !== generation) break;
+        if (presented > taken && video.videoWidth) inFlight = send(); // the next frame is with the model while this one is drawn
+        showFrame(video, explained);
+        countFrame();
+      }
     } catch (error) {
-      stop();
-      reportError('Live classification stopped', error);
+      if (run === generation) {
+        stop();
+        reportError('Live classification stopped', error);
+      }
     } finally {
-      busy = false;
+      inFlight?.catch(() => {});
     }
   };
   const start = () => {
@@ -120,9 +147,16 @@ export function setupLive(video) {
     running = true;
     span = { start: performance.now(), frames };
     show();
-    nextFrame(video, onFrame);
+    nextFrame(video, watch);
+    loop(++generation);
   };
-  const stop = () => { running = false; show(); };
+  const stop = () => {
+    running = false;
+    generation += 1;
+    onPresented?.(); // the loop's wait ends, and so does the loop
+    onPresented = null;
+    show();
+  };
   button.addEventListener('click', () => (running ? stop() : start()));
   setupFrameToClass(video);
   show();
