@@ -169,6 +169,9 @@ pub struct FineTuneProgress {
     pub result: Option<FineTuneResult>,
 }
 
+/// Milliseconds of CPU steps one fine-tuning call aims at (see `start_fine_tune`).
+const CPU_CALL_MS: f64 = 40.0;
+
 /// The model, its examples and its fine-tuning job.
 pub struct Workbench {
     device: Device,
@@ -352,9 +355,11 @@ impl Workbench {
             return Err(WorkbenchError::Busy("a fine-tuning run is already in progress"));
         }
         // A GPU: read every ~200 ms of steps, so it does not wait for the page after each one.
-        // The CPU computes each step before returning anyway: one step a call keeps the
-        // charts and the attention bars moving with every step.
-        let pacer = if self.on_gpu { ReadPacer::new(200.0, 32) } else { ReadPacer::new(0.0, 1) };
+        // The CPU computes each step before returning anyway: a call takes one step where a
+        // step is long enough to chart (the charts and attention bars move with every step),
+        // and a few where steps are short (the head on cached features), so the round trip
+        // through the worker is not paid for each.
+        let pacer = if self.on_gpu { ReadPacer::new(200.0, 32) } else { ReadPacer::new(CPU_CALL_MS, 16) };
         let (job, plan) =
             FineTuneJob::start(&self.model, &self.info, &self.examples, request, pacer, &self.device).await?;
         self.job = Some(job);
