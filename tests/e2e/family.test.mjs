@@ -41,6 +41,11 @@ test('a four-block, 100-class, 64 px PyTorch model loads on the page and explain
     assert.equal(await page.$$eval('#top5 li', (items) => items.length), 5);
     assert.equal(await page.textContent('#model-input-size'), '64×64', 'the caption says what the model sees');
     assert.equal(await page.textContent('#cam-block'), '4', 'Grad-CAM reads the last block');
+    // "About this model" describes the member, not the shipped model.
+    assert.match(await page.textContent('#about-input'), /^64×64 pictures into 100 classes \(.+, …\)$/);
+    assert.equal(await page.textContent('#about-blocks'), 'four blocks (8, 12, 16 and 16 channels)');
+    assert.match(await page.textContent('#about-parameters'), /^\d+\.\d\d million$/);
+    assert.equal(await page.textContent('#about-side'), '64');
     await page.screenshot({ path: join(shots, 'family-four-blocks.png'), fullPage: true });
     assert.deepEqual(problems, []);
   } finally {

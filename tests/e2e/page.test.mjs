@@ -164,6 +164,15 @@ test('without WebGPU the page says CPU and classifies the same', { timeout: 10 *
   const { browser, page, problems } = await openPage({ webgpu: false });
   try {
     assert.match(await page.textContent('#backend-badge'), /CPU/);
+    // "About this model" is written from the loaded model: for the shipped one, word for word
+    // what the HTML holds, so nothing moves while the page loads.
+    const about = await page.evaluate(async () => {
+      const html = new DOMParser().parseFromString(await (await fetch('/')).text(), 'text/html');
+      const text = (element) => element.textContent.replace(/\s+/g, ' ');
+      return ['about-input', 'about-blocks', 'about-parameters', 'about-side']
+        .map((id) => [text(document.getElementById(id)), text(html.getElementById(id))]);
+    });
+    for (const [shown, written] of about) assert.equal(shown, written);
     if (!needCifar(t)) return;
     assert.equal(await classify(page, cifarImages(PROBE_CLASS, 1)[0]), PROBE_CLASS, 'the probe image, which the WebGPU test classifies too');
     await page.screenshot({ path: join(shots, '04-cpu.png'), fullPage: true });

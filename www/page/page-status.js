@@ -76,6 +76,21 @@ export function updateStatus() {
   const { inputSize, blockWidths } = page.model.facts;
   $('model-input-size').textContent = `${inputSize}×${inputSize}`;
   $('cam-block').textContent = String(blockWidths.length);
+  describeArchitecture(page.model.facts, info.classes);
+}
+
+const NUMBER_WORDS = ['no', 'one', 'two', 'three', 'four', 'five', 'six'];
+
+/** "About this model" for the loaded member (the HTML holds the shipped model's, word for word). */
+function describeArchitecture({ inputSize, blockWidths, parameters }, classes) {
+  const listed = classes.length <= 10 ? classes.join(', ') : `${classes.slice(0, 10).join(', ')}, …`;
+  $('about-input').textContent = `${inputSize}×${inputSize} pictures into ${classes.length} classes (${listed})`;
+  const widths = blockWidths.length === 1 ? `${blockWidths[0]}`
+    : `${blockWidths.slice(0, -1).join(', ')} and ${blockWidths.at(-1)}`;
+  const blocks = `${NUMBER_WORDS[blockWidths.length] ?? blockWidths.length} block${blockWidths.length === 1 ? '' : 's'}`;
+  $('about-blocks').textContent = `${blocks} (${widths} channels)`;
+  $('about-parameters').textContent = `${(parameters / 1e6).toFixed(2)} million`;
+  $('about-side').textContent = String(inputSize);
 }
 
 /** Restarts on the CPU with the last kept model (a fine-tune's last kept epoch), else the shipped one. */

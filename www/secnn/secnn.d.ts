@@ -35,13 +35,21 @@ export interface SeCnnError extends Error {
 export interface ModelFacts {
   /** Images are resized to this many pixels square. */
   inputSize: number;
-  /** Channels (and SE weights) of each block. */
-  blockWidths: [number, number, number];
+  /** Channels (and SE weights) of each block, first to last: as many entries as the model has blocks (1–6). */
+  blockWidths: number[];
+  /** The model's trainable parameters. */
+  parameters: number;
+  /** About how much memory fine-tuning it at batch 64 needs, in bytes. */
+  fineTuneBytes: number;
   /** Custom fine-tuning trains between `minClasses` and `maxClasses` classes. */
   minClasses: number;
   maxClasses: number;
   /** The classes the shipped model learned (CIFAR-10). */
   datasetClasses: string[];
+  /** The family's bounds, which every front end takes: blocks, classes, input size, parameters, fine-tuning memory. */
+  limits: Record<string, number>;
+  /** How pixels become the model's input: resized to `size` square, then per channel `(value / 255 - mean) / std`. */
+  inputRule: { size: number; mean: [number, number, number]; std: [number, number, number] };
 }
 
 /** The module's builds: CPU single-threaded, CPU on a pool of threads, WebGPU (with the CPU). */
