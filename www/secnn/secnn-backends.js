@@ -274,10 +274,11 @@ export class Backends {
 
   /**
    * The CPU trains faster, so its worker stays; WebGPU (`next`) stays only as the classifier,
-   * with the current weights, where one image classified faster there.
+   * with the current weights, where one image classified faster there (and its timed steps
+   * finished: a stopped one would hold the gate until they do).
    */
   async #stayOnCpu(next, probe) {
-    if (probe.webgpuMs < probe.cpuMs) {
+    if (probe.webgpuMs < probe.cpuMs && !probe.training.webgpuStopped) {
       await this.callOn(next, 'loadWeights', { weights: await this.callOn(this.#worker, 'exportWeights') });
       this.#classifier = next;
     } else {
