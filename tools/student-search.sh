@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Issue 34's search for the student's recipe, chosen on the students' validation images (5 %,
+# `--split-seed 1`: runs/split-s1/validation.txt, which the teacher never trained on).
+# Each run lives in runs/student/NAME; running this again continues an unfinished run
+# (`--resume`) and skips finished ones, so it can be stopped (kill) and started at will.
+# Ends with runs/student/summary.tsv: per run, the best and the last validation accuracy.
+#   tools/student-search.sh [proxy|full]      (proxy: 10 epochs each; full: the long runs)
+# Needs the teacher's logits: `make teacher` (teacher.logits, and teacher-tta.logits from
+# `tools/teacher.py ... --logits-tta --logits-file teacher-tta.logits`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECNN=${SECNN:-target/release/secnn}
+TEACHER=${TEACHER:-runs/teacher}
+OUT=runs/student
+stage=${1:-proxy}
+
+# The shipped recipe (README, "Retraining"), distilled, on 47,500 images.
+BASE=(--data data/cifar10 --validation-split 0.05 --split-seed 1 --seed 2 --batch-size 128
+  --optimizer sgd --lr 0.1 --weight-decay 5e-4 --schedule one-cycle --warmup 0.15 --dropout 0.2)
+KD=(--teacher "$TEACHER/teacher.logits" --kd-temperature 4 --kd-weight 0.9)
+
+run() { # NAME EPOCHS ARGS...
+  local name=$1 epochs=$2 dir=$OUT/$1
+  shift 2
+  if [ -f "$dir/state.json" ] && python3 -c "import json,sys; s=json.load(open('$dir/state.json')); sys.exit(0 if len(s['history']) >= $epochs else 1)"; then
+    echo "== $name: finished"
+    return
+  fi
+  local resume=()
+  [ -f "$dir/state.json" ] && resume=(--resume)
+  echo "== $name: $epochs epochs $*"
+  mkdir -p "$dir"
+  "$SECNN" train --out "$dir" --epochs "$epochs" "${BASE[@]}" "$@" "${resume[@]}" 2>>"$dir/log.txt" | tee -a "$dir/log.txt"
+}
+
+case $stage in
+  proxy)
+    run p-base 10 "${KD[@]}"
+    run p-tta 10 --teacher "$TEACHER/teacher-tta.logits" --kd-temperature 4 --kd-weight 0.9
+    run p-t2 10 --teacher "$TEACHER/teacher.logits" --kd-temperature 2 --kd-weight 0.9
+    run p-w05 10 --teacher "$TEACHER/teacher.logits" --kd-temperature 4 --kd-weight 0.5
+    run p-ls 10 "${KD[@]}" --label-smoothing 0.1
+    run p-ema 10 "${KD[@]}" --ema 0.999
+    run p-cutout 10 "${KD[@]}" --cutout 8
+    ;;
+  full)
+    # Whether the proxies predict the long runs: the base recipe at full length, then the
+    # proxies' best (set BEST to its options) at 25 and at 40 epochs.
+    run f-base25 25 "${KD[@]}"
+    run f-best25 25 ${BEST:?set BEST to the best proxy options}
+    run f-best40 40 ${BEST}
+    ;;
+  *) echo "usage: $0 [proxy|full]" >&2; exit 2 ;;
+esac
+
+python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+rows = []
+for name in sorted(os.listdir(out)):
+    path = os.path.join(out, name, "state.json")
+    if not os.path.exists(path):
+        continue
+    history = json.load(open(path))["history"]
+    accuracies = [h.get("validationAccuracy", h.get("validation_accuracy")) for h in history]
+    accuracies = [a for a in accuracies if a is not None]
+    if accuracies:
+        rows.append(f"{name}\t{len(history)}\t{max(accuracies) * 100:.2f}\t{accuracies[-1] * 100:.2f}")
+with open(os.path.join(out, "summary.tsv"), "w") as f:
+    f.write("run\tepochs\tbest validation %\tlast validation %\n" + "\n".join(rows) + "\n")
+print(open(os.path.join(out, "summary.tsv")).read())
+PY
