@@ -1,6 +1,8 @@
 // Same-run browser A/B of two CPU modules (www/secnn/pkg-cpu of two checkouts or unpacked builds):
-// full fine-tuning and batch-1 through the worker, alternating, in headless Chromium.
-//   node bench/module-ab.mjs OTHER_ROOT [ROUNDS]
+// fine-tuning and batch-1 through the worker, alternating, in headless Chromium.
+//   node bench/module-ab.mjs OTHER_ROOT [ROUNDS] [full|head]
+// full (the default): 256 images, 3 epochs, everything trains, augmented; head: only the
+// classifier head trains, on cached features (2,048 images, 4 epochs, not augmented).
 // OTHER_ROOT holds www/ and bench/browser/ (e.g. a git worktree of an older commit after
 // `make web`); it is compared with this checkout.
 import { createRequire } from 'node:module';
@@ -8,7 +10,13 @@ const here = new URL('..', import.meta.url).pathname;
 const require = createRequire(here);
 const { chromium } = require('playwright-core');
 const { staticServer } = await import('../tools/static-server.mjs');
-if (!process.argv[2]) { console.error('usage: node bench/module-ab.mjs OTHER_ROOT [ROUNDS]'); process.exit(2); }
+if (!process.argv[2]) { console.error('usage: node bench/module-ab.mjs OTHER_ROOT [ROUNDS] [full|head]'); process.exit(2); }
+const runs = {
+  full: { images: 256, epochs: 3, batchSize: 64, freeze: 'none', augment: true },
+  head: { images: 2048, epochs: 4, batchSize: 64, freeze: 'head', augment: false },
+};
+const fineTune = runs[process.argv[4] ?? 'full'];
+if (!fineTune) { console.error(`unknown mode ${process.argv[4]}: full or head`); process.exit(2); }
 const roots = { old: process.argv[2], new: here };
 const servers = {};
 for (const [name, root] of Object.entries(roots)) {
@@ -29,7 +37,7 @@ for (let i = 0; i < rounds; i++) {
     await page.waitForFunction(() => document.body.dataset.ready === 'true');
     await page.evaluate(() => bench.secnn.open('cpu'));
     const l = await page.evaluate(() => bench.secnn.inferenceLatency({ runs: 3 }));
-    const r = await page.evaluate(() => bench.secnn.fineTuneThroughput({ images: 256, epochs: 3, batchSize: 64, freeze: 'none', augment: true }));
+    const r = await page.evaluate((options) => bench.secnn.fineTuneThroughput(options), fineTune);
     results[name].push(r.imagesPerSecond); lat[name].push(l.medianMs);
     console.log(i, name, r.imagesPerSecond.toFixed(1), 'img/s', l.medianMs.toFixed(2), 'ms');
     await browser.close();

@@ -1,5 +1,6 @@
 //! secnn's CPU kernels: the model's layers on plain `f32` slices in NCHW order, forward and
-//! backward, with no Burn types (secnn's `cpu` module wraps them as Burn operations on flex).
+//! backward, and Adam's step, with no Burn types (secnn's `cpu` module wraps them as Burn
+//! operations on flex).
 //!
 //! A crate of its own so that the browser's CPU module, built for size (`opt-level = "z"`),
 //! can still compile these loops at `opt-level = 3` (a profile override per package): at "z"
@@ -8,6 +9,7 @@
 //!
 //! Work is shared between threads with rayon natively; in wasm everything runs on one thread.
 
+pub mod adam;
 pub mod batch_norm;
 pub mod conv;
 mod parallel;

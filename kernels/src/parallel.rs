@@ -86,6 +86,30 @@ pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize,
     out.chunks_mut(row_len).enumerate().for_each(|(i, row)| work(i, row));
 }
 
+/// Calls `work(start, a, b, c)` on matching `chunk`-long pieces of three equally long slices
+/// (`start`: the pieces' offset), pieces spread over threads.
+pub fn for_each_chunk3(
+    a: &mut [f32],
+    b: &mut [f32],
+    c: &mut [f32],
+    chunk: usize,
+    work: impl Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync + Send,
+) {
+    #[cfg(feature = "threads")]
+    if a.len() >= SERIAL_BELOW && pooled() {
+        use rayon::prelude::*;
+        a.par_chunks_mut(chunk)
+            .zip(b.par_chunks_mut(chunk))
+            .zip(c.par_chunks_mut(chunk))
+            .enumerate()
+            .for_each(|(i, ((a, b), c))| work(i * chunk, a, b, c));
+        return;
+    }
+    for (i, ((a, b), c)) in a.chunks_mut(chunk).zip(b.chunks_mut(chunk)).zip(c.chunks_mut(chunk)).enumerate() {
+        work(i * chunk, a, b, c);
+    }
+}
+
 /// `len` new values, written row by row by `fill(row index, row)` as in [`for_each_row`],
 /// without zeroing them first (a pass over memory saved). `fill` must write every value of
 /// its row.

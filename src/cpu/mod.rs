@@ -1,5 +1,5 @@
 //! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`], [`scale_channels`] and
-//! [`max_pool2d`].
+//! [`max_pool2d`]; and for Adam's step: [`adam_step`].
 //!
 //! On the CPU backend (flex, natively and in the browser's CPU module) these run hand-written
 //! kernels with their own backward passes (the `secnn-kernels` crate, `kernels/`): a
@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// How many threads the CPU kernels share work between (1 in the browser's single-threaded
 /// module, and in the threaded one until its pool has started: `pool_started`).
-pub use secnn_kernels::{pool_started, threads};
+pub use secnn_kernels::{adam::AdamStep, pool_started, threads};
 
-/// A layer kind with a CPU kernel here.
+/// A layer kind (or the optimizer) with a CPU kernel here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 pub enum Layer {
@@ -29,6 +29,8 @@ pub enum Layer {
     Pool,
     /// The SE block's per-channel scaling.
     Scale,
+    /// Adam's step: one pass over each parameter (Burn's takes about a dozen).
+    Adam,
 }
 
 /// One bit per [`Layer`] that uses Burn's module everywhere: the other side of the A/Bs.
@@ -45,7 +47,7 @@ pub fn use_burn_for(layer: Layer, burn: bool) {
 }
 
 /// f32 on the flex device (with or without autodiff), unless `layer` is switched to Burn.
-fn runs_here(layer: Layer, x: &Tensor<4>) -> bool {
+fn runs_here<const D: usize>(layer: Layer, x: &Tensor<D>) -> bool {
     BURN_LAYERS.load(Ordering::Relaxed) & (1 << layer as u8) == 0
         && x.dtype() == DType::F32
         && matches!(x.device().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_))
@@ -114,6 +116,25 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     match two_by_two && height >= 2 && width >= 2 && runs_here(Layer::Pool, &x) {
         true => extension::max_pool2x2(x),
         false => pool.forward(x),
+    }
+}
+
+/// One Adam step with the CPU kernel, in place where nothing else holds the tensors:
+/// `Ok((param, moment_1, moment_2))` after it. `Err` gives the inputs back where the kernel does
+/// not apply (not f32 on flex, or Adam switched to Burn's), for Burn's Adam to take.
+///
+/// - `param`, `grad` and both moments have the same shape
+#[allow(clippy::type_complexity)]
+pub fn adam_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moments: [Tensor<D>; 2],
+    step: &AdamStep,
+) -> Result<(Tensor<D>, Tensor<D>, Tensor<D>), (Tensor<D>, Tensor<D>, [Tensor<D>; 2])> {
+    let all_f32 = [&grad, &moments[0], &moments[1]].iter().all(|t| t.dtype() == DType::F32 && t.dims() == param.dims());
+    match runs_here(Layer::Adam, &param) && all_f32 {
+        true => Ok(extension::adam_step(param, grad, moments, step)),
+        false => Err((param, grad, moments)),
     }
 }
 

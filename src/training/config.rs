@@ -2,8 +2,9 @@
 //! is ([`TrainingConfig`]), and what follows from it alone (the optimizer, the validation split,
 //! the seeded RNG of each epoch).
 
+use super::adam::FusedAdam;
 use crate::data::ImageSet;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
+use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
 use rand::{SeedableRng, rngs::SmallRng};
 use serde::{Deserialize, Serialize};
 
@@ -169,7 +170,7 @@ impl TrainingConfig {
     pub(super) fn optimizer(&self) -> ModuleOptimizer {
         match self.optimizer {
             // PyTorch's epsilon (Burn defaults to 1e-5), so the seed recipe means the same here.
-            OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
+            OptimizerKind::Adam => ModuleOptimizer::from(FusedAdam::new(1e-8)),
             OptimizerKind::AdamW => AdamWConfig::new()
                 .with_epsilon(1e-8)
                 .with_weight_decay(self.weight_decay as f32)

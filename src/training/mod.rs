@@ -17,6 +17,7 @@
 //! `crate::training::X` whatever file it lives in. Dependencies run one way:
 //! `config` ← `schedule` ← `trainer` ← `evaluation`, `probe`; `cutout`, `ema` ← `trainer`.
 
+mod adam;
 mod config;
 mod cutout;
 mod ema;
