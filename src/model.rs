@@ -242,7 +242,7 @@ impl SeCnn {
     /// The classifier on top of [`Self::features`]: `[batch, last width, side, side]` →
     /// `[batch, classes]`.
     pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
-        self.fc2.forward(self.dropout.forward(self.embed(features)))
+        cpu::linear(&self.fc2, self.dropout.forward(self.embed(features)))
     }
 
     /// The penultimate activations `relu(fc1(flatten(features)))`, what the last layer reads:
@@ -250,7 +250,7 @@ impl SeCnn {
     pub fn embed(&self, features: Tensor<4>) -> Tensor<2> {
         let [batch, channels, height, width] = features.dims();
         let x = features.reshape([batch, channels * height * width]);
-        self.relu.forward(self.fc1.forward(x))
+        self.relu.forward(cpu::linear(&self.fc1, x))
     }
 
     /// The last block up to (not including) its pooling, from an image batch: the layer

@@ -6,8 +6,8 @@
 //! gradient convolves the transposed input with the transposed output gradient instead, which
 //! leaves only `c_in` parallel tasks (3 in the first layer) and adds layout copies.
 
+use crate::matmul::{Matrix, matmul};
 use crate::parallel::{filled_rows, split_batch, sum};
-use gemm::Parallelism;
 use std::ops::Range;
 
 /// Sizes of one stride-1, dilation-1, single-group convolution.
@@ -289,45 +289,6 @@ fn for_each_tap_row(shape: &ConvShape, mut visit: impl FnMut(usize, usize, &TapR
                 visit(row, c * shape.height * shape.width, &taps);
             }
         }
-    }
-}
-
-/// A row-major or transposed view of a matrix in a slice.
-#[derive(Clone, Copy)]
-struct Matrix<'a> {
-    data: &'a [f32],
-    row_stride: usize,
-    col_stride: usize,
-}
-
-/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, or `+=` when `accumulate`; `dst` is row-major.
-#[allow(clippy::too_many_arguments)]
-fn matmul(dst: &mut [f32], accumulate: bool, m: usize, n: usize, k: usize, lhs: Matrix, rhs: Matrix, parallelism: Parallelism) {
-    let last = |a: Matrix, rows: usize, cols: usize| (rows - 1) * a.row_stride + (cols - 1) * a.col_stride;
-    assert!(dst.len() >= m * n && lhs.data.len() > last(lhs, m, k) && rhs.data.len() > last(rhs, k, n));
-    // SAFETY: the assertion keeps every index gemm reads or writes inside the three slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.col_stride as isize,
-            lhs.row_stride as isize,
-            rhs.data.as_ptr(),
-            rhs.col_stride as isize,
-            rhs.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
     }
 }
 

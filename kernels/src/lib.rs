@@ -1,6 +1,6 @@
 //! secnn's CPU kernels: the model's layers on plain `f32` slices in NCHW order, forward and
-//! backward, and Adam's step, with no Burn types (secnn's `cpu` module wraps them as Burn
-//! operations on flex).
+//! backward (convolution, batch norm, pooling, channel scaling, fully connected), and Adam's
+//! step, with no Burn types (secnn's `cpu` module wraps them as Burn operations on flex).
 //!
 //! A crate of its own so that the browser's CPU module, built for size (`opt-level = "z"`),
 //! can still compile these loops at `opt-level = 3` (a profile override per package): at "z"
@@ -12,6 +12,8 @@
 pub mod adam;
 pub mod batch_norm;
 pub mod conv;
+pub mod linear;
+mod matmul;
 mod parallel;
 pub mod pool;
 pub mod scale;

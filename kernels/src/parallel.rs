@@ -67,6 +67,22 @@ pub fn split_batch<R: Send>(
     vec![work(0..batch, out, Parallelism::None)]
 }
 
+/// Below this many multiply-adds one GEMM stays on one thread: waking the others costs more.
+/// Web Workers wake slowly, so in the browser one image's classifier (2048 × 512) stays on the
+/// calling thread, and a batch's is shared.
+#[cfg(feature = "threads")]
+const GEMM_SERIAL_BELOW: usize = if cfg!(target_arch = "wasm32") { 1 << 22 } else { 1 << 18 };
+
+/// How one GEMM of `macs` multiply-adds shares the threads: all of them where it is big enough.
+#[cfg_attr(not(feature = "threads"), allow(unused_variables))]
+pub fn gemm_parallelism(macs: usize) -> Parallelism {
+    #[cfg(feature = "threads")]
+    if macs >= GEMM_SERIAL_BELOW && pooled() {
+        return Parallelism::Rayon(0);
+    }
+    Parallelism::None
+}
+
 /// Below this many values a pass stays on one thread: waking others costs more (batch-1
 /// inference). Web Workers wake more slowly than native threads, so the browser's bar is
 /// higher: one 32×32 image's passes then all stay on the calling thread.

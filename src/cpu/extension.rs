@@ -6,7 +6,6 @@
 //! device first: [`super::runs_here`].
 
 use secnn_kernels::{
-    adam::{self, AdamStep},
     batch_norm::{self, NormShape},
     conv::{self, ConvShape},
     pool::{self, PoolShape},
@@ -55,17 +54,6 @@ pub trait CpuOps: Backend {
         statistics: FloatTensor<Self>,
         epsilon: f32,
     ) -> FloatTensor<Self>;
-
-    /// One Adam step (`secnn_kernels::adam::step`, not differentiated): `lr_betas_epsilon` is
-    /// `[lr, β₁, β₂, ε]`, `time` this step's number. Returns `(param, moment_1, moment_2)`.
-    fn adam_step(
-        param: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        moment_1: FloatTensor<Self>,
-        moment_2: FloatTensor<Self>,
-        lr_betas_epsilon: [f32; 4],
-        time: usize,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// `conv2d_stride1` on `Tensor`s (f32 on flex).
@@ -104,52 +92,24 @@ pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, statist
     ))
 }
 
-/// `adam_step` on `Tensor`s (f32 on flex): `(param, moment_1, moment_2)` after the step.
-pub fn adam_step<const D: usize>(
-    param: Tensor<D>,
-    grad: Tensor<D>,
-    moments: [Tensor<D>; 2],
-    step: &AdamStep,
-) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
-    let [moment_1, moment_2] = moments;
-    let (param, moment_1, moment_2) = <Dispatch as CpuOps>::adam_step(
-        param.into_dispatch(),
-        grad.into_dispatch(),
-        moment_1.into_dispatch(),
-        moment_2.into_dispatch(),
-        [step.lr, step.beta_1, step.beta_2, step.epsilon],
-        step.time,
-    );
-    (Tensor::from_dispatch(param), Tensor::from_dispatch(moment_1), Tensor::from_dispatch(moment_2))
-}
-
 fn dims4(tensor: &FlexTensor) -> [usize; 4] {
     tensor.layout().shape().dims::<4>()
 }
 
 /// The values of a tensor, contiguous (copying only a strided one).
-struct Values(FlexTensor);
+pub(super) struct Values(pub(super) FlexTensor);
 
 impl Values {
-    fn of(tensor: &FlexTensor) -> Self {
+    pub(super) fn of(tensor: &FlexTensor) -> Self {
         Self(tensor.to_contiguous())
     }
 
-    fn f32s(&self) -> &[f32] {
+    pub(super) fn f32s(&self) -> &[f32] {
         self.0.as_slice::<f32>().expect("a contiguous f32 tensor")
     }
 }
 
-/// `tensor` contiguous from its buffer's start, so its buffer can be written in place (a
-/// tensor someone else also holds is copied on the first write).
-fn writable(tensor: FlexTensor) -> FlexTensor {
-    match tensor.is_contiguous() && tensor.layout().start_offset() == 0 {
-        true => tensor,
-        false => tensor.to_contiguous(),
-    }
-}
-
-fn flex_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+pub(super) fn flex_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
@@ -221,28 +181,6 @@ impl CpuOps for Flex {
         let (mean, variance) = split_statistics(statistics.f32s());
         let out = batch_norm::forward(&shape, x.f32s(), gamma.f32s(), beta.f32s(), mean, variance, epsilon);
         flex_tensor(out, x.0.layout().shape().clone())
-    }
-
-    fn adam_step(
-        param: FlexTensor,
-        grad: FlexTensor,
-        moment_1: FlexTensor,
-        moment_2: FlexTensor,
-        lr_betas_epsilon: [f32; 4],
-        time: usize,
-    ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let [lr, beta_1, beta_2, epsilon] = lr_betas_epsilon;
-        let step = AdamStep { lr, beta_1, beta_2, epsilon, time };
-        let n = param.layout().num_elements();
-        let (mut param, mut moment_1, mut moment_2) = (writable(param), writable(moment_1), writable(moment_2));
-        adam::step(
-            &mut param.storage_mut::<f32>()[..n],
-            Values::of(&grad).f32s(),
-            &mut moment_1.storage_mut::<f32>()[..n],
-            &mut moment_2.storage_mut::<f32>()[..n],
-            &step,
-        );
-        (param, moment_1, moment_2)
     }
 }
 
@@ -401,18 +339,5 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::batch_norm_train(x, gamma, beta, statistics, epsilon)),
         }
-    }
-
-    fn adam_step(
-        param: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        moment_1: FloatTensor<Self>,
-        moment_2: FloatTensor<Self>,
-        lr_betas_epsilon: [f32; 4],
-        time: usize,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let [param, grad, moment_1, moment_2] = [param, grad, moment_1, moment_2].map(|t| t.into_primitive());
-        let (param, moment_1, moment_2) = Flex::adam_step(param, grad, moment_1, moment_2, lr_betas_epsilon, time);
-        (<FloatTensor<Self>>::new(param), <FloatTensor<Self>>::new(moment_1), <FloatTensor<Self>>::new(moment_2))
     }
 }

@@ -1,5 +1,5 @@
-//! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`], [`scale_channels`] and
-//! [`max_pool2d`]; and for Adam's step: [`adam_step`].
+//! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`], [`scale_channels`],
+//! [`max_pool2d`] and [`linear`]; and for Adam's step: [`adam_step`].
 //!
 //! On the CPU backend (flex, natively and in the browser's CPU module) these run hand-written
 //! kernels with their own backward passes (the `secnn-kernels` crate, `kernels/`): a
@@ -7,10 +7,11 @@
 //! block's per-channel scaling. BENCHMARKS.md has the same-run A/B against Burn's own. Everything else
 //! (wgpu/WebGPU, other strides or windows, other dtypes) keeps Burn's modules, unchanged.
 
+mod dense;
 mod extension;
 
 use burn::{
-    nn::{BatchNorm, PaddingConfig2d, conv::Conv2d, pool::MaxPool2d},
+    nn::{BatchNorm, Linear, PaddingConfig2d, conv::Conv2d, pool::MaxPool2d},
     prelude::*,
     tensor::DType,
 };
@@ -29,6 +30,8 @@ pub enum Layer {
     Pool,
     /// The SE block's per-channel scaling.
     Scale,
+    /// A fully connected layer with a bias (the classifier's).
+    Linear,
     /// Adam's step: one pass over each parameter (Burn's takes about a dozen).
     Adam,
 }
@@ -102,6 +105,19 @@ pub fn scale_channels(x: Tensor<4>, weights: Tensor<2>) -> Tensor<4> {
     }
 }
 
+/// `linear.forward(x)`.
+///
+/// - `x`: `[batch, inputs]`
+/// - returns `[batch, outputs]`
+pub fn linear(linear: &Linear, x: Tensor<2>) -> Tensor<2> {
+    match &linear.bias {
+        Some(bias) if runs_here(Layer::Linear, &x) && linear.weight.val().dtype() == DType::F32 && bias.val().dtype() == DType::F32 => {
+            dense::linear(x, linear.weight.val(), bias.val())
+        }
+        _ => linear.forward(x),
+    }
+}
+
 /// `pool.forward(x)`.
 ///
 /// - `x`: `[batch, channels, height, width]`
@@ -133,7 +149,7 @@ pub fn adam_step<const D: usize>(
 ) -> Result<(Tensor<D>, Tensor<D>, Tensor<D>), (Tensor<D>, Tensor<D>, [Tensor<D>; 2])> {
     let all_f32 = [&grad, &moments[0], &moments[1]].iter().all(|t| t.dtype() == DType::F32 && t.dims() == param.dims());
     match runs_here(Layer::Adam, &param) && all_f32 {
-        true => Ok(extension::adam_step(param, grad, moments, step)),
+        true => Ok(dense::adam_step(param, grad, moments, step)),
         false => Err((param, grad, moments)),
     }
 }
@@ -296,6 +312,38 @@ mod tests {
             assert_same(with_grads(&y, &[], scaled), with_grads(&y, &[], |y| y * weights.clone().reshape([3, c_out, 1, 1])));
             if side >= 2 {
                 assert_same(with_grads(&y, &[], |y| max_pool2d(&pool, y)), with_grads(&y, &[], |y| pool.forward(y)));
+            }
+        }
+    }
+
+    /// The fully connected layer: values and the gradients of its input, weight and bias
+    /// against Burn's module, at one image, an odd size and the classifier's on a batch; and
+    /// with an input that needs no gradient (cached features).
+    #[test]
+    fn linear_agrees_with_burn() {
+        let device = device();
+        for (batch, inputs, outputs) in [(1, 5, 3), (7, 13, 1), (64, 2048, 24)] {
+            let layer = burn::nn::LinearConfig::new(inputs, outputs).init(&device);
+            let x = random([1, 1, batch, inputs], &device).reshape([batch, inputs]);
+            let run = |ours: bool, x: Tensor<2>| {
+                let y = if ours { linear(&layer, x.clone()) } else { layer.forward(x.clone()) };
+                let probe = probe([1, 1, batch, outputs], &device).reshape([batch, outputs]);
+                let grads = (y.clone() * probe).sum().backward();
+                let bias = layer.bias.as_ref().unwrap().val().grad(&grads).unwrap();
+                let weight = layer.weight.val().grad(&grads).unwrap().reshape([inputs * outputs]);
+                (y.unsqueeze::<4>(), x.grad(&grads).map(|g| g.unsqueeze::<4>()), vec![weight, bias])
+            };
+            for tracked in [true, false] {
+                let x = if tracked { x.clone().require_grad() } else { x.clone() };
+                let (ours, burns) = (run(true, x.clone()), run(false, x));
+                assert_close(ours.0, burns.0);
+                assert_eq!(ours.1.is_some(), tracked);
+                if let (Some(a), Some(b)) = (ours.1, burns.1) {
+                    assert_close(a, b);
+                }
+                for (a, b) in ours.2.into_iter().zip(burns.2) {
+                    assert_close(a, b);
+                }
             }
         }
     }
