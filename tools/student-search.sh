@@ -4,7 +4,9 @@
 # Each run lives in runs/student/NAME; running this again continues an unfinished run
 # (`--resume`) and skips finished ones, so it can be stopped (kill) and started at will.
 # Ends with runs/student/summary.tsv: per run, the best and the last validation accuracy.
-#   tools/student-search.sh [proxy|full]      (proxy: 10 epochs each; full: the long runs)
+#   tools/student-search.sh [proxy|full|final]
+#     proxy: 10 epochs each; full: the long runs; final: BEST for FINAL_EPOCHS on all 50,000
+#     images (nothing held out: fix both from the validation runs first).
 # Needs the teacher's logits: `make teacher` (teacher.logits, and teacher-tta.logits from
 # `tools/teacher.py ... --logits-tta --logits-file teacher-tta.logits`).
 set -euo pipefail
@@ -15,8 +17,9 @@ OUT=runs/student
 stage=${1:-proxy}
 
 # The shipped recipe (README, "Retraining"), distilled, on 47,500 images.
-BASE=(--data data/cifar10 --validation-split 0.05 --split-seed 1 --seed 2 --batch-size 128
+BASE=(--data data/cifar10 --seed 2 --batch-size 128
   --optimizer sgd --lr 0.1 --weight-decay 5e-4 --schedule one-cycle --warmup 0.15 --dropout 0.2)
+SPLIT=(--validation-split 0.05 --split-seed 1)
 KD=(--teacher "$TEACHER/teacher.logits" --kd-temperature 4 --kd-weight 0.9)
 
 run() { # NAME EPOCHS ARGS...
@@ -30,7 +33,7 @@ run() { # NAME EPOCHS ARGS...
   [ -f "$dir/state.json" ] && resume=(--resume)
   echo "== $name: $epochs epochs $*"
   mkdir -p "$dir"
-  "$SECNN" train --out "$dir" --epochs "$epochs" "${BASE[@]}" "$@" "${resume[@]}" 2>>"$dir/log.txt" | tee -a "$dir/log.txt"
+  "$SECNN" train --out "$dir" --epochs "$epochs" "${BASE[@]}" "${SPLIT[@]}" "$@" "${resume[@]}" 2>>"$dir/log.txt" | tee -a "$dir/log.txt"
 }
 
 case $stage in
@@ -44,13 +47,17 @@ case $stage in
     run p-cutout 10 "${KD[@]}" --cutout 8
     ;;
   full)
-    # Whether the proxies predict the long runs: the base recipe at full length, then the
-    # proxies' best (set BEST to its options) at 25 and at 40 epochs.
-    run f-base25 25 "${KD[@]}"
+    # The proxies' best (set BEST to its options) at 25 and at 40 epochs, then whether the
+    # proxies predict the long runs: the base recipe at full length.
     run f-best25 25 ${BEST:?set BEST to the best proxy options}
     run f-best40 40 ${BEST}
+    run f-base25 25 "${KD[@]}"
     ;;
-  *) echo "usage: $0 [proxy|full]" >&2; exit 2 ;;
+  final)
+    SPLIT=(--validation-split 0)
+    run final "${FINAL_EPOCHS:?set FINAL_EPOCHS}" ${BEST:?set BEST to the chosen options}
+    ;;
+  *) echo "usage: $0 [proxy|full|final]" >&2; exit 2 ;;
 esac
 
 python3 - "$OUT" <<'PY'
