@@ -4,8 +4,9 @@
 The teacher is a fast CIFAR-10 network in the style of Keller Jordan's airbench (a frozen
 patch-whitening first layer, three blocks of 3x3 convolutions with max pooling, BatchNorm whose
 scales stay at 1, GELU, a max-pooled head scaled by 1/9), trained with Nesterov SGD in decoupled
-form, label smoothing, a Lookahead average of the weights, alternating flips, random translation
-and optional cutout, and evaluated with mirror + translate test-time augmentation. It never
+form, a Lookahead average of the weights, alternating flips, random translation and optional
+cutout (no label smoothing by default: airbench uses it, but it flattens the logits a student
+learns from), and evaluated with mirror + translate test-time augmentation. It never
 ships: the student (the seed's SE-CNN, in Rust) learns from its softened outputs. For that the
 teacher must see the very image the student sees, so this script computes its logits on
 `--views` fixed crop/flip views of every training image, and the student's augmentation picks
@@ -396,7 +397,8 @@ def parse_args():
     p.add_argument("--bias-scale", type=float, default=64.0, help="lr multiplier of the BatchNorm shifts")
     p.add_argument("--warmup", type=float, default=0.1, help="share of the steps warming up")
     p.add_argument("--final-lr", type=float, default=0.0, help="the lr factor at the last step")
-    p.add_argument("--label-smoothing", type=float, default=0.2)
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="0 for a teacher: smoothing flattens the wrong classes' logits, which are what distillation passes on (BENCHMARKS.md)")
     p.add_argument("--whiten-bias-epochs", type=int, default=3)
     p.add_argument("--translate", type=int, default=4, help="random shift in pixels, border reflected")
     p.add_argument("--cutout", type=int, default=12, help="side of the square cut out of each image (0: none)")
