@@ -1,7 +1,7 @@
 //! Native head-only fine-tuning speed through the page's own path (`Workbench`: the shipped
 //! weights, 2,048 random 32×32 examples, batch 64, cached features, Adam), as the browser's
-//! `bench/module-ab.mjs ... head` runs it; medians of `--runs` runs after a warm-up run. `--burn adam,linear` switches those CPU kernels back
-//! to Burn's for same-run A/Bs.
+//! `bench/module-ab.mjs ... head` runs it; medians of `--runs` runs after a warm-up run.
+//! `--burn adam,linear` switches those CPU kernels back to Burn's for same-run A/Bs.
 //!   cargo run --release --example head_only_speed -- [--burn adam,linear] [--runs 3]
 
 use burn::prelude::*;

@@ -29,8 +29,8 @@ pub struct BenchArgs {
     /// loops used to); 0 reads once per run.
     #[arg(long, default_value_t = 0)]
     read_every: usize,
-    /// Run these layers (`conv,norm,pool,scale`) and Adam's step (`adam`) through Burn's own
-    /// modules instead of the CPU kernels (src/cpu), for same-run comparisons.
+    /// Run these layers (`conv,norm,pool,scale,linear`) and Adam's step (`adam`) through Burn's
+    /// own modules instead of the CPU kernels (src/cpu), for same-run comparisons.
     #[arg(long, value_delimiter = ',', value_enum)]
     burn_layers: Vec<secnn::cpu::Layer>,
     /// Also write the JSON here.

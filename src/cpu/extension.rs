@@ -97,7 +97,7 @@ fn dims4(tensor: &FlexTensor) -> [usize; 4] {
 }
 
 /// The values of a tensor, contiguous (copying only a strided one).
-pub(super) struct Values(pub(super) FlexTensor);
+pub(super) struct Values(FlexTensor);
 
 impl Values {
     pub(super) fn of(tensor: &FlexTensor) -> Self {

@@ -135,23 +135,23 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
-/// One Adam step with the CPU kernel, in place where nothing else holds the tensors:
-/// `Ok((param, moment_1, moment_2))` after it. `Err` gives the inputs back where the kernel does
-/// not apply (not f32 on flex, or Adam switched to Burn's), for Burn's Adam to take.
+/// Whether [`adam_step`] takes this weight and its gradient: both f32 on flex, and Adam not
+/// switched to Burn's.
+pub fn adam_runs_here<const D: usize>(param: &Tensor<D>, grad: &Tensor<D>) -> bool {
+    runs_here(Layer::Adam, param) && grad.dtype() == DType::F32 && grad.dims() == param.dims()
+}
+
+/// One Adam step with the CPU kernel, in place where nothing else holds the tensors (only
+/// where [`adam_runs_here`]): `(param, moment_1, moment_2)` after it.
 ///
-/// - `param`, `grad` and both moments have the same shape
-#[allow(clippy::type_complexity)]
+/// - `param`, `grad` and both moments (f32) have the same shape
 pub fn adam_step<const D: usize>(
     param: Tensor<D>,
     grad: Tensor<D>,
     moments: [Tensor<D>; 2],
     step: &AdamStep,
-) -> Result<(Tensor<D>, Tensor<D>, Tensor<D>), (Tensor<D>, Tensor<D>, [Tensor<D>; 2])> {
-    let all_f32 = [&grad, &moments[0], &moments[1]].iter().all(|t| t.dtype() == DType::F32 && t.dims() == param.dims());
-    match runs_here(Layer::Adam, &param) && all_f32 {
-        true => Ok(dense::adam_step(param, grad, moments, step)),
-        false => Err((param, grad, moments)),
-    }
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    dense::adam_step(param, grad, moments, step)
 }
 
 /// `[top, bottom, left, right]` zero padding of a stride-1, dilation-1, single-group

@@ -37,21 +37,17 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        if !cpu::adam_runs_here(&tensor, &grad) {
+            return self.burn.step(lr, tensor, grad, state);
+        }
         let (time, moments) = match state {
             Some(AdamState { momentum }) => (momentum.time + 1, [momentum.moment_1, momentum.moment_2]),
             None => (1, [grad.zeros_like(), grad.zeros_like()]),
         };
         let [beta_1, beta_2] = BETAS;
         let step = AdamStep { lr: lr as f32, beta_1, beta_2, epsilon: self.epsilon, time };
-        match cpu::adam_step(tensor, grad, moments, &step) {
-            Ok((tensor, moment_1, moment_2)) => {
-                (tensor, Some(AdamState::new(AdaptiveMomentumState::new(time, moment_1, moment_2))))
-            }
-            Err((tensor, grad, [moment_1, moment_2])) => {
-                let state = (time > 1).then(|| AdamState::new(AdaptiveMomentumState::new(time - 1, moment_1, moment_2)));
-                self.burn.step(lr, tensor, grad, state)
-            }
-        }
+        let (tensor, moment_1, moment_2) = cpu::adam_step(tensor, grad, moments, &step);
+        (tensor, Some(AdamState::new(AdaptiveMomentumState::new(time, moment_1, moment_2))))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
