@@ -78,9 +78,9 @@ function assertSameProbabilities(after, before) {
   for (const [i, [label, p]] of before.entries()) assert.ok(Math.abs(after[i][1] - p) <= 1e-6, `${label}: ${after[i][1]} after, ${p} before`);
 }
 
-async function fineTune(page, { epochs, validation = '0.25' }) {
+async function fineTune(page, { epochs, validation = '0.25', batchSize = 4 }) {
   await page.fill('#epochs', String(epochs));
-  await page.fill('#batch-size', '4');
+  await page.fill('#batch-size', String(batchSize));
   await page.fill('#val-split', validation);
   await page.selectOption('#freeze', 'head-attention');
   await page.click('#start-train');
@@ -168,8 +168,10 @@ test('the model worker killed mid-run leaves the last kept epoch, which comes ba
   const { browser, context } = await openContext();
   try {
     const page = await openPanel(context);
-    await collect(page, [['cat', 'cat'], ['puppy', 'dog']], 8);
-    await fineTune(page, { epochs: 300 });
+    await collect(page, [['cat', 'cat'], ['puppy', 'dog']], 16);
+    // 24 steps an epoch of one image each: a run long enough to be killed in the middle however
+    // fast the CPU fine-tunes (with 6 steps of 4 it could end first).
+    await fineTune(page, { epochs: 200, batchSize: 1 });
     await page.waitForFunction(() => Number(document.querySelector('#epoch-number').textContent) >= 2, null, { timeout: 10 * MINUTES });
     await settled(page);
     const { kept, status, expected } = await killWorkerAndReadKept(page);
