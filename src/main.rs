@@ -6,7 +6,9 @@ mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     keep_freed_memory();
-    cli::main();
+    // The whole command runs on rayon's pool, so that the CPU kernels' parallel loops start
+    // inside it (`on_pool`: batch-1 in 0.6× the time, training 1.06×; BENCHMARKS.md).
+    secnn::cpu::on_pool(cli::main);
 }
 
 /// Training allocates and frees the same few-megabyte activations every step. By default glibc

@@ -32,6 +32,26 @@ pub fn threads() -> usize {
     1
 }
 
+/// Runs `work` on a thread of rayon's pool while the calling thread waits (natively, and in the
+/// browser's threaded module once its pool runs; elsewhere right here). Every parallel loop in
+/// `work` then starts from inside the pool:
+/// the starting thread takes a share itself and wakes one other, where a loop started from
+/// outside hands all of it to the pool and sleeps until woken again. In this VM each such
+/// hand-off costs tens of microseconds, and a step has hundreds of loops (BENCHMARKS.md,
+/// issue 35). In the browser the caller must be a worker (it blocks).
+pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    // Natively the work may be a whole program, written for a main thread's 8 MiB stack: the
+    // pool's threads get as much where this call creates the pool (rayon's default is 2 MiB);
+    // where the pool exists already, building it fails and changes nothing.
+    #[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
+    let _ = rayon::ThreadPoolBuilder::new().stack_size(8 << 20).build_global();
+    #[cfg(feature = "threads")]
+    if pooled() {
+        return rayon::scope(|_| work());
+    }
+    work()
+}
+
 /// Runs `work(images, their slice of out, gemm parallelism)` on one contiguous run of images per
 /// thread, and returns the results in order. `out` holds the same number of values per image
 /// (it may be empty). With fewer images than threads the GEMMs are parallel instead.
@@ -176,4 +196,22 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// `Σ (a[i] - mean)²`.
 pub fn squared_deviation(a: &[f32], mean: f32) -> f32 {
     lane_sum(a, a, |a, _| (a - mean) * (a - mean))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Natively with threads, `on_pool` moves the work onto a thread of the pool (the test's
+    /// own thread is not one), and parallel loops inside it still finish with every result.
+    #[test]
+    fn on_pool_runs_the_work_inside_the_pool() {
+        #[cfg(feature = "threads")]
+        {
+            assert_eq!(rayon::current_thread_index(), None);
+            assert!(on_pool(rayon::current_thread_index).is_some());
+        }
+        let squares = on_pool(|| map_range(1000, |i| i * i));
+        assert_eq!(squares, (0..1000).map(|i| i * i).collect::<Vec<_>>());
+    }
 }
