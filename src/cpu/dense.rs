@@ -44,7 +44,9 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as DenseOps>::linear(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
 }
 
-/// `adam_step` on `Tensor`s (f32 on flex): `(param, moment_1, moment_2)` after the step.
+/// `adam_step` on `Tensor`s: `(param, moment_1, moment_2)` after the step.
+///
+/// - `param`, `grad` and both moments (f32 on flex) have the same shape
 pub fn adam_step<const D: usize>(
     param: Tensor<D>,
     grad: Tensor<D>,

@@ -142,17 +142,8 @@ pub fn adam_runs_here<const D: usize>(param: &Tensor<D>, grad: &Tensor<D>) -> bo
 }
 
 /// One Adam step with the CPU kernel, in place where nothing else holds the tensors (only
-/// where [`adam_runs_here`]): `(param, moment_1, moment_2)` after it.
-///
-/// - `param`, `grad` and both moments (f32) have the same shape
-pub fn adam_step<const D: usize>(
-    param: Tensor<D>,
-    grad: Tensor<D>,
-    moments: [Tensor<D>; 2],
-    step: &AdamStep,
-) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
-    dense::adam_step(param, grad, moments, step)
-}
+/// where [`adam_runs_here`]).
+pub use dense::adam_step;
 
 /// `[top, bottom, left, right]` zero padding of a stride-1, dilation-1, single-group
 /// convolution; `None` for any other.
