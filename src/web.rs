@@ -354,14 +354,13 @@ impl Runtime {
     /// epoch's end) and, after the last step, `result` (`{ info, kept }`) with the fine-tuned
     /// model now current. A diverged run fails with code `diverged`, the model restored.
     pub async fn fine_tune_steps(&mut self) -> Result<JsValue, JsValue> {
-        let progress = match self.backend.backend.as_str() {
-            // The CPU's steps never wait on anything, so they can run to the end on a thread
-            // of the pool, where the kernels' loops start cheaply (`on_pool`).
-            "cpu" => {
-                let bench = &mut self.bench;
-                crate::cpu::on_pool(|| futures_lite::future::block_on(bench.fine_tune_steps()))
-            }
-            _ => self.bench.fine_tune_steps().await,
+        // The CPU's steps never wait on anything, so they can run to the end on a thread of the
+        // pool, where the kernels' loops start cheaply (`on_pool`).
+        let progress = if self.backend.backend == "cpu" {
+            let bench = &mut self.bench;
+            crate::cpu::on_pool(|| futures_lite::future::block_on(bench.fine_tune_steps()))
+        } else {
+            self.bench.fine_tune_steps().await
         };
         to_js(&progress.map_err(js_error)?)
     }

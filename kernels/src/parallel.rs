@@ -34,11 +34,11 @@ pub fn threads() -> usize {
 
 /// Runs `work` on a thread of rayon's pool while the calling thread waits (natively, and in the
 /// browser's threaded module once its pool runs; elsewhere right here). Every parallel loop in
-/// `work` then starts from inside the pool:
-/// the starting thread takes a share itself and wakes one other, where a loop started from
-/// outside hands all of it to the pool and sleeps until woken again. In this VM each such
-/// hand-off costs tens of microseconds, and a step has hundreds of loops (BENCHMARKS.md,
-/// issue 35). In the browser the caller must be a worker (it blocks).
+/// `work` then starts from inside the pool: the starting thread takes a share itself and wakes
+/// one other, where a loop started from outside hands all of it to the pool and sleeps until
+/// woken again. In this VM each such hand-off costs tens of microseconds, and a step has
+/// hundreds of loops (BENCHMARKS.md, issue 35). In the browser the caller must be a worker (it
+/// blocks).
 pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     // Natively the work may be a whole program, written for a main thread's 8 MiB stack: the
     // pool's threads get as much where this call creates the pool (rayon's default is 2 MiB);
