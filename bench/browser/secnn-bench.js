@@ -131,5 +131,7 @@ export async function fineTuneThroughput({ images = 256, epochs = 6, batchSize =
     usesFeatureCache: plan.usesFeatureCache,
     trainImages: plan.trainImages,
     stoppedEarly,
+    // performance.now() at the start and at each epoch's end (bench/browser-profile.mjs).
+    epochEnds,
   };
 }

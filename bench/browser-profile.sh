@@ -1,0 +1,56 @@
+#!/bin/bash
+# Where the browser's CPU fine-tuning spends its time: `perf record` of the whole machine while
+# headless Chromium fine-tunes through the module's worker, with V8 writing perf maps so the
+# wasm functions appear under their Rust names. Prints the top symbols over the steady middle of
+# the run (the page load and the first epoch cut off) and the share of idle CPU.
+#   bench/browser-profile.sh [full|head] [threads|cpu]
+# Needs perf, Chromium and the modules of `make web`. The shipped modules have their name
+# section stripped (wasm-opt --strip-debug), so the module profiled here is wasm-bindgen's output
+# before that step, in a temporary copy of www/: the same code, named.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-full} module=${2:-threads}
+target=${CARGO_TARGET_DIR:-$HOME/.cache/secnn/target}
+case $module in
+  threads) wasm=$target/threads/wasm32-unknown-unknown/wasm-threads/secnn.wasm ;;
+  cpu) wasm=$target/wasm32-unknown-unknown/wasm-cpu/secnn.wasm ;;
+  *) echo "module: threads or cpu" >&2; exit 2 ;;
+esac
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root/bench"
+cp -a www "$root/" && cp -a bench/browser "$root/bench/"
+ln -s "$PWD/bench/node_modules" "$root/bench/node_modules"
+out=$root/www/secnn/pkg-$module
+rm -rf "$out" && wasm-bindgen --target web --out-dir "$out" --out-name secnn "$wasm"
+if [ "$module" = threads ]; then
+  # As `make wasm-threads` does: the pool's helper imports the glue by its folder.
+  sed -i "s#import('../../..')#import('../../../secnn.js')#" "$out"/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js
+fi
+perf record -a -k CLOCK_MONOTONIC -F 1999 -o "$root/perf.data" -- node bench/browser-profile.mjs "$root" "$mode" "$module" | tee "$root/run.txt"
+window=$(sed -n 's/^WINDOW //p' "$root/run.txt")
+echo "== samples between the second epoch's end and the run's end (perf time $window)"
+perf report -i "$root/perf.data" --time "$window" --no-children --sort symbol --stdio 2>/dev/null \
+  | grep -E '^ +[0-9]' | sed -E 's/\[[0-9a-f]{16}\]//g; s/ +- +- *$//' | cut -c1-150 | sed -n "1,${TOP:-25}p"
+echo "== stretches with both cores idle (the worker between calls into the runtime, or waiting)"
+perf script -i "$root/perf.data" --time "$window" -F cpu,time,comm 2>/dev/null | python3 -c '
+import re, sys
+busy, start, gaps = {}, None, []
+for line in sys.stdin:
+    m = re.match(r"\s*(\S+)\s+\[(\d+)\]\s+([\d.]+):", line)
+    if not m:
+        continue
+    busy[m[2]] = m[1] != "swapper"
+    idle = len(busy) > 1 and not any(busy.values())
+    if idle and start is None:
+        start = float(m[3])
+    elif not idle and start is not None:
+        gaps.append(float(m[3]) - start)
+        start = None
+long = [g * 1000 for g in gaps if g > 0.0015]
+if long:
+    long.sort()
+    print(f"{len(long)} over 1.5 ms, {sum(long):.0f} ms in all, median {long[len(long) // 2]:.1f} ms")
+else:
+    print("none over 1.5 ms")
+'
