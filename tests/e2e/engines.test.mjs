@@ -1,8 +1,9 @@
 // The page in the other browser engines, with Debian's browsers: Firefox ESR (through WebDriver
 // BiDi, puppeteer-core) and WebKitGTK (Safari's engine family; WebKitWebDriver and MiniBrowser
-// under Xvfb). Each loads the page, classifies an example, opens the fine-tune panel, fine-tunes
-// one short run through the module and explains; then keeps a class and a photo, reloads, and
-// finds them restored. One WebKit run reports an invalid language tag
+// under Xvfb), and Chromium for the same smoke. Each loads the page, classifies an example, opens
+// the fine-tune panel, fine-tunes through the module (paused, resumed and stopped early) and
+// explains; then keeps a class and a photo, reloads, and finds them restored. One WebKit run
+// reports an invalid language tag
 // ("C", as with LANG=C.UTF-8), which once stopped the whole page.
 // SECNN_REQUIRE_ENGINES=1 (CI) turns a missing browser into a failure instead of a skip.
 import { test, before, after } from 'node:test';
@@ -10,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import puppeteer from 'puppeteer-core';
-import { MINUTES, URL, startTestServer, freePort } from './browser.mjs';
+import { MINUTES, URL, startTestServer, freePort, openPage } from './browser.mjs';
 
 const FIREFOX = '/usr/bin/firefox-esr';
 const WEBKIT_DRIVER = '/usr/bin/WebKitWebDriver';
@@ -63,10 +64,28 @@ async function smoke() {
   const grey = new ImageData(32, 32);
   grey.data.fill(128);
   for (let i = 0; i < 4; i++) await model.addExample(grey, i % 2);
-  const { status } = await model.fineTune({ classes: ['a', 'b'], epochs: 1, batchSize: 2, validationSplit: 0 }).done;
+  // A run long enough to be paused, resumed and stopped through the worker's control messages,
+  // which it reads between its calls into the runtime.
+  let steps = 0;
+  let pausedReports = 0;
+  const run = model.fineTune({
+    classes: ['a', 'b'], epochs: 1000, batchSize: 1, validationSplit: 0,
+    onStep: () => { steps += 1; },
+    onPause: () => { pausedReports += 1; },
+  });
+  await wait(() => steps > 0, 'a fine-tuning step');
+  await run.pause();
+  await wait(() => pausedReports > 0, 'the pause');
+  const atPause = steps;
+  await new Promise((r) => setTimeout(r, 1000));
+  const control = { stepsWhilePaused: steps - atPause };
+  await run.resume();
+  await wait(() => steps > atPause, 'a step after resuming');
+  await run.finish();
+  const { status } = await run.done;
   const explained = await model.explain(grey, { topK: 2 });
   model.terminate();
-  return { top, gallery: gallery(), status, blocks: explained.blocks.length, alerts: alerts(), language: navigator.language, running };
+  return { top, gallery: gallery(), status, control, blocks: explained.blocks.length, alerts: alerts(), language: navigator.language, running };
 }
 
 /**
@@ -114,10 +133,24 @@ function checkSmoke(result) {
   assert.equal(result.failure, undefined, `the page did not start: ${result.failure}`);
   assert.ok(result.top, 'no class shown for the example');
   assert.equal(result.gallery, 2);
-  assert.equal(result.status, 'done');
+  assert.equal(result.status, 'finished early', 'the run stopped (and kept its weights) when asked');
+  assert.equal(result.control.stepsWhilePaused, 0, 'steps went on after the pause was reported');
   assert.equal(result.blocks, 3);
   assert.equal(result.alerts, '', `the page showed: ${result.alerts}`);
 }
+
+test('Chromium: the same smoke, on the threaded module', { timeout: 10 * MINUTES }, async () => {
+  const { browser, page, problems } = await openPage({ ready: false });
+  try {
+    const result = await page.evaluate(smoke);
+    console.log(`Chromium: ${JSON.stringify(result)}`);
+    checkSmoke(result);
+    assert.equal(result.running.module, 'threads', JSON.stringify(result.running));
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
 
 test('Firefox: starts, classifies, fine-tunes and explains, with no console errors', { timeout: 10 * MINUTES }, async (t) => {
   if (!needs(t, FIREFOX, 'firefox-esr')) return;
