@@ -163,12 +163,15 @@ bench: build web bench/node_modules bench/.venv/bin/python
 
 ## The distillation teacher for `secnn train --teacher` (README, "Retraining"): the student run's
 ## validation split is written first, so the teacher never trains on it; resumable (`--resume`:
-## run it again to continue). tools/teacher.py's defaults are the recipe (an airbench-style
-## network, 37 epochs); it runs in bfloat16 where the CPU has bf16 units (BENCHMARKS.md has its time).
+## run it again to continue). TEACHER_ARGS is the shipped weights' teacher: an airbench-style
+## network at airbench94's size, 10 epochs, no label smoothing (empty: tools/teacher.py's larger
+## defaults); it runs in bfloat16 where the CPU has bf16 units (BENCHMARKS.md has its time).
 TEACHER_RUN ?= runs/teacher
+TEACHER_ARGS ?= --widths 64,256,256 --convs 2 --epochs 10 --lr 11.5 --weight-decay 0.0153 \
+	--warmup 0.23 --final-lr 0.07 --translate 2 --cutout 0 --label-smoothing 0
 teacher: build data bench/.venv/bin/python
 	"$(CARGO_TARGET_DIR)/release/secnn" train --data $(DATA_DIR)/cifar10 --out runs/split-s1 --validation-split 0.05 --seed 1 --max-steps 0
-	bench/.venv/bin/python tools/teacher.py --data $(DATA_DIR)/cifar10 --exclude runs/split-s1/validation.txt --out $(TEACHER_RUN) --resume
+	bench/.venv/bin/python tools/teacher.py --data $(DATA_DIR)/cifar10 --exclude runs/split-s1/validation.txt --out $(TEACHER_RUN) $(TEACHER_ARGS) --resume
 
 # PyTorch for the native comparison and the teacher, in an ignored virtual environment (nothing installed by hand)
 bench/.venv/bin/python: bench/requirements.txt
