@@ -27,7 +27,9 @@ if [ "$module" = threads ]; then
   # As `make wasm-threads` does: the pool's helper imports the glue by its folder.
   sed -i "s#import('../../..')#import('../../../secnn.js')#" "$out"/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js
 fi
-perf record -a -k CLOCK_MONOTONIC -F 1999 -o "$root/perf.data" -- node bench/browser-profile.mjs "$root" "$mode" "$module" | tee "$root/run.txt"
+# From inside the copy: V8's profiling flags leave isolate-*.log files in the working directory.
+repo=$PWD
+(cd "$root" && perf record -a -k CLOCK_MONOTONIC -F 1999 -o perf.data -- node "$repo/bench/browser-profile.mjs" "$root" "$mode" "$module") | tee "$root/run.txt"
 window=$(sed -n 's/^WINDOW //p' "$root/run.txt")
 echo "== samples between the second epoch's end and the run's end (perf time $window)"
 perf report -i "$root/perf.data" --time "$window" --no-children --sort symbol --stdio 2>/dev/null \

@@ -51,7 +51,9 @@ case $stage in
     # proxies predict the long runs: the base recipe at full length.
     run f-best25 25 ${BEST:?set BEST to the best proxy options}
     run f-best40 40 ${BEST}
-    run f-base25 25 "${KD[@]}"
+    # 40 epochs beat 25 by 1.2 points on validation: does a longer run still gain?
+    run f-best60 60 ${BEST}
+    [ "$BEST" = "${KD[*]}" ] || run f-base25 25 "${KD[@]}"
     ;;
   final)
     SPLIT=(--validation-split 0)
