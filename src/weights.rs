@@ -289,6 +289,9 @@ fn sealed(tensors: Vec<burn_pack::Tensor>, json: String) -> Result<Vec<u8>, Weig
     for tensor in tensors {
         parts.push(tensor.into_parts().map_err(|e| WeightsError::Write(e.to_string()))?);
     }
+    // The data in name order, the order a reader lists them in: one file for one content,
+    // whichever order the tensors came in (a model's, or a file's when resealed).
+    parts.sort_by(|a, b| a.0.cmp(&b.0));
     let sum = checksum::compute(&metadata, parts.iter().map(checksum::Part::of));
     let tensors = parts.into_iter().map(|(name, dtype, shape, id, bytes)| burn_pack::Tensor::new(name, dtype, shape, id, bytes)).collect();
     let writer = burn_pack::Writer::new(tensors).with_metadata(INFO_KEY, &metadata[INFO_KEY]).with_metadata(checksum::KEY, &sum);

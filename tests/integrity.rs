@@ -67,6 +67,7 @@ fn every_file_written_carries_a_checksum_and_an_old_file_without_one_still_loads
     let model = config.init(&device);
     let written = block_on(weights::to_bytes(&model, &info)).unwrap();
     assert!(matches!(weights::load(&with_a_tensor_byte_changed(&written), &device), Err(WeightsError::Corrupted { .. })));
+    assert_eq!(weights::reseal(&written).unwrap(), written, "one content, one file: resealing what was written changes nothing");
 
     // A file as this program wrote it before the checksum: the same tensors and description, no checksum.
     let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(written.clone())).unwrap();
