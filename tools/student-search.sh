@@ -53,6 +53,7 @@ case $stage in
     run f-best40 40 ${BEST}
     # 40 epochs beat 25 by 1.2 points on validation: does a longer run still gain?
     run f-best60 60 ${BEST}
+    # Where the best proxy is the base itself, f-base25 would be f-best25 again.
     [ "$BEST" = "${KD[*]}" ] || run f-base25 25 "${KD[@]}"
     ;;
   final)

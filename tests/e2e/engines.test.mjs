@@ -3,8 +3,7 @@
 // under Xvfb), and Chromium for the same smoke. Each loads the page, classifies an example, opens
 // the fine-tune panel, fine-tunes through the module (paused, resumed and stopped early) and
 // explains; then keeps a class and a photo, reloads, and finds them restored. One WebKit run
-// reports an invalid language tag
-// ("C", as with LANG=C.UTF-8), which once stopped the whole page.
+// reports an invalid language tag ("C", as with LANG=C.UTF-8), which once stopped the whole page.
 // SECNN_REQUIRE_ENGINES=1 (CI) turns a missing browser into a failure instead of a skip.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
