@@ -2,27 +2,16 @@
 // perf maps (bench/browser-profile.sh runs it under `perf record`). Prints
 // `WINDOW start,end`: the second epoch's end and the run's end in CLOCK_MONOTONIC seconds.
 //   node bench/browser-profile.mjs ROOT [full|head] [threads|cpu]
-import { createRequire } from 'node:module';
-const here = new URL('..', import.meta.url).pathname;
-const require = createRequire(here);
-const { chromium } = require('playwright-core');
-const { staticServer } = await import('../tools/static-server.mjs');
+import { openBenchPage, serveRoot } from './chromium.mjs';
 const [root, mode = 'full', module = 'threads'] = process.argv.slice(2);
 const runs = {
   full: { images: 1024, epochs: 6, batchSize: 64, freeze: 'none', augment: true },
   head: { images: 4096, epochs: 6, batchSize: 64, freeze: 'head', augment: false },
 };
-const server = staticServer({ root });
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const { server, origin } = await serveRoot(root);
 // --no-liftoff: the optimizing tier from the start, so the profile is of the code that runs.
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-dev-shm-usage', '--js-flags=--perf-basic-prof --no-liftoff'],
-});
-const page = await browser.newPage();
-page.setDefaultTimeout(1_800_000);
-await page.goto(`http://127.0.0.1:${server.address().port}/bench/browser/`);
-await page.waitForFunction(() => document.body.dataset.ready === 'true');
+const { browser, page } = await openBenchPage(origin,
+  ['--no-sandbox', '--disable-dev-shm-usage', '--js-flags=--perf-basic-prof --no-liftoff']);
 const opened = await page.evaluate((m) => bench.secnn.open('cpu', m), module);
 console.log('backend', JSON.stringify(opened.backend));
 const result = await page.evaluate((options) => bench.secnn.fineTuneThroughput(options), runs[mode]);

@@ -15,13 +15,11 @@ import { cpus } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
 import { startServer } from '../tools/serve.mjs';
 import { firstLoad, throttledSite } from './first-load.mjs';
+import { launch, median, openBenchPage } from './chromium.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(join(root, 'package.json'));
-const { chromium } = require('playwright-core');
 
 const quick = process.argv.includes('--quick');
 const fromJson = process.argv.includes('--from-json');
@@ -48,11 +46,6 @@ for (const [path, how] of [['www/secnn/pkg/secnn_bg.wasm', 'make web'], ['www/se
   }
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const log = (...args) => console.error('[bench]', ...args);
 
 function sizes() {
@@ -76,7 +69,7 @@ async function throttledLoads(flags) {
   const warm = [];
   const site = await throttledSite(root);
   for (let i = 0; i < RUNS; i++) {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+    const browser = await launch(flags);
     try {
       const context = await browser.newContext();
       const first = await context.newPage();
@@ -129,7 +122,7 @@ async function moduleComparison(page, pairs) {
  * `ready` (from the navigation start) plus the time the first explanation took.
  */
 async function coldStart(flags, thinkMs = 0, origin = ORIGIN) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
+  const browser = await launch(flags);
   try {
     const page = await browser.newPage();
     const errors = [];
@@ -157,15 +150,8 @@ async function coldStart(flags, thinkMs = 0, origin = ORIGIN) {
   }
 }
 
-async function benchPage(flags, origin = ORIGIN) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
-  const page = await browser.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') log('console:', m.text()); });
-  page.on('pageerror', (e) => log('page error:', e.message));
-  page.setDefaultTimeout(1_800_000);
-  await page.goto(`${origin}/bench/browser/`);
-  await page.waitForFunction(() => document.body.dataset.ready === 'true');
-  return { browser, page };
+function benchPage(flags, origin = ORIGIN) {
+  return openBenchPage(origin, flags, log);
 }
 
 async function secnnCpu(page) {
@@ -247,7 +233,7 @@ async function threadsComparison(rounds) {
   const sites = { threads: await throttledSite(root), cpu: await throttledSite(root, { isolated: false }) };
   for (let i = 0; i < rounds; i++) {
     for (const module of i % 2 ? ['cpu', 'threads'] : ['threads', 'cpu']) {
-      const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: BASE_FLAGS });
+      const browser = await launch(BASE_FLAGS);
       try {
         const load = await firstLoad(await browser.newPage(), sites[module], join(root, 'docs', 'screenshot.png'), { cold: true });
         result.throttled[module].push({ firstPredictionMs: load.firstPredictionMs, bytes: load.bytes });

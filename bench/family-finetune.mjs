@@ -5,13 +5,12 @@
 // The member is tests/fixtures/family/four_blocks_100.pth (widths 8/12/16/16, 100 classes), or
 // the weights file at --member=PATH (a path in the repository, which the test server serves).
 // Usage: node bench/family-finetune.mjs [ROUNDS]   (after `make web`)
-import { chromium } from 'playwright-core';
+import { launch, median } from './chromium.mjs';
 import { startServer } from '../tools/serve.mjs';
 
 const PORT = 18901;
 const rounds = Number(process.argv[2] ?? 3);
 const member = process.argv.find((a) => a.startsWith('--member='))?.slice('--member='.length) ?? 'tests/fixtures/family/four_blocks_100.pth';
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 /** In the page: images/s of a 3-epoch fine-tune of the model at `weights` (null: the shipped one). */
 const throughput = (page, weights) => page.evaluate(async (weights) => {
@@ -37,7 +36,7 @@ const throughput = (page, weights) => page.evaluate(async (weights) => {
 }, weights);
 
 const server = await startServer(PORT);
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--no-first-run', '--disable-background-networking'] });
+const browser = await launch(['--no-sandbox', '--no-first-run', '--disable-background-networking']);
 try {
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${PORT}/www/examples/embed.html`);

@@ -5,7 +5,7 @@
 // of the bytes before it.
 // Usage: OTHER_ROOT=/tmp/old node bench/first-load-ab.mjs [ROUNDS]   (after `make web` in both)
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, median } from './chromium.mjs';
 import { firstLoad, throttledSite } from './first-load.mjs';
 
 const root = join(import.meta.dirname, '..');
@@ -13,10 +13,9 @@ const other = process.env.OTHER_ROOT;
 if (!other) throw new Error('OTHER_ROOT must name the folder to compare with');
 const rounds = Number(process.argv[2] ?? 5);
 const image = join(root, 'tests/fixtures/pattern.png');
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 const sites = { this: await throttledSite(root), other: await throttledSite(other) };
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+const browser = await launch(['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']);
 const results = { this: [], other: [] };
 try {
   for (let round = 0; round < rounds; round++) {

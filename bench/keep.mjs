@@ -9,7 +9,7 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { chromium } from 'playwright-core';
+import { launch, median } from './chromium.mjs';
 import { startServer } from '../tools/serve.mjs';
 
 const root = join(import.meta.dirname, '..');
@@ -19,7 +19,6 @@ const PER_CLASS = 100;
 const RUNS = 5;
 const FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 const images = (cls) => readdirSync(join(root, 'data/cifar10/train', cls)).sort().slice(0, PER_CLASS).map((f) => `/data/cifar10/train/${cls}/${f}`);
 
 async function ready(page) {
@@ -41,7 +40,7 @@ const addPhotos = (page, index, urls) => page.evaluate(async ({ index, urls }) =
 }, { index, urls });
 
 const server = await startServer(PORT);
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+const browser = await launch(FLAGS);
 try {
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { startServer } from '../tools/serve.mjs';
+import { median } from './chromium.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'bench', 'package.json'));
@@ -24,7 +25,6 @@ const CATEGORIES = ['performance', 'accessibility', 'best-practices', 'seo'];
 const FLAGS = ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 async function audit(port, preset) {
   const config = preset === 'desktop' ? desktopConfig : undefined; // Lighthouse's default is mobile

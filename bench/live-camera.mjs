@@ -3,10 +3,7 @@
 // With OTHER_ROOT (a folder serving another version of the page: index.html, sw.js, www/), the
 // two alternate in one run and the ratio is printed.
 //   node bench/live-camera.mjs [OTHER_ROOT] [ROUNDS]
-import { createRequire } from 'node:module';
-const here = new URL('..', import.meta.url).pathname;
-const { chromium } = createRequire(here)('playwright-core');
-const { staticServer } = await import('../tools/static-server.mjs');
+import { here, launch, median, serveRoot } from './chromium.mjs';
 
 const roots = { this: here, ...(process.argv[2] ? { other: process.argv[2] } : {}) };
 const rounds = Number(process.argv[3] ?? 3);
@@ -14,11 +11,11 @@ const SECONDS = 6;
 const FLAGS = ['--no-sandbox', '--disable-dev-shm-usage', '--use-fake-device-for-media-stream=fps=60', '--use-fake-ui-for-media-stream'];
 
 /** Frames/s over SECONDS once the live mode runs, and the runtime's median ms a frame. */
-async function measure(port) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+async function measure(origin) {
+  const browser = await launch(FLAGS);
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.goto(`${origin}/`);
     await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 300_000 });
     await page.click('#camera-button');
     await page.waitForFunction(() => document.querySelector('#camera-video').videoWidth > 0);
@@ -35,20 +32,16 @@ async function measure(port) {
 }
 
 const servers = {};
-for (const [name, root] of Object.entries(roots)) {
-  servers[name] = staticServer({ root });
-  await new Promise((resolve) => servers[name].listen(0, '127.0.0.1', resolve));
-}
+for (const [name, root] of Object.entries(roots)) servers[name] = await serveRoot(root);
 const results = Object.fromEntries(Object.keys(roots).map((name) => [name, []]));
 for (let round = 0; round < rounds; round++) {
   const order = Object.keys(roots);
   for (const name of round % 2 ? order.reverse() : order) {
-    const { perSecond, badge, frameMs } = await measure(servers[name].address().port);
+    const { perSecond, badge, frameMs } = await measure(servers[name].origin);
     results[name].push(perSecond);
     console.log(round, name, perSecond.toFixed(1), 'frames/s', `(${badge}; ${frameMs})`);
   }
 }
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 for (const [name, values] of Object.entries(results)) console.log(`${name}: median ${median(values).toFixed(1)} frames/s`);
 if (results.other) console.log(`ratio this/other ${(median(results.this) / median(results.other)).toFixed(2)}`);
-for (const server of Object.values(servers)) server.close();
+for (const { server } of Object.values(servers)) server.close();

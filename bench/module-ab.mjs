@@ -5,11 +5,7 @@
 // classifier head trains, on cached features (2,048 images, 4 epochs, not augmented).
 // OTHER_ROOT holds www/ and bench/browser/ (e.g. a git worktree of an older commit after
 // `make web`); it is compared with this checkout.
-import { createRequire } from 'node:module';
-const here = new URL('..', import.meta.url).pathname;
-const require = createRequire(here);
-const { chromium } = require('playwright-core');
-const { staticServer } = await import('../tools/static-server.mjs');
+import { here, median, openBenchPage, serveRoot } from './chromium.mjs';
 if (!process.argv[2]) { console.error('usage: node bench/module-ab.mjs OTHER_ROOT [ROUNDS] [full|head]'); process.exit(2); }
 const runs = {
   full: { images: 256, epochs: 3, batchSize: 64, freeze: 'none', augment: true },
@@ -19,22 +15,13 @@ const fineTune = runs[process.argv[4] ?? 'full'];
 if (!fineTune) { console.error(`unknown mode ${process.argv[4]}: full or head`); process.exit(2); }
 const roots = { old: process.argv[2], new: here };
 const servers = {};
-for (const [name, root] of Object.entries(roots)) {
-  const s = staticServer({ root });
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  servers[name] = s;
-}
+for (const [name, root] of Object.entries(roots)) servers[name] = await serveRoot(root);
 const rounds = Number(process.argv[3] ?? 3);
 const results = { old: [], new: [] };
 const lat = { old: [], new: [] };
 for (let i = 0; i < rounds; i++) {
   for (const name of i % 2 ? ['new', 'old'] : ['old', 'new']) {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-    const page = await browser.newPage();
-    page.setDefaultTimeout(1_800_000);
-    page.on('pageerror', (e) => console.error('page error', e.message));
-    await page.goto(`http://127.0.0.1:${servers[name].address().port}/bench/browser/`);
-    await page.waitForFunction(() => document.body.dataset.ready === 'true');
+    const { browser, page } = await openBenchPage(servers[name].origin);
     await page.evaluate(() => bench.secnn.open('cpu'));
     const l = await page.evaluate(() => bench.secnn.inferenceLatency({ runs: 3 }));
     const r = await page.evaluate((options) => bench.secnn.fineTuneThroughput(options), fineTune);
@@ -43,7 +30,6 @@ for (let i = 0; i < rounds; i++) {
     await browser.close();
   }
 }
-const med = (v) => { const s = [...v].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-console.log('fine-tune median old', med(results.old).toFixed(1), 'new', med(results.new).toFixed(1), 'ratio', (med(results.new) / med(results.old)).toFixed(2));
-console.log('batch-1 median old', med(lat.old).toFixed(2), 'new', med(lat.new).toFixed(2));
-for (const s of Object.values(servers)) s.close();
+console.log('fine-tune median old', median(results.old).toFixed(1), 'new', median(results.new).toFixed(1), 'ratio', (median(results.new) / median(results.old)).toFixed(2));
+console.log('batch-1 median old', median(lat.old).toFixed(2), 'new', median(lat.new).toFixed(2));
+for (const { server } of Object.values(servers)) server.close();
