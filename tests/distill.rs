@@ -215,3 +215,50 @@ fn the_kd_weight_shares_the_loss_between_labels_and_teacher() {
     assert!(max_abs_diff(&pure_a, &start) > 1e-5, "the distillation step changed nothing");
     assert!(max_abs_diff(&pure_a, &plain) > 1e-5, "the teacher made no difference");
 }
+
+/// Runs `tools/ensemble_logits.py` with the system's python3 (standard library only).
+fn ensemble(dir: &TempDir, members: &[Vec<u8>]) -> (std::process::Output, std::path::PathBuf) {
+    let mut paths = Vec::new();
+    for (i, bytes) in members.iter().enumerate() {
+        let path = dir.path().join(format!("member{i}.logits"));
+        std::fs::write(&path, bytes).unwrap();
+        paths.push(path);
+    }
+    let out = dir.path().join("ensemble.logits");
+    let output = std::process::Command::new("python3")
+        .arg(repo_path("tools/ensemble_logits.py"))
+        .arg("--out")
+        .arg(&out)
+        .args(&paths)
+        .output()
+        .expect("python3 runs tools/ensemble_logits.py");
+    (output, out)
+}
+
+#[test]
+fn an_ensemble_of_teachers_averages_their_logits_on_the_same_views() {
+    let dir = TempDir::new("ensemble");
+    let file_names = names("x", 5);
+    let scaled = |s: f32| move |i: usize, k: usize| logits_of(i, k).iter().map(|v| v * s - k as f32).collect::<Vec<_>>();
+    let members = [1.0, 2.0, 6.0].map(|s| teacher_logits_bytes(&file_names, &classes(), 3, view_of, scaled(s)));
+    let (output, out) = ensemble(&dir, &members);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mean = TeacherLogits::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!((mean.classes.clone(), mean.views), (classes(), 3));
+    for i in 0..5 {
+        for k in 0..3 {
+            let (view, logits) = mean.view(i, k);
+            assert_eq!(view, view_of(i, k));
+            let expected: Vec<f32> = scaled(3.0)(i, k);
+            assert!(max_abs_diff(logits, &expected) < 1e-3, "image {i} view {k}: {logits:?} against {expected:?}");
+        }
+    }
+    // Members that saw other views, other images or other classes are refused, not averaged.
+    let other_views = teacher_logits_bytes(&file_names, &classes(), 3, |i, k| view_of(i + 1, k), logits_of);
+    let other_names = teacher_logits_bytes(&names("y", 5), &classes(), 3, view_of, logits_of);
+    for (odd, reason) in [(other_views, "views"), (other_names, "names"), (b"not a logits file\n".to_vec(), "not a")] {
+        let (output, _) = ensemble(&dir, &[members[0].clone(), odd]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(reason), "{reason}: {stderr}");
+    }
+}

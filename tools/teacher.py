@@ -353,7 +353,7 @@ def train(args, model, images, labels, held, log):
 def write_logits(path, model, classes, names, images, args, teacher_info):
     """The logits file described in the module docstring. With `--logits-tta` each view's logits
     average the teacher's answers on the view and on its mirror image."""
-    rng = np.random.default_rng([args.seed, 1_000_003])
+    rng = np.random.default_rng([args.views_seed, 1_000_003])
     n, views = len(images), args.views
     dxdy = rng.integers(-PAD, PAD + 1, size=(n, views, 2))
     flips = rng.random((n, views)) < 0.5
@@ -410,6 +410,8 @@ def parse_args():
     p.add_argument("--precision", choices=("auto", "bf16", "f32"), default="auto")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--views-seed", type=int, default=0, help="seed of the logits file's crop/flip views: teachers "
+                   "trained with other --seed values keep the same views, so tools/ensemble_logits.py can average them")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--skip-logits", action="store_true", help="train and report only (recipe trials)")
     args = p.parse_args()

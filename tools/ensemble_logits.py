@@ -1,0 +1,72 @@
+"""Averages several teachers' logits files (tools/teacher.py) into one, for `secnn train --teacher`.
+
+An ensemble of teachers is a stronger teacher at no extra cost to the student: its logits are the
+members' mean on the same crop/flip views. The members must describe the same images, classes
+and views, which tools/teacher.py gives teachers trained with different `--seed`s as long as
+their `--views-seed` is the same (0 by default). Anything else is refused, not guessed.
+
+    python tools/ensemble_logits.py --out runs/ens/teacher.logits runs/ls0/a94/teacher.logits runs/ens/s1/teacher.logits
+
+Standard library only (tests run it with the system's python3); the file format is in
+tools/teacher.py's docstring.
+"""
+
+import argparse
+import array
+import json
+import os
+import sys
+
+
+def read_logits(path):
+    """(header, view table bytes, logits as one flat float array) of one logits file."""
+    with open(path, "rb") as f:
+        try:
+            header = json.loads(f.readline())
+        except ValueError:
+            header = {}
+        if header.get("format") != "secnn-teacher-logits" or header.get("version") != 1:
+            sys.exit(f"{path}: not a version-1 secnn-teacher-logits file")
+        n, views, classes = len(header["names"]), header["views"], len(header["classes"])
+        table = f.read(n * views * 4)
+        body = f.read()
+    if len(table) != n * views * 4 or len(body) != n * views * classes * 4:
+        sys.exit(f"{path}: {n} images x {views} views x {classes} classes expected, the file is shorter or longer")
+    logits = array.array("f", body)
+    if sys.byteorder == "big":  # the file is little-endian
+        logits.byteswap()
+    return header, table, logits
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("members", nargs="+", help="teacher.logits files to average (at least two)")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    if len(args.members) < 2:
+        sys.exit("an ensemble needs at least two logits files")
+    first_header, first_table, first = read_logits(args.members[0])
+    total = array.array("d", first)
+    for path in args.members[1:]:
+        header, table, logits = read_logits(path)
+        for key in ("classes", "views", "names"):
+            if header[key] != first_header[key]:
+                sys.exit(f"{path}: its {key} differ from {args.members[0]}'s")
+        if table != first_table:
+            sys.exit(f"{path}: its crop/flip views differ from {args.members[0]}'s (train the members with one --views-seed)")
+        total = array.array("d", map(float.__add__, total, logits))
+    header = {key: first_header[key] for key in ("format", "version", "classes", "views", "names")}
+    header["teacher"] = {"ensemble": args.members, "mean": "logits"}
+    with open(args.out + ".tmp", "wb") as f:
+        f.write(json.dumps(header).encode() + b"\n")
+        f.write(first_table)
+        mean = array.array("f", (x / len(args.members) for x in total))
+        if sys.byteorder == "big":
+            mean.byteswap()
+        f.write(mean.tobytes())
+    os.replace(args.out + ".tmp", args.out)
+    print(f"{args.out}: the mean of {len(args.members)} teachers' logits on {len(header['names'])} images")
+
+
+if __name__ == "__main__":
+    main()
