@@ -4,9 +4,11 @@
 # Each run lives in runs/student/NAME; running this again continues an unfinished run
 # (`--resume`) and skips finished ones, so it can be stopped (kill) and started at will.
 # Ends with runs/student/summary.tsv: per run, the best and the last validation accuracy.
-#   tools/student-search.sh [proxy|full|final]
-#     proxy: 10 epochs each; full: the long runs; final: BEST for FINAL_EPOCHS on all 50,000
-#     images (nothing held out: fix both from the validation runs first).
+#   tools/student-search.sh [proxy|full|ensemble|final]
+#     proxy: 10 epochs each; full: the long runs; ensemble: the chosen recipe distilled from
+#     ENSEMBLE, several teachers' mean logits (tools/ensemble_logits.py); final: BEST for
+#     FINAL_EPOCHS on all 50,000 images into runs/student/FINAL_NAME (nothing held out: fix
+#     all three from the validation runs first).
 # Needs the teacher's logits: `make teacher` (teacher.logits, and teacher-tta.logits from
 # `tools/teacher.py ... --logits-tta --logits-file teacher-tta.logits`).
 set -euo pipefail
@@ -56,11 +58,14 @@ case $stage in
     # Where the best proxy is the base itself, f-base25 would be f-best25 again.
     [ "$BEST" = "${KD[*]}" ] || run f-base25 25 "${KD[@]}"
     ;;
+  ensemble)
+    run f-ens40 40 --teacher "${ENSEMBLE:?set ENSEMBLE to the mean logits file}" --kd-temperature 4 --kd-weight 0.9
+    ;;
   final)
     SPLIT=(--validation-split 0)
-    run final "${FINAL_EPOCHS:?set FINAL_EPOCHS}" ${BEST:?set BEST to the chosen options}
+    run "${FINAL_NAME:-final}" "${FINAL_EPOCHS:?set FINAL_EPOCHS}" ${BEST:?set BEST to the chosen options}
     ;;
-  *) echo "usage: $0 [proxy|full|final]" >&2; exit 2 ;;
+  *) echo "usage: $0 [proxy|full|ensemble|final]" >&2; exit 2 ;;
 esac
 
 python3 - "$OUT" <<'PY'
