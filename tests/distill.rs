@@ -253,6 +253,11 @@ fn an_ensemble_of_teachers_averages_their_logits_on_the_same_views() {
             assert!(max_abs_diff(logits, &expected) < 1e-3, "image {i} view {k}: {logits:?} against {expected:?}");
         }
     }
+    // One member is a one-teacher ensemble: its own logits (`make teacher TEACHER_SEEDS=0`).
+    let (output, out) = ensemble(&dir, &members[..1]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let alone = TeacherLogits::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(alone.view(4, 2).1, scaled(1.0)(4, 2).as_slice());
     // Members that saw other views, other images or other classes are refused, not averaged.
     let other_views = teacher_logits_bytes(&file_names, &classes(), 3, |i, k| view_of(i + 1, k), logits_of);
     let other_names = teacher_logits_bytes(&names("y", 5), &classes(), 3, view_of, logits_of);

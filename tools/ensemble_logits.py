@@ -40,11 +40,9 @@ def read_logits(path):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("members", nargs="+", help="teacher.logits files to average (at least two)")
+    p.add_argument("members", nargs="+", help="teacher.logits files to average (one is copied: a one-teacher ensemble)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    if len(args.members) < 2:
-        sys.exit("an ensemble needs at least two logits files")
     first_header, first_table, first = read_logits(args.members[0])
     total = array.array("d", first)
     for path in args.members[1:]:
