@@ -163,15 +163,22 @@ bench: build web bench/node_modules bench/.venv/bin/python
 
 ## The distillation teacher for `secnn train --teacher` (README, "Retraining"): the student run's
 ## validation split is written first, so the teacher never trains on it; resumable (`--resume`:
-## run it again to continue). TEACHER_ARGS is the shipped weights' teacher: an airbench-style
-## network at airbench94's size, 10 epochs, no label smoothing (empty: tools/teacher.py's larger
-## defaults); it runs in bfloat16 where the CPU has bf16 units (BENCHMARKS.md has its time).
+## run it again to continue). The shipped weights' teacher is an ensemble: TEACHER_ARGS (an
+## airbench-style network at airbench94's size, 10 epochs, no label smoothing; empty:
+## tools/teacher.py's larger defaults) trained once per seed in TEACHER_SEEDS, and
+## $(TEACHER_RUN)/teacher.logits the mean of their logits (one seed: its own). It runs in
+## bfloat16 where the CPU has bf16 units (BENCHMARKS.md has its time).
 TEACHER_RUN ?= runs/teacher
+TEACHER_SEEDS ?= 0 1 2
 TEACHER_ARGS ?= --widths 64,256,256 --convs 2 --epochs 10 --lr 11.5 --weight-decay 0.0153 \
 	--warmup 0.23 --final-lr 0.07 --translate 2 --cutout 0 --label-smoothing 0
 teacher: build data bench/.venv/bin/python
 	"$(CARGO_TARGET_DIR)/release/secnn" train --data $(DATA_DIR)/cifar10 --out runs/split-s1 --validation-split 0.05 --seed 1 --max-steps 0
-	bench/.venv/bin/python tools/teacher.py --data $(DATA_DIR)/cifar10 --exclude runs/split-s1/validation.txt --out $(TEACHER_RUN) $(TEACHER_ARGS) --resume
+	for seed in $(TEACHER_SEEDS); do \
+	  bench/.venv/bin/python tools/teacher.py --data $(DATA_DIR)/cifar10 --exclude runs/split-s1/validation.txt \
+	    --out $(TEACHER_RUN)/seed$$seed $(TEACHER_ARGS) --seed $$seed --resume || exit 1; \
+	done
+	python3 tools/ensemble_logits.py --out $(TEACHER_RUN)/teacher.logits $(TEACHER_SEEDS:%=$(TEACHER_RUN)/seed%/teacher.logits)
 
 # PyTorch for the native comparison and the teacher, in an ignored virtual environment (nothing installed by hand)
 bench/.venv/bin/python: bench/requirements.txt
