@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Member, Tensor, cifar_rule, safetensors};
+use common::{Member, Tensor, cifar_rule, repo, safetensors};
 use secnn_onnx::{InputRule, OnnxError, to_onnx};
 use std::collections::BTreeMap;
 
@@ -20,7 +20,7 @@ fn refusal(file: &[u8]) -> (&'static str, String) {
 
 #[test]
 fn files_that_are_not_safetensors_are_refused() {
-    let pth = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/seed_cnn.pth")).unwrap();
+    let pth = std::fs::read(repo().join("tests/fixtures/seed_cnn.pth")).unwrap();
     assert_eq!(refusal(&pth).0, "not-safetensors");
     assert_eq!(refusal(b"").1, "not a safetensors file: shorter than its 8-byte header length");
     let onnx = to_onnx(&Member::seed().file(), &cifar_rule()).unwrap();

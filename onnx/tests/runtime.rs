@@ -6,14 +6,10 @@
 
 mod common;
 
-use common::{Member, cifar_rule};
+use common::{Member, cifar_rule, repo};
 use std::{path::PathBuf, process::Command};
 
 const REQUIRE: &str = "SECNN_REQUIRE_ONNXRUNTIME";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The venv's Python when it has onnxruntime and torch; `None` after a loud skip.
 fn python() -> Option<PathBuf> {

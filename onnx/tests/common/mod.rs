@@ -2,7 +2,15 @@
 //! layout, as `secnn::interop::to_safetensors` writes them, with made-up values.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
+
+/// The repository's root. `cargo test` sets CARGO_MANIFEST_DIR when it runs the tests; the
+/// compile-time value could name another clone that shares the target directory (a test
+/// binary built there and fresh here still carries that clone's path).
+pub fn repo() -> PathBuf {
+    let onnx = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    onnx.join("..")
+}
 
 /// A member: block widths, SE reduction ratio, hidden units, classes, input size.
 pub struct Member {
