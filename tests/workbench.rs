@@ -3,10 +3,7 @@
 //! imprinting included, and check the outcomes the page renders: the plan's warnings, the kept
 //! epoch, divergence with its rollback, and the error codes the page branches on.
 
-mod common;
-
 use burn::prelude::*;
-use common::fixture_path;
 use futures_lite::future::block_on;
 use secnn::{
     fine_tune::{FineTuneRequest, FineTuneWarning},
@@ -224,7 +221,9 @@ fn safetensors_for_pytorch_round_trip_with_custom_classes_and_misfits_name_seed_
 #[test]
 fn a_four_block_100_class_member_is_explained_and_fine_tuned_on_20_custom_classes() {
     let mut bench = workbench();
-    let pth = std::fs::read(fixture_path("family/four_blocks_100.pth")).unwrap();
+    // Embedded, as SHIPPED is: a path fixed at compile time may name another clone that
+    // shares the target directory.
+    let pth = include_bytes!("fixtures/family/four_blocks_100.pth").to_vec();
     assert_eq!(bench.load_weights(&pth).expect("a PyTorch member loads").classes.len(), 100);
     let facts = bench.facts();
     assert_eq!((facts.input_size, facts.block_widths.clone(), facts.input_rule.size), (64, vec![8, 12, 16, 16], 64));
