@@ -19,10 +19,9 @@ import torch
 import teacher
 
 
-def member(run):
-    """The finished model of one tools/teacher.py run directory, and its precision."""
+def member(run, classes):
+    """The finished model of one tools/teacher.py run directory (`classes` outputs), and its precision."""
     args = json.load(open(os.path.join(run, "teacher.json")))["args"]
-    classes = len(teacher.CIFAR10)
     model = teacher.Teacher(args["widths"], args["convs"], classes).to(memory_format=torch.channels_last)
     model.load_state_dict(torch.load(os.path.join(run, "teacher.pt"))["model"])
     return model, args["precision"]
@@ -43,7 +42,7 @@ def main():
             os.path.join(args.data, "train"), os.path.join(args.runs[0], "train.npz"))
         held = np.array([name in excluded for name in train_names])
         splits["validation"] = (train_images[held], train_labels[held])
-    members = [member(run) for run in args.runs]
+    members = [member(run, len(classes)) for run in args.runs]
     report = {"members": args.runs}
     with torch.no_grad():
         for tta in (0, 1, 2):
