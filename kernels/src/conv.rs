@@ -1,5 +1,6 @@
 //! A stride-1 2-D convolution and its gradients on plain `f32` slices in NCHW order, as one
-//! im2col + GEMM per image.
+//! im2col + GEMM per image, or for 3×3 "same" layers with enough channels as Winograd
+//! F(2×2, 3×3) ([`winograd`]: 16 multiplications per tile and channel where im2col takes 36).
 //!
 //! Why per image: every product is then a GEMM with the batch split across threads, one run of
 //! images per thread, and each thread sums its own weight gradient. Burn's default weight
@@ -9,6 +10,8 @@
 use crate::matmul::{Matrix, matmul};
 use crate::parallel::{filled_rows, split_batch, sum};
 use std::ops::Range;
+
+mod winograd;
 
 /// Sizes of one stride-1, dilation-1, single-group convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,9 @@ impl ConvShape {
 /// - `bias`: `[c_out]`
 /// - returns `[batch, c_out, out height, out width]`
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    if winograd::suits(shape) {
+        return winograd::forward(shape, x, weight, bias);
+    }
     let (taps, pixels) = (shape.taps(), shape.out_pixels());
     let out_image = shape.c_out * pixels;
     // Each output row starts as its bias; the GEMM adds onto it (no zeroing, no bias pass).
@@ -91,6 +97,11 @@ pub struct Gradients {
 /// Backward pass from the output gradient `grad` (`[batch, c_out, out height, out width]`).
 /// The input gradient is computed only when `want_x` (the first layer's images need none).
 pub fn backward(shape: &ConvShape, x: &[f32], weight: &[f32], grad: &[f32], want_x: bool) -> Gradients {
+    if winograd::suits(shape) {
+        let (weight_grad, bias) = winograd::parameter_gradients(shape, x, grad);
+        let x = want_x.then(|| winograd::input_gradient(shape, weight, grad));
+        return Gradients { x, weight: weight_grad, bias };
+    }
     let (taps, pixels) = (shape.taps(), shape.out_pixels());
     let out_image = shape.c_out * pixels;
     let mut grad_x = if want_x { vec![0.0; shape.batch * shape.image_len()] } else { Vec::new() };
@@ -414,29 +425,103 @@ mod tests {
         }
     }
 
-    /// The forward pass is linear in each input, so each gradient is exact against a
-    /// probe: `<grad, d(out)/d(input)·e_i> = <grad, forward(e_i) - forward(0)>`.
+    /// 3×3 "same" layers that take the Winograd path (enough channels on both sides): even and
+    /// odd sizes, tiles hanging over the edge, planes smaller than a tile, and batches spanning
+    /// several groups of images.
+    fn winograd_shapes() -> Vec<ConvShape> {
+        let layer = |batch, c_in, c_out, height, width| ConvShape { batch, c_in, c_out, height, width, kernel: [3, 3], padding: [1, 1, 1, 1] };
+        vec![layer(2, 8, 9, 5, 7), layer(1, 9, 8, 1, 1), layer(3, 8, 8, 2, 3), layer(9, 8, 10, 6, 6), layer(1, 10, 8, 9, 4), layer(5, 8, 8, 16, 2)]
+    }
+
+    #[test]
+    fn winograd_applies_to_the_model_layers_with_enough_channels() {
+        let layer = |c_in, c_out, size| ConvShape { batch: 1, c_in, c_out, height: size, width: size, kernel: [3, 3], padding: [1, 1, 1, 1] };
+        assert!(winograd::applies(&layer(32, 64, 16)) && winograd::applies(&layer(64, 128, 8)));
+        assert!(!winograd::applies(&layer(3, 32, 32)), "three input channels stay on im2col");
+        assert!(!winograd::applies(&ConvShape { kernel: [5, 5], ..layer(32, 64, 16) }));
+        assert!(!winograd::applies(&ConvShape { padding: [0; 4], ..layer(32, 64, 16) }));
+        assert!(winograd_shapes().iter().all(winograd::applies));
+        // Taken in the browser's modules only (see `winograd::suits`).
+        assert_eq!(winograd::suits(&layer(32, 64, 16)), cfg!(target_arch = "wasm32"));
+    }
+
+    /// The Winograd path's gradients, whichever path the target's dispatch takes.
+    fn winograd_backward(shape: &ConvShape, x: &[f32], weight: &[f32], grad: &[f32], want_x: bool) -> Gradients {
+        let (weight_grad, bias) = winograd::parameter_gradients(shape, x, grad);
+        Gradients { x: want_x.then(|| winograd::input_gradient(shape, weight, grad)), weight: weight_grad, bias }
+    }
+
+    #[test]
+    fn winograd_forward_matches_the_definition() {
+        for shape in winograd_shapes() {
+            let x = values(shape.batch * shape.image_len(), 31);
+            let w = values(shape.c_out * shape.c_in * 9, 32);
+            let bias = values(shape.c_out, 33);
+            assert_close(&winograd::forward(&shape, &x, &w, &bias), &reference(&shape, &x, &w, &bias));
+        }
+        // Fewer channels than the dispatch asks for: the transforms themselves, one channel each.
+        let single = ConvShape { batch: 2, c_in: 1, c_out: 1, height: 3, width: 4, kernel: [3, 3], padding: [1, 1, 1, 1] };
+        let (x, w, bias) = (values(24, 34), values(9, 35), values(1, 36));
+        assert_close(&winograd::forward(&single, &x, &w, &bias), &reference(&single, &x, &w, &bias));
+    }
+
+    /// Each gradient of the Winograd path against the definition, one probe per input value
+    /// (as in [`gradients_match_the_definition`]).
+    #[test]
+    fn winograd_gradients_match_the_definition() {
+        let layer = |batch, c_in, c_out, height, width| ConvShape { batch, c_in, c_out, height, width, kernel: [3, 3], padding: [1, 1, 1, 1] };
+        for shape in [layer(2, 8, 9, 3, 5), layer(1, 9, 8, 4, 4), layer(9, 8, 8, 1, 2), layer(3, 2, 3, 5, 6)] {
+            check_gradients_against_probes(&shape, 41, winograd_backward);
+        }
+    }
+
+    /// The adjoint check of [`edge_widths_and_sizes_have_adjoint_gradients`] on the Winograd
+    /// path at the seed's own layer sizes, with a batch spanning several groups of images.
+    #[test]
+    fn winograd_gradients_are_adjoint_at_the_model_sizes() {
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
+        let scale = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum::<f64>();
+        let layer = |batch, c_in, c_out, size| ConvShape { batch, c_in, c_out, height: size, width: size, kernel: [3, 3], padding: [1, 1, 1, 1] };
+        for shape in [layer(5, 32, 64, 16), layer(17, 64, 128, 8)] {
+            let x = values(shape.batch * shape.image_len(), 51);
+            let w = values(shape.c_out * shape.c_in * 9, 52);
+            let out = winograd::forward(&shape, &x, &w, &vec![0.0; shape.c_out]);
+            let grad = values(out.len(), 53);
+            let got = winograd_backward(&shape, &x, &w, &grad, true);
+            let (value, size) = (dot(&grad, &out), scale(&grad, &out) + 1.0);
+            assert!((dot(got.x.as_deref().unwrap(), &x) - value).abs() <= 1e-5 * size, "{shape:?}: input gradient");
+            assert!((dot(&got.weight, &w) - value).abs() <= 1e-5 * size, "{shape:?}: weight gradient");
+            let im2col = backward(&shape, &x, &w, &grad, true);
+            assert_close(&got.bias, &im2col.bias);
+        }
+    }
+
     #[test]
     fn gradients_match_the_definition() {
         for shape in shapes() {
-            let [kh, kw] = shape.kernel;
-            let x = values(shape.batch * shape.image_len(), 4);
-            let w = values(shape.c_out * shape.c_in * kh * kw, 5);
-            let zero_bias = vec![0.0; shape.c_out];
-            let grad = values(forward(&shape, &x, &w, &zero_bias).len(), 6);
-            let got = backward(&shape, &x, &w, &grad, true);
-            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
-            let basis = |n: usize, i: usize| (0..n).map(|j| if j == i { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
-            let grad_x: Vec<f32> = (0..x.len()).map(|i| dot(&grad, &reference(&shape, &basis(x.len(), i), &w, &zero_bias))).collect();
-            let grad_w: Vec<f32> = (0..w.len()).map(|i| dot(&grad, &reference(&shape, &x, &basis(w.len(), i), &zero_bias))).collect();
-            let pixels = grad.len() / (shape.batch * shape.c_out);
-            let grad_b: Vec<f32> = (0..shape.c_out)
-                .map(|o| (0..shape.batch).map(|b| grad[(b * shape.c_out + o) * pixels..][..pixels].iter().sum::<f32>()).sum())
-                .collect();
-            assert_close(got.x.as_ref().unwrap(), &grad_x);
-            assert_close(&got.weight, &grad_w);
-            assert_close(&got.bias, &grad_b);
-            assert!(backward(&shape, &x, &w, &grad, false).x.is_none());
+            check_gradients_against_probes(&shape, 4, backward);
         }
+    }
+
+    fn check_gradients_against_probes(shape: &ConvShape, seed: u32, backward: fn(&ConvShape, &[f32], &[f32], &[f32], bool) -> Gradients) {
+        let shape = *shape;
+        let [kh, kw] = shape.kernel;
+        let x = values(shape.batch * shape.image_len(), seed);
+        let w = values(shape.c_out * shape.c_in * kh * kw, seed + 1);
+        let zero_bias = vec![0.0; shape.c_out];
+        let grad = values(forward(&shape, &x, &w, &zero_bias).len(), seed + 2);
+        let got = backward(&shape, &x, &w, &grad, true);
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
+        let basis = |n: usize, i: usize| (0..n).map(|j| if j == i { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+        let grad_x: Vec<f32> = (0..x.len()).map(|i| dot(&grad, &reference(&shape, &basis(x.len(), i), &w, &zero_bias))).collect();
+        let grad_w: Vec<f32> = (0..w.len()).map(|i| dot(&grad, &reference(&shape, &x, &basis(w.len(), i), &zero_bias))).collect();
+        let pixels = grad.len() / (shape.batch * shape.c_out);
+        let grad_b: Vec<f32> = (0..shape.c_out)
+            .map(|o| (0..shape.batch).map(|b| grad[(b * shape.c_out + o) * pixels..][..pixels].iter().sum::<f32>()).sum())
+            .collect();
+        assert_close(got.x.as_ref().unwrap(), &grad_x);
+        assert_close(&got.weight, &grad_w);
+        assert_close(&got.bias, &grad_b);
+        assert!(backward(&shape, &x, &w, &grad, false).x.is_none());
     }
 }

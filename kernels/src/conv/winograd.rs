@@ -1,0 +1,442 @@
+//! The 3×3, padding-1 convolution as Winograd F(2×2, 3×3): each 2×2 block of outputs ("tile")
+//! comes from its 4×4 input patch with 16 multiplications per input channel instead of 36.
+//!
+//! Why: a training step on this host is GEMM-bound, with gemm's microkernel near the core's peak
+//! (BENCHMARKS.md, issue 35), so only fewer multiplications make it faster. In the transformed
+//! domain the 16 positions ξ of a tile are independent, and each is one GEMM over channels:
+//!
+//! - forward: `M[ξ] [c_out, tiles] = U[ξ] [c_out, c_in] · V[ξ] [c_in, tiles]`, where `U = G·w·Gᵀ`
+//!   (weights), `V = Bᵀ·d·B` (input patches), and the output is `Aᵀ·M·A`;
+//! - weight gradient: `∂U[ξ] = ∂M[ξ] · V[ξ]ᵀ` with `∂M = A·∂y·Aᵀ`, then `∂w = Gᵀ·∂U·G`;
+//! - input gradient: the forward pass of the output gradient with the weights turned 180° and
+//!   their channels swapped (the adjoint of a stride-1 "same" convolution).
+//!
+//! Images are taken a few at a time, so that each GEMM has a few hundred tile columns.
+
+use super::ConvShape;
+use crate::matmul::{Matrix, matmul};
+use crate::parallel::{gemm_parallelism, split_batch, sum};
+use gemm::Parallelism;
+
+/// Transformed positions per tile (4×4).
+const POSITIONS: usize = 16;
+
+/// Tile columns per GEMM that the grouping of images aims for: wide enough for the GEMMs, small
+/// enough that a group's transformed input and products stay near the core's 1 MB L2 cache.
+const GROUP_COLUMNS: usize = 256;
+
+/// Floats between one position's matrix and the next beyond the matrix itself. Each tile's
+/// transform touches all 16 matrices; at the model's sizes a matrix is a multiple of 4 KiB, so
+/// without the skew the 16 streams share one L1 cache set, more than it has ways (the
+/// transforms then took 42 % of a training step).
+const SKEW: usize = 16;
+
+/// Floats from one position's `rows × cols` matrix to the next.
+fn position_stride(rows: usize, cols: usize) -> usize {
+    rows * cols + SKEW
+}
+
+/// Fewer channels than this keep im2col: the transforms would cost more than they save (the
+/// first layer's 3 input channels).
+const MIN_CHANNELS: usize = 8;
+
+/// Whether `shape` takes this path: where it [applies](applies), in the browser's modules only.
+/// With wasm's 128-bit vectors for both the GEMMs and the transforms the browser fine-tunes 1.21×
+/// faster; natively gemm's AVX-512 kernels make the saved multiplications worth less than the 16
+/// smaller GEMMs and the transforms cost (training 0.91× the images/s, same-run A/B;
+/// BENCHMARKS.md, issue 35, sixth session).
+pub fn suits(shape: &ConvShape) -> bool {
+    cfg!(target_arch = "wasm32") && applies(shape)
+}
+
+/// 3×3 kernels with "same" padding on enough channels.
+pub fn applies(shape: &ConvShape) -> bool {
+    shape.kernel == [3, 3] && shape.padding == [1; 4] && shape.c_in >= MIN_CHANNELS && shape.c_out >= MIN_CHANNELS
+}
+
+/// How one image's planes divide into 2×2 output tiles (the last row or column may hang over).
+#[derive(Clone, Copy)]
+struct Tiling {
+    height: usize,
+    width: usize,
+    down: usize,
+    across: usize,
+}
+
+impl Tiling {
+    fn of(shape: &ConvShape) -> Self {
+        let (height, width) = (shape.height, shape.width);
+        Tiling { height, width, down: height.div_ceil(2), across: width.div_ceil(2) }
+    }
+
+    fn per_image(&self) -> usize {
+        self.down * self.across
+    }
+
+    fn plane(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// Images per group: about [`GROUP_COLUMNS`] tile columns.
+    fn group(&self) -> usize {
+        (GROUP_COLUMNS / self.per_image()).max(1)
+    }
+}
+
+/// Forward pass, as [`super::forward`], for shapes this path [applies](applies) to.
+pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let u = transform_weights(weight, shape.c_out, shape.c_in);
+    convolve(shape, x, &u, bias)
+}
+
+/// The input gradient: [`forward`] of `grad` with the weights turned 180° and transposed.
+pub fn input_gradient(shape: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
+    let (c_in, c_out) = (shape.c_in, shape.c_out);
+    let mut flipped = vec![0.0; weight.len()];
+    for o in 0..c_out {
+        for c in 0..c_in {
+            let source = &weight[(o * c_in + c) * 9..][..9];
+            let target = &mut flipped[(c * c_out + o) * 9..][..9];
+            target.iter_mut().zip(source.iter().rev()).for_each(|(t, s)| *t = *s);
+        }
+    }
+    let adjoint = ConvShape { c_in: c_out, c_out: c_in, ..*shape };
+    convolve(&adjoint, grad, &transform_weights(&flipped, c_in, c_out), &vec![0.0; c_in])
+}
+
+/// The weight and bias gradients from the output gradient `grad` (`[batch, c_out, h, w]`).
+pub fn parameter_gradients(shape: &ConvShape, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let tiling = Tiling::of(shape);
+    let (image_in, image_out) = (shape.c_in * tiling.plane(), shape.c_out * tiling.plane());
+    let partial = split_batch(shape.batch, &mut [], |images, _, parallelism| {
+        let mut grad_u = vec![0.0; POSITIONS * shape.c_out * shape.c_in];
+        let mut grad_bias = vec![0.0; shape.c_out];
+        let mut scratch = Scratch::new(shape, tiling);
+        for (i, first) in images.clone().step_by(tiling.group()).enumerate() {
+            let count = tiling.group().min(images.end - first);
+            let cols = count * tiling.per_image();
+            transform_inputs(&x[first * image_in..][..count * image_in], shape.c_in, tiling, &mut scratch.v);
+            let grad = &grad[first * image_out..][..count * image_out];
+            transform_output_gradients(grad, shape.c_out, tiling, &mut scratch.m);
+            for position in 0..POSITIONS {
+                let m = Matrix { data: &scratch.m[position * position_stride(shape.c_out, cols)..], row_stride: cols, col_stride: 1 };
+                let v_t = Matrix { data: &scratch.v[position * position_stride(shape.c_in, cols)..], row_stride: 1, col_stride: cols };
+                let target = &mut grad_u[position * shape.c_out * shape.c_in..];
+                let parallelism = per_gemm(parallelism, shape.c_out * shape.c_in * cols);
+                matmul(target, i > 0, shape.c_out, shape.c_in, cols, m, v_t, parallelism);
+            }
+            for (o, row) in grad.chunks_exact(tiling.plane()).enumerate() {
+                grad_bias[o % shape.c_out] += sum(row);
+            }
+        }
+        (grad_u, grad_bias)
+    });
+    let (grad_u, grad_bias) = partial
+        .into_iter()
+        .reduce(|(mut u, mut b), (u2, b2)| {
+            u.iter_mut().zip(u2).for_each(|(a, b)| *a += b);
+            b.iter_mut().zip(b2).for_each(|(a, b)| *a += b);
+            (u, b)
+        })
+        .unwrap_or_else(|| (vec![0.0; POSITIONS * shape.c_out * shape.c_in], vec![0.0; shape.c_out]));
+    (untransform_weight_gradient(&grad_u, shape.c_out, shape.c_in), grad_bias)
+}
+
+/// Per-thread buffers for one group of images' transformed inputs (`v`) and products (`m`).
+struct Scratch {
+    v: Vec<f32>,
+    m: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(shape: &ConvShape, tiling: Tiling) -> Self {
+        let cols = tiling.group() * tiling.per_image();
+        let len = |rows| POSITIONS * position_stride(rows, cols);
+        Scratch { v: vec![0.0; len(shape.c_in)], m: vec![0.0; len(shape.c_out)] }
+    }
+}
+
+/// A GEMM inside a thread's run of images stays on that thread; one image's GEMMs share the
+/// threads where they are big enough.
+fn per_gemm(parallelism: Parallelism, macs: usize) -> Parallelism {
+    if matches!(parallelism, Parallelism::None) { Parallelism::None } else { gemm_parallelism(macs) }
+}
+
+/// The forward pass with weights already transformed (`u`: `[16, c_out, c_in]`).
+fn convolve(shape: &ConvShape, x: &[f32], u: &[f32], bias: &[f32]) -> Vec<f32> {
+    let tiling = Tiling::of(shape);
+    let (image_in, image_out) = (shape.c_in * tiling.plane(), shape.c_out * tiling.plane());
+    let mut out = vec![0.0; shape.batch * image_out];
+    split_batch(shape.batch, &mut out, |images, out, parallelism| {
+        let mut scratch = Scratch::new(shape, tiling);
+        for (first, out) in images.clone().step_by(tiling.group()).zip(out.chunks_mut(tiling.group() * image_out)) {
+            let count = out.len() / image_out;
+            let cols = count * tiling.per_image();
+            transform_inputs(&x[first * image_in..][..count * image_in], shape.c_in, tiling, &mut scratch.v);
+            for position in 0..POSITIONS {
+                let u = Matrix { data: &u[position * shape.c_out * shape.c_in..], row_stride: shape.c_in, col_stride: 1 };
+                let v = Matrix { data: &scratch.v[position * position_stride(shape.c_in, cols)..], row_stride: cols, col_stride: 1 };
+                let target = &mut scratch.m[position * position_stride(shape.c_out, cols)..];
+                let parallelism = per_gemm(parallelism, shape.c_out * shape.c_in * cols);
+                matmul(target, false, shape.c_out, cols, shape.c_in, u, v, parallelism);
+            }
+            transform_outputs(&scratch.m, shape.c_out, tiling, bias, out);
+        }
+    });
+    out
+}
+
+/// G of F(2×2, 3×3): takes a kernel's row (or column) of 3 to the transformed domain's 4.
+const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+
+/// `G ⊗ G` `[16, 9]`: `G·w·Gᵀ` of a 3×3 kernel `w` as one product with its 9 values.
+fn kernel_transform() -> [f32; POSITIONS * 9] {
+    let mut product = [0.0; POSITIONS * 9];
+    for (index, value) in product.iter_mut().enumerate() {
+        let ([i, j], [r, c]) = ([index / 9 / 4, index / 9 % 4], [index % 9 / 3, index % 3]);
+        *value = G[i][r] * G[j][c];
+    }
+    product
+}
+
+/// `U[ξ][o][c] = (G·w[o][c]·Gᵀ)[ξ]` for `weight` `[c_out, c_in, 3, 3]`: one GEMM,
+/// `U [16, kernels] = (G ⊗ G) [16, 9] · weightᵀ [9, kernels]` (compact code, and run once a call).
+fn transform_weights(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+    let kernels = c_out * c_in;
+    let mut u = vec![0.0; POSITIONS * kernels];
+    let transform = kernel_transform();
+    let lhs = Matrix { data: &transform, row_stride: 9, col_stride: 1 };
+    let weight_t = Matrix { data: weight, row_stride: 1, col_stride: 9 };
+    matmul(&mut u, false, POSITIONS, kernels, 9, lhs, weight_t, gemm_parallelism(POSITIONS * kernels * 9));
+    u
+}
+
+/// The adjoint of [`transform_weights`], `∂w[o][c] = Gᵀ·∂U[o][c]·G`:
+/// `∂w [kernels, 9] = ∂Uᵀ [kernels, 16] · (G ⊗ G) [16, 9]`.
+fn untransform_weight_gradient(grad_u: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+    let kernels = c_out * c_in;
+    let mut grad = vec![0.0; kernels * 9];
+    let transform = kernel_transform();
+    let grad_u_t = Matrix { data: grad_u, row_stride: 1, col_stride: kernels };
+    let rhs = Matrix { data: &transform, row_stride: 9, col_stride: 1 };
+    matmul(&mut grad, false, kernels, 9, POSITIONS, grad_u_t, rhs, gemm_parallelism(POSITIONS * kernels * 9));
+    grad
+}
+
+/// One plane inside a zero border (`border` rows and columns before it, and after it enough to
+/// make whole tiles plus the border, so that no tile reads past it), with its columns split into
+/// even and odd ones: a run of tiles then reads runs of consecutive values, which the compiler
+/// vectorizes, where it would read every other value. Reused plane after plane: only the
+/// inside is ever written.
+struct Bordered {
+    even: Vec<f32>,
+    odd: Vec<f32>,
+    /// Values per row of `even` and of `odd`.
+    half: usize,
+    border: usize,
+}
+
+impl Bordered {
+    fn new(tiling: Tiling, border: usize) -> Self {
+        let half = tiling.across + border;
+        let len = half * (2 * tiling.down + 2 * border);
+        Bordered { even: vec![0.0; len], odd: vec![0.0; len], half, border }
+    }
+
+    /// Copies a `plane_width`-wide plane inside the border.
+    fn fill(&mut self, plane: &[f32], plane_width: usize) {
+        // Plane column x lands in bordered column x + border: even ones in `even`.
+        let (first, second) = if self.border % 2 == 0 { (&mut self.even, &mut self.odd) } else { (&mut self.odd, &mut self.even) };
+        for (y, row) in plane.chunks_exact(plane_width).enumerate() {
+            let start = (y + self.border) * self.half;
+            let first = &mut first[start + self.border / 2..][..plane_width.div_ceil(2)];
+            first.iter_mut().zip(row.iter().step_by(2)).for_each(|(t, v)| *t = *v);
+            let second = &mut second[start + self.border.div_ceil(2)..][..plane_width / 2];
+            second.iter_mut().zip(row.iter().skip(1).step_by(2)).for_each(|(t, v)| *t = *v);
+        }
+    }
+
+    /// Row `y` (counted from the border's top): its even and its odd columns.
+    fn row(&self, y: usize) -> (&[f32], &[f32]) {
+        (&self.even[y * self.half..][..self.half], &self.odd[y * self.half..][..self.half])
+    }
+
+    fn rows(&self) -> usize {
+        self.even.len() / self.half
+    }
+}
+
+/// Four `len`-long runs of `values`, `stride` apart from `first` on.
+#[inline(always)]
+fn four_runs(values: &mut [f32], first: usize, stride: usize, len: usize) -> [&mut [f32]; 4] {
+    let (a, rest) = values[first..].split_at_mut(stride);
+    let (b, rest) = rest.split_at_mut(stride);
+    let (c, d) = rest.split_at_mut(stride);
+    [&mut a[..len], &mut b[..len], &mut c[..len], &mut d[..len]]
+}
+
+/// `outputs[j][t] = f(inputs[..][t])[j]` for every `t`: four tiles at a time as arrays, which
+/// the compiler turns into one 4-lane operation each (SSE natively, SIMD128 in the browser); its
+/// loop vectorizer leaves runs this short (4 tiles across the 8×8 layer) scalar.
+#[inline(always)]
+fn map_lanes<const I: usize, const O: usize>(inputs: [&[f32]; I], mut outputs: [&mut [f32]; O], f: impl Fn([f32; I]) -> [f32; O]) {
+    let len = outputs[0].len();
+    let four = len / 4 * 4;
+    for t in (0..four).step_by(4) {
+        let mut chunks = [[0.0f32; 4]; I];
+        for (chunk, input) in chunks.iter_mut().zip(&inputs) {
+            chunk.copy_from_slice(&input[t..t + 4]);
+        }
+        let mut results = [[0.0f32; O]; 4];
+        for (lane, result) in results.iter_mut().enumerate() {
+            let mut args = [0.0f32; I];
+            for (arg, chunk) in args.iter_mut().zip(&chunks) {
+                *arg = chunk[lane];
+            }
+            *result = f(args);
+        }
+        for (j, output) in outputs.iter_mut().enumerate() {
+            for (lane, value) in output[t..t + 4].iter_mut().enumerate() {
+                *value = results[lane][j];
+            }
+        }
+    }
+    for t in four..len {
+        let mut args = [0.0f32; I];
+        for (arg, input) in args.iter_mut().zip(&inputs) {
+            *arg = input[t];
+        }
+        let result = f(args);
+        for (output, value) in outputs.iter_mut().zip(result) {
+            output[t] = value;
+        }
+    }
+}
+
+/// Tile rows as four arrays: `values[k][y][tx]`, the `k`-th of a row transform's four results for
+/// tile column `tx` of (bordered) plane row `y`. Lets both passes of a transform run along
+/// runs of tiles, which the compiler vectorizes (one tile at a time, scalar, the transforms cost
+/// as much as the GEMMs they save).
+struct TileRows {
+    values: Vec<f32>,
+    rows: usize,
+    across: usize,
+}
+
+impl TileRows {
+    fn new(rows: usize, across: usize) -> Self {
+        TileRows { values: vec![0.0; 4 * rows * across], rows, across }
+    }
+
+    fn row(&self, k: usize, y: usize) -> &[f32] {
+        &self.values[(k * self.rows + y) * self.across..][..self.across]
+    }
+
+    /// The four result rows `k` = 0..4 of plane row `y`.
+    fn rows_mut(&mut self, y: usize) -> [&mut [f32]; 4] {
+        four_runs(&mut self.values, y * self.across, self.rows * self.across, self.across)
+    }
+}
+
+/// `V[ξ][c][column]` for every channel and tile of a group of images (`x`: `[images, channels,
+/// h, w]`), one column per tile, images after each other: `Bᵀ·d·B` of each tile's 4×4 input
+/// patch `d`, with `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`. Tile `(top, left)` reads
+/// from `(top - 1, left - 1)`: with a border of 1, from `(top, left)`.
+fn transform_inputs(x: &[f32], channels: usize, tiling: Tiling, v: &mut [f32]) {
+    let images = x.len() / (channels * tiling.plane());
+    let (cols, across) = (images * tiling.per_image(), tiling.across);
+    let stride = position_stride(channels, cols);
+    let mut bordered = Bordered::new(tiling, 1);
+    let mut d_b = TileRows::new(bordered.rows(), across);
+    for (p, plane) in x.chunks_exact(tiling.plane()).enumerate() {
+        let (image, c) = (p / channels, p % channels);
+        bordered.fill(plane, tiling.width);
+        // d·B along each row: tile tx reads columns 2tx..2tx + 4, even[tx], odd[tx],
+        // even[tx + 1], odd[tx + 1].
+        for y in 0..bordered.rows() {
+            let (even, odd) = bordered.row(y);
+            let (e0, e1, o0, o1) = (&even[..across], &even[1..][..across], &odd[..across], &odd[1..][..across]);
+            map_lanes([e0, e1, o0, o1], d_b.rows_mut(y), |[e0, e1, o0, o1]| [e0 - e1, o0 + e1, e1 - o0, o0 - o1]);
+        }
+        // Bᵀ·(d·B) down each tile's four rows, a run of tiles at a time.
+        for ty in 0..tiling.down {
+            let first = c * cols + image * tiling.per_image() + ty * across;
+            for k in 0..4 {
+                let (d0, d1, d2, d3) = (d_b.row(k, 2 * ty), d_b.row(k, 2 * ty + 1), d_b.row(k, 2 * ty + 2), d_b.row(k, 2 * ty + 3));
+                let out = four_runs(v, k * stride + first, 4 * stride, across);
+                map_lanes([d0, d1, d2, d3], out, |[d0, d1, d2, d3]| [d0 - d2, d1 + d2, d2 - d1, d1 - d3]);
+            }
+        }
+    }
+}
+
+/// `y = Aᵀ·M·A + bias` for every tile of a group of images, written into `out`
+/// (`[images, channels, h, w]`), dropping the outputs of tiles that hang over the plane;
+/// `Aᵀ = [1 1 1 0; 0 1 -1 -1]`.
+fn transform_outputs(m: &[f32], channels: usize, tiling: Tiling, bias: &[f32], out: &mut [f32]) {
+    let images = out.len() / (channels * tiling.plane());
+    let (cols, n) = (images * tiling.per_image(), tiling.per_image());
+    let stride = position_stride(channels, cols);
+    // a_m[2k + r][t]: (Aᵀ·M)[r][k] of tile t; then y[2r + c][t] = (Aᵀ·M·A)[r][c].
+    let mut a_m = vec![0.0; 8 * n];
+    let mut y = vec![0.0; 4 * n];
+    let mut row = vec![0.0; 2 * tiling.across];
+    for (p, plane) in out.chunks_exact_mut(tiling.plane()).enumerate() {
+        let (image, o) = (p / channels, p % channels);
+        let at = |position: usize| &m[position * stride + o * cols + image * n..][..n];
+        for (k, pair) in a_m.chunks_exact_mut(2 * n).enumerate() {
+            let (m0, m1, m2, m3) = (at(k), at(4 + k), at(8 + k), at(12 + k));
+            let (first, second) = pair.split_at_mut(n);
+            for t in 0..n {
+                (first[t], second[t]) = (m0[t] + m1[t] + m2[t], m1[t] - m2[t] - m3[t]);
+            }
+        }
+        for (r, pair) in y.chunks_exact_mut(2 * n).enumerate() {
+            let column = |k: usize| &a_m[(2 * k + r) * n..][..n];
+            let (c0, c1, c2, c3) = (column(0), column(1), column(2), column(3));
+            let (left, right) = pair.split_at_mut(n);
+            for t in 0..n {
+                (left[t], right[t]) = (c0[t] + c1[t] + c2[t], c1[t] - c2[t] - c3[t]);
+            }
+        }
+        for (out_y, out_row) in plane.chunks_exact_mut(tiling.width).enumerate() {
+            let (ty, r) = (out_y / 2, out_y % 2);
+            let tiles = ty * tiling.across..(ty + 1) * tiling.across;
+            let (left, right) = (&y[2 * r * n..][tiles.clone()], &y[(2 * r + 1) * n..][tiles]);
+            for (pair, (l, r)) in row.chunks_exact_mut(2).zip(left.iter().zip(right)) {
+                (pair[0], pair[1]) = (*l, *r);
+            }
+            out_row.iter_mut().zip(&row).for_each(|(out, value)| *out = value + bias[o]);
+        }
+    }
+}
+
+/// `∂M = A·∂y·Aᵀ` for every tile of a group of images' output gradient (`grad`: `[images,
+/// channels, h, w]`), zero where a tile hangs over the plane: the adjoint of [`transform_outputs`].
+/// `A` maps two values to four: `[a, a + b, a - b, -b]`.
+fn transform_output_gradients(grad: &[f32], channels: usize, tiling: Tiling, m: &mut [f32]) {
+    let images = grad.len() / (channels * tiling.plane());
+    let (cols, across) = (images * tiling.per_image(), tiling.across);
+    let stride = position_stride(channels, cols);
+    let mut bordered = Bordered::new(tiling, 0);
+    let mut g_a = TileRows::new(bordered.rows(), across);
+    for (p, plane) in grad.chunks_exact(tiling.plane()).enumerate() {
+        let (image, o) = (p / channels, p % channels);
+        bordered.fill(plane, tiling.width);
+        // ∂y·Aᵀ along each row: tile tx reads columns 2tx and 2tx + 1.
+        for y in 0..bordered.rows() {
+            let (even, odd) = bordered.row(y);
+            let (a, b) = (&even[..across], &odd[..across]);
+            map_lanes([a, b], g_a.rows_mut(y), |[a, b]| [a, a + b, a - b, -b]);
+        }
+        // A·(∂y·Aᵀ) down each tile's two rows.
+        for ty in 0..tiling.down {
+            let first = o * cols + image * tiling.per_image() + ty * across;
+            for k in 0..4 {
+                let (a, b) = (g_a.row(k, 2 * ty), g_a.row(k, 2 * ty + 1));
+                let out = four_runs(m, k * stride + first, 4 * stride, across);
+                map_lanes([a, b], out, |[a, b]| [a, a + b, a - b, -b]);
+            }
+        }
+    }
+}
