@@ -41,7 +41,7 @@ fn position_stride(rows: usize, cols: usize) -> usize {
 const MIN_CHANNELS: usize = 8;
 
 /// Whether `shape` takes this path: where it [applies](applies), in the browser's modules only.
-/// With wasm's 128-bit vectors for both the GEMMs and the transforms the browser fine-tunes 1.21×
+/// With wasm's 128-bit vectors for both the GEMMs and the transforms the browser fine-tunes 1.31×
 /// faster; natively gemm's AVX-512 kernels make the saved multiplications worth less than the 16
 /// smaller GEMMs and the transforms cost (training 0.91× the images/s, same-run A/B;
 /// BENCHMARKS.md, issue 35, sixth session).
