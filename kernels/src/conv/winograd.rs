@@ -13,7 +13,7 @@
 //!
 //! Images are taken a few at a time, so that each GEMM has a few hundred tile columns.
 
-use super::ConvShape;
+use super::{ConvShape, add_up};
 use crate::matmul::{Matrix, matmul};
 use crate::parallel::{gemm_parallelism, split_batch, sum};
 use gemm::Parallelism;
@@ -131,15 +131,9 @@ pub fn parameter_gradients(shape: &ConvShape, x: &[f32], grad: &[f32]) -> (Vec<f
         }
         (grad_u, grad_bias)
     });
-    let (grad_u, grad_bias) = partial
-        .into_iter()
-        .reduce(|(mut u, mut b), (u2, b2)| {
-            u.iter_mut().zip(u2).for_each(|(a, b)| *a += b);
-            b.iter_mut().zip(b2).for_each(|(a, b)| *a += b);
-            (u, b)
-        })
-        .unwrap_or_else(|| (vec![0.0; POSITIONS * shape.c_out * shape.c_in], vec![0.0; shape.c_out]));
-    (untransform_weight_gradient(&grad_u, shape.c_out, shape.c_in), grad_bias)
+    let (grad_u, grad_bias): (Vec<_>, Vec<_>) = partial.into_iter().unzip();
+    let grad_u = add_up(grad_u, POSITIONS * shape.c_out * shape.c_in);
+    (untransform_weight_gradient(&grad_u, shape.c_out, shape.c_in), add_up(grad_bias, shape.c_out))
 }
 
 /// Per-thread buffers for one group of images' transformed inputs (`v`) and products (`m`).
