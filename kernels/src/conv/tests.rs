@@ -198,7 +198,10 @@ fn gradients_match_the_definition() {
     }
 }
 
-fn check_gradients_against_probes(shape: &ConvShape, seed: u32, backward: fn(&ConvShape, &[f32], &[f32], &[f32], bool) -> Gradients) {
+/// A backward pass: [`backward`] or the Winograd path's.
+type BackwardPass = fn(&ConvShape, &[f32], &[f32], &[f32], bool) -> Gradients;
+
+fn check_gradients_against_probes(shape: &ConvShape, seed: u32, backward: BackwardPass) {
     let shape = *shape;
     let [kh, kw] = shape.kernel;
     let x = values(shape.batch * shape.image_len(), seed);

@@ -240,7 +240,7 @@ impl Bordered {
     /// Copies a `plane_width`-wide plane inside the border.
     fn fill(&mut self, plane: &[f32], plane_width: usize) {
         // Plane column x lands in bordered column x + border: even ones in `even`.
-        let (first, second) = if self.border % 2 == 0 { (&mut self.even, &mut self.odd) } else { (&mut self.odd, &mut self.even) };
+        let (first, second) = if self.border.is_multiple_of(2) { (&mut self.even, &mut self.odd) } else { (&mut self.odd, &mut self.even) };
         for (y, row) in plane.chunks_exact(plane_width).enumerate() {
             let start = (y + self.border) * self.half;
             let first = &mut first[start + self.border / 2..][..plane_width.div_ceil(2)];
