@@ -337,28 +337,49 @@ impl TileRows {
 /// patch `d`, with `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`. Tile `(top, left)` reads
 /// from `(top - 1, left - 1)`: with a border of 1, from `(top, left)`.
 fn transform_inputs(x: &[f32], channels: usize, tiling: Tiling, v: &mut [f32]) {
-    let images = x.len() / (channels * tiling.plane());
+    transform_tiles(x, channels, tiling, 1, v, |[d0, d1, d2, d3]| [d0 - d2, d1 + d2, d2 - d1, d1 - d3]);
+}
+
+/// `out[4i + k][c][column] = (T·d·Tᵀ)[i][k]` for every channel `c` and tile of a group of images
+/// (`planes`: `[images, channels, h, w]`), where `d` is the tile's `I`×`I` patch of the plane
+/// inside a zero `border` (tile `(ty, tx)` starts at bordered row `2ty`, column `2tx`) and `T`
+/// the 4×`I` matrix that `map` applies to one row or column. The two passes of both
+/// [`transform_inputs`] and [`transform_output_gradients`].
+fn transform_tiles<const I: usize>(
+    planes: &[f32],
+    channels: usize,
+    tiling: Tiling,
+    border: usize,
+    out: &mut [f32],
+    map: impl Fn([f32; I]) -> [f32; 4] + Copy,
+) {
+    let images = planes.len() / (channels * tiling.plane());
     let (cols, across) = (images * tiling.per_image(), tiling.across);
     let stride = position_stride(channels, cols);
-    let mut bordered = Bordered::new(tiling, 1);
-    let mut d_b = TileRows::new(bordered.rows(), across);
-    for (p, plane) in x.chunks_exact(tiling.plane()).enumerate() {
+    let mut bordered = Bordered::new(tiling, border);
+    let mut d_t = TileRows::new(bordered.rows(), across);
+    for (p, plane) in planes.chunks_exact(tiling.plane()).enumerate() {
         let (image, c) = (p / channels, p % channels);
         bordered.fill(plane, tiling.width);
-        // d·B along each row: tile tx reads columns 2tx..2tx + 4, even[tx], odd[tx],
+        // d·Tᵀ along each row: tile tx reads columns 2tx..2tx + I, that is even[tx], odd[tx],
         // even[tx + 1], odd[tx + 1].
         for y in 0..bordered.rows() {
             let (even, odd) = bordered.row(y);
-            let (e0, e1, o0, o1) = (&even[..across], &even[1..][..across], &odd[..across], &odd[1..][..across]);
-            map_lanes([e0, e1, o0, o1], d_b.rows_mut(y), |[e0, e1, o0, o1]| [e0 - e1, o0 + e1, e1 - o0, o0 - o1]);
+            let mut columns: [&[f32]; I] = [&[]; I];
+            for (j, column) in columns.iter_mut().enumerate() {
+                *column = &(if j % 2 == 0 { even } else { odd })[j / 2..][..across];
+            }
+            map_lanes(columns, d_t.rows_mut(y), map);
         }
-        // Bᵀ·(d·B) down each tile's four rows, a run of tiles at a time.
+        // T·(d·Tᵀ) down each tile's I rows, a run of tiles at a time.
         for ty in 0..tiling.down {
             let first = c * cols + image * tiling.per_image() + ty * across;
             for k in 0..4 {
-                let (d0, d1, d2, d3) = (d_b.row(k, 2 * ty), d_b.row(k, 2 * ty + 1), d_b.row(k, 2 * ty + 2), d_b.row(k, 2 * ty + 3));
-                let out = four_runs(v, k * stride + first, 4 * stride, across);
-                map_lanes([d0, d1, d2, d3], out, |[d0, d1, d2, d3]| [d0 - d2, d1 + d2, d2 - d1, d1 - d3]);
+                let mut rows: [&[f32]; I] = [&[]; I];
+                for (j, row) in rows.iter_mut().enumerate() {
+                    *row = d_t.row(k, 2 * ty + j);
+                }
+                map_lanes(rows, four_runs(out, k * stride + first, 4 * stride, across), map);
             }
         }
     }
@@ -409,28 +430,5 @@ fn transform_outputs(m: &[f32], channels: usize, tiling: Tiling, bias: &[f32], o
 /// channels, h, w]`), zero where a tile hangs over the plane: the adjoint of [`transform_outputs`].
 /// `A` maps two values to four: `[a, a + b, a - b, -b]`.
 fn transform_output_gradients(grad: &[f32], channels: usize, tiling: Tiling, m: &mut [f32]) {
-    let images = grad.len() / (channels * tiling.plane());
-    let (cols, across) = (images * tiling.per_image(), tiling.across);
-    let stride = position_stride(channels, cols);
-    let mut bordered = Bordered::new(tiling, 0);
-    let mut g_a = TileRows::new(bordered.rows(), across);
-    for (p, plane) in grad.chunks_exact(tiling.plane()).enumerate() {
-        let (image, o) = (p / channels, p % channels);
-        bordered.fill(plane, tiling.width);
-        // ∂y·Aᵀ along each row: tile tx reads columns 2tx and 2tx + 1.
-        for y in 0..bordered.rows() {
-            let (even, odd) = bordered.row(y);
-            let (a, b) = (&even[..across], &odd[..across]);
-            map_lanes([a, b], g_a.rows_mut(y), |[a, b]| [a, a + b, a - b, -b]);
-        }
-        // A·(∂y·Aᵀ) down each tile's two rows.
-        for ty in 0..tiling.down {
-            let first = o * cols + image * tiling.per_image() + ty * across;
-            for k in 0..4 {
-                let (a, b) = (g_a.row(k, 2 * ty), g_a.row(k, 2 * ty + 1));
-                let out = four_runs(m, k * stride + first, 4 * stride, across);
-                map_lanes([a, b], out, |[a, b]| [a, a + b, a - b, -b]);
-            }
-        }
-    }
+    transform_tiles(grad, channels, tiling, 0, m, |[a, b]| [a, a + b, a - b, -b]);
 }
