@@ -72,7 +72,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Ve
             v.write(b);
         });
     });
-    split_batch(shape.batch, &mut out, |images, out, parallelism| {
+    split_batch(shape.batch, 1, &mut out, |images, out, parallelism| {
         let mut col = vec![0.0; taps * pixels];
         for (b, out) in images.zip(out.chunks_exact_mut(out_image)) {
             im2col(shape, &x[b * shape.image_len()..][..shape.image_len()], &mut col);
@@ -105,7 +105,7 @@ pub fn backward(shape: &ConvShape, x: &[f32], weight: &[f32], grad: &[f32], want
     let (taps, pixels) = (shape.taps(), shape.out_pixels());
     let out_image = shape.c_out * pixels;
     let mut grad_x = if want_x { vec![0.0; shape.batch * shape.image_len()] } else { Vec::new() };
-    let partial = split_batch(shape.batch, &mut grad_x, |images, grad_x, parallelism| {
+    let partial = split_batch(shape.batch, 1, &mut grad_x, |images, grad_x, parallelism| {
         let mut col = vec![0.0; taps * pixels];
         let mut grad_col = if want_x { vec![0.0; taps * pixels] } else { Vec::new() };
         let mut grad_weight = vec![0.0; shape.c_out * taps];

@@ -52,11 +52,20 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     work()
 }
 
-/// Runs `work(images, their slice of out, gemm parallelism)` on one contiguous run of images per
-/// thread, and returns the results in order. `out` holds the same number of values per image
-/// (it may be empty). With fewer images than threads the GEMMs are parallel instead.
+/// Runs of images per thread that [`split_batch`] aims for. In the browser a loop's other thread
+/// wakes late (a Web Worker), and with one run each the calling thread then waits for it at the
+/// loop's end; with smaller runs it takes some of the late one's share.
+#[cfg(feature = "threads")]
+const RUNS_PER_THREAD: usize = if cfg!(target_arch = "wasm32") { 8 } else { 1 };
+
+/// Runs `work(images, their slice of out, gemm parallelism)` on contiguous runs of images, a few
+/// per thread, each a multiple of `grain` images where the batch allows, and returns the
+/// results in order. `out` holds the same number of values per image (it may be empty). With
+/// fewer images than threads the GEMMs are parallel instead.
+#[cfg_attr(not(feature = "threads"), allow(unused_variables))]
 pub fn split_batch<R: Send>(
     batch: usize,
+    grain: usize,
     out: &mut [f32],
     work: impl Fn(Range<usize>, &mut [f32], Parallelism) -> R + Sync,
 ) -> Vec<R> {
@@ -65,13 +74,12 @@ pub fn split_batch<R: Send>(
         use rayon::prelude::*;
         let threads = rayon::current_num_threads();
         if batch >= 2 && threads >= 2 {
-            let per_run = batch.div_ceil(threads.min(batch));
-            let runs: Vec<Range<usize>> = (0..batch).step_by(per_run).map(|s| s..(s + per_run).min(batch)).collect();
+            let runs = batch_runs(batch, threads, grain, RUNS_PER_THREAD);
             let per_image = out.len() / batch;
             let mut slices: Vec<&mut [f32]> = if per_image == 0 {
                 runs.iter().map(|_| <&mut [f32]>::default()).collect()
             } else {
-                out.chunks_mut(per_run * per_image).collect()
+                out.chunks_mut(runs[0].len() * per_image).collect()
             };
             return runs
                 .into_par_iter()
@@ -85,6 +93,19 @@ pub fn split_batch<R: Send>(
         return vec![work(0..batch, out, gemm)];
     }
     vec![work(0..batch, out, Parallelism::None)]
+}
+
+/// [`split_batch`]'s runs: contiguous, covering `0..batch`, about `runs_per_thread` per thread
+/// and never more than a thread's share, all as long as the first (the last may be shorter), and
+/// a multiple of `grain` images where a thread's share holds that many.
+#[cfg_attr(not(feature = "threads"), allow(dead_code))]
+fn batch_runs(batch: usize, threads: usize, grain: usize, runs_per_thread: usize) -> Vec<Range<usize>> {
+    let (per_thread, grain) = (batch.div_ceil(threads.min(batch)), grain.max(1));
+    let mut per_run = batch.div_ceil(threads * runs_per_thread).next_multiple_of(grain);
+    if per_run > per_thread {
+        per_run = if per_thread >= grain { per_thread / grain * grain } else { per_thread };
+    }
+    (0..batch).step_by(per_run).map(|s| s..(s + per_run).min(batch)).collect()
 }
 
 /// Below this many multiply-adds one GEMM stays on one thread: waking the others costs more.
@@ -201,6 +222,32 @@ pub fn squared_deviation(a: &[f32], mean: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runs cover the batch in order, each a whole number of grains where a thread's share
+    /// allows, none longer than a thread's share, and about as many per thread as asked.
+    #[test]
+    fn batch_runs_cover_the_batch_in_whole_grains() {
+        for batch in 1..80 {
+            for threads in 1..5 {
+                for grain in [1, 3, 4, 16] {
+                    for per_thread in [1, 8] {
+                        let runs = batch_runs(batch, threads, grain, per_thread);
+                        let share = batch.div_ceil(threads.min(batch));
+                        assert_eq!(runs[0].start, 0);
+                        assert_eq!(runs.last().unwrap().end, batch);
+                        assert!(runs.windows(2).all(|w| w[0].end == w[1].start && w[0].len() == runs[0].len()));
+                        assert!(runs.iter().all(|r| !r.is_empty() && r.len() <= share));
+                        if grain <= share {
+                            assert_eq!(runs[0].len() % grain, 0, "{batch} {threads} {grain} {per_thread}: {runs:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(batch_runs(64, 2, 16, 8), [0..16, 16..32, 32..48, 48..64]);
+        assert_eq!(batch_runs(64, 2, 1, 8).len(), 16);
+        assert_eq!(batch_runs(64, 2, 1, 1), [0..32, 32..64]);
+    }
 
     /// Natively with threads, `on_pool` moves the work onto a thread of the pool (the test's
     /// own thread is not one), and parallel loops inside it still finish with every result.

@@ -108,7 +108,7 @@ pub fn input_gradient(shape: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f3
 pub fn parameter_gradients(shape: &ConvShape, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let tiling = Tiling::of(shape);
     let (image_in, image_out) = (shape.c_in * tiling.plane(), shape.c_out * tiling.plane());
-    let partial = split_batch(shape.batch, &mut [], |images, _, parallelism| {
+    let partial = split_batch(shape.batch, tiling.group(), &mut [], |images, _, parallelism| {
         let mut grad_u = vec![0.0; POSITIONS * shape.c_out * shape.c_in];
         let mut grad_bias = vec![0.0; shape.c_out];
         let mut scratch = Scratch::new(shape, tiling);
@@ -161,7 +161,7 @@ fn convolve(shape: &ConvShape, x: &[f32], u: &[f32], bias: &[f32]) -> Vec<f32> {
     let tiling = Tiling::of(shape);
     let (image_in, image_out) = (shape.c_in * tiling.plane(), shape.c_out * tiling.plane());
     let mut out = vec![0.0; shape.batch * image_out];
-    split_batch(shape.batch, &mut out, |images, out, parallelism| {
+    split_batch(shape.batch, tiling.group(), &mut out, |images, out, parallelism| {
         let mut scratch = Scratch::new(shape, tiling);
         for (first, out) in images.clone().step_by(tiling.group()).zip(out.chunks_mut(tiling.group() * image_out)) {
             let count = out.len() / image_out;
