@@ -6,7 +6,8 @@
 #   bench/browser-profile.sh [full|head] [threads|cpu]
 # Needs perf, Chromium and the modules of `make web`. The shipped modules have their name
 # section stripped (wasm-opt --strip-debug), so the module profiled here is wasm-bindgen's output
-# before that step, in a temporary copy of www/: the same code, named.
+# before that step, in a temporary copy of www/: the same code, named. Last, the symbols that
+# run on one core while the other idles (the serial parts of a step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-full} module=${2:-threads}
@@ -56,3 +57,21 @@ if long:
 else:
     print("none over 1.5 ms")
 '
+echo "== what runs while the other core idles (share of all samples in the window, top ${TOP:-25})"
+perf script -i "$root/perf.data" --time "$window" -F cpu,time,comm,ip,sym 2>/dev/null | python3 -c '
+import collections, re, sys
+state, alone, total = {}, collections.Counter(), 0
+for line in sys.stdin:
+    m = re.match(r"\s*(\S+)\s+\[(\d+)\]\s+([\d.]+):\s*[0-9a-f]+\s+(.*)", line)
+    if not m:
+        continue
+    comm, cpu, symbol = m[1], m[2], re.sub(r"-\d+-turbofan$", "", m[4].strip())[:120]
+    state[cpu] = comm != "swapper"
+    total += 1
+    others = [busy for c, busy in state.items() if c != cpu]
+    if state[cpu] and others and not any(others):
+        alone[symbol] += 1
+print(f"{100 * sum(alone.values()) / max(total, 1):.1f} % of the samples run alone")
+for symbol, n in alone.most_common(int(sys.argv[1])):
+    print(f"{100 * n / total:6.2f} %  {symbol}")
+' "${TOP:-25}"
