@@ -35,7 +35,7 @@ fn reference(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<
 }
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
-    (0..n).map(|i| ((i as u32 * 2_654_435_761 ^ seed) % 1000) as f32 / 500.0 - 1.0).collect()
+    (0..n).map(|i| (((i as u32 * 2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0).collect()
 }
 
 fn assert_close(a: &[f32], b: &[f32]) {
