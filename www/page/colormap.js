@@ -33,8 +33,9 @@ export function drawMap(canvas, values, size, { lo, hi } = {}) {
   const min = lo ?? Math.min(...values);
   const max = hi ?? Math.max(...values);
   const range = max - min || 1;
-  canvas.width = size;
-  canvas.height = size;
+  // Setting a canvas's size clears and reallocates it even when unchanged (live mode redraws).
+  if (canvas.width !== size) canvas.width = size;
+  if (canvas.height !== size) canvas.height = size;
   const context = canvas.getContext('2d');
   const image = context.createImageData(size, size);
   values.forEach((v, i) => {

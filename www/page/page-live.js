@@ -18,24 +18,24 @@ function nextFrame(video, callback) {
   else requestAnimationFrame(callback);
 }
 
-/** Grad-CAM over the centre square of the video: the part of the frame the model sees. */
-function drawOverlay(video, explained) {
+/** Grad-CAM (`heat`, its layer) over the centre square of the video: the part of the frame the model sees. */
+function drawOverlay(video, explained, heat) {
   const overlay = $('live-overlay');
   overlay.parentElement.classList.toggle('portrait', video.videoHeight > video.videoWidth);
   const context = overlay.getContext('2d');
   context.clearRect(0, 0, overlay.width, overlay.height);
-  context.drawImage(heatLayer(explained.gradcam), 0, 0, overlay.width, overlay.height);
+  context.drawImage(heat, 0, 0, overlay.width, overlay.height);
   overlay.setAttribute('aria-label', `Grad-CAM for ${explained.gradcam.label} over the camera`);
 }
 
-/** The Grad-CAM card: the frame's centre square under the heat layer. */
-function drawGradCamCard(video, explained) {
+/** The Grad-CAM card: the frame's centre square under the heat layer `heat`. */
+function drawGradCamCard(video, explained, heat) {
   const canvas = $('gradcam-canvas');
   const context = canvas.getContext('2d');
   const short = Math.min(video.videoWidth, video.videoHeight);
   const [sx, sy] = [(video.videoWidth - short) / 2, (video.videoHeight - short) / 2];
   context.drawImage(video, sx, sy, short, short, 0, 0, canvas.width, canvas.height);
-  context.drawImage(heatLayer(explained.gradcam), 0, 0, canvas.width, canvas.height);
+  context.drawImage(heat, 0, 0, canvas.width, canvas.height);
   $('cam-class').value = String(explained.gradcam.class);
 }
 
@@ -47,8 +47,9 @@ function showFrame(video, explained) {
   $('top5').replaceChildren(...explained.top.map(topClassItem));
   $('inference-time').textContent = `${explained.milliseconds.toFixed(1)} ms a frame (with attention and Grad-CAM)`;
   renderSeBlocks(explained, page.model.info.profiles, video);
-  drawOverlay(video, explained);
-  drawGradCamCard(video, explained);
+  const heat = heatLayer(explained.gradcam); // drawn twice: over the video and on the card
+  drawOverlay(video, explained, heat);
+  drawGradCamCard(video, explained, heat);
 }
 
 /**

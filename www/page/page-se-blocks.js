@@ -10,11 +10,10 @@ import { deviationColour, mostDeviating, references, seView } from './page-se-pr
 /**
  * The bars of one block, sorted, and the line that reads out the selected one. With `reference`
  * (a mean vector), the bars are the signed deviations from it, coloured purple (below) to orange.
+ * `update(weights, reference)` repaints the same bars (live mode: no new elements each frame).
  */
 function attentionBars(weights, blockNumber, reference = null) {
   const channels = weights.length;
-  const values = reference ? weights.map((w, c) => w - reference[c]) : weights;
-  const order = values.map((w, c) => [w, c]).sort((a, b) => b[0] - a[0]);
   const bars = document.createElement('div');
   bars.className = 'se-bars';
   bars.id = `se-block-${blockNumber}`;
@@ -24,64 +23,86 @@ function attentionBars(weights, blockNumber, reference = null) {
   const readout = document.createElement('div');
   readout.className = 'se-readout';
   readout.setAttribute('aria-live', 'polite');
+  let shown = { weights, reference, order: [] };
   let selected = 0;
   const show = (position) => {
-    selected = Math.max(0, Math.min(order.length - 1, position));
-    const [value, channel] = order[selected];
-    const against = reference ? `, usually ${reference[channel].toFixed(3)} (${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(3)})` : '';
-    readout.textContent = `channel ${channel}: weight ${weights[channel].toFixed(3)}${against} (rank ${selected + 1} of ${channels})`;
+    selected = Math.max(0, Math.min(channels - 1, position));
+    const [value, channel] = shown.order[selected];
+    const against = shown.reference ? `, usually ${shown.reference[channel].toFixed(3)} (${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(3)})` : '';
+    readout.textContent = `channel ${channel}: weight ${shown.weights[channel].toFixed(3)}${against} (rank ${selected + 1} of ${channels})`;
     bars.querySelectorAll('.selected').forEach((el) => el.classList.remove('selected'));
     bars.children[selected]?.classList.add('selected');
   };
-  // The weights of one block often sit close together: scale bars and colours to the block's range.
-  const lo = order[order.length - 1][0];
-  const hi = order[0][0];
-  const largest = Math.max(Math.abs(lo), Math.abs(hi));
-  const norm = (w) => (hi > lo ? (w - lo) / (hi - lo) : 1);
-  order.forEach(([value, channel], position) => {
+  const paint = (nextWeights, nextReference) => {
+    const values = nextReference ? nextWeights.map((w, c) => w - nextReference[c]) : nextWeights;
+    const order = values.map((w, c) => [w, c]).sort((x, y) => y[0] - x[0]);
+    shown = { weights: nextWeights, reference: nextReference, order };
+    // The weights of one block often sit close together: scale bars and colours to the block's range.
+    const lo = order[order.length - 1][0];
+    const hi = order[0][0];
+    const largest = Math.max(Math.abs(lo), Math.abs(hi));
+    const norm = (w) => (hi > lo ? (w - lo) / (hi - lo) : 1);
+    order.forEach(([value, channel], position) => {
+      const bar = bars.children[position];
+      bar.style.height = nextReference ? `${4 + 96 * (largest > 0 ? Math.abs(value) / largest : 0)}%` : `${10 + 90 * norm(value)}%`;
+      bar.style.background = nextReference ? deviationColour(value, largest) : css(viridis(norm(value)));
+      bar.title = `channel ${channel}: ${nextWeights[channel].toFixed(3)}`;
+    });
+    show(selected);
+  };
+  for (let position = 0; position < channels; position++) {
     const bar = document.createElement('div');
-    bar.style.height = reference ? `${4 + 96 * (largest > 0 ? Math.abs(value) / largest : 0)}%` : `${10 + 90 * norm(value)}%`;
-    bar.style.background = reference ? deviationColour(value, largest) : css(viridis(norm(value)));
     bar.style.flex = '1 1 0';
-    bar.title = `channel ${channel}: ${weights[channel].toFixed(3)}`;
     bar.addEventListener('mouseenter', () => show(position));
     bars.append(bar);
-  });
+  }
   bars.addEventListener('keydown', (event) => {
     const step = { ArrowRight: 1, ArrowLeft: -1, Home: -channels, End: channels }[event.key];
     if (step !== undefined) { event.preventDefault(); show(selected + step); }
   });
   bars.addEventListener('focus', () => show(selected));
-  show(0);
-  return { bars, readout };
+  paint(weights, reference);
+  return { bars, readout, update: paint };
 }
 
-/** The feature maps of the most and least attended channels, in two captioned groups. */
+/**
+ * The feature maps of the most and least attended channels, in two captioned groups;
+ * `update(block)` redraws them in place.
+ */
 function featureMaps(block) {
   const maps = document.createElement('div');
   maps.className = 'maps';
+  const figures = [];
   for (const [label, list] of [['most attended', block.mostAttended], ['least attended', block.leastAttended]]) {
     const group = document.createElement('div');
     group.className = 'group';
     const caption = document.createElement('span');
     caption.textContent = label;
     group.append(caption);
-    for (const map of list) group.append(mapFigure(map));
+    for (const map of list) {
+      const drawn = mapFigure(map);
+      figures.push(drawn);
+      group.append(drawn.figure);
+    }
     maps.append(group);
   }
-  return maps;
+  const update = (next) => [...next.mostAttended, ...next.leastAttended].forEach((map, i) => figures[i].draw(map));
+  return { maps, update };
 }
 
-/** One feature map as a captioned figure. */
+/** One feature map as a captioned figure; `draw(map)` draws another map into it. */
 function mapFigure(map) {
   const figure = document.createElement('figure');
   const canvas = document.createElement('canvas');
-  drawMap(canvas, map.values, map.size);
-  canvas.setAttribute('aria-label', `feature map of channel ${map.channel}, weight ${map.weight.toFixed(2)}`);
   const text = document.createElement('figcaption');
-  text.textContent = `#${map.channel} · ${map.weight.toFixed(2)}`;
+  const draw = (next) => {
+    drawMap(canvas, next.values, next.size);
+    canvas.setAttribute('aria-label', `feature map of channel ${next.channel}, weight ${next.weight.toFixed(2)}`);
+    text.textContent = `#${next.channel} · ${next.weight.toFixed(2)}`;
+  };
+  draw(map);
   figure.append(canvas, text);
-  return figure;
+  return { figure, draw };
 }
 
 /**
@@ -101,7 +122,7 @@ function deviationList(block, blockNumber, reference, source) {
     b.addEventListener('click', async () => {
       try {
         const explained = await page.model.explain(source, { topK: 1, channels: 1, map: { block: blockNumber, channel } });
-        shown.replaceChildren(mapFigure(explained.blocks[blockNumber - 1].requested));
+        shown.replaceChildren(mapFigure(explained.blocks[blockNumber - 1].requested).figure);
       } catch (error) {
         showAlert(`Could not show channel ${channel}: ${error.message}`);
       }
@@ -114,28 +135,58 @@ function deviationList(block, blockNumber, reference, source) {
   return line;
 }
 
+function blockHeading(block, index) {
+  const range = `${Math.min(...block.seWeights).toFixed(3)}–${Math.max(...block.seWeights).toFixed(3)}`;
+  return `Block ${index + 1} · ${block.seWeights.length} channels · weights ${range}`;
+}
+
+/** One block's section, and `update(block, reference, source)` to show another image's in it. */
 function seBlockSection(block, index, reference, source) {
   const section = document.createElement('div');
   section.className = 'se-block';
   const heading = document.createElement('h3');
-  const range = `${Math.min(...block.seWeights).toFixed(3)}–${Math.max(...block.seWeights).toFixed(3)}`;
-  heading.textContent = `Block ${index + 1} · ${block.seWeights.length} channels · weights ${range}`;
-  const { bars, readout } = attentionBars(block.seWeights, index + 1, reference);
-  section.append(heading, bars, readout);
-  if (reference) section.append(deviationList(block, index + 1, reference, source));
-  section.append(featureMaps(block));
-  return section;
+  heading.textContent = blockHeading(block, index);
+  const bars = attentionBars(block.seWeights, index + 1, reference);
+  section.append(heading, bars.bars, bars.readout);
+  let deviations = reference ? deviationList(block, index + 1, reference, source) : null;
+  if (deviations) section.append(deviations);
+  const { maps, update: updateMaps } = featureMaps(block);
+  section.append(maps);
+  const update = (next, nextReference, nextSource) => {
+    heading.textContent = blockHeading(next, index);
+    bars.update(next.seWeights, nextReference);
+    if (deviations) {
+      const fresh = deviationList(next, index + 1, nextReference, nextSource);
+      deviations.replaceWith(fresh);
+      deviations = fresh;
+    }
+    updateMaps(next);
+  };
+  return { section, update };
 }
 
+/** The card as last drawn: its shape (`key`), its sections and their updates. */
+let drawn = null;
+
 /**
- * Replaces the card's content with `explained.blocks` (first to last), as the SE view switch
- * says: the weights, or how they differ from what `profiles` (the model's) call usual; `source`
- * (the image explained) is explained again when a channel's map is asked for.
+ * Shows `explained.blocks` (first to last) in the card, as the SE view switch says: the weights,
+ * or how they differ from what `profiles` (the model's) call usual; `source` (the image
+ * explained) is explained again when a channel's map is asked for. Where the card already holds
+ * blocks of the same shape and view it is updated in place: live mode redraws it every frame, and
+ * building a few hundred elements a frame kept the page's main thread busy.
  */
 export function renderSeBlocks(explained, profiles, source) {
   const view = seView(profiles);
   const predicted = explained.top[0]?.index ?? 0;
   const refs = references(profiles, view, predicted);
-  $('se-blocks').dataset.view = view;
-  $('se-blocks').replaceChildren(...explained.blocks.map((block, i) => seBlockSection(block, i, refs?.[i] ?? null, source)));
+  const card = $('se-blocks');
+  const key = [view, ...explained.blocks.map((b) => `${b.seWeights.length}/${b.mostAttended.length}/${b.leastAttended.length}`)].join(' ');
+  if (drawn?.key === key && drawn.sections.every((section) => section.parentElement === card)) {
+    explained.blocks.forEach((block, i) => drawn.updates[i](block, refs?.[i] ?? null, source));
+    return;
+  }
+  const built = explained.blocks.map((block, i) => seBlockSection(block, i, refs?.[i] ?? null, source));
+  card.dataset.view = view;
+  card.replaceChildren(...built.map((b) => b.section));
+  drawn = { key, sections: built.map((b) => b.section), updates: built.map((b) => b.update) };
 }
