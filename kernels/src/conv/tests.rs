@@ -60,11 +60,16 @@ fn shapes() -> Vec<ConvShape> {
 
 #[test]
 fn forward_matches_the_definition() {
-    for shape in shapes() {
+    forward_matches_the_definition_at(shapes(), 1);
+}
+
+/// The forward pass against [`reference`] at each shape, on values seeded from `seed`.
+fn forward_matches_the_definition_at(shapes: Vec<ConvShape>, seed: u32) {
+    for shape in shapes {
         let [kh, kw] = shape.kernel;
-        let x = values(shape.batch * shape.image_len(), 1);
-        let w = values(shape.c_out * shape.c_in * kh * kw, 2);
-        let bias = values(shape.c_out, 3);
+        let x = values(shape.batch * shape.image_len(), seed);
+        let w = values(shape.c_out * shape.c_in * kh * kw, seed + 1);
+        let bias = values(shape.c_out, seed + 2);
         assert_close(&forward(&shape, &x, &w, &bias), &reference(&shape, &x, &w, &bias));
     }
 }
@@ -87,13 +92,7 @@ fn edge_shapes() -> Vec<ConvShape> {
 
 #[test]
 fn edge_widths_and_sizes_match_the_definition() {
-    for shape in edge_shapes() {
-        let [kh, kw] = shape.kernel;
-        let x = values(shape.batch * shape.image_len(), 11);
-        let w = values(shape.c_out * shape.c_in * kh * kw, 12);
-        let bias = values(shape.c_out, 13);
-        assert_close(&forward(&shape, &x, &w, &bias), &reference(&shape, &x, &w, &bias));
-    }
+    forward_matches_the_definition_at(edge_shapes(), 11);
 }
 
 /// Without bias the convolution is bilinear in `x` and `w`, so for any output gradient `g`
