@@ -92,7 +92,8 @@ impl ReadPacer {
 
     /// Learns from a read that came `elapsed_ms` after `steps` steps were queued.
     pub fn record(&mut self, steps: usize, elapsed_ms: f64) {
-        if steps == 0 || !(elapsed_ms > 0.0) {
+        // NaN and negative times teach nothing.
+        if steps == 0 || elapsed_ms.is_nan() || elapsed_ms <= 0.0 {
             return;
         }
         let fitting = (self.target_ms * steps as f64 / elapsed_ms).floor() as usize;

@@ -133,9 +133,12 @@ pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError
     }
 }
 
+/// An image folder's class names, and its files as `(path, label)` pairs.
+pub type FolderListing = (Vec<String>, Vec<(PathBuf, usize)>);
+
 /// Lists `(path, label)` pairs of an image folder `root/<class>/*.<image ext>`, classes ordered
 /// by [`class_order`]. Files are sorted so the listing is reproducible.
-pub fn list_image_folder(root: &Path) -> Result<(Vec<String>, Vec<(PathBuf, usize)>), DatasetError> {
+pub fn list_image_folder(root: &Path) -> Result<FolderListing, DatasetError> {
     let mut class_dirs = Vec::new();
     for entry in std::fs::read_dir(root).map_err(io_err(root))? {
         let entry = entry.map_err(io_err(root))?;
@@ -349,6 +352,6 @@ pub fn fixed_test_patterns(side: usize) -> Vec<Planes> {
             let (dx, dy) = (x as i32 - 16, y as i32 - 16);
             if dx * dx + dy * dy < 100 { [250, 180, 20][c] } else { [20, 90, 200][c] }
         }),
-        pattern(&|c, y, x| ((x * 37 + y * 91 + c * 53) * 2_654_435_761usize >> 7) as u8),
+        pattern(&|c, y, x| (((x * 37 + y * 91 + c * 53) * 2_654_435_761usize) >> 7) as u8),
     ]
 }
