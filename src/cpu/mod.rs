@@ -74,12 +74,22 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// `bn.forward(x)`: in training (an autodiff device and a layer not frozen) normalizes with the
-/// batch statistics and updates the running ones, as Burn does.
+/// batch statistics and updates the running ones, as Burn does; in inference (no autodiff)
+/// normalizes with the running ones in one pass, where Burn's takes four (8 % of batch-1's
+/// time went there).
 ///
 /// - `x`: `[batch, channels, height, width]`, returned in the same shape
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    if !(device.is_autodiff() && bn.training.is_enabled() && runs_here(Layer::Norm, &x)) {
+    if !runs_here(Layer::Norm, &x) {
+        return bn.forward(x);
+    }
+    if !device.is_autodiff() {
+        // The running statistics as a `[2, channels]` batch_statistics result.
+        let statistics = Tensor::stack(vec![bn.running_mean.value(), bn.running_var.value()], 0);
+        return extension::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), statistics, bn.epsilon as f32);
+    }
+    if !bn.training.is_enabled() {
         return bn.forward(x);
     }
     let statistics = extension::batch_statistics(x.clone());
@@ -252,10 +262,16 @@ mod tests {
         assert_same(ours_run, burns_run);
         assert_close(ours.running_mean.value().unsqueeze::<4>(), burns.running_mean.value().unsqueeze());
         assert_close(ours.running_var.value().unsqueeze::<4>(), burns.running_var.value().unsqueeze());
-        // Outside training both are Burn's inference path.
+        // Outside autodiff: one pass with the running statistics, against Burn's inference path,
+        // every parameter and statistic away from its initial value.
         let plain = Device::flex();
-        let x = random([2, 6, 4, 3], &plain);
-        let ours = ours.valid();
+        let x = random([2, 6, 4, 3], &plain).mul_scalar(3.0);
+        let mut ours = ours.valid();
+        let uniform = |low, high| Tensor::<1>::random([6], Distribution::Uniform(low, high), &plain);
+        ours.gamma = burn::module::Param::from_tensor(uniform(0.5, 2.0));
+        ours.beta = burn::module::Param::from_tensor(uniform(-1.0, 1.0));
+        ours.running_mean = burn::module::RunningState::new(uniform(-2.0, 2.0));
+        ours.running_var = burn::module::RunningState::new(uniform(0.1, 4.0));
         assert_close(batch_norm(&ours, x.clone()), ours.forward(x));
     }
 
