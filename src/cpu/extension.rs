@@ -45,9 +45,10 @@ pub trait CpuOps: Backend {
     /// `[2, channels]`: each channel's batch mean and biased variance (not differentiated).
     fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// Batch normalization with `statistics` from [`Self::batch_statistics`] of `x`,
-    /// differentiated as a whole (the statistics' dependence on `x` included).
-    fn batch_norm_train(
+    /// Batch normalization with `statistics` `[2, channels]` (mean and variance): in training
+    /// those of `x` from [`Self::batch_statistics`], differentiated as a whole (their dependence
+    /// on `x` included); in inference (no autodiff) the running ones.
+    fn normalize(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
@@ -81,9 +82,9 @@ pub fn batch_statistics(x: Tensor<4>) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as CpuOps>::batch_statistics(x.into_dispatch()))
 }
 
-/// `batch_norm_train` on `Tensor`s (f32 on flex).
-pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, statistics: Tensor<2>, epsilon: f32) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as CpuOps>::batch_norm_train(
+/// `normalize` on `Tensor`s (f32 on flex).
+pub fn normalize(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, statistics: Tensor<2>, epsilon: f32) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::normalize(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
@@ -130,6 +131,16 @@ fn norm_shape(x: &FlexTensor) -> NormShape {
     NormShape { batch, channels, pixels: height * width }
 }
 
+/// The values of `x` to change in place, where nothing else holds them and they are exactly its
+/// elements, in order.
+fn sole_values(x: &mut FlexTensor) -> Option<&mut [f32]> {
+    let elements = x.layout().num_elements();
+    if !x.is_contiguous() || x.layout().start_offset() != 0 {
+        return None;
+    }
+    x.try_storage_mut::<f32>().filter(|values| values.len() == elements)
+}
+
 /// Mean and variance rows of a `batch_statistics` result.
 fn split_statistics(statistics: &[f32]) -> (&[f32], &[f32]) {
     statistics.split_at(statistics.len() / 2)
@@ -146,12 +157,7 @@ impl CpuOps for Flex {
 
     fn scale_channels(mut x: FlexTensor, weights: FlexTensor) -> FlexTensor {
         let weights = Values::of(&weights);
-        let elements = x.layout().num_elements();
-        if x.is_contiguous()
-            && x.layout().start_offset() == 0
-            && let Some(values) = x.try_storage_mut::<f32>()
-            && values.len() == elements
-        {
+        if let Some(values) = sole_values(&mut x) {
             // Nobody else holds x (inference): no new buffer.
             scale::forward_in_place(values, weights.f32s());
             return x;
@@ -175,10 +181,16 @@ impl CpuOps for Flex {
         flex_tensor(mean, [2, shape.channels])
     }
 
-    fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, statistics: FlexTensor, epsilon: f32) -> FlexTensor {
+    fn normalize(mut x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, statistics: FlexTensor, epsilon: f32) -> FlexTensor {
         let shape = norm_shape(&x);
-        let (x, gamma, beta, statistics) = (Values::of(&x), Values::of(&gamma), Values::of(&beta), Values::of(&statistics));
+        let (gamma, beta, statistics) = (Values::of(&gamma), Values::of(&beta), Values::of(&statistics));
         let (mean, variance) = split_statistics(statistics.f32s());
+        if let Some(values) = sole_values(&mut x) {
+            // Nobody else holds x (inference; training keeps x for the backward): no new buffer.
+            batch_norm::forward_in_place(&shape, values, gamma.f32s(), beta.f32s(), mean, variance, epsilon);
+            return x;
+        }
+        let x = Values::of(&x);
         let out = batch_norm::forward(&shape, x.f32s(), gamma.f32s(), beta.f32s(), mean, variance, epsilon);
         flex_tensor(out, x.0.layout().shape().clone())
     }
@@ -322,7 +334,7 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
         <FloatTensor<Self>>::new(Flex::batch_statistics(x.into_primitive()))
     }
 
-    fn batch_norm_train(
+    fn normalize(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
@@ -334,10 +346,10 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
         let statistics = statistics.into_primitive();
         match prepared {
             OpsKind::Tracked(prep) => {
-                let out = Flex::batch_norm_train(x.clone(), gamma.clone(), beta, statistics.clone(), epsilon);
+                let out = Flex::normalize(x.clone(), gamma.clone(), beta, statistics.clone(), epsilon);
                 prep.finish((x, gamma, statistics, epsilon), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::batch_norm_train(x, gamma, beta, statistics, epsilon)),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::normalize(x, gamma, beta, statistics, epsilon)),
         }
     }
 }
