@@ -217,7 +217,7 @@ fn the_kd_weight_shares_the_loss_between_labels_and_teacher() {
 }
 
 /// Runs `tools/ensemble_logits.py` with the system's python3 (standard library only).
-fn ensemble(dir: &TempDir, members: &[Vec<u8>]) -> (std::process::Output, std::path::PathBuf) {
+fn ensemble(dir: &TempDir, members: &[Vec<u8>], options: &[&str]) -> (std::process::Output, std::path::PathBuf) {
     let mut paths = Vec::new();
     for (i, bytes) in members.iter().enumerate() {
         let path = dir.path().join(format!("member{i}.logits"));
@@ -230,6 +230,7 @@ fn ensemble(dir: &TempDir, members: &[Vec<u8>]) -> (std::process::Output, std::p
         .arg("--out")
         .arg(&out)
         .args(&paths)
+        .args(options)
         .output()
         .expect("python3 runs tools/ensemble_logits.py");
     (output, out)
@@ -241,7 +242,7 @@ fn an_ensemble_of_teachers_averages_their_logits_on_the_same_views() {
     let file_names = names("x", 5);
     let scaled = |s: f32| move |i: usize, k: usize| logits_of(i, k).iter().map(|v| v * s - k as f32).collect::<Vec<_>>();
     let members = [1.0, 2.0, 6.0].map(|s| teacher_logits_bytes(&file_names, &classes(), 3, view_of, scaled(s)));
-    let (output, out) = ensemble(&dir, &members);
+    let (output, out) = ensemble(&dir, &members, &[]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let mean = TeacherLogits::parse(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!((mean.classes.clone(), mean.views), (classes(), 3));
@@ -254,7 +255,7 @@ fn an_ensemble_of_teachers_averages_their_logits_on_the_same_views() {
         }
     }
     // One member is a one-teacher ensemble: its own logits (`make teacher TEACHER_SEEDS=0`).
-    let (output, out) = ensemble(&dir, &members[..1]);
+    let (output, out) = ensemble(&dir, &members[..1], &[]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let alone = TeacherLogits::parse(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(alone.view(4, 2).1, scaled(1.0)(4, 2).as_slice());
@@ -262,8 +263,29 @@ fn an_ensemble_of_teachers_averages_their_logits_on_the_same_views() {
     let other_views = teacher_logits_bytes(&file_names, &classes(), 3, |i, k| view_of(i + 1, k), logits_of);
     let other_names = teacher_logits_bytes(&names("y", 5), &classes(), 3, view_of, logits_of);
     for (odd, reason) in [(other_views, "views"), (other_names, "names"), (b"not a logits file\n".to_vec(), "not a")] {
-        let (output, _) = ensemble(&dir, &[members[0].clone(), odd]);
+        let (output, _) = ensemble(&dir, &[members[0].clone(), odd], &[]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success() && stderr.contains(reason), "{reason}: {stderr}");
     }
+}
+
+#[test]
+fn centre_views_turn_the_last_views_into_copies_of_the_unshifted_two() {
+    let dir = TempDir::new("centre-views");
+    let file_names = names("x", 3);
+    let members = [teacher_logits_bytes(&file_names, &classes(), 5, view_of, logits_of)];
+    let (output, out) = ensemble(&dir, &members, &["--centre-views", "2"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let file = TeacherLogits::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(file.views, 5);
+    for i in 0..3 {
+        // Views 0..3 stay; views 3 and 4 are views 0 and 1 again, with their logits.
+        for (k, source) in [(0, 0), (1, 1), (2, 2), (3, 0), (4, 1)] {
+            let (view, logits) = file.view(i, k);
+            assert_eq!((view, logits), (view_of(i, source), logits_of(i, source).as_slice()), "image {i} view {k}");
+        }
+    }
+    // Every view but the first two is the most it can take.
+    let (output, _) = ensemble(&dir, &members, &["--centre-views", "4"]);
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("between 0 and 3"));
 }

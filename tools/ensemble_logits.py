@@ -7,6 +7,10 @@ their `--views-seed` is the same (0 by default). Anything else is refused, not g
 
     python tools/ensemble_logits.py --out runs/ens/teacher.logits runs/ls0/a94/teacher.logits runs/ens/s1/teacher.logits
 
+`--centre-views K` makes each image's last K views copies of its first two (the image unshifted
+and its mirror, what evaluation sees), so that the student, which draws a view at random, trains
+on the unshifted image more often.
+
 Standard library only (tests run it with the system's python3); the file format is in
 tools/teacher.py's docstring.
 """
@@ -38,10 +42,26 @@ def read_logits(path):
     return header, table, logits
 
 
+def centre_views(table, logits, header, count):
+    """The view table with each image's last `count` views made copies of its first two
+    (alternately), and `logits` changed to match in place."""
+    n, views, classes = len(header["names"]), header["views"], len(header["classes"])
+    if not 0 <= count <= views - 2:
+        sys.exit(f"--centre-views {count}: between 0 and {views - 2} (the views but the first two)")
+    table = bytearray(table)
+    for image in range(n):
+        for j in range(count):
+            source, target = image * views + j % 2, image * views + views - count + j
+            table[target * 4:(target + 1) * 4] = table[source * 4:(source + 1) * 4]
+            logits[target * classes:(target + 1) * classes] = logits[source * classes:(source + 1) * classes]
+    return bytes(table)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("members", nargs="+", help="teacher.logits files to average (one is copied: a one-teacher ensemble)")
     p.add_argument("--out", required=True)
+    p.add_argument("--centre-views", type=int, default=0, help="how many of each image's views become copies of its first two")
     args = p.parse_args()
     first_header, first_table, first = read_logits(args.members[0])
     total = array.array("d", first)
@@ -54,11 +74,12 @@ def main():
             sys.exit(f"{path}: its crop/flip views differ from {args.members[0]}'s (train the members with one --views-seed)")
         total = array.array("d", map(float.__add__, total, logits))
     header = {key: first_header[key] for key in ("format", "version", "classes", "views", "names")}
-    header["teacher"] = {"ensemble": args.members, "mean": "logits"}
+    header["teacher"] = {"ensemble": args.members, "mean": "logits", "centreViews": args.centre_views}
+    mean = array.array("f", (x / len(args.members) for x in total))
+    table = centre_views(first_table, mean, header, args.centre_views)
     with open(args.out + ".tmp", "wb") as f:
         f.write(json.dumps(header).encode() + b"\n")
-        f.write(first_table)
-        mean = array.array("f", (x / len(args.members) for x in total))
+        f.write(table)
         if sys.byteorder == "big":
             mean.byteswap()
         f.write(mean.tobytes())

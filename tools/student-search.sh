@@ -86,8 +86,11 @@ case $stage in
     run p-d0-t8 10 --teacher "$ENSEMBLE" --kd-temperature 8 --kd-weight 0.9
     run p-d0-w07 10 --teacher "$ENSEMBLE" --kd-temperature 4 --kd-weight 0.7
     base 5e-4 0 0.2; run p-d0-lr2 10 "${ENS[@]}"
-    base 5e-4 0; run p-d0-v16 10 --teacher "${ENSEMBLE16:?set ENSEMBLE16 to the 16-view mean logits}" --kd-temperature 4 --kd-weight 0.9
     base 1e-3 0; run p-d0-wd1e3 10 "${ENS[@]}"
+    base 5e-4 0; run p-d0-v16 10 --teacher "${ENSEMBLE16:?set ENSEMBLE16 to the 16-view mean logits}" --kd-temperature 4 --kd-weight 0.9
+    # ENSEMBLE_CENTRE: ENSEMBLE with 2 of each image's 8 views made copies of the unshifted two
+    # (tools/ensemble_logits.py --centre-views 2): 16 views lost 1.08 points, fewer shifts?
+    base 5e-4 0; run p-d0-c2 10 --teacher "${ENSEMBLE_CENTRE:?set ENSEMBLE_CENTRE to the logits with centre views}" --kd-temperature 4 --kd-weight 0.9
     base 5e-4 0 0.05; run p-d0-lr05 10 "${ENS[@]}"
     ;;
   final)
