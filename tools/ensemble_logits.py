@@ -46,8 +46,6 @@ def centre_views(table, logits, header, count):
     """The view table with each image's last `count` views made copies of its first two
     (alternately), and `logits` changed to match in place."""
     n, views, classes = len(header["names"]), header["views"], len(header["classes"])
-    if not 0 <= count <= views - 2:
-        sys.exit(f"--centre-views {count}: between 0 and {views - 2} (the views but the first two)")
     table = bytearray(table)
     for image in range(n):
         for j in range(count):
@@ -64,6 +62,8 @@ def main():
     p.add_argument("--centre-views", type=int, default=0, help="how many of each image's views become copies of its first two")
     args = p.parse_args()
     first_header, first_table, first = read_logits(args.members[0])
+    if not 0 <= args.centre_views <= first_header["views"] - 2:  # checked before the averaging
+        sys.exit(f"--centre-views {args.centre_views}: between 0 and {first_header['views'] - 2} (the views but the first two)")
     total = array.array("d", first)
     for path in args.members[1:]:
         header, table, logits = read_logits(path)

@@ -8,9 +8,10 @@
 #     proxy: 10 epochs each; full: the long runs; ensemble: the chosen recipe distilled from
 #     ENSEMBLE, several teachers' mean logits (tools/ensemble_logits.py), into ENSEMBLE_NAME
 #     (default f-ens40); regularization: that recipe's weight decay and dropout lowered, as
-#     proxies; recipe: the rest of the recipe without dropout, as proxies; final: BEST for FINAL_EPOCHS on all 50,000 images into runs/student/FINAL_NAME
-#     (nothing held out: fix all three from the validation runs first). WEIGHT_DECAY and
-#     DROPOUT change the recipe's for any stage.
+#     proxies; recipe: the rest of the recipe without dropout, as proxies; final: BEST for
+#     FINAL_EPOCHS on all 50,000 images into runs/student/FINAL_NAME (nothing held out: fix
+#     all three from the validation runs first). WEIGHT_DECAY and DROPOUT change the recipe's
+#     for any stage.
 # Needs the teacher's logits: `make teacher` (teacher.logits, and teacher-tta.logits from
 # `tools/teacher.py ... --logits-tta --logits-file teacher-tta.logits`).
 set -euo pipefail
@@ -28,7 +29,11 @@ base() {
 }
 base "${WEIGHT_DECAY:-5e-4}" "${DROPOUT:-0.2}"
 SPLIT=(--validation-split 0.05 --split-seed 1)
-KD=(--teacher "$TEACHER/teacher.logits" --kd-temperature 4 --kd-weight 0.9)
+# Distillation from a logits file; `kd FILE [TEMPERATURE] [WEIGHT]` sets KD (the shipped 4 and 0.9).
+kd() {
+  KD=(--teacher "$1" --kd-temperature "${2:-4}" --kd-weight "${3:-0.9}")
+}
+kd "$TEACHER/teacher.logits"
 
 run() { # NAME EPOCHS ARGS...
   local name=$1 epochs=$2 dir=$OUT/$1
@@ -47,9 +52,10 @@ run() { # NAME EPOCHS ARGS...
 case $stage in
   proxy)
     run p-base 10 "${KD[@]}"
-    run p-tta 10 --teacher "$TEACHER/teacher-tta.logits" --kd-temperature 4 --kd-weight 0.9
-    run p-t2 10 --teacher "$TEACHER/teacher.logits" --kd-temperature 2 --kd-weight 0.9
-    run p-w05 10 --teacher "$TEACHER/teacher.logits" --kd-temperature 4 --kd-weight 0.5
+    kd "$TEACHER/teacher-tta.logits"; run p-tta 10 "${KD[@]}"
+    kd "$TEACHER/teacher.logits" 2; run p-t2 10 "${KD[@]}"
+    kd "$TEACHER/teacher.logits" 4 0.5; run p-w05 10 "${KD[@]}"
+    kd "$TEACHER/teacher.logits"
     run p-ls 10 "${KD[@]}" --label-smoothing 0.1
     run p-ema 10 "${KD[@]}" --ema 0.999
     run p-cutout 10 "${KD[@]}" --cutout 8
@@ -65,33 +71,36 @@ case $stage in
     [ "$BEST" = "${KD[*]}" ] || run f-base25 25 "${KD[@]}"
     ;;
   ensemble)
-    run "${ENSEMBLE_NAME:-f-ens40}" 40 --teacher "${ENSEMBLE:?set ENSEMBLE to the mean logits file}" --kd-temperature 4 --kd-weight 0.9
+    kd "${ENSEMBLE:?set ENSEMBLE to the mean logits file}"
+    run "${ENSEMBLE_NAME:-f-ens40}" 40 "${KD[@]}"
     ;;
   regularization)
     # f-ens40's student fits its training views hardly better than the held-out images (88.2
     # against 87.4 % at its end), and cutout cost 1.8 points in the proxies: less regularization?
     # 10-epoch proxies from ENSEMBLE's logits.
-    ENS=(--teacher "${ENSEMBLE:?set ENSEMBLE to the mean logits file}" --kd-temperature 4 --kd-weight 0.9)
-    run p-ens 10 "${ENS[@]}"
-    base 5e-4 0; run p-ens-d0 10 "${ENS[@]}"
-    base 2.5e-4 0.2; run p-ens-wd 10 "${ENS[@]}"
+    kd "${ENSEMBLE:?set ENSEMBLE to the mean logits file}"
+    run p-ens 10 "${KD[@]}"
+    base 5e-4 0; run p-ens-d0 10 "${KD[@]}"
+    base 2.5e-4 0.2; run p-ens-wd 10 "${KD[@]}"
     ;;
   recipe)
     # Without dropout the student still fits its views little better than held-out images
     # (90.2 against 88.4 %): the rest of the recipe, one change each from p-ens-d0, as proxies.
-    ENS=(--teacher "${ENSEMBLE:?set ENSEMBLE to the mean logits file}" --kd-temperature 4 --kd-weight 0.9)
-    # ENSEMBLE16: the same teachers' mean logits on 16 views of every image (8 in ENSEMBLE).
-    base 5e-4 0
-    run p-d0-w1 10 --teacher "$ENSEMBLE" --kd-temperature 4 --kd-weight 1
-    run p-d0-t8 10 --teacher "$ENSEMBLE" --kd-temperature 8 --kd-weight 0.9
-    run p-d0-w07 10 --teacher "$ENSEMBLE" --kd-temperature 4 --kd-weight 0.7
-    base 5e-4 0 0.2; run p-d0-lr2 10 "${ENS[@]}"
-    base 1e-3 0; run p-d0-wd1e3 10 "${ENS[@]}"
-    base 5e-4 0; run p-d0-v16 10 --teacher "${ENSEMBLE16:?set ENSEMBLE16 to the 16-view mean logits}" --kd-temperature 4 --kd-weight 0.9
+    # ENSEMBLE16: the same teachers' mean logits on 16 views of every image (8 in ENSEMBLE);
     # ENSEMBLE_CENTRE: ENSEMBLE with 2 of each image's 8 views made copies of the unshifted two
-    # (tools/ensemble_logits.py --centre-views 2): 16 views lost 1.08 points, fewer shifts?
-    base 5e-4 0; run p-d0-c2 10 --teacher "${ENSEMBLE_CENTRE:?set ENSEMBLE_CENTRE to the logits with centre views}" --kd-temperature 4 --kd-weight 0.9
-    base 5e-4 0 0.05; run p-d0-lr05 10 "${ENS[@]}"
+    # (tools/ensemble_logits.py --centre-views 2).
+    : "${ENSEMBLE:?set ENSEMBLE to the mean logits file}"
+    base 5e-4 0
+    kd "$ENSEMBLE" 4 1; run p-d0-w1 10 "${KD[@]}"
+    kd "$ENSEMBLE" 8; run p-d0-t8 10 "${KD[@]}"
+    kd "$ENSEMBLE" 4 0.7; run p-d0-w07 10 "${KD[@]}"
+    kd "$ENSEMBLE"
+    base 5e-4 0 0.2; run p-d0-lr2 10 "${KD[@]}"
+    base 1e-3 0; run p-d0-wd1e3 10 "${KD[@]}"
+    base 5e-4 0 0.05; run p-d0-lr05 10 "${KD[@]}"
+    base 5e-4 0
+    kd "${ENSEMBLE16:?set ENSEMBLE16 to the 16-view mean logits}"; run p-d0-v16 10 "${KD[@]}"
+    kd "${ENSEMBLE_CENTRE:?set ENSEMBLE_CENTRE to the logits with centre views}"; run p-d0-c2 10 "${KD[@]}"
     ;;
   final)
     SPLIT=(--validation-split 0)
