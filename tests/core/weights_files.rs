@@ -4,9 +4,15 @@ use super::common::*;
 use burn::prelude::*;
 use futures_lite::future::block_on;
 use secnn::{
-    model::SeCnnConfig,
-    weights::{self, ModelInfo},
+    model::{SeCnn, SeCnnConfig},
+    weights::{self, ModelInfo, Storage},
 };
+
+/// The seed model's weights file in `storage` (CIFAR-10's classes).
+fn file_in(model: &SeCnn, storage: Storage) -> Vec<u8> {
+    let info = ModelInfo { storage, ..ModelInfo::new(&SeCnnConfig::new(), cifar_classes(), "t", "") };
+    block_on(weights::to_bytes(model, &info)).unwrap()
+}
 
 #[test]
 fn weights_round_trip_gives_identical_logits_and_keeps_metadata() {
@@ -29,16 +35,12 @@ fn weights_round_trip_gives_identical_logits_and_keeps_metadata() {
 fn f16_storage_halves_the_file_and_keeps_the_predictions() {
     let device = Device::flex();
     device.seed(11);
-    let config = SeCnnConfig::new();
-    let model = config.init(&device).valid();
-    let full_info = ModelInfo::new(&config, cifar_classes(), "t", "");
-    let half_info = ModelInfo { storage: weights::Storage::F16, ..full_info.clone() };
-    let full = block_on(weights::to_bytes(&model, &full_info)).unwrap();
-    let half = block_on(weights::to_bytes(&model, &half_info)).unwrap();
+    let model = SeCnnConfig::new().init(&device).valid();
+    let (full, half) = (file_in(&model, Storage::F32), file_in(&model, Storage::F16));
     assert!(half.len() * 10 < full.len() * 6, "f16 file {} bytes vs f32 {}", half.len(), full.len());
 
     let loaded = weights::load(&half, &device).expect("f16 file loads");
-    assert_eq!(loaded.info.storage, weights::Storage::F16);
+    assert_eq!(loaded.info.storage, Storage::F16);
     let images = Tensor::<4>::random([8, 3, 32, 32], burn::tensor::Distribution::Default, &device);
     assert_eq!(loaded.model.forward(images.clone()).dtype(), burn::tensor::DType::F32, "loads as an f32 model");
     let before = to_vec(model.forward(images.clone()));
@@ -54,16 +56,12 @@ fn f16_storage_halves_the_file_and_keeps_the_predictions() {
 #[test]
 fn int8_storage_quarters_the_file_and_dequantizes_per_channel() {
     let device = Device::flex();
-    let config = SeCnnConfig::new();
-    let model = config.init(&device).valid();
-    let full_info = ModelInfo::new(&config, cifar_classes(), "t", "");
-    let int8_info = ModelInfo { storage: weights::Storage::Int8, ..full_info.clone() };
-    let full = block_on(weights::to_bytes(&model, &full_info)).unwrap();
-    let int8 = block_on(weights::to_bytes(&model, &int8_info)).unwrap();
+    let model = SeCnnConfig::new().init(&device).valid();
+    let (full, int8) = (file_in(&model, Storage::F32), file_in(&model, Storage::Int8));
     assert!(int8.len() * 10 < full.len() * 3, "int8 file {} bytes vs f32 {}", int8.len(), full.len());
 
     let back = weights::load(&int8, &device).expect("int8 file loads");
-    assert_eq!(back.info.storage, weights::Storage::Int8);
+    assert_eq!(back.info.storage, Storage::Int8);
     // Every weight lies within half a step (max|w| / 254) of the original, channel by channel.
     let original = to_vec(model.blocks[1].conv.weight.val());
     let restored = to_vec(back.model.blocks[1].conv.weight.val());
@@ -84,16 +82,13 @@ fn int8_storage_quarters_the_file_and_dequantizes_per_channel() {
 #[test]
 fn int4_storage_packs_fc1_in_four_bits_and_keeps_the_logits_close() {
     let device = Device::flex();
-    let config = SeCnnConfig::new();
-    let model = config.init(&device).valid();
-    let info = |storage| ModelInfo { storage, ..ModelInfo::new(&config, cifar_classes(), "t", "") };
-    let int8 = block_on(weights::to_bytes(&model, &info(weights::Storage::Int8))).unwrap();
-    let int4 = block_on(weights::to_bytes(&model, &info(weights::Storage::Int4))).unwrap();
+    let model = SeCnnConfig::new().init(&device).valid();
+    let (int8, int4) = (file_in(&model, Storage::Int8), file_in(&model, Storage::Int4));
     // fc1 (1,048,576 values) goes from 1 MB to 512 kB plus 32 kB of f16 scales.
     assert!(int4.len() < int8.len() - 450_000, "int4 file {} bytes vs int8 {}", int4.len(), int8.len());
 
     let back = weights::load(&int4, &device).expect("int4 file loads");
-    assert_eq!(back.info.storage, weights::Storage::Int4);
+    assert_eq!(back.info.storage, Storage::Int4);
     let (original, restored) = (to_vec(model.fc1.weight.val()), to_vec(back.model.fc1.weight.val()));
     let rms = |v: &[f32]| (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
     let error: Vec<f32> = original.iter().zip(&restored).map(|(a, b)| a - b).collect();
