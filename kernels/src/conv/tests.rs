@@ -87,6 +87,8 @@ fn edge_shapes() -> Vec<ConvShape> {
         model_layer(2, 20, 5, 6, 10),
         model_layer(1, 5, 20, 24, 24),
         model_layer(5, 20, 13, 3, 3),
+        // More output channels than taps: the weight gradient's product is not transposed.
+        model_layer(2, 1, 12, 5, 5),
     ]
 }
 
