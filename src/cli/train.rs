@@ -70,9 +70,9 @@ type Run = (Trainer, ModelInfo, RunState);
 /// Where a run's model comes from.
 enum Start {
     /// `--resume`: the run's own checkpoint, whose description says its input size.
-    Resume(RunState, usize),
+    Resume(Box<RunState>, usize),
     /// `--init`: these weights.
-    Init(LoadedModel),
+    Init(Box<LoadedModel>),
     /// A new model of the architecture flags' member.
     Fresh,
 }
@@ -136,10 +136,10 @@ fn start(args: &TrainArgs, device: &Device) -> Result<Start> {
         let path = args.out.join(checkpoint::MODEL_FILE);
         let bytes = std::fs::read(&path).with_context(|| format!("--resume: {}", path.display()))?;
         let info = weights::read_info(&bytes).with_context(|| format!("{}", path.display()))?;
-        return Ok(Start::Resume(state, info.input_size));
+        return Ok(Start::Resume(Box::new(state), info.input_size));
     }
     match &args.init {
-        Some(path) => Ok(Start::Init(read_weights(path, device)?)),
+        Some(path) => Ok(Start::Init(Box::new(read_weights(path, device)?))),
         None => {
             args.architecture.check_early()?;
             Ok(Start::Fresh)
