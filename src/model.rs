@@ -276,7 +276,7 @@ impl SeCnn {
     /// Block `index` (from 0) without its pooling: conv → BN → ReLU → channel attention.
     pub fn block(&self, index: usize, x: Tensor<4>) -> BlockTrace {
         let block = &self.blocks[index];
-        let x = self.relu.forward(cpu::batch_norm(&block.bn, cpu::conv2d(&block.conv, x)));
+        let x = cpu::batch_norm_relu(&block.bn, cpu::conv2d(&block.conv, x));
         let se_weights = block.attention.weights(x.clone());
         BlockTrace {
             features: ChannelAttention::apply(x, se_weights.clone()),

@@ -6,7 +6,7 @@
 //! device first: [`super::runs_here`].
 
 use secnn_kernels::{
-    batch_norm::{self, NormShape},
+    batch_norm::{self, NormShape, Normalization},
     conv::{self, ConvShape},
     pool::{self, PoolShape},
     scale,
@@ -45,15 +45,16 @@ pub trait CpuOps: Backend {
     /// `[2, channels]`: each channel's batch mean and biased variance (not differentiated).
     fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// Batch normalization with `statistics` `[2, channels]` (mean and variance): in training
-    /// those of `x` from [`Self::batch_statistics`], differentiated as a whole (their dependence
-    /// on `x` included); in inference (no autodiff) the running ones.
+    /// Batch normalization with `statistics` `[2, channels]` (mean and variance), then a ReLU
+    /// when `relu`: in training those of `x` from [`Self::batch_statistics`], differentiated as
+    /// a whole (their dependence on `x` included); in inference (no autodiff) the running ones.
     fn normalize(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         statistics: FloatTensor<Self>,
         epsilon: f32,
+        relu: bool,
     ) -> FloatTensor<Self>;
 }
 
@@ -83,13 +84,14 @@ pub fn batch_statistics(x: Tensor<4>) -> Tensor<2> {
 }
 
 /// `normalize` on `Tensor`s (f32 on flex).
-pub fn normalize(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, statistics: Tensor<2>, epsilon: f32) -> Tensor<4> {
+pub fn normalize(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, statistics: Tensor<2>, epsilon: f32, relu: bool) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuOps>::normalize(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         statistics.into_dispatch(),
         epsilon,
+        relu,
     ))
 }
 
@@ -142,6 +144,11 @@ fn sole_values(x: &mut FlexTensor) -> Option<&mut [f32]> {
 }
 
 /// Mean and variance rows of a `batch_statistics` result.
+fn normalization<'a>(gamma: &'a Values, beta: &'a Values, statistics: &'a Values, epsilon: f32, relu: bool) -> Normalization<'a> {
+    let (mean, variance) = split_statistics(statistics.f32s());
+    Normalization { gamma: gamma.f32s(), beta: beta.f32s(), mean, variance, epsilon, relu }
+}
+
 fn split_statistics(statistics: &[f32]) -> (&[f32], &[f32]) {
     statistics.split_at(statistics.len() / 2)
 }
@@ -181,17 +188,17 @@ impl CpuOps for Flex {
         flex_tensor(mean, [2, shape.channels])
     }
 
-    fn normalize(mut x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, statistics: FlexTensor, epsilon: f32) -> FlexTensor {
+    fn normalize(mut x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, statistics: FlexTensor, epsilon: f32, relu: bool) -> FlexTensor {
         let shape = norm_shape(&x);
         let (gamma, beta, statistics) = (Values::of(&gamma), Values::of(&beta), Values::of(&statistics));
-        let (mean, variance) = split_statistics(statistics.f32s());
+        let norm = normalization(&gamma, &beta, &statistics, epsilon, relu);
         if let Some(values) = sole_values(&mut x) {
             // Nobody else holds x (inference; training keeps x for the backward): no new buffer.
-            batch_norm::forward_in_place(&shape, values, gamma.f32s(), beta.f32s(), mean, variance, epsilon);
+            batch_norm::forward_in_place(&shape, values, &norm);
             return x;
         }
         let x = Values::of(&x);
-        let out = batch_norm::forward(&shape, x.f32s(), gamma.f32s(), beta.f32s(), mean, variance, epsilon);
+        let out = batch_norm::forward(&shape, x.f32s(), &norm);
         flex_tensor(out, x.0.layout().shape().clone())
     }
 }
@@ -265,17 +272,17 @@ impl Backward<Flex, 1> for PoolBackward {
 struct NormBackward;
 
 impl Backward<Flex, 3> for NormBackward {
-    /// The forward's input, gamma, statistics and epsilon.
-    type State = (FlexTensor, FlexTensor, FlexTensor, f32);
+    /// The forward's input, gamma, beta, statistics, epsilon and whether a ReLU followed.
+    type State = (FlexTensor, FlexTensor, FlexTensor, FlexTensor, f32, bool);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = Values::of(&grads.consume::<Flex>(&ops.node));
-        let (x, gamma, statistics, epsilon) = ops.state;
-        let (x, gamma, statistics) = (Values::of(&x), Values::of(&gamma), Values::of(&statistics));
-        let (mean, variance) = split_statistics(statistics.f32s());
+        let (x, gamma, beta, statistics, epsilon, relu) = ops.state;
+        let (x, gamma, beta, statistics) = (Values::of(&x), Values::of(&gamma), Values::of(&beta), Values::of(&statistics));
         let shape = norm_shape(&x.0);
-        let found = batch_norm::backward(&shape, x.f32s(), gamma.f32s(), mean, variance, epsilon, grad.f32s());
+        let norm = normalization(&gamma, &beta, &statistics, epsilon, relu);
+        let found = batch_norm::backward(&shape, x.f32s(), &norm, grad.f32s());
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, flex_tensor(found.x, x.0.layout().shape().clone()));
         }
@@ -340,16 +347,17 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         statistics: FloatTensor<Self>,
         epsilon: f32,
+        relu: bool,
     ) -> FloatTensor<Self> {
         let prepared = NormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful();
         let (x, gamma, beta) = (x.into_primitive(), gamma.into_primitive(), beta.into_primitive());
         let statistics = statistics.into_primitive();
         match prepared {
             OpsKind::Tracked(prep) => {
-                let out = Flex::normalize(x.clone(), gamma.clone(), beta, statistics.clone(), epsilon);
-                prep.finish((x, gamma, statistics, epsilon), out)
+                let out = Flex::normalize(x.clone(), gamma.clone(), beta.clone(), statistics.clone(), epsilon, relu);
+                prep.finish((x, gamma, beta, statistics, epsilon, relu), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::normalize(x, gamma, beta, statistics, epsilon)),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::normalize(x, gamma, beta, statistics, epsilon, relu)),
         }
     }
 }

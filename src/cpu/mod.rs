@@ -1,4 +1,5 @@
-//! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`], [`scale_channels`],
+//! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`] (and with its ReLU:
+//! [`batch_norm_relu`]), [`scale_channels`],
 //! [`max_pool2d`] and [`linear`]; and for Adam's step: [`adam_step`].
 //!
 //! On the CPU backend (flex, natively and in the browser's CPU module) these run hand-written
@@ -80,17 +81,31 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 ///
 /// - `x`: `[batch, channels, height, width]`, returned in the same shape
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    normalized(bn, x, false)
+}
+
+/// `relu(bn.forward(x))`, as [`batch_norm`] with the ReLU in the same passes over `x` (each way:
+/// no pass of its own, and on every thread).
+pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    normalized(bn, x, true)
+}
+
+fn normalized(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let device = x.device();
+    let burns = |x| match relu {
+        true => burn::tensor::activation::relu(bn.forward(x)),
+        false => bn.forward(x),
+    };
     if !runs_here(Layer::Norm, &x) {
-        return bn.forward(x);
+        return burns(x);
     }
     if !device.is_autodiff() {
         // The running statistics as a `[2, channels]` batch_statistics result.
         let statistics = Tensor::stack(vec![bn.running_mean.value(), bn.running_var.value()], 0);
-        return extension::normalize(x, bn.gamma.val(), bn.beta.val(), statistics, bn.epsilon as f32);
+        return extension::normalize(x, bn.gamma.val(), bn.beta.val(), statistics, bn.epsilon as f32, relu);
     }
     if !bn.training.is_enabled() {
-        return bn.forward(x);
+        return burns(x);
     }
     let statistics = extension::batch_statistics(x.clone());
     let [_, channels] = statistics.dims();
@@ -101,7 +116,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     };
     running(&bn.running_mean, 0);
     running(&bn.running_var, 1);
-    extension::normalize(x, bn.gamma.val(), bn.beta.val(), statistics, bn.epsilon as f32)
+    extension::normalize(x, bn.gamma.val(), bn.beta.val(), statistics, bn.epsilon as f32, relu)
 }
 
 /// `x * weights.reshape([batch, channels, 1, 1])`: each channel scaled by its weight.
@@ -250,15 +265,30 @@ mod tests {
     }
 
     /// Training-mode batch norm: output, gradients of input, gamma and beta, and the running
-    /// statistics it leaves behind, against Burn's module.
+    /// statistics it leaves behind, against Burn's module; and the same with the fused ReLU,
+    /// against Burn's module then Burn's ReLU.
     #[test]
     fn batch_norm_agrees_with_burn() {
+        for relu in [false, true] {
+            batch_norm_agrees_with_burn_with(relu);
+        }
+    }
+
+    /// Ours, and Burn's module (then Burn's ReLU when `relu`).
+    fn norms(relu: bool) -> (impl Fn(&BatchNorm, Tensor<4>) -> Tensor<4>, impl Fn(&BatchNorm, Tensor<4>) -> Tensor<4>) {
+        let ours = move |bn: &BatchNorm, x| if relu { batch_norm_relu(bn, x) } else { batch_norm(bn, x) };
+        let burns = move |bn: &BatchNorm, x| if relu { burn::tensor::activation::relu(bn.forward(x)) } else { bn.forward(x) };
+        (ours, burns)
+    }
+
+    fn batch_norm_agrees_with_burn_with(relu: bool) {
         let device = device();
         let (ours, burns) = (BatchNormConfig::new(6).init(&device), BatchNormConfig::new(6).init(&device));
+        let (ours_norm, burns_norm) = norms(relu);
         let x = random([5, 6, 4, 3], &device).mul_scalar(3.0).require_grad();
         let params = |bn: &BatchNorm| [bn.gamma.val(), bn.beta.val()];
-        let ours_run = with_grads(&x, &params(&ours), |x| batch_norm(&ours, x));
-        let burns_run = with_grads(&x, &params(&burns), |x| burns.forward(x));
+        let ours_run = with_grads(&x, &params(&ours), |x| ours_norm(&ours, x));
+        let burns_run = with_grads(&x, &params(&burns), |x| burns_norm(&burns, x));
         assert_same(ours_run, burns_run);
         assert_close(ours.running_mean.value().unsqueeze::<4>(), burns.running_mean.value().unsqueeze());
         assert_close(ours.running_var.value().unsqueeze::<4>(), burns.running_var.value().unsqueeze());
@@ -272,9 +302,9 @@ mod tests {
         ours.beta = burn::module::Param::from_tensor(uniform(-1.0, 1.0));
         ours.running_mean = burn::module::RunningState::new(uniform(-2.0, 2.0));
         ours.running_var = burn::module::RunningState::new(uniform(0.1, 4.0));
-        let want = ours.forward(x.clone());
+        let want = burns_norm(&ours, x.clone());
         // x is now held by nobody else, so the kernel writes over it.
-        assert_close(batch_norm(&ours, x), want);
+        assert_close(ours_norm(&ours, x), want);
     }
 
     /// Per-channel scaling, gradients of both inputs, against Burn's broadcast multiply.
@@ -314,7 +344,10 @@ mod tests {
             let (ours, burns) = (BatchNormConfig::new(c_out).init(&device), BatchNormConfig::new(c_out).init(&device));
             let y = random([3, c_out, side, side], &device).mul_scalar(2.0).require_grad();
             let norm_params = |bn: &BatchNorm| [bn.gamma.val(), bn.beta.val()];
-            assert_same(with_grads(&y, &norm_params(&ours), |y| batch_norm(&ours, y)), with_grads(&y, &norm_params(&burns), |y| burns.forward(y)));
+            for relu in [false, true] {
+                let (ours_norm, burns_norm) = norms(relu);
+                assert_same(with_grads(&y, &norm_params(&ours), |y| ours_norm(&ours, y)), with_grads(&y, &norm_params(&burns), |y| burns_norm(&burns, y)));
+            }
 
             let weights = random([1, 1, 3, c_out], &device).reshape([3, c_out]);
             let scaled = |y: Tensor<4>| scale_channels(y, weights.clone());
