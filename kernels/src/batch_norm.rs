@@ -87,9 +87,11 @@ impl Activation for Identity {
 struct Relu;
 
 impl Activation for Relu {
+    /// Not `value.max(0.0)`: in wasm that is a call to libm's `fmaxf` per value (9 % of the
+    /// browser's fine-tuning), wasm's own `max` treating NaN otherwise.
     #[inline(always)]
     fn apply(self, value: f32) -> f32 {
-        value.max(0.0)
+        if value > 0.0 { value } else { 0.0 }
     }
     #[inline(always)]
     fn back(self, g: f32, value: f32) -> f32 {
