@@ -4,11 +4,12 @@
 # Each run lives in runs/student/NAME; running this again continues an unfinished run
 # (`--resume`) and skips finished ones, so it can be stopped (kill) and started at will.
 # Ends with runs/student/summary.tsv: per run, the best and the last validation accuracy.
-#   tools/student-search.sh [proxy|full|ensemble|regularization|recipe|final]
+#   tools/student-search.sh [proxy|full|ensemble|regularization|recipe|members|final]
 #     proxy: 10 epochs each; full: the long runs; ensemble: the chosen recipe distilled from
 #     ENSEMBLE, several teachers' mean logits (tools/ensemble_logits.py), into ENSEMBLE_NAME
 #     (default f-ens40); regularization: that recipe's weight decay and dropout lowered, as
-#     proxies; recipe: the rest of the recipe without dropout, as proxies; final: BEST for
+#     proxies; recipe: the rest of the recipe without dropout, as proxies; members: that recipe
+#     from ENSEMBLE (more teachers' mean) as a proxy, into PROXY_NAME; final: BEST for
 #     FINAL_EPOCHS on all 50,000 images into runs/student/FINAL_NAME (nothing held out: fix
 #     all three from the validation runs first). WEIGHT_DECAY and DROPOUT change the recipe's
 #     for any stage.
@@ -102,11 +103,18 @@ case $stage in
     kd "${ENSEMBLE16:?set ENSEMBLE16 to the 16-view mean logits}"; run p-d0-v16 10 "${KD[@]}"
     kd "${ENSEMBLE_CENTRE:?set ENSEMBLE_CENTRE to the logits with centre views}"; run p-d0-c2 10 "${KD[@]}"
     ;;
+  members)
+    # More teachers in the mean: the shipped recipe (no dropout) as a 10-epoch proxy from
+    # ENSEMBLE (e.g. five seeds' mean logits), against p-ens-d0 (three seeds).
+    kd "${ENSEMBLE:?set ENSEMBLE to the mean logits file}"
+    base 5e-4 0
+    run "${PROXY_NAME:-p-ens5-d0}" 10 "${KD[@]}"
+    ;;
   final)
     SPLIT=(--validation-split 0)
     run "${FINAL_NAME:-final}" "${FINAL_EPOCHS:?set FINAL_EPOCHS}" ${BEST:?set BEST to the chosen options}
     ;;
-  *) echo "usage: $0 [proxy|full|ensemble|regularization|recipe|final]" >&2; exit 2 ;;
+  *) echo "usage: $0 [proxy|full|ensemble|regularization|recipe|members|final]" >&2; exit 2 ;;
 esac
 
 python3 - "$OUT" <<'PY'
