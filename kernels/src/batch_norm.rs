@@ -56,7 +56,6 @@ impl Normalization<'_> {
         let scale = self.gamma[c] / (self.variance[c] + self.epsilon).sqrt();
         (scale, self.beta[c] - self.mean[c] * scale)
     }
-
 }
 
 /// What follows the normalization, chosen once per call so that each loop is compiled for one
