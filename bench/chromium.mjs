@@ -1,7 +1,9 @@
 // What the browser benchmarks share: headless Chromium (the system's, through playwright-core),
 // a static server on a free port for a checkout's root, the bench page opened and ready, and the
 // median the tables quote.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { staticServer } from '../tools/static-server.mjs';
 
 /** The repository root (with a trailing slash). */
@@ -13,6 +15,15 @@ export async function serveRoot(root) {
   const server = staticServer({ root });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
+}
+
+/** Exits with a message unless `root` holds every one of `paths`: a page without them fails only
+ * after a long timeout (the bench page loads TF.js from bench/node_modules). */
+export function requireFiles(root, paths) {
+  const missing = paths.filter((path) => !existsSync(join(root, path)));
+  if (missing.length === 0) return;
+  console.error(`${root} lacks ${missing.join(', ')} (copy or link them from a checkout)`);
+  process.exit(2);
 }
 
 /** Headless Chromium with `args`; the caller closes it. */

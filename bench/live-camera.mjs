@@ -3,9 +3,10 @@
 // With OTHER_ROOT (a folder serving another version of the page: index.html, sw.js, www/), the
 // two alternate in one run and the ratio is printed.
 //   node bench/live-camera.mjs [OTHER_ROOT] [ROUNDS]
-import { here, launch, median, serveRoot } from './chromium.mjs';
+import { here, launch, median, requireFiles, serveRoot } from './chromium.mjs';
 
 const roots = { this: here, ...(process.argv[2] ? { other: process.argv[2] } : {}) };
+if (process.argv[2]) requireFiles(process.argv[2], ['index.html', 'sw.js', 'www/secnn/pkg-threads']);
 const rounds = Number(process.argv[3] ?? 3);
 const SECONDS = 6;
 const FLAGS = ['--no-sandbox', '--disable-dev-shm-usage', '--use-fake-device-for-media-stream=fps=60', '--use-fake-ui-for-media-stream'];

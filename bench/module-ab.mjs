@@ -5,8 +5,9 @@
 // classifier head trains, on cached features (2,048 images, 4 epochs, not augmented).
 // OTHER_ROOT holds www/ and bench/browser/ (e.g. a git worktree of an older commit after
 // `make web`); it is compared with this checkout.
-import { here, median, openBenchPage, serveRoot } from './chromium.mjs';
+import { here, median, openBenchPage, requireFiles, serveRoot } from './chromium.mjs';
 if (!process.argv[2]) { console.error('usage: node bench/module-ab.mjs OTHER_ROOT [ROUNDS] [full|head]'); process.exit(2); }
+requireFiles(process.argv[2], ['www/secnn/pkg-threads', 'bench/browser', 'bench/node_modules']);
 const runs = {
   full: { images: 256, epochs: 3, batchSize: 64, freeze: 'none', augment: true },
   head: { images: 2048, epochs: 4, batchSize: 64, freeze: 'head', augment: false },
