@@ -143,12 +143,13 @@ fn sole_values(x: &mut FlexTensor) -> Option<&mut [f32]> {
     x.try_storage_mut::<f32>().filter(|values| values.len() == elements)
 }
 
-/// Mean and variance rows of a `batch_statistics` result.
+/// The kernels' view of one batch normalization: gamma, beta, a `batch_statistics` result.
 fn normalization<'a>(gamma: &'a Values, beta: &'a Values, statistics: &'a Values, epsilon: f32, relu: bool) -> Normalization<'a> {
     let (mean, variance) = split_statistics(statistics.f32s());
     Normalization { gamma: gamma.f32s(), beta: beta.f32s(), mean, variance, epsilon, relu }
 }
 
+/// Mean and variance rows of a `batch_statistics` result.
 fn split_statistics(statistics: &[f32]) -> (&[f32], &[f32]) {
     statistics.split_at(statistics.len() / 2)
 }
