@@ -125,10 +125,11 @@ pub fn gemm_parallelism(macs: usize) -> Parallelism {
 }
 
 /// Below this many values a pass stays on one thread: waking others costs more (batch-1
-/// inference). Web Workers wake more slowly than native threads, so the browser's bar is
-/// higher: one 32×32 image's passes then all stay on the calling thread.
+/// inference), so one 32×32 image's passes all stay on the calling thread. Web Workers wake
+/// slowly; natively, on an Intel Xeon VM, the bar at 2^15 made batch-1 1.06× slower (same-run
+/// A/B, BENCHMARKS.md, issue 35, tenth session).
 #[cfg(feature = "threads")]
-const SERIAL_BELOW: usize = if cfg!(target_arch = "wasm32") { 1 << 17 } else { 1 << 15 };
+const SERIAL_BELOW: usize = 1 << 17;
 
 /// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.
 pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
