@@ -178,31 +178,61 @@ test('Firefox: starts, classifies, fine-tunes and explains, with no console erro
 });
 
 
+/** Stops `child` and resolves once it has exited. */
+function stopped(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => { child.once('exit', resolve); child.kill(); });
+}
+
+/**
+ * An Xvfb server on a display it picks itself (`-displayfd`), where both WebKit tests used one
+ * number per process and did not wait for the first server to exit. One CI run's session request
+ * hung until fetch gave up after 300 s; the cause is not known (20 back-to-back restarts on one
+ * display all started here), so this removes one candidate and `SESSION_START` bounds the wait
+ * with a message naming the display.
+ */
+async function startXvfb() {
+  const xvfb = spawn('Xvfb', ['-displayfd', '1', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const display = await new Promise((resolve, reject) => {
+    let text = '';
+    xvfb.stdout.on('data', (chunk) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(`:${text.trim()}`);
+    });
+    xvfb.once('exit', (code) => reject(new Error(`Xvfb exited (${code}) before choosing a display`)));
+  });
+  return { xvfb, display };
+}
+
+/** How long WebKitWebDriver may take to start MiniBrowser (a few seconds in a healthy run). */
+const SESSION_START = 2 * MINUTES;
+
 /** A WebDriver (classic) session of MiniBrowser, the environment `env` given to the browser. */
 async function webkitSession(env) {
-  const display = `:${90 + (process.pid % 9)}`;
-  const xvfb = spawn('Xvfb', [display, '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], { stdio: 'ignore' });
+  const { xvfb, display } = await startXvfb();
   const port = await freePort();
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(LANG|LANGUAGE|LC_.*)$/.test(name)));
   const driver = spawn(WEBKIT_DRIVER, [`--port=${port}`], { stdio: 'ignore', env: { ...base, ...env, DISPLAY: display } });
-  const call = async (method, path, body) => {
-    const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
+  const call = async (method, path, body, signal) => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body && JSON.stringify(body), signal });
     const { value } = await response.json();
     if (value?.error) throw new Error(`WebDriver ${value.error}: ${value.message}`);
     return value;
   };
+  const stop = () => Promise.all([stopped(driver), stopped(xvfb)]);
   try {
     for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/status`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
-    const { sessionId } = await call('POST', '/session', { capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] } } } });
+    const capabilities = { alwaysMatch: { 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] } } };
+    const { sessionId } = await call('POST', '/session', { capabilities }, AbortSignal.timeout(SESSION_START)).catch((error) => {
+      throw new Error(`WebKitWebDriver started no MiniBrowser session on display ${display} within ${SESSION_START / 1000} s: ${error.message}`);
+    });
     const close = async () => {
       await call('DELETE', `/session/${sessionId}`).catch(() => {});
-      driver.kill();
-      xvfb.kill();
+      await stop();
     };
     return { call: (method, path, body) => call(method, `/session/${sessionId}${path}`, body), close };
   } catch (error) {
-    driver.kill();
-    xvfb.kill();
+    await stop();
     throw error;
   }
 }
