@@ -102,7 +102,10 @@ pub async fn classify(
     device: &Device,
 ) -> Result<Vec<Vec<ClassScore>>, DeviceError> {
     let batch = data::batch_tensor(images, device);
-    let probabilities = read_f32(softmax(model.logits(batch, tta), 1)).await?;
+    let forward = || softmax(model.logits(batch, tta), 1);
+    // One image's loops are too small to wake a sleeping thread for each (natively).
+    let probabilities = if images.len() == 1 { crate::cpu::with_helper(forward) } else { forward() };
+    let probabilities = read_f32(probabilities).await?;
     Ok(probabilities
         .chunks(classes.len().max(1))
         .map(|row| top_k(row, classes, k))

@@ -18,4 +18,4 @@ mod parallel;
 pub mod pool;
 pub mod scale;
 
-pub use parallel::{on_pool, pool_started, threads};
+pub use parallel::{on_pool, pool_started, threads, with_helper};

@@ -4,7 +4,7 @@
 //! the classifier's are all of head-only fine-tuning's arithmetic.
 
 use crate::matmul::{Matrix, matmul};
-use crate::parallel::{filled_rows, gemm_parallelism};
+use crate::parallel::{filled_rows, for_each_block, gemm_parallelism, threads};
 
 /// Sizes of one fully connected layer on a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +40,32 @@ pub fn forward(shape: &LinearShape, x: &[f32], weight: &[f32], bias: &[f32]) -> 
         });
     });
     let parallelism = gemm_parallelism(shape.macs());
+    if batch == 1 && !matches!(parallelism, gemm::Parallelism::None) {
+        add_one_row_by_inputs(&mut out, x, weight);
+        return out;
+    }
     matmul(&mut out, true, batch, outputs, inputs, rows(x, inputs), rows(weight, outputs), parallelism);
     out
+}
+
+/// `out [outputs] += x [inputs] · weight [inputs, outputs]` for one row, each thread on its own
+/// run of inputs, the weight's rows, then their sums added up. gemm takes one row on one thread,
+/// whatever its parallelism. This product only streams the weight (4 MB for the seed's
+/// classifier), and a thread's contiguous share of it can stay in its core's cache from one
+/// image to the next (BENCHMARKS.md, issue 35, eleventh session).
+fn add_one_row_by_inputs(out: &mut [f32], x: &[f32], weight: &[f32]) {
+    let (inputs, outputs) = (x.len(), out.len());
+    let per_thread = inputs.div_ceil(threads());
+    let mut partial = vec![0.0; inputs.div_ceil(per_thread) * outputs];
+    for_each_block(&mut partial, outputs, |block, partial| {
+        let first = block * per_thread;
+        let count = per_thread.min(inputs - first);
+        let (x, weight) = (&x[first..first + count], &weight[first * outputs..]);
+        matmul(partial, false, 1, outputs, count, rows(x, count), rows(weight, outputs), gemm::Parallelism::None);
+    });
+    for sums in partial.chunks_exact(outputs) {
+        out.iter_mut().zip(sums).for_each(|(o, s)| *o += s);
+    }
 }
 
 /// `grad [batch, outputs] · weightᵀ` → the input's gradient `[batch, inputs]`.
@@ -87,10 +111,11 @@ mod tests {
     }
 
     /// Values and all three gradients against the definition, one multiply-add at a time, at
-    /// one image, odd sizes, and the classifier's size on a batch (big enough to be shared).
+    /// one image, odd sizes, the classifier's size on a batch (big enough to be shared), and one
+    /// image big enough to be split by inputs between the threads (natively).
     #[test]
     fn forward_and_gradients_match_the_definition() {
-        for (batch, inputs, outputs) in [(1, 7, 3), (5, 13, 1), (3, 1, 9), (64, 2048, 40)] {
+        for (batch, inputs, outputs) in [(1, 7, 3), (5, 13, 1), (3, 1, 9), (64, 2048, 40), (1, 1001, 300)] {
             let shape = LinearShape { batch, inputs, outputs };
             let (x, weight, bias) = (values(batch * inputs, 1), values(inputs * outputs, 2), values(outputs, 3));
             let grad = values(batch * outputs, 4);

@@ -52,6 +52,47 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     work()
 }
 
+/// Runs `work` while one other thread of the pool stays awake for it, taking shares of its
+/// parallel loops as they appear, instead of sleeping between them: for work as small as one
+/// image, where waking a sleeping thread for each loop costs more than the loop (tens of
+/// microseconds in a VM). Natively; elsewhere `work` just runs. The caller never waits for its
+/// helper: one that comes late takes the loops left, one that never comes takes none. The helper
+/// stops when `work` ends or after [`HELPER_IDLE`] with nothing to take (then a loop wakes the
+/// pool as usual), so it never holds up anything it may be nested in.
+pub fn with_helper<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    #[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
+    if pooled() && rayon::current_num_threads() >= 2 {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Instant;
+        let done = &AtomicBool::new(false);
+        return rayon::scope(|scope| {
+            let caller = rayon::current_thread_index();
+            scope.spawn(move |_| {
+                // Taken back by the caller itself: there is nothing to help.
+                if rayon::current_thread_index() == caller {
+                    return;
+                }
+                let mut last_job = Instant::now();
+                while !done.load(Ordering::Acquire) && last_job.elapsed() < HELPER_IDLE {
+                    match rayon::yield_now() {
+                        Some(rayon::Yield::Executed) => last_job = Instant::now(),
+                        _ => std::hint::spin_loop(),
+                    }
+                }
+            });
+            let result = work();
+            done.store(true, Ordering::Release);
+            result
+        });
+    }
+    work()
+}
+
+/// How long [`with_helper`]'s helper waits for a share before it goes back to the pool: longer
+/// than one image's gaps between parallel loops (tens of microseconds).
+#[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
+const HELPER_IDLE: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// Runs of images per thread that [`split_batch`] aims for. In the browser a loop's other thread
 /// wakes late (a Web Worker), and with one run each the calling thread then waits for it at the
 /// loop's end; with smaller runs it takes some of the late one's share.
@@ -142,6 +183,18 @@ pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize,
         return;
     }
     out.chunks_mut(row_len).enumerate().for_each(|(i, row)| work(i, row));
+}
+
+/// Calls `work(block index, block)` for each `block_len`-long block of `out`, each block a task
+/// of its own however few values it holds: for work far heavier than the values it writes.
+pub fn for_each_block<T: Send>(out: &mut [T], block_len: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
+    #[cfg(feature = "threads")]
+    if pooled() {
+        use rayon::prelude::*;
+        out.par_chunks_mut(block_len).enumerate().for_each(|(i, block)| work(i, block));
+        return;
+    }
+    out.chunks_mut(block_len).enumerate().for_each(|(i, block)| work(i, block));
 }
 
 /// Calls `work(start, a, b, c)` on matching `chunk`-long pieces of three equally long slices
@@ -261,5 +314,22 @@ mod tests {
         }
         let squares = on_pool(|| map_range(1000, |i| i * i));
         assert_eq!(squares, (0..1000).map(|i| i * i).collect::<Vec<_>>());
+    }
+
+    /// `with_helper` returns its work's whole result, its loops' results in order, from outside
+    /// the pool, inside it, and nested in a parallel loop and in itself; a hang fails the test.
+    #[test]
+    fn with_helper_finishes_wherever_it_is_called() {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let want: usize = (0..1000).map(|i| i * i).sum();
+            let squares = || map_range(1000, |i| i * i).into_iter().sum::<usize>();
+            assert_eq!(with_helper(squares), want);
+            assert_eq!(on_pool(|| with_helper(squares)), want);
+            let nested = on_pool(|| map_range(64, |j| with_helper(|| j + with_helper(squares))));
+            assert_eq!(nested, (0..64).map(|j| j + want).collect::<Vec<_>>());
+            sender.send(()).unwrap();
+        });
+        receiver.recv_timeout(std::time::Duration::from_secs(60)).expect("with_helper finished within a minute");
     }
 }

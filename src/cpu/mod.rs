@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// How many threads the CPU kernels share work between (1 in the browser's single-threaded
 /// module, and in the threaded one until its pool has started: `pool_started`).
-pub use secnn_kernels::{adam::AdamStep, on_pool, pool_started, threads};
+pub use secnn_kernels::{adam::AdamStep, on_pool, pool_started, threads, with_helper};
 
 /// A layer kind (or the optimizer) with a CPU kernel here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
