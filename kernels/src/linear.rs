@@ -40,7 +40,8 @@ pub fn forward(shape: &LinearShape, x: &[f32], weight: &[f32], bias: &[f32]) -> 
         });
     });
     let parallelism = gemm_parallelism(shape.macs());
-    if batch == 1 && !matches!(parallelism, gemm::Parallelism::None) {
+    // Natively only: Web Workers wake too slowly for one row's product.
+    if batch == 1 && !cfg!(target_arch = "wasm32") && !matches!(parallelism, gemm::Parallelism::None) {
         add_one_row_by_inputs(&mut out, x, weight);
         return out;
     }
