@@ -8,7 +8,7 @@
 //! leaves only `c_in` parallel tasks (3 in the first layer) and adds layout copies.
 
 use crate::matmul::{Matrix, matmul};
-use crate::parallel::{filled_rows, split_batch, sum};
+use crate::parallel::{filled_rows, join, split_batch, sum};
 use gemm::Parallelism;
 use std::ops::Range;
 
@@ -74,15 +74,46 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Ve
         });
     });
     split_batch(shape.batch, 1, &mut out, |images, out, parallelism| {
+        if images.len() == 1 && shape.c_in >= 2 && !cfg!(target_arch = "wasm32") && !matches!(parallelism, Parallelism::None) {
+            return add_one_image_by_channels(shape, &x[images.start * shape.image_len()..][..shape.image_len()], weight, out);
+        }
         let mut col = vec![0.0; taps * pixels];
         for (b, out) in images.zip(out.chunks_exact_mut(out_image)) {
-            im2col(shape, &x[b * shape.image_len()..][..shape.image_len()], &mut col);
-            let w = Matrix { data: weight, row_stride: taps, col_stride: 1 };
-            let col = Matrix { data: &col, row_stride: pixels, col_stride: 1 };
-            matmul(out, true, shape.c_out, pixels, taps, w, col, parallelism);
+            add_channels(shape, &x[b * shape.image_len()..][..shape.image_len()], weight, 0, &mut col, out, parallelism);
         }
     });
     out
+}
+
+/// `out [c_out, pixels] +=` one image's `shape.c_in` channels convolved with their taps of
+/// `weight` (`[c_out, every channel's taps]`, theirs from column `first_tap` on), through the
+/// scratch columns `col`.
+#[allow(clippy::too_many_arguments)]
+fn add_channels(shape: &ConvShape, image: &[f32], weight: &[f32], first_tap: usize, col: &mut Vec<f32>, out: &mut [f32], parallelism: Parallelism) {
+    let (taps, pixels) = (shape.taps(), shape.out_pixels());
+    col.resize(taps * pixels, 0.0);
+    im2col(shape, image, col);
+    let row_stride = weight.len() / shape.c_out;
+    let w = Matrix { data: &weight[first_tap..], row_stride, col_stride: 1 };
+    let col = Matrix { data: col, row_stride: pixels, col_stride: 1 };
+    matmul(out, true, shape.c_out, pixels, taps, w, col, parallelism);
+}
+
+/// One image (natively): its input channels split in two, each half's im2col and product on a
+/// thread of its own, where each half's columns stay in that core's cache; the second half's
+/// sums are then added on. One GEMM shared by gemm's own split moved the columns between the
+/// cores and gained nothing (BENCHMARKS.md, issue 35, eleventh session).
+fn add_one_image_by_channels(shape: &ConvShape, image: &[f32], weight: &[f32], out: &mut [f32]) {
+    let half = shape.c_in.div_ceil(2);
+    let first = ConvShape { batch: 1, c_in: half, ..*shape };
+    let second = ConvShape { batch: 1, c_in: shape.c_in - half, ..*shape };
+    let mut partial = vec![0.0; out.len()];
+    let plane = shape.height * shape.width;
+    join(
+        || add_channels(&first, &image[..half * plane], weight, 0, &mut Vec::new(), out, Parallelism::None),
+        || add_channels(&second, &image[half * plane..], weight, first.taps(), &mut Vec::new(), &mut partial, Parallelism::None),
+    );
+    out.iter_mut().zip(&partial).for_each(|(o, p)| *o += p);
 }
 
 /// Gradients of [`forward`] with respect to its three inputs.

@@ -128,8 +128,9 @@ pub fn split_batch<R: Send>(
                 .map(|(images, out)| work(images, out, Parallelism::None))
                 .collect();
         }
-        // One image: its GEMMs share the threads natively; Web Workers wake too slowly for
-        // GEMMs this small (batch-1 in the browser took 1.4× as long on two threads).
+        // One image: its GEMMs may share the threads natively (a convolution splits its input
+        // channels instead: `conv::forward`); Web Workers wake too slowly for GEMMs this small
+        // (batch-1 in the browser took 1.4× as long on two threads).
         let gemm = if cfg!(target_arch = "wasm32") { Parallelism::None } else { Parallelism::Rayon(0) };
         return vec![work(0..batch, out, gemm)];
     }
@@ -183,6 +184,15 @@ pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize,
         return;
     }
     out.chunks_mut(row_len).enumerate().for_each(|(i, row)| work(i, row));
+}
+
+/// Runs `a` and `b`, on two threads where the pool allows.
+pub fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    #[cfg(feature = "threads")]
+    if pooled() {
+        return rayon::join(a, b);
+    }
+    (a(), b())
 }
 
 /// Calls `work(block index, block)` for each `block_len`-long block of `out`, each block a task
