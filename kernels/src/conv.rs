@@ -64,7 +64,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Ve
     if winograd::suits(shape) {
         return winograd::forward(shape, x, weight, bias);
     }
-    let (taps, pixels) = (shape.taps(), shape.out_pixels());
+    let pixels = shape.out_pixels();
     let out_image = shape.c_out * pixels;
     // Each output row starts as its bias; the GEMM adds onto it (no zeroing, no bias pass).
     let mut out = filled_rows(shape.batch * out_image, pixels, |row, out| {
@@ -77,7 +77,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Ve
         if images.len() == 1 && shape.c_in >= 2 && !cfg!(target_arch = "wasm32") && !matches!(parallelism, Parallelism::None) {
             return add_one_image_by_channels(shape, &x[images.start * shape.image_len()..][..shape.image_len()], weight, out);
         }
-        let mut col = vec![0.0; taps * pixels];
+        let mut col = Vec::new();
         for (b, out) in images.zip(out.chunks_exact_mut(out_image)) {
             add_channels(shape, &x[b * shape.image_len()..][..shape.image_len()], weight, 0, &mut col, out, parallelism);
         }
@@ -87,7 +87,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Ve
 
 /// `out [c_out, pixels] +=` one image's `shape.c_in` channels convolved with their taps of
 /// `weight` (`[c_out, every channel's taps]`, theirs from column `first_tap` on), through the
-/// scratch columns `col`.
+/// scratch columns `col` (sized, zeroed, on first use).
 #[allow(clippy::too_many_arguments)]
 fn add_channels(shape: &ConvShape, image: &[f32], weight: &[f32], first_tap: usize, col: &mut Vec<f32>, out: &mut [f32], parallelism: Parallelism) {
     let (taps, pixels) = (shape.taps(), shape.out_pixels());
