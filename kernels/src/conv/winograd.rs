@@ -1,9 +1,9 @@
-//! The 3×3, padding-1 convolution as Winograd F(2×2, 3×3): each 2×2 block of outputs ("tile")
-//! comes from its 4×4 input patch with 16 multiplications per input channel instead of 36.
+//! The 3×3, padding-1 convolution as Winograd F(4×4, 3×3): each 4×4 block of outputs ("tile")
+//! comes from its 6×6 input patch with 36 multiplications per input channel instead of 144.
 //!
 //! Why: a training step on this host is GEMM-bound, with gemm's microkernel near the core's peak
 //! (BENCHMARKS.md, issue 35), so only fewer multiplications make it faster. In the transformed
-//! domain the 16 positions ξ of a tile are independent, and each is one GEMM over channels:
+//! domain the 36 positions ξ of a tile are independent, and each is one GEMM over channels:
 //!
 //! - forward: `M[ξ] [c_out, tiles] = U[ξ] [c_out, c_in] · V[ξ] [c_in, tiles]`, where `U = G·w·Gᵀ`
 //!   (weights), `V = Bᵀ·d·B` (input patches), and the output is `Aᵀ·M·A`;
@@ -18,16 +18,21 @@ use crate::matmul::{Matrix, matmul};
 use crate::parallel::{gemm_parallelism, split_batch, sum};
 use gemm::Parallelism;
 
-/// Transformed positions per tile (4×4).
-const POSITIONS: usize = 16;
+/// Outputs along a tile's side, and the input patch a tile reads (a 3×3 kernel adds 2).
+const TILE: usize = 4;
+const PATCH: usize = TILE + 2;
+
+/// Transformed positions per tile (6×6).
+const POSITIONS: usize = PATCH * PATCH;
 
 /// Tile columns per GEMM that the grouping of images aims for: wide enough for the GEMMs, small
-/// enough that a group's transformed input and products stay near the core's 1 MB L2 cache.
-const GROUP_COLUMNS: usize = 256;
+/// enough that a group's transformed input and products stay near the core's L2 cache (36
+/// positions a column: at 128 columns fine-tuning ran 0.98× as fast, same-run A/B).
+const GROUP_COLUMNS: usize = 64;
 
 /// Floats between one position's matrix and the next beyond the matrix itself. Each tile's
-/// transform touches all 16 matrices; at the model's sizes a matrix is a multiple of 4 KiB, so
-/// without the skew the 16 streams share one L1 cache set, more than it has ways (the
+/// transform touches all 36 matrices; at the model's sizes a matrix is a multiple of 4 KiB, so
+/// without the skew the streams share one L1 cache set, more than it has ways (the
 /// transforms then took 42 % of a training step).
 const SKEW: usize = 16;
 
@@ -41,10 +46,11 @@ fn position_stride(rows: usize, cols: usize) -> usize {
 const MIN_CHANNELS: usize = 8;
 
 /// Whether `shape` takes this path: where it [applies](applies), in the browser's modules only.
-/// With wasm's 128-bit vectors for both the GEMMs and the transforms the browser fine-tunes 1.31×
-/// faster; natively gemm's AVX-512 kernels make the saved multiplications worth less than the 16
-/// smaller GEMMs and the transforms cost (training 0.91× the images/s, same-run A/B;
-/// BENCHMARKS.md, issue 35, sixth session).
+/// With wasm's 128-bit vectors for both the GEMMs and the transforms the browser fine-tunes
+/// faster (F(2×2, 3×3) 1.31×, then F(4×4, 3×3) 1.18× more); natively gemm's AVX-512 kernels
+/// make the saved multiplications worth no more than the 36 smaller GEMMs and the transforms
+/// cost (training 1.00× the images/s, batch 256 0.84×, batch-1 twice the time; same-run A/Bs,
+/// BENCHMARKS.md, issue 35, sixth and twelfth sessions).
 pub fn suits(shape: &ConvShape) -> bool {
     cfg!(target_arch = "wasm32") && applies(shape)
 }
@@ -54,7 +60,8 @@ pub fn applies(shape: &ConvShape) -> bool {
     shape.kernel == [3, 3] && shape.padding == [1; 4] && shape.c_in >= MIN_CHANNELS && shape.c_out >= MIN_CHANNELS
 }
 
-/// How one image's planes divide into 2×2 output tiles (the last row or column may hang over).
+/// How one image's planes divide into [`TILE`]×[`TILE`] output tiles (the last row or column
+/// may hang over).
 #[derive(Clone, Copy)]
 struct Tiling {
     height: usize,
@@ -66,7 +73,7 @@ struct Tiling {
 impl Tiling {
     fn of(shape: &ConvShape) -> Self {
         let (height, width) = (shape.height, shape.width);
-        Tiling { height, width, down: height.div_ceil(2), across: width.div_ceil(2) }
+        Tiling { height, width, down: height.div_ceil(TILE), across: width.div_ceil(TILE) }
     }
 
     fn per_image(&self) -> usize {
@@ -156,7 +163,7 @@ fn per_gemm(parallelism: Parallelism, macs: usize) -> Parallelism {
     if matches!(parallelism, Parallelism::None) { Parallelism::None } else { gemm_parallelism(macs) }
 }
 
-/// The forward pass with weights already transformed (`u`: `[16, c_out, c_in]`).
+/// The forward pass with weights already transformed (`u`: `[36, c_out, c_in]`).
 fn convolve(shape: &ConvShape, x: &[f32], u: &[f32], bias: &[f32]) -> Vec<f32> {
     let tiling = Tiling::of(shape);
     let (image_in, image_out) = (shape.c_in * tiling.plane(), shape.c_out * tiling.plane());
@@ -180,21 +187,28 @@ fn convolve(shape: &ConvShape, x: &[f32], u: &[f32], bias: &[f32]) -> Vec<f32> {
     out
 }
 
-/// G of F(2×2, 3×3): takes a kernel's row (or column) of 3 to the transformed domain's 4.
-const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+/// G of F(4×4, 3×3): takes a kernel's row (or column) of 3 to the transformed domain's 6.
+const G: [[f32; 3]; PATCH] = [
+    [0.25, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
 
-/// `G ⊗ G` `[16, 9]`: `G·w·Gᵀ` of a 3×3 kernel `w` as one product with its 9 values.
+/// `G ⊗ G` `[36, 9]`: `G·w·Gᵀ` of a 3×3 kernel `w` as one product with its 9 values.
 fn kernel_transform() -> [f32; POSITIONS * 9] {
     let mut product = [0.0; POSITIONS * 9];
     for (index, value) in product.iter_mut().enumerate() {
-        let ([i, j], [r, c]) = ([index / 9 / 4, index / 9 % 4], [index % 9 / 3, index % 3]);
+        let ([i, j], [r, c]) = ([index / 9 / PATCH, index / 9 % PATCH], [index % 9 / 3, index % 3]);
         *value = G[i][r] * G[j][c];
     }
     product
 }
 
 /// `U[ξ][o][c] = (G·w[o][c]·Gᵀ)[ξ]` for `weight` `[c_out, c_in, 3, 3]`: one GEMM,
-/// `U [16, kernels] = (G ⊗ G) [16, 9] · weightᵀ [9, kernels]` (compact code, and run once a call).
+/// `U [36, kernels] = (G ⊗ G) [36, 9] · weightᵀ [9, kernels]` (compact code, and run once a call).
 fn transform_weights(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     let kernels = c_out * c_in;
     let mut u = vec![0.0; POSITIONS * kernels];
@@ -206,7 +220,7 @@ fn transform_weights(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
 }
 
 /// The adjoint of [`transform_weights`], `∂w[o][c] = Gᵀ·∂U[o][c]·G`:
-/// `∂w [kernels, 9] = ∂Uᵀ [kernels, 16] · (G ⊗ G) [16, 9]`.
+/// `∂w [kernels, 9] = ∂Uᵀ [kernels, 36] · (G ⊗ G) [36, 9]`.
 fn untransform_weight_gradient(grad_u: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     let kernels = c_out * c_in;
     let mut grad = vec![0.0; kernels * 9];
@@ -218,60 +232,76 @@ fn untransform_weight_gradient(grad_u: &[f32], c_out: usize, c_in: usize) -> Vec
 }
 
 /// One plane inside a zero border (`border` rows and columns before it, and after it enough to
-/// make whole tiles plus the border, so that no tile reads past it), with its columns split into
-/// even and odd ones: a run of tiles then reads runs of consecutive values, which the compiler
-/// vectorizes, where it would read every other value. Reused plane after plane: only the
-/// inside is ever written.
+/// make whole tiles plus the border, so that no tile reads past it), with its columns dealt
+/// into [`TILE`] phases by their index modulo `TILE`: a run of tiles then reads runs of
+/// consecutive values, which the compiler vectorizes, where it would read every `TILE`-th value.
+/// Reused plane after plane: only the inside is ever written.
 struct Bordered {
-    even: Vec<f32>,
-    odd: Vec<f32>,
-    /// Values per row of `even` and of `odd`.
-    half: usize,
+    phases: [Vec<f32>; TILE],
+    /// Values per row of each phase.
+    per_phase: usize,
     border: usize,
 }
 
 impl Bordered {
     fn new(tiling: Tiling, border: usize) -> Self {
-        let half = tiling.across + border;
-        let len = half * (2 * tiling.down + 2 * border);
-        Bordered { even: vec![0.0; len], odd: vec![0.0; len], half, border }
+        let per_phase = tiling.across + border;
+        let len = per_phase * (TILE * tiling.down + 2 * border);
+        Bordered { phases: std::array::from_fn(|_| vec![0.0; len]), per_phase, border }
     }
 
-    /// Copies a `plane_width`-wide plane inside the border.
+    /// Copies a `plane_width`-wide plane inside the border, in one pass along each row.
     fn fill(&mut self, plane: &[f32], plane_width: usize) {
-        // Plane column x lands in bordered column x + border: even ones in `even`.
-        let (first, second) = if self.border.is_multiple_of(2) { (&mut self.even, &mut self.odd) } else { (&mut self.odd, &mut self.even) };
+        // Plane column x lands in bordered column x + border: phase (x + border) % TILE.
+        let [p0, p1, p2, p3] = &mut self.phases;
         for (y, row) in plane.chunks_exact(plane_width).enumerate() {
-            let start = (y + self.border) * self.half;
-            let first = &mut first[start + self.border / 2..][..plane_width.div_ceil(2)];
-            first.iter_mut().zip(row.iter().step_by(2)).for_each(|(t, v)| *t = *v);
-            let second = &mut second[start + self.border.div_ceil(2)..][..plane_width / 2];
-            second.iter_mut().zip(row.iter().skip(1).step_by(2)).for_each(|(t, v)| *t = *v);
+            let start = (y + self.border) * self.per_phase;
+            for (x, value) in row.iter().enumerate() {
+                let column = x + self.border;
+                let phase = match column % TILE {
+                    0 => &mut *p0,
+                    1 => &mut *p1,
+                    2 => &mut *p2,
+                    _ => &mut *p3,
+                };
+                phase[start + column / TILE] = *value;
+            }
         }
     }
 
-    /// Row `y` (counted from the border's top): its even and its odd columns.
-    fn row(&self, y: usize) -> (&[f32], &[f32]) {
-        (&self.even[y * self.half..][..self.half], &self.odd[y * self.half..][..self.half])
+    /// Bordered column `TILE·tx + j` of every row, at `y·per_phase + tx` for the `across` tiles
+    /// `tx` of row `y` (the positions in between read the border: values no tile uses), up to
+    /// the last row's last tile.
+    fn columns(&self, j: usize) -> &[f32] {
+        &self.phases[j % TILE][j / TILE..][..self.span()]
+    }
+
+    /// How far [`columns`](Self::columns) reach: every row but the last whole, then its tiles.
+    fn span(&self) -> usize {
+        (self.rows() - 1) * self.per_phase + self.per_phase - self.border
     }
 
     fn rows(&self) -> usize {
-        self.even.len() / self.half
+        self.phases[0].len() / self.per_phase
     }
 }
 
-/// Four `len`-long runs of `values`, `stride` apart from `first` on.
+/// `N` runs of `values`, each `len` long, `stride` apart from `first` on.
 #[inline(always)]
-fn four_runs(values: &mut [f32], first: usize, stride: usize, len: usize) -> [&mut [f32]; 4] {
-    let (a, rest) = values[first..].split_at_mut(stride);
-    let (b, rest) = rest.split_at_mut(stride);
-    let (c, d) = rest.split_at_mut(stride);
-    [&mut a[..len], &mut b[..len], &mut c[..len], &mut d[..len]]
+fn runs<const N: usize>(values: &mut [f32], first: usize, stride: usize, len: usize) -> [&mut [f32]; N] {
+    let mut out: [&mut [f32]; N] = std::array::from_fn(|_| <&mut [f32]>::default());
+    let mut rest = &mut values[first..];
+    for run in out.iter_mut() {
+        let values = std::mem::take(&mut rest);
+        let (head, tail) = values.split_at_mut(stride.min(values.len()));
+        (*run, rest) = (&mut head[..len], tail);
+    }
+    out
 }
 
 /// `outputs[j][t] = f(inputs[..][t])[j]` for every `t`: four tiles at a time as arrays, which
 /// the compiler turns into one 4-lane operation each (SSE natively, SIMD128 in the browser); its
-/// loop vectorizer leaves runs this short (4 tiles across the 8×8 layer) scalar.
+/// loop vectorizer leaves runs this short (2 tiles across the 8×8 layer) scalar.
 #[inline(always)]
 fn map_lanes<const I: usize, const O: usize>(inputs: [&[f32]; I], mut outputs: [&mut [f32]; O], f: impl Fn([f32; I]) -> [f32; O]) {
     let len = outputs[0].len();
@@ -307,119 +337,130 @@ fn map_lanes<const I: usize, const O: usize>(inputs: [&[f32]; I], mut outputs: [
     }
 }
 
-/// Tile rows as four arrays: `values[k][y][tx]`, the `k`-th of a row transform's four results for
-/// tile column `tx` of (bordered) plane row `y`. Lets both passes of a transform run along
-/// runs of tiles, which the compiler vectorizes (one tile at a time, scalar, the transforms cost
-/// as much as the GEMMs they save).
+/// Tile rows as [`PATCH`] arrays: `values[k][y·stride + tx]`, the `k`-th of a row transform's
+/// results for tile column `tx` of (bordered) plane row `y`, in [`Bordered`]'s layout (`stride`
+/// its values per row and phase). Lets both passes of a transform run along runs of values,
+/// which the compiler vectorizes (one tile at a time, scalar, the transforms cost as much as
+/// the GEMMs they save).
 struct TileRows {
     values: Vec<f32>,
-    rows: usize,
-    across: usize,
+    /// Values per result `k`.
+    len: usize,
+    stride: usize,
 }
 
 impl TileRows {
-    fn new(rows: usize, across: usize) -> Self {
-        TileRows { values: vec![0.0; 4 * rows * across], rows, across }
+    fn new(bordered: &Bordered) -> Self {
+        let len = bordered.rows() * bordered.per_phase;
+        TileRows { values: vec![0.0; PATCH * len], len, stride: bordered.per_phase }
     }
 
-    fn row(&self, k: usize, y: usize) -> &[f32] {
-        &self.values[(k * self.rows + y) * self.across..][..self.across]
+    /// Result `k` for the `across` tiles of row `y`.
+    fn row(&self, k: usize, y: usize, across: usize) -> &[f32] {
+        &self.values[k * self.len + y * self.stride..][..across]
     }
 
-    /// The four result rows `k` = 0..4 of plane row `y`.
-    fn rows_mut(&mut self, y: usize) -> [&mut [f32]; 4] {
-        four_runs(&mut self.values, y * self.across, self.rows * self.across, self.across)
+    /// The results `k` = 0..PATCH of every row, `span` values each.
+    fn all_mut(&mut self, span: usize) -> [&mut [f32]; PATCH] {
+        runs(&mut self.values, 0, self.len, span)
     }
 }
 
 /// `V[ξ][c][column]` for every channel and tile of a group of images (`x`: `[images, channels,
-/// h, w]`), one column per tile, images after each other: `Bᵀ·d·B` of each tile's 4×4 input
-/// patch `d`, with `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`. Tile `(top, left)` reads
-/// from `(top - 1, left - 1)`: with a border of 1, from `(top, left)`.
+/// h, w]`), one column per tile, images after each other: `Bᵀ·d·B` of each tile's 6×6 input
+/// patch `d`, with `Bᵀ` of F(4×4, 3×3) (interpolation points 0, ±1, ±2, ∞). Tile `(top, left)`
+/// reads from `(top - 1, left - 1)`: with a border of 1, from `(top, left)`.
 fn transform_inputs(x: &[f32], channels: usize, tiling: Tiling, v: &mut [f32]) {
-    transform_tiles(x, channels, tiling, 1, v, |[d0, d1, d2, d3]| [d0 - d2, d1 + d2, d2 - d1, d1 - d3]);
+    transform_tiles(x, channels, tiling, 1, v, |[d0, d1, d2, d3, d4, d5]| {
+        let (a, b) = (d4 - 4.0 * d2, d3 - 4.0 * d1);
+        let (c, e) = (d4 - d2, 2.0 * (d3 - d1));
+        [4.0 * d0 - 5.0 * d2 + d4, a + b, a - b, c + e, c - e, 4.0 * d1 - 5.0 * d3 + d5]
+    });
 }
 
-/// `out[4i + k][c][column] = (T·d·Tᵀ)[i][k]` for every channel `c` and tile of a group of images
-/// (`planes`: `[images, channels, h, w]`), where `d` is the tile's `I`×`I` patch of the plane
-/// inside a zero `border` (tile `(ty, tx)` starts at bordered row `2ty`, column `2tx`) and `T`
-/// the 4×`I` matrix that `map` applies to one row or column. The two passes of both
-/// [`transform_inputs`] and [`transform_output_gradients`].
+/// `out[PATCH·i + k][c][column] = (T·d·Tᵀ)[i][k]` for every channel `c` and tile of a group of
+/// images (`planes`: `[images, channels, h, w]`), where `d` is the tile's `I`×`I` patch of the
+/// plane inside a zero `border` (tile `(ty, tx)` starts at bordered row `TILE·ty`, column
+/// `TILE·tx`) and `T` the `PATCH`×`I` matrix that `map` applies to one row or column. The two
+/// passes of both [`transform_inputs`] and [`transform_output_gradients`].
 fn transform_tiles<const I: usize>(
     planes: &[f32],
     channels: usize,
     tiling: Tiling,
     border: usize,
     out: &mut [f32],
-    map: impl Fn([f32; I]) -> [f32; 4] + Copy,
+    map: impl Fn([f32; I]) -> [f32; PATCH] + Copy,
 ) {
     let images = planes.len() / (channels * tiling.plane());
     let (cols, across) = (images * tiling.per_image(), tiling.across);
     let stride = position_stride(channels, cols);
     let mut bordered = Bordered::new(tiling, border);
-    let mut d_t = TileRows::new(bordered.rows(), across);
+    let mut d_t = TileRows::new(&bordered);
     for (p, plane) in planes.chunks_exact(tiling.plane()).enumerate() {
         let (image, c) = (p / channels, p % channels);
         bordered.fill(plane, tiling.width);
-        // d·Tᵀ along each row: tile tx reads columns 2tx..2tx + I, that is even[tx], odd[tx],
-        // even[tx + 1], odd[tx + 1].
-        for y in 0..bordered.rows() {
-            let (even, odd) = bordered.row(y);
-            let mut columns: [&[f32]; I] = [&[]; I];
-            for (j, column) in columns.iter_mut().enumerate() {
-                *column = &(if j % 2 == 0 { even } else { odd })[j / 2..][..across];
-            }
-            map_lanes(columns, d_t.rows_mut(y), map);
+        // d·Tᵀ along each row: tile tx reads bordered columns TILE·tx .. TILE·tx + I. All rows
+        // in one run (what lies between two rows' tiles is computed and never read): a 16×16
+        // plane has only 4 tiles a row, an 8×8 one 2, too few for 4-lane vectors.
+        let mut columns: [&[f32]; I] = [&[]; I];
+        for (j, column) in columns.iter_mut().enumerate() {
+            *column = bordered.columns(j);
         }
+        map_lanes(columns, d_t.all_mut(bordered.span()), map);
         // T·(d·Tᵀ) down each tile's I rows, a run of tiles at a time.
         for ty in 0..tiling.down {
             let first = c * cols + image * tiling.per_image() + ty * across;
-            for k in 0..4 {
+            for k in 0..PATCH {
                 let mut rows: [&[f32]; I] = [&[]; I];
                 for (j, row) in rows.iter_mut().enumerate() {
-                    *row = d_t.row(k, 2 * ty + j);
+                    *row = d_t.row(k, TILE * ty + j, across);
                 }
-                map_lanes(rows, four_runs(out, k * stride + first, 4 * stride, across), map);
+                map_lanes(rows, runs(out, k * stride + first, PATCH * stride, across), map);
             }
         }
     }
 }
 
+/// `Aᵀ` of F(4×4, 3×3) on one row or column of 6: the tile's 4 outputs.
+#[inline(always)]
+fn output_map([m0, m1, m2, m3, m4, m5]: [f32; PATCH]) -> [f32; TILE] {
+    let (a, b) = (m1 + m2, m1 - m2);
+    let (c, d) = (m3 + m4, m3 - m4);
+    [m0 + a + c, b + 2.0 * d, a + 4.0 * c, b + 8.0 * d + m5]
+}
+
 /// `y = Aᵀ·M·A + bias` for every tile of a group of images, written into `out`
-/// (`[images, channels, h, w]`), dropping the outputs of tiles that hang over the plane;
-/// `Aᵀ = [1 1 1 0; 0 1 -1 -1]`.
+/// (`[images, channels, h, w]`), dropping the outputs of tiles that hang over the plane.
 fn transform_outputs(m: &[f32], channels: usize, tiling: Tiling, bias: &[f32], out: &mut [f32]) {
     let images = out.len() / (channels * tiling.plane());
     let (cols, n) = (images * tiling.per_image(), tiling.per_image());
     let stride = position_stride(channels, cols);
-    // a_m[2k + r][t]: (Aᵀ·M)[r][k] of tile t; then y[2r + c][t] = (Aᵀ·M·A)[r][c].
-    let mut a_m = vec![0.0; 8 * n];
-    let mut y = vec![0.0; 4 * n];
-    let mut row = vec![0.0; 2 * tiling.across];
+    // a_m[TILE·k + r][t]: (Aᵀ·M)[r][k] of tile t; then y[TILE·r + c][t] = (Aᵀ·M·A)[r][c].
+    let mut a_m = vec![0.0; PATCH * TILE * n];
+    let mut y = vec![0.0; TILE * TILE * n];
+    let mut row = vec![0.0; TILE * tiling.across];
     for (p, plane) in out.chunks_exact_mut(tiling.plane()).enumerate() {
         let (image, o) = (p / channels, p % channels);
-        let at = |position: usize| &m[position * stride + o * cols + image * n..][..n];
-        for (k, pair) in a_m.chunks_exact_mut(2 * n).enumerate() {
-            let (m0, m1, m2, m3) = (at(k), at(4 + k), at(8 + k), at(12 + k));
-            let (first, second) = pair.split_at_mut(n);
-            for t in 0..n {
-                (first[t], second[t]) = (m0[t] + m1[t] + m2[t], m1[t] - m2[t] - m3[t]);
+        for k in 0..PATCH {
+            let mut column: [&[f32]; PATCH] = [&[]; PATCH];
+            for (i, values) in column.iter_mut().enumerate() {
+                *values = &m[(PATCH * i + k) * stride + o * cols + image * n..][..n];
             }
+            map_lanes(column, runs(&mut a_m, TILE * k * n, n, n), output_map);
         }
-        for (r, pair) in y.chunks_exact_mut(2 * n).enumerate() {
-            let column = |k: usize| &a_m[(2 * k + r) * n..][..n];
-            let (c0, c1, c2, c3) = (column(0), column(1), column(2), column(3));
-            let (left, right) = pair.split_at_mut(n);
-            for t in 0..n {
-                (left[t], right[t]) = (c0[t] + c1[t] + c2[t], c1[t] - c2[t] - c3[t]);
+        for r in 0..TILE {
+            let mut row_of_a_m: [&[f32]; PATCH] = [&[]; PATCH];
+            for (k, values) in row_of_a_m.iter_mut().enumerate() {
+                *values = &a_m[(TILE * k + r) * n..][..n];
             }
+            map_lanes(row_of_a_m, runs(&mut y, TILE * r * n, n, n), output_map);
         }
         for (out_y, out_row) in plane.chunks_exact_mut(tiling.width).enumerate() {
-            let (ty, r) = (out_y / 2, out_y % 2);
+            let (ty, r) = (out_y / TILE, out_y % TILE);
             let tiles = ty * tiling.across..(ty + 1) * tiling.across;
-            let (left, right) = (&y[2 * r * n..][tiles.clone()], &y[(2 * r + 1) * n..][tiles]);
-            for (pair, (l, r)) in row.chunks_exact_mut(2).zip(left.iter().zip(right)) {
-                (pair[0], pair[1]) = (*l, *r);
+            for c in 0..TILE {
+                let values = &y[(TILE * r + c) * n..][tiles.clone()];
+                row.iter_mut().skip(c).step_by(TILE).zip(values).for_each(|(t, v)| *t = *v);
             }
             out_row.iter_mut().zip(&row).for_each(|(out, value)| *out = value + bias[o]);
         }
@@ -428,7 +469,11 @@ fn transform_outputs(m: &[f32], channels: usize, tiling: Tiling, bias: &[f32], o
 
 /// `∂M = A·∂y·Aᵀ` for every tile of a group of images' output gradient (`grad`: `[images,
 /// channels, h, w]`), zero where a tile hangs over the plane: the adjoint of [`transform_outputs`].
-/// `A` maps two values to four: `[a, a + b, a - b, -b]`.
+/// `A` maps a tile's 4 values on a row or column to the transformed domain's 6.
 fn transform_output_gradients(grad: &[f32], channels: usize, tiling: Tiling, m: &mut [f32]) {
-    transform_tiles(grad, channels, tiling, 0, m, |[a, b]| [a, a + b, a - b, -b]);
+    transform_tiles(grad, channels, tiling, 0, m, |[a, b, c, d]| {
+        let (even, odd) = (a + c, b + d);
+        let (even4, odd2) = (a + 4.0 * c, 2.0 * b + 8.0 * d);
+        [a, even + odd, even - odd, even4 + odd2, even4 - odd2, d]
+    });
 }
