@@ -97,12 +97,11 @@ impl ChannelAttention {
     /// - `x`: `[batch, channels, height, width]`
     /// - returns `[batch, channels]`
     pub fn weights(&self, x: Tensor<4>) -> Tensor<2> {
-        let [batch, channels, height, width] = x.dims();
+        let [batch, channels, _, _] = x.dims();
         let (Some(squeeze), Some(excite)) = (&self.squeeze, &self.excite) else {
             return Tensor::full([batch, channels], 0.5, &x.device());
         };
-        let pooled = x.reshape([batch, channels, height * width]).mean_dim(2);
-        let pooled = pooled.reshape([batch, channels]);
+        let pooled = cpu::channel_means(x);
         sigmoid(excite.forward(self.relu.forward(squeeze.forward(pooled))))
     }
 

@@ -242,6 +242,18 @@ pub fn filled_rows(len: usize, row_len: usize, fill: impl Fn(usize, &mut [MaybeU
     values
 }
 
+/// `work(row)` for each `row_len`-long row of `x`, rows spread over threads as in
+/// [`for_each_row`] (one small activation's rows stay on the calling thread).
+pub fn map_rows<R: Send>(x: &[f32], row_len: usize, work: impl Fn(&[f32]) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "threads")]
+    if x.len() >= SERIAL_BELOW && pooled() {
+        use rayon::prelude::*;
+        let min_rows = (4096 / row_len.max(1)).max(1);
+        return x.par_chunks(row_len).with_min_len(min_rows).map(work).collect();
+    }
+    x.chunks(row_len).map(work).collect()
+}
+
 /// `(0..n).map(work)`, spread over threads.
 pub fn map_range<R: Send>(n: usize, work: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
     #[cfg(feature = "threads")]

@@ -1,8 +1,26 @@
-//! Scaling each channel of an `f32` NCHW activation by its own weight (the SE block's last
-//! step), and the backward: one pass each way. Burn's broadcast multiply takes one pass forward
-//! and three backward (a multiply for each input, then a reduction).
+//! The SE block's two passes over a whole activation (`f32`, NCHW), each with its backward:
+//! the squeeze (each channel's mean) and scaling each channel by its own weight. Burn's broadcast
+//! multiply takes one pass forward and three backward (a multiply for each input, then a
+//! reduction); its mean takes three backward (a tensor of ones, a multiply, a scaling), on one
+//! thread.
 
-use crate::parallel::{dot, filled_rows, for_each_row, map_range};
+use crate::parallel::{dot, filled_rows, for_each_row, map_range, map_rows, sum};
+
+/// Each row's mean, `x` `[rows, pixels]` (a row is one image's channel).
+pub fn means(x: &[f32], pixels: usize) -> Vec<f32> {
+    map_rows(x, pixels, |row| sum(row) / pixels as f32)
+}
+
+/// The gradient of [`means`] from the means' gradient `grad` `[rows]`: each row's share spread
+/// evenly over its `pixels`.
+pub fn means_backward(grad: &[f32], pixels: usize) -> Vec<f32> {
+    filled_rows(grad.len() * pixels, pixels, |row, out| {
+        let share = grad[row] / pixels as f32;
+        out.iter_mut().for_each(|o| {
+            o.write(share);
+        });
+    })
+}
 
 /// `x` `[rows, pixels]` times `weights` `[rows]`, row by row (a row is one image's channel).
 pub fn forward(x: &[f32], weights: &[f32]) -> Vec<f32> {
@@ -38,6 +56,23 @@ pub fn backward(x: &[f32], weights: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows of one pixel (a 1×1 last block) up to 64×64 planes, with one channel or odd counts;
+    /// and a batch's first block, big enough for the threads.
+    #[test]
+    fn squeeze_matches_the_definition() {
+        for (rows, pixels) in [(1, 4096), (3 * 13, 1), (2 * 5, 49), (4 * 20, 144), (7, 2), (64 * 32, 1024)] {
+            let x: Vec<f32> = (0..rows * pixels).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+            let got = means(&x, pixels);
+            for (r, got) in got.iter().enumerate() {
+                let want = x[r * pixels..][..pixels].iter().map(|v| *v as f64).sum::<f64>() / pixels as f64;
+                assert!((*got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()), "row {r}: {got} vs {want}");
+            }
+            let grad: Vec<f32> = (0..rows).map(|r| (r % 5) as f32 - 2.0).collect();
+            let want: Vec<f32> = (0..rows * pixels).map(|i| grad[i / pixels] / pixels as f32).collect();
+            assert_eq!(means_backward(&grad, pixels), want);
+        }
+    }
 
     /// Rows of one pixel (a 1×1 last block) up to 64×64 planes, with one channel or odd counts.
     #[test]

@@ -36,6 +36,9 @@ pub trait CpuOps: Backend {
         padding: [usize; 4],
     ) -> FloatTensor<Self>;
 
+    /// `[batch, channels]`: the mean of each channel of `x` `[batch, channels, height, width]`.
+    fn channel_means(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// `x` `[batch, channels, height, width]` times `weights` `[batch, channels]`, per channel.
     fn scale_channels(x: FloatTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self>;
 
@@ -66,6 +69,11 @@ pub fn conv2d_stride1(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, padding:
         bias.into_dispatch(),
         padding,
     ))
+}
+
+/// `channel_means` on `Tensor`s (f32 on flex): `[batch, channels]`.
+pub fn channel_means(x: Tensor<4>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::channel_means(x.into_dispatch()))
 }
 
 /// `scale_channels` on `Tensor`s (f32 on flex).
@@ -163,6 +171,11 @@ impl CpuOps for Flex {
         flex_tensor(out, [shape.batch, shape.c_out, height, width])
     }
 
+    fn channel_means(x: FlexTensor) -> FlexTensor {
+        let [batch, channels, height, width] = dims4(&x);
+        flex_tensor(scale::means(Values::of(&x).f32s(), height * width), [batch, channels])
+    }
+
     fn scale_channels(mut x: FlexTensor, weights: FlexTensor) -> FlexTensor {
         let weights = Values::of(&weights);
         if let Some(values) = sole_values(&mut x) {
@@ -226,6 +239,23 @@ impl Backward<Flex, 3> for ConvBackward {
         }
         if let Some(node) = node_bias {
             grads.register::<Flex>(node.id, flex_tensor(found.bias, [shape.c_out]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct MeansBackward;
+
+impl Backward<Flex, 1> for MeansBackward {
+    /// The forward's input shape.
+    type State = [usize; 4];
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
+        if let Some(node) = node_x {
+            let [_, _, height, width] = ops.state;
+            grads.register::<Flex>(node.id, flex_tensor(scale::means_backward(grad.f32s(), height * width), ops.state));
         }
     }
 }
@@ -311,6 +341,18 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
                 prep.finish((x, weight, padding), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d_stride1(x, weight, bias, padding)),
+        }
+    }
+
+    fn channel_means(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let prepared = MeansBackward.prepare::<C>([x.node()]).compute_bound().stateful();
+        let x = x.into_primitive();
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let shape = dims4(&x);
+                prep.finish(shape, Flex::channel_means(x))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::channel_means(x)),
         }
     }
 

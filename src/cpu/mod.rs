@@ -29,7 +29,7 @@ pub enum Layer {
     Conv,
     Norm,
     Pool,
-    /// The SE block's per-channel scaling.
+    /// The SE block's per-channel scaling, and its squeeze (each channel's mean).
     Scale,
     /// A fully connected layer with a bias (the classifier's).
     Linear,
@@ -117,6 +117,19 @@ fn normalized(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     running(&bn.running_mean, 0);
     running(&bn.running_var, 1);
     extension::normalize(x, bn.gamma.val(), bn.beta.val(), statistics, bn.epsilon as f32, relu)
+}
+
+/// Each channel's mean over its pixels, the SE block's squeeze (one of [`Layer::Scale`]'s two
+/// passes).
+///
+/// - `x`: `[batch, channels, height, width]`
+/// - returns `[batch, channels]`
+pub fn channel_means(x: Tensor<4>) -> Tensor<2> {
+    let [batch, channels, height, width] = x.dims();
+    match runs_here(Layer::Scale, &x) {
+        true => extension::channel_means(x),
+        false => x.reshape([batch, channels, height * width]).mean_dim(2).reshape([batch, channels]),
+    }
 }
 
 /// `x * weights.reshape([batch, channels, 1, 1])`: each channel scaled by its weight.
@@ -326,6 +339,20 @@ mod tests {
         };
         assert_same(ours, burns);
         assert_close(ours_weights, burns_weights);
+    }
+
+    /// The SE squeeze (each channel's mean) and its input gradient against Burn's `mean_dim`,
+    /// at the seed's first block on a small batch and at odd sizes down to one pixel.
+    #[test]
+    fn channel_means_agree_with_burn() {
+        let device = device();
+        for shape in [[2, 32, 32, 32], [3, 5, 7, 3], [2, 13, 1, 1]] {
+            let [batch, channels, height, width] = shape;
+            let x = random(shape, &device).require_grad();
+            let as_4d = |means: Tensor<2>| means.reshape([batch, channels, 1, 1]);
+            let burns = |x: Tensor<4>| as_4d(x.reshape([batch, channels, height * width]).mean_dim(2).reshape([batch, channels]));
+            assert_same(with_grads(&x, &[], |x| as_4d(channel_means(x))), with_grads(&x, &[], burns));
+        }
     }
 
     /// Every layer at the widths a member of the model family may have (one channel, odd
