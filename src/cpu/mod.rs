@@ -1,11 +1,11 @@
 //! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`] (and with its ReLU:
-//! [`batch_norm_relu`]), [`scale_channels`],
-//! [`max_pool2d`] and [`linear`]; and for Adam's step: [`adam_step`].
+//! [`batch_norm_relu`]), [`channel_means`] and [`scale_channels`] (the SE block's squeeze and
+//! scaling), [`max_pool2d`] and [`linear`]; and for Adam's step: [`adam_step`].
 //!
 //! On the CPU backend (flex, natively and in the browser's CPU module) these run hand-written
 //! kernels with their own backward passes (the `secnn-kernels` crate, `kernels/`): a
 //! convolution as im2col + GEMM per image, batch normalization in place, 2×2 pooling, the SE
-//! block's per-channel scaling. BENCHMARKS.md has the same-run A/B against Burn's own. Everything else
+//! block's squeeze and per-channel scaling. BENCHMARKS.md has the same-run A/B against Burn's own. Everything else
 //! (wgpu/WebGPU, other strides or windows, other dtypes) keeps Burn's modules, unchanged.
 
 mod dense;
