@@ -173,14 +173,19 @@ pub fn gemm_parallelism(macs: usize) -> Parallelism {
 #[cfg(feature = "threads")]
 const SERIAL_BELOW: usize = 1 << 17;
 
+/// The fewest `row_len`-long rows one task takes: rows of a few hundred values are too small to
+/// be a task each.
+#[cfg(feature = "threads")]
+fn min_rows(row_len: usize) -> usize {
+    (4096 / row_len.max(1)).max(1)
+}
+
 /// Calls `work(row index, row)` for each `row_len`-long row of `out`, rows spread over threads.
 pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
     #[cfg(feature = "threads")]
     if out.len() >= SERIAL_BELOW && pooled() {
         use rayon::prelude::*;
-        // Rows of a few hundred values are too small to be a task each.
-        let min_rows = (4096 / row_len.max(1)).max(1);
-        out.par_chunks_mut(row_len).with_min_len(min_rows).enumerate().for_each(|(i, row)| work(i, row));
+        out.par_chunks_mut(row_len).with_min_len(min_rows(row_len)).enumerate().for_each(|(i, row)| work(i, row));
         return;
     }
     out.chunks_mut(row_len).enumerate().for_each(|(i, row)| work(i, row));
@@ -248,8 +253,7 @@ pub fn map_rows<R: Send>(x: &[f32], row_len: usize, work: impl Fn(&[f32]) -> R +
     #[cfg(feature = "threads")]
     if x.len() >= SERIAL_BELOW && pooled() {
         use rayon::prelude::*;
-        let min_rows = (4096 / row_len.max(1)).max(1);
-        return x.par_chunks(row_len).with_min_len(min_rows).map(work).collect();
+        return x.par_chunks(row_len).with_min_len(min_rows(row_len)).map(work).collect();
     }
     x.chunks(row_len).map(work).collect()
 }
