@@ -98,8 +98,6 @@ wasm-onnx: tools node_modules
 # link makes the memory shared and imported (4 GiB at most, as without threads) and exports the
 # thread-local storage hooks wasm-bindgen's thread support calls; `cargo rustc` gives those
 # link arguments to secnn alone, so changing them relinks without rebuilding every crate.
-# wasm-bindgen-rayon's helper worker imports the glue as '../../..' (a folder: bundlers resolve
-# it, browsers cannot), so the import is pointed at the glue's file.
 THREADS_TARGET_DIR := $(CARGO_TARGET_DIR)/threads
 THREADS_LINK_ARGS := --shared-memory --import-memory --max-memory=4294967296 \
 	--export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base
@@ -110,9 +108,6 @@ wasm-threads: tools node_modules
 		-- $(foreach arg,$(THREADS_LINK_ARGS),-C link-arg=$(arg))
 	rm -rf www/secnn/pkg-threads
 	wasm-bindgen --target web --out-dir www/secnn/pkg-threads --out-name secnn "$(THREADS_TARGET_DIR)/wasm32-unknown-unknown/wasm-threads/secnn.wasm"
-	@helper=$$(ls www/secnn/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js) && \
-		grep -q "import('../../..')" $$helper && sed -i "s#import('../../..')#import('../../../secnn.js')#" $$helper || \
-		{ echo "wasm-bindgen-rayon's workerHelpers.js no longer imports '../../..': check the threaded module's helper"; exit 1; }
 	$(call shrink,www/secnn/pkg-threads/secnn_bg.wasm,-O1)
 
 ## Everything the page needs: the wasm modules, the vendored chart library and the page's own

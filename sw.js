@@ -6,7 +6,7 @@
 // Every response it serves carries the cross-origin isolation headers (COOP/COEP), so on a
 // static host that cannot send them the page is isolated from its second visit on, and runs
 // the threaded CPU module (www/secnn/pkg-threads/).
-const CACHE = 'secnn-app-v6'; // a new name drops files the page no longer has (v6: the package and the page in folders of their own)
+const CACHE = 'secnn-app-v7'; // a new name drops files the page no longer has (v7: the thread pool's own worker)
 const APP_FILES = [
   './',
   'index.html',
@@ -79,17 +79,16 @@ const CPU_FILES = [
   'www/secnn/pkg-cpu/secnn.js',
   'www/secnn/pkg-cpu/secnn_bg.wasm',
 ];
-// The threaded CPU module, what an isolated page runs: its glue, its wasm, and the scripts the
-// glue imports (its thread pool's helper worker, under a hashed path wasm-bindgen picks).
+// The threaded CPU module, what an isolated page runs: its glue, its wasm, and its thread
+// pool's worker.
 const THREADED_FILES = [
   'www/secnn/pkg-threads/secnn.js',
   'www/secnn/pkg-threads/secnn_bg.wasm',
+  'www/secnn/secnn-pool-worker.js',
 ];
-const [THREADED_GLUE] = THREADED_FILES;
-const THREADED_FOLDER = 'www/secnn/pkg-threads/';
 const scope = new URL(self.registration.scope);
 const appUrls = new Set([...APP_FILES, ...ON_DEMAND_FILES, ...CPU_FILES, ...THREADED_FILES].map((file) => new URL(file, scope).href));
-const isAppUrl = (href) => appUrls.has(href) || href.startsWith(new URL(THREADED_FOLDER, scope).href);
+const isAppUrl = (href) => appUrls.has(href);
 
 const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
@@ -101,13 +100,6 @@ function isolated(response) {
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
-/** The threaded module's files, with the snippets its glue imports (`./snippets/…`). */
-async function threadedFiles() {
-  const glue = await (await fetch(THREADED_GLUE, { cache: 'force-cache' })).text();
-  const snippets = [...glue.matchAll(/from '\.\/(snippets\/[^']+\.js)'/g)].map(([, path]) => `${THREADED_FOLDER}${path}`);
-  return [...THREADED_FILES, ...snippets];
-}
-
 // The page registers this worker after its first prediction, so what it just downloaded is in
 // the HTTP cache: 'force-cache' copies it from there instead of downloading it again.
 // With the CPU module the page runs: the threaded one where this worker is isolated too (as the
@@ -115,7 +107,7 @@ async function threadedFiles() {
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const threaded = self.crossOriginIsolated && (navigator.hardwareConcurrency ?? 1) > 1 && typeof Atomics.waitAsync === 'function';
-    const files = [...APP_FILES, ...(threaded ? await threadedFiles() : CPU_FILES)];
+    const files = [...APP_FILES, ...(threaded ? THREADED_FILES : CPU_FILES)];
     const cache = await caches.open(CACHE);
     await cache.addAll(files.map((file) => new Request(file, { cache: 'force-cache' })));
     await self.skipWaiting();

@@ -24,10 +24,6 @@ cp -a www "$root/" && cp -a bench/browser "$root/bench/"
 ln -s "$PWD/bench/node_modules" "$root/bench/node_modules"
 out=$root/www/secnn/pkg-$module
 rm -rf "$out" && wasm-bindgen --target web --out-dir "$out" --out-name secnn "$wasm"
-if [ "$module" = threads ]; then
-  # As `make wasm-threads` does: the pool's helper imports the glue by its folder.
-  sed -i "s#import('../../..')#import('../../../secnn.js')#" "$out"/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js
-fi
 # From inside the copy: V8's profiling flags leave isolate-*.log files in the working directory.
 repo=$PWD
 (cd "$root" && perf record -a -k CLOCK_MONOTONIC -F 1999 -o perf.data -- node "$repo/bench/browser-profile.mjs" "$root" "$mode" "$module") | tee "$root/run.txt"

@@ -22,11 +22,21 @@ pub struct Runtime {
 
 use wasm_bindgen::prelude::*;
 
-// Linked for its export `initThreadPool(n)`: the threaded module's rayon pool of `n` Web
-// Workers, which the worker starts after the first calls, then reports with
-// `Runtime.pool_started()` (the kernels stay off rayon until then).
+/// The threaded module's pool workers (www/secnn/secnn-pool-worker.js) start their instances on
+/// the model worker's compiled module and shared memory: `[module, memory]`.
 #[cfg(feature = "threads")]
-extern crate wasm_bindgen_rayon;
+#[wasm_bindgen]
+pub fn pool_parts() -> js_sys::Array {
+    js_sys::Array::of2(&wasm_bindgen::module(), &wasm_bindgen::memory())
+}
+
+/// In a pool worker, once its instance runs on the shared memory: it becomes one of rayon's
+/// threads when the model's worker calls `Runtime.build_pool`, and stays one (no return).
+#[cfg(feature = "threads")]
+#[wasm_bindgen]
+pub fn run_pool_thread() {
+    crate::cpu::run_pool_thread();
+}
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -178,11 +188,11 @@ impl Runtime {
         to_js(&info)
     }
 
-    /// The threaded module: call once `initThreadPool` has resolved; from then on the CPU
-    /// kernels share their work with the pool.
+    /// The threaded module: rayon's pool on `threads` workers that wait in `run_pool_thread`
+    /// (the page starts them); from then on the CPU kernels share their work with the pool.
     #[cfg(feature = "threads")]
-    pub fn pool_started() {
-        crate::cpu::pool_started();
+    pub fn build_pool(threads: usize) -> Result<(), JsValue> {
+        crate::cpu::build_pool(threads).map_err(|error| js_sys::Error::new(&error).into())
     }
 
     /// The current model's description (name, classes, widths, accuracy, …).

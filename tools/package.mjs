@@ -16,6 +16,7 @@ const stage = join(root, 'build', 'npm');
 const RUNTIME_FILES = [
   ['www/secnn/secnn.js', 'secnn.js'],
   ['www/secnn/secnn-worker.js', 'secnn-worker.js'],
+  ['www/secnn/secnn-pool-worker.js', 'secnn-pool-worker.js'],
   ['www/secnn/secnn-args.js', 'secnn-args.js'],
   ['www/secnn/secnn-protocol.js', 'secnn-protocol.js'],
   ['www/secnn/secnn-assets.js', 'secnn-assets.js'],
@@ -36,7 +37,7 @@ const RUNTIME_FILES = [
   ['www/secnn/pkg-onnx/secnn_onnx_bg.wasm', 'pkg-onnx/secnn_onnx_bg.wasm'],
   ['www/secnn/model/secnn-cifar10.bpk', 'model/secnn-cifar10.bpk'],
 ];
-/** wasm-bindgen's inline JS snippets, when a build has any (imported by the glue; the threaded build's start its pool). */
+/** wasm-bindgen's inline JS snippets, when a build has any (imported by its glue). */
 const SNIPPET_DIRS = [['www/secnn/pkg-cpu/snippets', 'pkg-cpu/snippets'], ['www/secnn/pkg-threads/snippets', 'pkg-threads/snippets'], ['www/secnn/pkg/snippets', 'pkg/snippets']];
 const LEGAL_FILES = [['LICENSE-MIT', 'LICENSE-MIT'], ['LICENSE-APACHE', 'LICENSE-APACHE']];
 /** README.md's sections that make the package's README. */
@@ -96,8 +97,8 @@ function packageJson({ version, description, license }, files) {
       './package.json': './package.json',
     },
     files,
-    // Only the worker does something when evaluated (it installs its message handler).
-    sideEffects: ['./secnn-worker.js'],
+    // Only the workers do something when evaluated (they install their message handlers).
+    sideEffects: ['./secnn-worker.js', './secnn-pool-worker.js'],
     keywords: ['cnn', 'squeeze-and-excitation', 'attention', 'grad-cam', 'webgpu', 'wasm', 'burn', 'cifar-10', 'fine-tuning'],
   };
 }

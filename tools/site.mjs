@@ -1,6 +1,6 @@
 // `make site`: the page as a folder any static host serves (site/, ignored by git). It holds
 // exactly the files the service worker keeps (sw.js's APP_FILES, ON_DEMAND_FILES, CPU_FILES and
-// THREADED_FILES: the one list of what the page needs, with the threaded module's snippets) plus
+// THREADED_FILES: the one list of what the page needs) plus
 // sw.js itself and the vendored library's licence, each with brotli and gzip copies beside it,
 // and a `_headers` file that makes hosts which read one (Netlify, Cloudflare Pages) send the
 // cross-origin isolation headers; elsewhere sw.js adds them from the second visit on. Every URL in the page is relative, so the folder works at a
@@ -34,16 +34,8 @@ function freshlyCompressed(file) {
   return ['.br', '.gz'].every((suffix) => existsSync(join(root, file + suffix)) && statSync(join(root, file + suffix)).mtimeMs >= made);
 }
 
-/** Every file of site/ but `_headers`: the page's, the threaded module's snippets, sw.js, a licence. */
-export const siteFiles = () => [...appFiles(), ...threadedSnippets(), 'sw.js', 'www/page/vendor/uPlot.LICENSE'];
-
-/** The scripts wasm-bindgen wrote for the threaded module (its thread pool's helper worker). */
-const threadedSnippets = () => walk(join(root, 'www/secnn/pkg-threads/snippets'))
-  .filter((file) => file.endsWith('.js')).map((file) => `www/secnn/pkg-threads/snippets/${file}`);
-
-function walk(dir) {
-  return readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? walk(join(dir, name)).map((p) => `${name}/${p}`) : [name]));
-}
+/** Every file of site/ but `_headers`: the page's, sw.js, a licence. */
+export const siteFiles = () => [...appFiles(), 'sw.js', 'www/page/vendor/uPlot.LICENSE'];
 
 /** The cross-origin isolation headers (the static server's own), for hosts that read a `_headers` file. */
 const HEADERS_FILE = `/*\n${Object.entries(ISOLATION_HEADERS).map(([name, value]) => `  ${name}: ${value}\n`).join('')}`;

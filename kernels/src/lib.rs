@@ -16,6 +16,8 @@ pub mod linear;
 mod matmul;
 mod parallel;
 pub mod pool;
+#[cfg(feature = "threads")]
+pub mod pool_threads;
 pub mod scale;
 
-pub use parallel::{on_pool, pool_started, threads, with_helper};
+pub use parallel::{on_pool, threads, with_helper};

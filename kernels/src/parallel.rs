@@ -5,15 +5,15 @@ use gemm::Parallelism;
 use std::{mem::MaybeUninit, ops::Range};
 
 /// Whether rayon's pool may be used. Natively from the start; in the browser's threaded module
-/// once the page's worker has started the pool of Web Workers ([`pool_started`]), which it does
-/// after the first calls: the first prediction does not wait for the pool, and until the pool
+/// once the model's worker has built the pool ([`crate::pool_threads::build_pool`]), which it
+/// does after the first calls: the first prediction does not wait for the pool, and until the pool
 /// exists nothing may touch rayon (it would settle on the calling thread alone).
 #[cfg(feature = "threads")]
 static POOL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(cfg!(not(target_arch = "wasm32")));
 
 /// Tells the kernels that rayon's pool now exists (the browser's threaded module).
-pub fn pool_started() {
-    #[cfg(feature = "threads")]
+#[cfg(feature = "threads")]
+pub(crate) fn pool_started() {
     POOL.store(true, std::sync::atomic::Ordering::Release);
 }
 

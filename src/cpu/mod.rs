@@ -19,8 +19,10 @@ use burn::{
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// How many threads the CPU kernels share work between (1 in the browser's single-threaded
-/// module, and in the threaded one until its pool has started: `pool_started`).
-pub use secnn_kernels::{adam::AdamStep, on_pool, pool_started, threads, with_helper};
+/// module, and in the threaded one until its pool has started: `build_pool`).
+pub use secnn_kernels::{adam::AdamStep, on_pool, threads, with_helper};
+#[cfg(feature = "threads")]
+pub use secnn_kernels::pool_threads::{build_pool, run_pool_thread};
 
 /// A layer kind (or the optimizer) with a CPU kernel here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -143,3 +143,44 @@ test('asked for by hand where the page is not isolated, the threaded module fall
     await browser.close();
   }
 });
+
+test("the threaded module's pool: workers the page starts, one per thread, that stop with their model", { timeout: 10 * MINUTES }, async (t) => {
+  if (!needTwoCores(t)) return;
+  const { browser, page, problems } = await openPage({ webgpu: false, url: URL });
+  // Started from the page (not from inside the model's worker, where Firefox 153 ESR sometimes
+  // hung in `new Worker`), so they are the page's own workers.
+  const poolWorkers = () => page.workers().filter((worker) => worker.url().endsWith('/secnn-pool-worker.js')).length;
+  const poolWorkersBecome = async (n, what) => {
+    for (let i = 0; i < 100 && poolWorkers() !== n; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(poolWorkers(), n, what);
+  };
+  try {
+    await page.waitForFunction(() => document.querySelector('#backend-badge').textContent.includes('×'), null, { timeout: MINUTES });
+    const threads = await page.evaluate(async () => {
+      const { page: state } = await import('/www/page/page-state.js');
+      return state.model.backend.threads;
+    });
+    assert.ok(threads >= 2, `the page's pool has ${threads} thread(s)`);
+    await poolWorkersBecome(threads, "the page's model: one pool worker per thread");
+    const second = await page.evaluate(async () => {
+      const { SeCnn } = await import('/www/secnn/secnn.js');
+      const model = await SeCnn.create({ backend: 'cpu' });
+      for (let i = 0; i < 300 && model.backend.threads < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      globalThis.secondModel = model;
+      return model.backend.threads;
+    });
+    assert.equal(second, threads);
+    await poolWorkersBecome(2 * threads, 'a second model starts a pool of its own');
+    await page.evaluate(() => globalThis.secondModel.recreate({ backend: 'cpu' }));
+    await page.evaluate(async () => {
+      const model = globalThis.secondModel;
+      for (let i = 0; i < 300 && model.backend.threads < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    });
+    await poolWorkersBecome(2 * threads, 'recreate() stops the old pool and starts a new one');
+    await page.evaluate(() => globalThis.secondModel.terminate());
+    await poolWorkersBecome(threads, 'terminate() stops its pool, and only its own');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});

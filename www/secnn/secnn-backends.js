@@ -19,6 +19,59 @@ function newWorker(url) {
   return new Worker(new URL('./secnn-worker.js', import.meta.url), { type: 'module' });
 }
 
+/**
+ * A worker of the threaded module's pool (secnn-pool-worker.js), beside the model's worker:
+ * beside `workerUrl` where that is moved, else the literal URL bundlers follow.
+ */
+function newPoolWorker(workerUrl) {
+  if (workerUrl) return new Worker(startableUrl(new URL('secnn-pool-worker.js', workerUrl).href), { type: 'module' });
+  if (isCrossOrigin(HERE)) return new Worker(startableUrl(new URL('secnn-pool-worker.js', HERE).href), { type: 'module' });
+  return new Worker(new URL('./secnn-pool-worker.js', import.meta.url), { type: 'module' });
+}
+
+/** The pool workers started for each model worker, stopped with it. */
+const poolWorkers = new WeakMap();
+/** Model workers stopped (a pool whose start finishes after its worker stopped is stopped too). */
+const stoppedWorkers = new WeakSet();
+
+/** Stops a model worker and its pool's workers. */
+function stopWorker(worker) {
+  if (!worker) return;
+  stoppedWorkers.add(worker);
+  worker.terminate();
+  for (const helper of poolWorkers.get(worker) ?? []) helper.terminate();
+}
+
+/** A pool whose workers do not all wait for their share of it (a script refused) is given up after this. */
+const POOL_TIMEOUT_MS = 20_000;
+
+/**
+ * Starts `threads` pool workers on a model worker's compiled `module` and shared `memory`:
+ * resolves with them once each waits for its share of rayon's pool, which the model worker then
+ * builds on them (`startThreads`). Started here, on the page's side, not by the model's worker:
+ * in Firefox 153 ESR a `new Worker` inside a worker sometimes never returned, and the model's
+ * worker hung for good (kernels/src/pool_threads.rs).
+ */
+async function startPoolWorkers({ module, memory, threads }, workerUrl) {
+  const helpers = Array.from({ length: threads }, () => newPoolWorker(workerUrl));
+  const waiting = Promise.all(helpers.map((helper) => new Promise((resolve, reject) => {
+    helper.onmessage = ({ data }) => (data?.error ? reject(new Error(data.error)) : resolve());
+    helper.onerror = (event) => {
+      event.preventDefault?.();
+      reject(new Error(`a pool worker failed: ${event.message || 'unknown error'}`));
+    };
+    helper.postMessage({ module, memory });
+  })));
+  waiting.catch(() => {}); // a rejection after the timeout below is no news
+  try {
+    if (!(await within(waiting.then(() => true), POOL_TIMEOUT_MS))) throw new Error(`its workers did not start within ${POOL_TIMEOUT_MS / 1000} s`);
+    return helpers;
+  } catch (error) {
+    for (const helper of helpers) helper.terminate();
+    throw error;
+  }
+}
+
 /** A fresh worker whose messages (and crash) go to `owner`. */
 function startWorker(owner, url) {
   const worker = newWorker(url);
@@ -98,7 +151,7 @@ export class Backends {
     this.#deferredSwitch = null;
     this.#probe = probe;
     this.#dropClassifier();
-    this.#worker?.terminate();
+    stopWorker(this.#worker);
     this.#failAll(new RuntimeLostError('the runtime was restarted'));
     this.#worker = startWorker((data, worker) => this.#receive(data, worker), this.#assets.worker);
     const build = module ?? (backend === 'webgpu' ? 'webgpu' : cpuBuild());
@@ -153,7 +206,13 @@ export class Backends {
     });
     this.#predicted = null;
     try {
-      const { adapter, threads } = await this.callOn(worker, 'startThreads');
+      const helpers = await startPoolWorkers(await this.callOn(worker, 'poolParts'), this.#assets.worker);
+      if (stoppedWorkers.has(worker)) {
+        for (const helper of helpers) helper.terminate();
+        return;
+      }
+      poolWorkers.set(worker, helpers);
+      const { adapter, threads } = await this.callOn(worker, 'startThreads', { threads: helpers.length });
       if (worker === this.#worker && this.backend?.module === 'threads') this.#setBackend({ ...this.backend, adapter, threads });
     } catch (error) {
       if (worker === this.#worker) console.warn(`secnn: the thread pool did not start (${error?.message ?? error}); the CPU module runs on one thread`);
@@ -161,7 +220,7 @@ export class Backends {
   }
 
   #dropClassifier() {
-    this.#classifier?.terminate();
+    stopWorker(this.#classifier);
     if (this.#classifier) this.#failAll(codedError('the classifier was stopped', ERROR_CODES.runtimeLost), this.#classifier);
     this.#classifier = null;
   }
@@ -267,7 +326,7 @@ export class Backends {
       this.#classifier = old; // keeps the same weights; its examples now live in `next`
       await this.callOn(old, 'clearExamples');
     } else {
-      old.terminate();
+      stopWorker(old);
     }
     this.#owner.infoChanged(info);
   }
@@ -319,7 +378,7 @@ export class Backends {
     if (error === undefined) {
       call.resolve(result);
     } else if (fatal && worker === this.#worker) {
-      this.#worker?.terminate();
+      stopWorker(this.#worker);
       this.#worker = null;
       this.#failAll(new RuntimeLostError(error.message));
       call.reject(new RuntimeLostError(`${error.message} — the model runtime crashed; call recreate() to continue`));
@@ -382,7 +441,7 @@ export class Backends {
   terminate() {
     this.#generation++;
     this.#dropClassifier();
-    this.#worker?.terminate();
+    stopWorker(this.#worker);
     this.#worker = null;
     this.#failAll(new RuntimeLostError('terminated'));
   }

@@ -48,14 +48,6 @@ const importGlue = (module) => (glues[module] ??= BUILDS[module].glue());
  * no further, and each thread holds its own stack).
  */
 const POOL_THREADS = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
-/** A pool whose helper workers never report ready (their script refused) is given up after this. */
-const POOL_TIMEOUT_MS = 20_000;
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took over ${ms / 1000} s`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 async function loadBuild(module, wasm) {
   const glue = await importGlue(module);
@@ -65,7 +57,7 @@ async function loadBuild(module, wasm) {
 
 /**
  * `module`, or where the threaded build cannot work here (no shared memory: the page is not
- * cross-origin isolated; its helper workers refused: its files on another origin), the
+ * cross-origin isolated; its pool's workers refused: its files on another origin), the
  * single-threaded CPU build. The threaded build's pool starts
  * later (`startThreads`), behind the first calls.
  */
@@ -74,8 +66,8 @@ async function loadWithFallback(module, wasm, fallbackWasm) {
   try {
     const refusal = threadsRefusal();
     if (refusal) throw new Error(refusal);
-    // Its pool's helper workers are scripts beside its files (whose URL bundlers rewrite, unlike
-    // a bare import.meta.url), and a worker only starts from its own origin.
+    // Its pool's workers (secnn-pool-worker.js, started by the page) import its glue from
+    // beside this file, and a worker only starts from its own origin.
     if (BUILDS.threads.wasm().origin !== self.location.origin) throw new Error('its files are on another origin (a CDN)');
     return { module, glue: await loadBuild(module, wasm) };
   } catch (error) {
@@ -94,7 +86,7 @@ const startLoading = (module, wasm, fallbackWasm) => (ready ??= loadWithFallback
 // a second call meanwhile fails ("recursive use of an object"). So every call into it queues
 // here, one at a time. Fine-tuning queues each step, so classifying while it trains works.
 let queue = Promise.resolve();
-let pool = null; // the threaded build's pool starting, once
+let poolBuilt = false; // the threaded build's pool: built once
 function exclusive(call) {
   const result = queue.then(call);
   queue = result.catch(() => {});
@@ -154,16 +146,25 @@ const methods = {
     return { backend: { ...runtime.backend(), module: loadedModule }, info: runtime.info(), facts };
   },
   /**
-   * Starts the threaded build's pool of Web Workers (the page asks right after `create`, so the
-   * first calls do not wait for it); until it runs, the CPU work stays on this thread. Resolves
-   * with the backend (its `threads`) once the pool works. Runs beside the queue: spawning the
-   * workers is asynchronous and touches no runtime.
+   * The threaded build's pool, for the page to start its workers (secnn-pool-worker.js) on this
+   * instance's compiled module and shared memory: `{ module, memory, threads }`; null on another
+   * build. The page starts them, not this worker: in Firefox 153 ESR a `new Worker` inside a
+   * worker sometimes never returned, and this worker hung for good (kernels/src/pool_threads.rs).
    */
-  async startThreads() {
-    if (loadedModule === 'threads') {
-      pool ??= withTimeout(bindings.initThreadPool(POOL_THREADS), POOL_TIMEOUT_MS, 'starting the thread pool')
-        .then(() => bindings.Runtime.pool_started());
-      await pool;
+  poolParts() {
+    if (loadedModule !== 'threads') return null;
+    const [module, memory] = bindings.pool_parts();
+    return { module, memory, threads: POOL_THREADS };
+  },
+  /**
+   * Builds the threaded build's pool on the `threads` workers the page started (each waits for
+   * its share; this returns once each runs it), once. Until then the CPU work stays on this
+   * thread (the page asks after the first calls). Resolves with the backend (its `threads`).
+   */
+  startThreads({ threads }) {
+    if (loadedModule === 'threads' && !poolBuilt) {
+      poolBuilt = true; // rayon's global pool is built once, even where building it failed
+      bindings.Runtime.build_pool(threads);
     }
     return exclusive(() => methods.backend());
   },
@@ -286,10 +287,10 @@ self.onmessage = async ({ data: { id, method, args } }) => {
   try {
     if (!methods[method]) throw codedError(`unknown method ${method}`, ERROR_CODES.invalidArgument);
     if (method !== 'create' && method !== 'prepare' && !runtime) throw codedError('the model is not loaded yet', ERROR_CODES.busy);
-    // fineTune queues its own calls step by step, startThreads runs beside them; everything
+    // fineTune queues its own calls step by step, the pool's start runs beside them; everything
     // else is one queued call.
     const call = () => methods[method](args ?? {}, id);
-    const value = await (method === 'fineTune' || method === 'startThreads' ? call() : exclusive(call));
+    const value = await (['fineTune', 'poolParts', 'startThreads'].includes(method) ? call() : exclusive(call));
     if (value && value.transfer) postMessage({ id, result: value.result }, value.transfer);
     else postMessage({ id, result: value });
   } catch (error) {

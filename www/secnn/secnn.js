@@ -95,8 +95,9 @@ export class SeCnn extends EventTarget {
    * Files (only for setups that move them; bundlers need none of these):
    * - `assetsUrl`: a folder URL holding the package's files (secnn-worker.js, pkg-cpu/,
    *   pkg-threads/, pkg/, model/), e.g. a CDN path; a worker on another origin starts through a
-   *   blob stub (the threaded build's helper workers cannot: it then runs single-threaded).
-   * - `workerUrl`: secnn-worker.js elsewhere.
+   *   blob stub (the threaded build's pool workers cannot: it then runs single-threaded).
+   * - `workerUrl`: secnn-worker.js elsewhere (the threaded build's pool starts
+   *   secnn-pool-worker.js from beside it).
    * - `wasm: { cpu, threads, webgpu }`: each build's `secnn_bg.wasm`, as a URL (best: the worker
    *   downloads and compiles it off the page's thread while it streams), its bytes or its
    *   WebAssembly.Module (`pkg-cpu/`, or `pkg-threads/` on isolated pages, runs first for
