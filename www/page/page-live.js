@@ -81,85 +81,109 @@ function setupFrameToClass(video) {
   });
 }
 
-/** The live mode of the camera preview `video`: `{ start, stop, running }`; the button toggles it. */
-export function setupLive(video) {
-  const button = $('live-button');
-  const rate = $('live-rate');
-  let running = false;
-  let generation = 0; // each start's loop stops when another start or a stop comes
-  let frames = 0;
-  let span = { start: 0, frames: 0 }; // the frames counted in the rate's current second
-  let presented = 0; // the camera's frames so far
-  let onPresented = null; // resolves the loop's wait for a new frame
-  const show = () => {
-    button.textContent = running ? 'Pause live' : 'Classify live';
-    button.setAttribute('aria-pressed', String(running));
-    $('live-overlay').hidden = !running;
-  };
-  const countFrame = () => {
-    frames += 1;
-    rate.dataset.frames = String(frames);
+/**
+ * The live loop on the camera preview `video`: while it runs, each new camera frame is explained
+ * and drawn, the next frame going to the model while this one is drawn; the rate shows frames
+ * per second. Each start's loop ends when a stop or another start comes (its `generation`).
+ */
+class LiveLoop {
+  running = false;
+  generation = 0;
+  frames = 0;
+  span = { start: 0, frames: 0 }; // the frames counted in the rate's current second
+  presented = 0; // the camera's frames so far
+  onPresented = null; // resolves the loop's wait for a new frame
+
+  constructor(video) {
+    this.video = video;
+    this.button = $('live-button');
+    this.rate = $('live-rate');
+  }
+
+  show() {
+    this.button.textContent = this.running ? 'Pause live' : 'Classify live';
+    this.button.setAttribute('aria-pressed', String(this.running));
+    $('live-overlay').hidden = !this.running;
+  }
+
+  countFrame() {
+    this.frames += 1;
+    this.rate.dataset.frames = String(this.frames);
     const now = performance.now();
-    if (now - span.start >= 1000) {
-      rate.textContent = `${((1000 * (frames - span.frames)) / (now - span.start)).toFixed(1)} frames/s`;
-      span = { start: now, frames };
+    if (now - this.span.start >= 1000) {
+      this.rate.textContent = `${((1000 * (this.frames - this.span.frames)) / (now - this.span.start)).toFixed(1)} frames/s`;
+      this.span = { start: now, frames: this.frames };
     }
+  }
+
+  /** Counts the camera's frames as the browser presents them. */
+  watch = (now, metadata) => {
+    this.presented = metadata?.presentedFrames ?? this.presented + 1;
+    this.onPresented?.();
+    this.onPresented = null;
+    if (this.running) nextFrame(this.video, this.watch);
   };
-  const watch = (now, metadata) => {
-    presented = metadata?.presentedFrames ?? presented + 1;
-    onPresented?.();
-    onPresented = null;
-    if (running) nextFrame(video, watch);
-  };
-  const frameAfter = (taken) => (presented > taken && video.videoWidth ? Promise.resolve()
-    : new Promise((resolve) => { onPresented = resolve; }));
-  const loop = async (run) => {
+
+  /** Resolves once the camera has presented a frame after frame `taken`. */
+  frameAfter(taken) {
+    if (this.presented > taken && this.video.videoWidth) return Promise.resolve();
+    return new Promise((resolve) => { this.onPresented = resolve; });
+  }
+
+  async loop(run) {
     let taken = -1; // the frame sent last
     let inFlight = null;
     const send = () => {
-      taken = presented;
-      return page.model.explain(video, { topK: 5, channels: 4 });
+      taken = this.presented;
+      return page.model.explain(this.video, { topK: 5, channels: 4 });
     };
     try {
-      while (run === generation) {
+      while (run === this.generation) {
         if (!inFlight) {
-          await frameAfter(taken);
-          if (run !== generation) break;
+          await this.frameAfter(taken);
+          if (run !== this.generation) break;
           inFlight = send();
         }
         const explained = await inFlight;
         inFlight = null;
-        if (run !== generation) break;
-        if (presented > taken && video.videoWidth) inFlight = send(); // the next frame is with the model while this one is drawn
-        showFrame(video, explained);
-        countFrame();
+        if (run !== this.generation) break;
+        if (this.presented > taken && this.video.videoWidth) inFlight = send(); // the next frame is with the model while this one is drawn
+        showFrame(this.video, explained);
+        this.countFrame();
       }
     } catch (error) {
-      if (run === generation) {
-        stop();
+      if (run === this.generation) {
+        this.stop();
         reportError('Live classification stopped', error);
       }
     } finally {
       inFlight?.catch(() => {});
     }
-  };
-  const start = () => {
-    if (running) return;
-    running = true;
-    span = { start: performance.now(), frames };
-    show();
-    nextFrame(video, watch);
-    loop(++generation);
-  };
-  const stop = () => {
-    running = false;
-    generation += 1;
-    onPresented?.(); // the loop's wait ends, and so does the loop
-    onPresented = null;
-    show();
-  };
-  button.addEventListener('click', () => (running ? stop() : start()));
+  }
+
+  start() {
+    if (this.running) return;
+    this.running = true;
+    this.span = { start: performance.now(), frames: this.frames };
+    this.show();
+    nextFrame(this.video, this.watch);
+    this.loop(++this.generation);
+  }
+
+  stop() {
+    this.running = false;
+    this.generation += 1;
+    this.onPresented?.(); // the loop's wait ends, and so does the loop
+    this.onPresented = null;
+    this.show();
+  }
+}
+
+/** The live mode of the camera preview `video`: `{ start, stop, running }`; the button toggles it. */
+export function setupLive(video) {
+  const live = new LiveLoop(video);
+  live.button.addEventListener('click', () => (live.running ? live.stop() : live.start()));
   setupFrameToClass(video);
-  show();
-  return { start, stop, get running() { return running; } };
+  live.show();
+  return { start: () => live.start(), stop: () => live.stop(), get running() { return live.running; } };
 }
