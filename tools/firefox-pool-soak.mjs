@@ -2,7 +2,7 @@
 // with a console listener), and counts the loads where the threaded module's model hangs: an
 // example classified, the fine-tune tab opened and closed, then a second example that never
 // comes back. Before the page started the pool's workers itself (kernels/src/pool_threads.rs),
-// 9 loads in 109 hung here, the model's worker stuck in its own `new Worker`; 0 in 50 after.
+// 9 loads in 109 hung here, the model's worker stuck in its own `new Worker`; 0 in 80 after.
 //   node tools/firefox-pool-soak.mjs [LOADS]   (after `make web`; port as the e2e tests')
 import puppeteer from 'puppeteer-core';
 import { URL, startTestServer } from '../tests/e2e/browser.mjs';

@@ -5,7 +5,7 @@
 //! Why not wasm-bindgen-rayon, which starts the workers from inside the model's worker: in
 //! Firefox 153 ESR a `new Worker` inside a worker sometimes never returned, and the model's
 //! worker hung for good, every later call with it (9 page loads in 109 with a WebDriver BiDi
-//! session listening to the console, the engines test's setting; none in 50 with the workers
+//! session listening to the console, the engines test's setting; none in 80 with the workers
 //! started by the page). The page's own `new Worker` takes no such step.
 
 use rayon::{ThreadBuilder, ThreadPoolBuilder};
