@@ -31,11 +31,19 @@ pub fn pool_parts() -> js_sys::Array {
 }
 
 /// In a pool worker, once its instance runs on the shared memory: it becomes one of rayon's
-/// threads when the model's worker calls `Runtime.build_pool`, and stays one (no return).
+/// threads when the model's worker calls `build_pool`, and stays one (no return).
 #[cfg(feature = "threads")]
 #[wasm_bindgen]
 pub fn run_pool_thread() {
     crate::cpu::run_pool_thread();
+}
+
+/// In the model's worker: rayon's pool on `threads` pool workers waiting in `run_pool_thread`;
+/// from then on the CPU kernels share their work with it.
+#[cfg(feature = "threads")]
+#[wasm_bindgen]
+pub fn build_pool(threads: usize) -> Result<(), JsValue> {
+    crate::cpu::build_pool(threads).map_err(|error| js_sys::Error::new(&error).into())
 }
 
 #[wasm_bindgen(start)]
@@ -186,13 +194,6 @@ impl Runtime {
             info.threads = crate::cpu::threads();
         }
         to_js(&info)
-    }
-
-    /// The threaded module: rayon's pool on `threads` workers that wait in `run_pool_thread`
-    /// (the page starts them); from then on the CPU kernels share their work with the pool.
-    #[cfg(feature = "threads")]
-    pub fn build_pool(threads: usize) -> Result<(), JsValue> {
-        crate::cpu::build_pool(threads).map_err(|error| js_sys::Error::new(&error).into())
     }
 
     /// The current model's description (name, classes, widths, accuracy, …).

@@ -11,12 +11,12 @@
 use rayon::{ThreadBuilder, ThreadPoolBuilder};
 use std::sync::{LazyLock, Mutex, mpsc};
 
-type Handoff = (Mutex<mpsc::Sender<ThreadBuilder>>, Mutex<mpsc::Receiver<ThreadBuilder>>);
+type Handoff = (mpsc::Sender<ThreadBuilder>, Mutex<mpsc::Receiver<ThreadBuilder>>);
 
 /// Rayon's threads on their way from [`build_pool`] to the threads waiting in [`run_pool_thread`].
 static HANDOFF: LazyLock<Handoff> = LazyLock::new(|| {
     let (sender, receiver) = mpsc::channel();
-    (Mutex::new(sender), Mutex::new(receiver))
+    (sender, Mutex::new(receiver))
 });
 
 /// Waits for one of rayon's threads (from [`build_pool`]) and runs it on the calling thread:
@@ -31,8 +31,7 @@ pub fn run_pool_thread() {
 
 /// Rayon's spawn handler: the thread goes to whoever waits in [`run_pool_thread`].
 fn hand_off(thread: ThreadBuilder) -> std::io::Result<()> {
-    let sender = HANDOFF.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    sender.send(thread).map_err(|_| std::io::Error::other("no thread waits for the pool"))
+    HANDOFF.0.send(thread).map_err(|_| std::io::Error::other("no thread waits for the pool"))
 }
 
 /// Builds rayon's global pool of `threads` threads on as many threads waiting in

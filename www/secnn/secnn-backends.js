@@ -12,10 +12,13 @@ export class RuntimeLostError extends Error {
   code = ERROR_CODES.runtimeLost;
 }
 
+/** A module worker from `url`, which may be on another origin (a CDN). */
+const movedWorker = (url) => new Worker(startableUrl(url), { type: 'module' });
+
 /** The runtime's worker: `url` when overridden, else the literal URL bundlers follow. */
 function newWorker(url) {
-  if (url) return new Worker(startableUrl(url), { type: 'module' });
-  if (isCrossOrigin(HERE)) return new Worker(startableUrl(new URL('secnn-worker.js', HERE).href), { type: 'module' });
+  if (url) return movedWorker(url);
+  if (isCrossOrigin(HERE)) return movedWorker(new URL('secnn-worker.js', HERE).href);
   return new Worker(new URL('./secnn-worker.js', import.meta.url), { type: 'module' });
 }
 
@@ -24,8 +27,8 @@ function newWorker(url) {
  * beside `workerUrl` where that is moved, else the literal URL bundlers follow.
  */
 function newPoolWorker(workerUrl) {
-  if (workerUrl) return new Worker(startableUrl(new URL('secnn-pool-worker.js', workerUrl).href), { type: 'module' });
-  if (isCrossOrigin(HERE)) return new Worker(startableUrl(new URL('secnn-pool-worker.js', HERE).href), { type: 'module' });
+  if (workerUrl) return movedWorker(new URL('secnn-pool-worker.js', workerUrl).href);
+  if (isCrossOrigin(HERE)) return movedWorker(new URL('secnn-pool-worker.js', HERE).href);
   return new Worker(new URL('./secnn-pool-worker.js', import.meta.url), { type: 'module' });
 }
 

@@ -148,8 +148,7 @@ const methods = {
   /**
    * The threaded build's pool, for the page to start its workers (secnn-pool-worker.js) on this
    * instance's compiled module and shared memory: `{ module, memory, threads }`; null on another
-   * build. The page starts them, not this worker: in Firefox 153 ESR a `new Worker` inside a
-   * worker sometimes never returned, and this worker hung for good (kernels/src/pool_threads.rs).
+   * build. The page starts them, not this worker (why: kernels/src/pool_threads.rs).
    */
   poolParts() {
     if (loadedModule !== 'threads') return null;
@@ -164,7 +163,7 @@ const methods = {
   startThreads({ threads }) {
     if (loadedModule === 'threads' && !poolBuilt) {
       poolBuilt = true; // rayon's global pool is built once, even where building it failed
-      bindings.Runtime.build_pool(threads);
+      bindings.build_pool(threads);
     }
     return exclusive(() => methods.backend());
   },
