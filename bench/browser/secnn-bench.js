@@ -82,8 +82,9 @@ export async function pageLatency({ runs = 5, iterations = 50, warmup = 10, modu
   if (!pageRuntimes[module]) {
     const bindings = await import(MODULES[module]);
     await bindings.default();
-    // The pool as the module's worker starts it (rayon spins on the page's own thread).
-    if (module === 'threads') await bindings.initThreadPool(Math.min(8, navigator.hardwareConcurrency));
+    // No pool for the threaded build here: a page's main thread may not block (Atomics.wait is
+    // refused there), so secnn builds the pool only in its model's worker; on the page the
+    // threaded build runs on one thread.
     const weights = new Uint8Array(await (await fetch(SHIPPED_WEIGHTS)).arrayBuffer());
     pageRuntimes[module] = await bindings.Runtime.create('cpu', weights);
   }
