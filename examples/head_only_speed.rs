@@ -32,9 +32,9 @@ fn images_per_second(bench: &mut Workbench) -> f64 {
     let started = std::time::Instant::now();
     let mut steps = 0;
     loop {
-        let progress = block_on(bench.fine_tune_steps()).expect("a step");
-        steps += progress.reports.len();
-        if progress.result.is_some() {
+        let reports = block_on(bench.fine_tune_steps()).expect("a step");
+        steps += reports.len();
+        if reports.last().expect("a step").done {
             return (steps * 64) as f64 / started.elapsed().as_secs_f64();
         }
     }

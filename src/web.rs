@@ -360,23 +360,23 @@ impl Runtime {
         to_js(&self.bench.start_fine_tune(request).await.map_err(js_error)?)
     }
 
-    /// Runs the next fine-tuning steps: `{ reports, result }`, one report per step (loss,
-    /// running accuracy, learning rate; probe SE weights with the last; validation at an
-    /// epoch's end) and, after the last step, `result` (`{ info, kept }`) with the fine-tuned
-    /// model now current. A diverged run fails with code `diverged`, the model restored.
+    /// Runs the next fine-tuning steps: one report per step (loss, running accuracy, learning
+    /// rate; probe SE weights with the last; validation at an epoch's end). The run's last
+    /// report has `done` set: `finish_fine_tune` then makes the fine-tuned model current. A
+    /// diverged run fails with code `diverged`, the model restored.
     pub async fn fine_tune_steps(&mut self) -> Result<JsValue, JsValue> {
         // The CPU's steps never wait on anything, so they can run to the end on a thread of the
         // pool, where the kernels' loops start cheaply (`on_pool`).
-        let progress = if self.backend.backend == "cpu" {
+        let reports = if self.backend.backend == "cpu" {
             let bench = &mut self.bench;
             crate::cpu::on_pool(|| futures_lite::future::block_on(bench.fine_tune_steps()))
         } else {
             self.bench.fine_tune_steps().await
         };
-        to_js(&progress.map_err(js_error)?)
+        to_js(&reports.map_err(js_error)?)
     }
 
-    /// Ends the run early and keeps what it learned: `{ info, kept }`.
+    /// Ends the run (after its last step, or early) and keeps what it learned: `{ info, kept }`.
     pub async fn finish_fine_tune(&mut self) -> Result<JsValue, JsValue> {
         to_js(&self.bench.finish_fine_tune().await.map_err(js_error)?)
     }

@@ -159,16 +159,6 @@ pub struct FineTuneResult {
     pub kept: Option<KeptEpoch>,
 }
 
-/// Steps taken by one [`Workbench::fine_tune_steps`] call.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FineTuneProgress {
-    /// One per step; the last carries the probe's SE weights.
-    pub reports: Vec<StepReport>,
-    /// Set when these steps ended the run.
-    pub result: Option<FineTuneResult>,
-}
-
 /// Milliseconds of CPU steps one fine-tuning call aims at (see `start_fine_tune`): a tenth of a
 /// second still moves the charts ten times a second and pauses promptly, and each call's round
 /// trip through the worker is shared by more short steps (head-only 1.15× against 40 ms).
@@ -368,23 +358,21 @@ impl Workbench {
         Ok(plan)
     }
 
-    /// The next steps' reports; after the last one the fine-tuned model becomes the current
-    /// model and `result` says what was kept. A diverged step ends the run and restores the
+    /// The next steps' reports; the run's last step has `done` set, and [`Self::finish_fine_tune`]
+    /// then closes the run. Closing is not a step (it measures the SE profiles again), so the
+    /// last step's report does not wait for it. A diverged step ends the run and restores the
     /// model from before it.
-    pub async fn fine_tune_steps(&mut self) -> Result<FineTuneProgress, WorkbenchError> {
+    pub async fn fine_tune_steps(&mut self) -> Result<Vec<StepReport>, WorkbenchError> {
         let job = self.job.as_mut().ok_or(WorkbenchError::Busy("no fine-tuning run: start one first"))?;
-        match job.steps().await {
-            Ok(reports) => {
-                let result = if job.is_done() { Some(self.finish_fine_tune().await?) } else { None };
-                Ok(FineTuneProgress { reports, result })
-            }
-            Err(error) => {
-                if matches!(error, FineTuneError::Diverged(_)) {
-                    self.cancel_fine_tune(); // the weights from before the run come back
-                }
-                Err(error.into())
-            }
+        if job.is_done() {
+            return Err(WorkbenchError::Busy("every step has run: finish the run"));
         }
+        job.steps().await.map_err(|error| {
+            if matches!(error, FineTuneError::Diverged(_)) {
+                self.cancel_fine_tune(); // the weights from before the run come back
+            }
+            error.into()
+        })
     }
 
     /// Ends the run (early or not) and keeps what it learned.

@@ -148,13 +148,14 @@ async fn custom_classes_on_webgpu_through_the_workbench() {
     let classes = Some(vec!["cat".to_string(), "c1".to_string()]);
     let plan = bench.start_fine_tune(FineTuneRequest { config, classes, probe: None }).await.expect("plan");
     assert_eq!(plan.class_starts, [ClassStart::Kept, ClassStart::Imprinted]);
-    let result = loop {
-        let progress = bench.fine_tune_steps().await.expect("steps on WebGPU");
-        assert!(progress.reports.iter().all(|r| r.metrics.loss.is_finite()));
-        if let Some(result) = progress.result {
-            break result;
+    loop {
+        let reports = bench.fine_tune_steps().await.expect("steps on WebGPU");
+        assert!(reports.iter().all(|r| r.metrics.loss.is_finite()));
+        if reports.last().expect("a step").done {
+            break;
         }
-    };
+    }
+    let result = bench.finish_fine_tune().await.expect("the run closes");
     assert_eq!(result.info.classes, ["cat", "c1"]);
     let (top, _) = bench.classify(Rgba { pixels: &rgba[0], width: 32, height: 32 }, 2, false).await.unwrap();
     assert_eq!(top.len(), 2);

@@ -52,11 +52,12 @@ fn request(options: TrainingOptions, classes: Option<&[&str]>) -> FineTuneReques
 
 fn run_to_end(bench: &mut Workbench) -> secnn::workbench::FineTuneResult {
     for _ in 0..1000 {
-        let progress = block_on(bench.fine_tune_steps()).expect("a step");
-        assert!(!progress.reports.is_empty());
-        if let Some(result) = progress.result {
-            assert!(progress.reports.last().unwrap().done);
-            return result;
+        let reports = block_on(bench.fine_tune_steps()).expect("a step");
+        assert!(bench.is_fine_tuning(), "the run stays open until it is finished");
+        if reports.last().expect("at least one step").done {
+            let refused = block_on(bench.fine_tune_steps()).expect_err("no step after the last");
+            assert_eq!(refused.code(), "busy");
+            return block_on(bench.finish_fine_tune()).expect("the run closes");
         }
     }
     panic!("the run never ended");
@@ -107,7 +108,7 @@ fn a_diverging_run_restores_the_weights_from_before_it() {
     assert_eq!(plan.warnings, [FineTuneWarning::NoValidationImages]);
     let error = loop {
         match block_on(bench.fine_tune_steps()) {
-            Ok(progress) => assert!(progress.result.is_none(), "the run ended without diverging"),
+            Ok(reports) => assert!(!reports.last().unwrap().done, "the run ended without diverging"),
             Err(error) => break error,
         }
     };

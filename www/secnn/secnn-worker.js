@@ -258,10 +258,13 @@ const methods = {
           await new Promise((resolve) => { run.resume = resolve; });
           continue;
         }
-        // One step on the CPU, a few on WebGPU (read back together), one message each.
-        const { reports, result } = await exclusive(() => runtime.fine_tune_steps());
+        // One step on the CPU, a few on WebGPU (read back together), one message each. The
+        // last step's report goes out before the run closes (closing measures the SE profiles).
+        const reports = await exclusive(() => runtime.fine_tune_steps());
         for (const report of reports) postMessage({ id, progress: { type: PROGRESS.step, report } });
-        if (result) return { status: FINE_TUNE_STATUS.done, ...result };
+        if (reports.at(-1)?.done) {
+          return { status: FINE_TUNE_STATUS.done, ...(await exclusive(() => runtime.finish_fine_tune())) };
+        }
       }
     } finally {
       run = null;
