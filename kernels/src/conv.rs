@@ -9,7 +9,7 @@
 //! leaves only `c_in` parallel tasks (3 in the first layer) and adds layout copies.
 
 use crate::matmul::{Matrix, matmul};
-use crate::parallel::{filled_rows, join, split_batch, sum};
+use crate::parallel::{add_parts, filled_rows, split_batch, sum};
 use gemm::Parallelism;
 use std::ops::Range;
 
@@ -101,20 +101,19 @@ fn add_channels(shape: &ConvShape, image: &[f32], weight: &[f32], first_tap: usi
 }
 
 /// One image (natively): its input channels split in two, each half's im2col and product on a
-/// thread of its own, where each half's columns stay in that core's cache; the second half's
-/// sums are then added on. One GEMM shared by gemm's own split moved the columns between the
-/// cores and gained nothing (BENCHMARKS.md, issue 35, eleventh session).
+/// thread of its own, where each half's columns stay in that core's cache ([`add_parts`]). One
+/// GEMM shared by gemm's own split moved the columns between the cores and gained nothing
+/// (BENCHMARKS.md, issue 35, eleventh session).
 fn add_one_image_by_channels(shape: &ConvShape, image: &[f32], weight: &[f32], out: &mut [f32]) {
     let half = shape.c_in.div_ceil(2);
-    let first = ConvShape { batch: 1, c_in: half, ..*shape };
-    let second = ConvShape { batch: 1, c_in: shape.c_in - half, ..*shape };
-    let mut partial = vec![0.0; out.len()];
     let plane = shape.height * shape.width;
-    join(
-        || add_channels(&first, &image[..half * plane], weight, 0, &mut Vec::new(), out, Parallelism::None),
-        || add_channels(&second, &image[half * plane..], weight, first.taps(), &mut Vec::new(), &mut partial, Parallelism::None),
-    );
-    out.iter_mut().zip(&partial).for_each(|(o, p)| *o += p);
+    add_parts(out, 2, |part, out| {
+        let channels = if part == 0 { 0..half } else { half..shape.c_in };
+        let part_shape = ConvShape { batch: 1, c_in: channels.len(), ..*shape };
+        let first_tap = ConvShape { c_in: channels.start, ..part_shape }.taps();
+        let image = &image[channels.start * plane..channels.end * plane];
+        add_channels(&part_shape, image, weight, first_tap, &mut Vec::new(), out, Parallelism::None);
+    });
 }
 
 /// Gradients of [`forward`] with respect to its three inputs.

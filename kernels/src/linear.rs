@@ -4,7 +4,7 @@
 //! the classifier's are all of head-only fine-tuning's arithmetic.
 
 use crate::matmul::{Matrix, matmul};
-use crate::parallel::{filled_rows, for_each_block, gemm_parallelism, threads};
+use crate::parallel::{add_parts, filled_rows, gemm_parallelism, threads};
 
 /// Sizes of one fully connected layer on a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,23 +50,19 @@ pub fn forward(shape: &LinearShape, x: &[f32], weight: &[f32], bias: &[f32]) -> 
 }
 
 /// `out [outputs] += x [inputs] · weight [inputs, outputs]` for one row, each thread on its own
-/// run of inputs, the weight's rows, then their sums added up. gemm takes one row on one thread,
-/// whatever its parallelism. This product only streams the weight (4 MB for the seed's
-/// classifier), and a thread's contiguous share of it can stay in its core's cache from one
-/// image to the next (BENCHMARKS.md, issue 35, eleventh session).
+/// run of inputs, the weight's rows ([`add_parts`]). gemm takes one row on one thread, whatever
+/// its parallelism. This product only streams the weight (4 MB for the seed's classifier), and a
+/// thread's contiguous share of it can stay in its core's cache from one image to the next
+/// (BENCHMARKS.md, issue 35, eleventh session).
 fn add_one_row_by_inputs(out: &mut [f32], x: &[f32], weight: &[f32]) {
     let (inputs, outputs) = (x.len(), out.len());
     let per_thread = inputs.div_ceil(threads());
-    let mut partial = vec![0.0; inputs.div_ceil(per_thread) * outputs];
-    for_each_block(&mut partial, outputs, |block, partial| {
-        let first = block * per_thread;
+    add_parts(out, inputs.div_ceil(per_thread), |part, out| {
+        let first = part * per_thread;
         let count = per_thread.min(inputs - first);
         let (x, weight) = (&x[first..first + count], &weight[first * outputs..]);
-        matmul(partial, false, 1, outputs, count, rows(x, count), rows(weight, outputs), gemm::Parallelism::None);
+        matmul(out, true, 1, outputs, count, rows(x, count), rows(weight, outputs), gemm::Parallelism::None);
     });
-    for sums in partial.chunks_exact(outputs) {
-        out.iter_mut().zip(sums).for_each(|(o, s)| *o += s);
-    }
 }
 
 /// `grad [batch, outputs] · weightᵀ` → the input's gradient `[batch, inputs]`.

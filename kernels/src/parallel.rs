@@ -191,15 +191,6 @@ pub fn for_each_row<T: Send>(out: &mut [T], row_len: usize, work: impl Fn(usize,
     out.chunks_mut(row_len).enumerate().for_each(|(i, row)| work(i, row));
 }
 
-/// Runs `a` and `b`, on two threads where the pool allows.
-pub fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    #[cfg(feature = "threads")]
-    if pooled() {
-        return rayon::join(a, b);
-    }
-    (a(), b())
-}
-
 /// Calls `work(block index, block)` for each `block_len`-long block of `out`, each block a task
 /// of its own however few values it holds: for work far heavier than the values it writes.
 pub fn for_each_block<T: Send>(out: &mut [T], block_len: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
@@ -210,6 +201,21 @@ pub fn for_each_block<T: Send>(out: &mut [T], block_len: usize, work: impl Fn(us
         return;
     }
     out.chunks_mut(block_len).enumerate().for_each(|(i, block)| work(i, block));
+}
+
+/// Adds `parts` partial results onto `out`, the parts computed at once on the threads:
+/// `add_part(i, dst)` adds part `i` onto `dst`, which is `out` itself for the first part and a
+/// zeroed buffer as long as `out` for each other, summed onto `out` at the end. For one small
+/// product split along its inner dimension, where each thread's share of the operands stays in
+/// its own core's cache (BENCHMARKS.md, issue 35, eleventh session).
+pub fn add_parts(out: &mut [f32], parts: usize, add_part: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    let len = out.len().max(1);
+    let mut others = vec![0.0; parts.saturating_sub(1) * out.len()];
+    let mut targets: Vec<&mut [f32]> = std::iter::once(&mut *out).chain(others.chunks_mut(len)).collect();
+    for_each_block(&mut targets, 1, |part, target| add_part(part, target[0]));
+    for other in others.chunks_exact(len) {
+        out.iter_mut().zip(other).for_each(|(o, v)| *o += v);
+    }
 }
 
 /// Calls `work(start, a, b, c)` on matching `chunk`-long pieces of three equally long slices
@@ -340,6 +346,22 @@ mod tests {
         }
         let squares = on_pool(|| map_range(1000, |i| i * i));
         assert_eq!(squares, (0..1000).map(|i| i * i).collect::<Vec<_>>());
+    }
+
+    /// `add_parts` adds every part onto `out`, the first onto `out` itself (it sees the values
+    /// already there), the others onto zeroed buffers.
+    #[test]
+    fn add_parts_adds_every_part_once() {
+        let mut out = vec![1.0; 5];
+        add_parts(&mut out, 3, |part, dst| {
+            let seen = if part == 0 { 1.0 } else { 0.0 };
+            assert!(dst.iter().all(|&v| v == seen), "part {part} starts from {dst:?}");
+            dst.iter_mut().enumerate().for_each(|(i, v)| *v += (part * 10 + i) as f32);
+        });
+        assert_eq!(out, [31.0, 34.0, 37.0, 40.0, 43.0]);
+        let mut alone = vec![2.0; 3];
+        add_parts(&mut alone, 1, |_, dst| dst.iter_mut().for_each(|v| *v *= 2.0));
+        assert_eq!(alone, [4.0; 3]);
     }
 
     /// `with_helper` returns its work's whole result, its loops' results in order, from outside
