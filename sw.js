@@ -6,7 +6,7 @@
 // Every response it serves carries the cross-origin isolation headers (COOP/COEP), so on a
 // static host that cannot send them the page is isolated from its second visit on, and runs
 // the threaded CPU module (www/secnn/pkg-threads/).
-const CACHE = 'secnn-app-v7'; // a new name drops files the page no longer has (v7: the thread pool's own worker)
+const CACHE = 'secnn-app-v8'; // a new name drops files the page no longer has (v8: the pool's page side in its own file)
 const APP_FILES = [
   './',
   'index.html',
@@ -56,6 +56,7 @@ const APP_FILES = [
   'www/secnn/secnn-assets.js',
   'www/secnn/secnn-images.js',
   'www/secnn/secnn-backends.js',
+  'www/secnn/secnn-pool.js',
   'www/secnn/secnn-store.js',
   'www/secnn/secnn-fetch.js',
   'www/page/vendor/uPlot.esm.js',

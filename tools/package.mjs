@@ -22,6 +22,7 @@ const RUNTIME_FILES = [
   ['www/secnn/secnn-assets.js', 'secnn-assets.js'],
   ['www/secnn/secnn-images.js', 'secnn-images.js'],
   ['www/secnn/secnn-backends.js', 'secnn-backends.js'],
+  ['www/secnn/secnn-pool.js', 'secnn-pool.js'],
   ['www/secnn/secnn-store.js', 'secnn-store.js'],
   ['www/secnn/secnn-fetch.js', 'secnn-fetch.js'],
   ['www/secnn/secnn.d.ts', 'secnn.d.ts'],

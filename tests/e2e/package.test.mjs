@@ -130,7 +130,7 @@ after(() => {
 
 test('the tarball holds every file the module loads, and its package.json points at them', () => {
   const files = new Set(tarball());
-  for (const file of ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'secnn.js', 'secnn-worker.js', 'secnn-pool-worker.js', 'secnn-args.js', 'secnn-protocol.js', 'secnn-assets.js', 'secnn-images.js', 'secnn-backends.js', 'secnn-store.js', 'secnn.d.ts',
+  for (const file of ['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE', 'secnn.js', 'secnn-worker.js', 'secnn-pool-worker.js', 'secnn-args.js', 'secnn-protocol.js', 'secnn-assets.js', 'secnn-images.js', 'secnn-backends.js', 'secnn-pool.js', 'secnn-store.js', 'secnn.d.ts',
     'pkg-cpu/secnn.js', 'pkg-cpu/secnn_bg.wasm', 'pkg-threads/secnn.js', 'pkg-threads/secnn_bg.wasm', 'pkg/secnn.js', 'pkg/secnn_bg.wasm',
     'pkg-archive/secnn_archive.js', 'pkg-archive/secnn_archive_bg.wasm', 'pkg-onnx/secnn_onnx.js', 'pkg-onnx/secnn_onnx_bg.wasm',
     'secnn-fetch.js', 'model/secnn-cifar10.bpk']) {

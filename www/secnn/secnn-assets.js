@@ -28,6 +28,9 @@ export function startableUrl(url) {
   return URL.createObjectURL(stub);
 }
 
+/** A module worker from `url`, which may be on another origin (a CDN). */
+export const movedWorker = (url) => new Worker(startableUrl(url), { type: 'module' });
+
 const isBytes = (value) => value instanceof ArrayBuffer || value instanceof Uint8Array;
 
 /** A `.wasm` override: a URL (made absolute), the module's bytes, or it compiled (a WebAssembly.Module), or a promise of one. */

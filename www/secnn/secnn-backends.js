@@ -4,75 +4,20 @@
 // kept beside it as the classifier.
 // secnn.js checks arguments and words the API; this module only routes calls to workers.
 
-import { HERE, isCrossOrigin, startableUrl } from './secnn-assets.js';
-import { ERROR_CODES, codedError, errorFromMessage, threadsRefusal } from './secnn-protocol.js';
+import { HERE, isCrossOrigin, movedWorker } from './secnn-assets.js';
+import { adoptPool, startPoolWorkers, stopWorker } from './secnn-pool.js';
+import { ERROR_CODES, codedError, errorFromMessage, threadsRefusal, within } from './secnn-protocol.js';
 
 /** Raised when the worker's wasm instance crashed (code 'runtime-lost'); call `recreate()` to continue. */
 export class RuntimeLostError extends Error {
   code = ERROR_CODES.runtimeLost;
 }
 
-/** A module worker from `url`, which may be on another origin (a CDN). */
-const movedWorker = (url) => new Worker(startableUrl(url), { type: 'module' });
-
 /** The runtime's worker: `url` when overridden, else the literal URL bundlers follow. */
 function newWorker(url) {
   if (url) return movedWorker(url);
   if (isCrossOrigin(HERE)) return movedWorker(new URL('secnn-worker.js', HERE).href);
   return new Worker(new URL('./secnn-worker.js', import.meta.url), { type: 'module' });
-}
-
-/**
- * A worker of the threaded module's pool (secnn-pool-worker.js), beside the model's worker:
- * beside `workerUrl` where that is moved, else the literal URL bundlers follow.
- */
-function newPoolWorker(workerUrl) {
-  if (workerUrl) return movedWorker(new URL('secnn-pool-worker.js', workerUrl).href);
-  if (isCrossOrigin(HERE)) return movedWorker(new URL('secnn-pool-worker.js', HERE).href);
-  return new Worker(new URL('./secnn-pool-worker.js', import.meta.url), { type: 'module' });
-}
-
-/** The pool workers started for each model worker, stopped with it. */
-const poolWorkers = new WeakMap();
-/** Model workers stopped (a pool whose start finishes after its worker stopped is stopped too). */
-const stoppedWorkers = new WeakSet();
-
-/** Stops a model worker and its pool's workers. */
-function stopWorker(worker) {
-  if (!worker) return;
-  stoppedWorkers.add(worker);
-  worker.terminate();
-  for (const helper of poolWorkers.get(worker) ?? []) helper.terminate();
-}
-
-/** A pool whose workers do not all wait for their share of it (a script refused) is given up after this. */
-const POOL_TIMEOUT_MS = 20_000;
-
-/**
- * Starts `threads` pool workers on a model worker's compiled `module` and shared `memory`:
- * resolves with them once each waits for its share of rayon's pool, which the model worker then
- * builds on them (`startThreads`). Started here, on the page's side, not by the model's worker:
- * in Firefox 153 ESR a `new Worker` inside a worker sometimes never returned, and the model's
- * worker hung for good (kernels/src/pool_threads.rs).
- */
-async function startPoolWorkers({ module, memory, threads }, workerUrl) {
-  const helpers = Array.from({ length: threads }, () => newPoolWorker(workerUrl));
-  const waiting = Promise.all(helpers.map((helper) => new Promise((resolve, reject) => {
-    helper.onmessage = ({ data }) => (data?.error ? reject(new Error(data.error)) : resolve());
-    helper.onerror = (event) => {
-      event.preventDefault?.();
-      reject(new Error(`a pool worker failed: ${event.message || 'unknown error'}`));
-    };
-    helper.postMessage({ module, memory });
-  })));
-  waiting.catch(() => {}); // a rejection after the timeout below is no news
-  try {
-    if (!(await within(waiting.then(() => true), POOL_TIMEOUT_MS))) throw new Error(`its workers did not start within ${POOL_TIMEOUT_MS / 1000} s`);
-    return helpers;
-  } catch (error) {
-    for (const helper of helpers) helper.terminate();
-    throw error;
-  }
 }
 
 /** A fresh worker whose messages (and crash) go to `owner`. */
@@ -101,9 +46,6 @@ const TRAINING_PROBE = { warmUp: { batch: 2, steps: 1 }, timed: { batch: 16, ste
 
 /** How long WebGPU's warm-up step (shader compilation included) may take before the CPU wins without it. */
 const WARM_UP_LIMIT_MS = 20000;
-
-/** `promise`'s value, or `undefined` where `ms` pass first. */
-const within = (promise, ms) => Promise.race([promise, new Promise((resolve) => setTimeout(resolve, ms))]);
 
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
@@ -210,11 +152,7 @@ export class Backends {
     this.#predicted = null;
     try {
       const helpers = await startPoolWorkers(await this.callOn(worker, 'poolParts'), this.#assets.worker);
-      if (stoppedWorkers.has(worker)) {
-        for (const helper of helpers) helper.terminate();
-        return;
-      }
-      poolWorkers.set(worker, helpers);
+      if (!adoptPool(worker, helpers)) return;
       const { adapter, threads } = await this.callOn(worker, 'startThreads', { threads: helpers.length });
       if (worker === this.#worker && this.backend?.module === 'threads') this.#setBackend({ ...this.backend, adapter, threads });
     } catch (error) {

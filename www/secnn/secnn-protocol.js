@@ -73,3 +73,6 @@ export function threadsRefusal() {
   if (typeof Atomics.waitAsync !== 'function') return 'this browser has no Atomics.waitAsync';
   return null;
 }
+
+/** `promise`'s value, or `undefined` where `ms` pass first. */
+export const within = (promise, ms) => Promise.race([promise, new Promise((resolve) => setTimeout(resolve, ms))]);
