@@ -147,13 +147,26 @@ fn winograd_backward(shape: &ConvShape, x: &[f32], weight: &[f32], grad: &[f32],
     Gradients { x: want_x.then(|| winograd::input_gradient(shape, weight, grad)), weight: weight_grad, bias }
 }
 
+/// The forward pass against the definition, at odd sizes and at the model's (whole groups of
+/// tiles, the runs the transforms take).
 #[test]
 fn winograd_forward_matches_the_definition() {
+    let layer = |batch, c_in, c_out, size| ConvShape { batch, c_in, c_out, height: size, width: size, kernel: [3, 3], padding: [1, 1, 1, 1] };
     for shape in winograd_shapes() {
         let x = values(shape.batch * shape.image_len(), 31);
         let w = values(shape.c_out * shape.c_in * 9, 32);
         let bias = values(shape.c_out, 33);
         assert_close(&winograd::forward(&shape, &x, &w, &bias), &reference(&shape, &x, &w, &bias));
+    }
+    // Hundreds of terms an output: each output's error measured against its terms' magnitudes.
+    for shape in [layer(5, 32, 64, 16), layer(17, 64, 128, 8)] {
+        let (x, w, bias) = (values(shape.batch * shape.image_len(), 31), values(shape.c_out * shape.c_in * 9, 32), values(shape.c_out, 33));
+        let magnitude = |v: &[f32]| v.iter().map(|v| v.abs()).collect::<Vec<_>>();
+        let scale = reference(&shape, &magnitude(&x), &magnitude(&w), &magnitude(&bias));
+        let (got, want) = (winograd::forward(&shape, &x, &w, &bias), reference(&shape, &x, &w, &bias));
+        for (i, ((got, want), scale)) in got.iter().zip(&want).zip(&scale).enumerate() {
+            assert!((got - want).abs() <= 1e-5 * scale, "{shape:?}, index {i}: {got} vs {want} (terms' magnitudes {scale})");
+        }
     }
     // Fewer channels than the dispatch asks for: the transforms themselves, one channel each.
     let single = ConvShape { batch: 2, c_in: 1, c_out: 1, height: 3, width: 4, kernel: [3, 3], padding: [1, 1, 1, 1] };

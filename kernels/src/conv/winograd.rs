@@ -260,34 +260,37 @@ fn transform_outputs(m: &[f32], channels: usize, tiling: Tiling, bias: &[f32], o
     let images = out.len() / (channels * tiling.plane());
     let (cols, n) = (images * tiling.per_image(), tiling.per_image());
     let stride = position_stride(channels, cols);
-    // a_m[TILE·k + r][t]: (Aᵀ·M)[r][k] of tile t; then y[TILE·r + c][t] = (Aᵀ·M·A)[r][c].
-    let mut a_m = vec![0.0; PATCH * TILE * n];
-    let mut y = vec![0.0; TILE * TILE * n];
+    // a_m[TILE·k + r][column]: (Aᵀ·M)[r][k]; then y[TILE·r + c][column] = (Aᵀ·M·A)[r][c]; runs
+    // over the whole group's tiles (see `tiles`).
+    let mut a_m = vec![0.0; PATCH * TILE * cols];
+    let mut y = vec![0.0; TILE * TILE * cols];
     let mut row = vec![0.0; TILE * tiling.across];
-    for (p, plane) in out.chunks_exact_mut(tiling.plane()).enumerate() {
-        let (image, o) = (p / channels, p % channels);
+    for o in 0..channels {
         for k in 0..PATCH {
             let mut column: [&[f32]; PATCH] = [&[]; PATCH];
             for (i, values) in column.iter_mut().enumerate() {
-                *values = &m[(PATCH * i + k) * stride + o * cols + image * n..][..n];
+                *values = &m[(PATCH * i + k) * stride + o * cols..][..cols];
             }
-            map_lanes(column, runs(&mut a_m, TILE * k * n, n, n), output_map);
+            map_lanes(column, runs(&mut a_m, TILE * k * cols, cols, cols), output_map);
         }
         for r in 0..TILE {
             let mut row_of_a_m: [&[f32]; PATCH] = [&[]; PATCH];
             for (k, values) in row_of_a_m.iter_mut().enumerate() {
-                *values = &a_m[(TILE * k + r) * n..][..n];
+                *values = &a_m[(TILE * k + r) * cols..][..cols];
             }
-            map_lanes(row_of_a_m, runs(&mut y, TILE * r * n, n, n), output_map);
+            map_lanes(row_of_a_m, runs(&mut y, TILE * r * cols, cols, cols), output_map);
         }
-        for (out_y, out_row) in plane.chunks_exact_mut(tiling.width).enumerate() {
-            let (ty, r) = (out_y / TILE, out_y % TILE);
-            let tiles = ty * tiling.across..(ty + 1) * tiling.across;
-            for c in 0..TILE {
-                let values = &y[(TILE * r + c) * n..][tiles.clone()];
-                row.iter_mut().skip(c).step_by(TILE).zip(values).for_each(|(t, v)| *t = *v);
+        for image in 0..images {
+            let plane = &mut out[(image * channels + o) * tiling.plane()..][..tiling.plane()];
+            for (out_y, out_row) in plane.chunks_exact_mut(tiling.width).enumerate() {
+                let (ty, r) = (out_y / TILE, out_y % TILE);
+                let tiles = image * n + ty * tiling.across..image * n + (ty + 1) * tiling.across;
+                for c in 0..TILE {
+                    let values = &y[(TILE * r + c) * cols..][tiles.clone()];
+                    row.iter_mut().skip(c).step_by(TILE).zip(values).for_each(|(t, v)| *t = *v);
+                }
+                out_row.iter_mut().zip(&row).for_each(|(out, value)| *out = value + bias[o]);
             }
-            out_row.iter_mut().zip(&row).for_each(|(out, value)| *out = value + bias[o]);
         }
     }
 }

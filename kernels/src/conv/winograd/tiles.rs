@@ -1,64 +1,10 @@
-//! The tile machinery of the Winograd transforms: a plane inside its zero border with its columns
-//! dealt into phases, tile rows as runs of values, and the two passes over them, written so that
-//! the compiler vectorizes runs of tiles (one tile at a time, scalar, the transforms cost as much
-//! as the GEMMs they save).
+//! The tile machinery of the Winograd transforms: each tile's patch gathered into runs over a
+//! group's tiles (one run per patch element), and the transforms' two passes over those runs,
+//! which the compiler vectorizes. Runs over the whole group (64 tiles and more), not over one
+//! plane's row of tiles (2 in the 8×8 layer, 4 in the 16×16 one): with runs that short the
+//! transforms took more time than the GEMMs they spare (natively 56 % of the layers' time).
 
 use super::{PATCH, TILE, Tiling, position_stride};
-
-/// One plane inside a zero border (`border` rows and columns before it, and after it enough to
-/// make whole tiles plus the border, so that no tile reads past it), with its columns dealt
-/// into [`TILE`] phases by their index modulo `TILE`: a run of tiles then reads runs of
-/// consecutive values, which the compiler vectorizes, where it would read every `TILE`-th value.
-/// Reused plane after plane: only the inside is ever written.
-struct Bordered {
-    phases: [Vec<f32>; TILE],
-    /// Values per row of each phase.
-    per_phase: usize,
-    border: usize,
-}
-
-impl Bordered {
-    fn new(tiling: Tiling, border: usize) -> Self {
-        let per_phase = tiling.across + border;
-        let len = per_phase * (TILE * tiling.down + 2 * border);
-        Bordered { phases: std::array::from_fn(|_| vec![0.0; len]), per_phase, border }
-    }
-
-    /// Copies a `plane_width`-wide plane inside the border, in one pass along each row.
-    fn fill(&mut self, plane: &[f32], plane_width: usize) {
-        // Plane column x lands in bordered column x + border: phase (x + border) % TILE.
-        let [p0, p1, p2, p3] = &mut self.phases;
-        for (y, row) in plane.chunks_exact(plane_width).enumerate() {
-            let start = (y + self.border) * self.per_phase;
-            for (x, value) in row.iter().enumerate() {
-                let column = x + self.border;
-                let phase = match column % TILE {
-                    0 => &mut *p0,
-                    1 => &mut *p1,
-                    2 => &mut *p2,
-                    _ => &mut *p3,
-                };
-                phase[start + column / TILE] = *value;
-            }
-        }
-    }
-
-    /// Bordered column `TILE·tx + j` of every row, at `y·per_phase + tx` for the `across` tiles
-    /// `tx` of row `y` (the positions in between read the border: values no tile uses), up to
-    /// the last row's last tile.
-    fn columns(&self, j: usize) -> &[f32] {
-        &self.phases[j % TILE][j / TILE..][..self.span()]
-    }
-
-    /// How far [`columns`](Self::columns) reach: every row but the last whole, then its tiles.
-    fn span(&self) -> usize {
-        (self.rows() - 1) * self.per_phase + self.per_phase - self.border
-    }
-
-    fn rows(&self) -> usize {
-        self.phases[0].len() / self.per_phase
-    }
-}
 
 /// `N` runs of `values`, each `len` long, `stride` apart from `first` on.
 #[inline(always)]
@@ -74,8 +20,9 @@ pub(super) fn runs<const N: usize>(values: &mut [f32], first: usize, stride: usi
 }
 
 /// `outputs[j][t] = f(inputs[..][t])[j]` for every `t`: four tiles at a time as arrays, which
-/// the compiler turns into one 4-lane operation each (SSE natively, SIMD128 in the browser); its
-/// loop vectorizer leaves runs this short (2 tiles across the 8×8 layer) scalar.
+/// the compiler turns into one 4-lane operation each (SSE natively, SIMD128 in the browser).
+/// Natively, 16-lane arrays compiled for AVX-512 where the CPU has it made the Winograd layers
+/// at most 3 % faster (same-run A/Bs): not worth a second compiled copy of the transforms.
 #[inline(always)]
 pub(super) fn map_lanes<const I: usize, const O: usize>(inputs: [&[f32]; I], mut outputs: [&mut [f32]; O], f: impl Fn([f32; I]) -> [f32; O]) {
     let len = outputs[0].len();
@@ -111,40 +58,70 @@ pub(super) fn map_lanes<const I: usize, const O: usize>(inputs: [&[f32]; I], mut
     }
 }
 
-/// Tile rows as [`PATCH`] arrays: `values[k][y·stride + tx]`, the `k`-th of a row transform's
-/// results for tile column `tx` of (bordered) plane row `y`, in [`Bordered`]'s layout (`stride`
-/// its values per row and phase). Lets both passes of a transform run along runs of values,
-/// which the compiler vectorizes (one tile at a time, scalar, the transforms cost as much as
-/// the GEMMs they save).
-struct TileRows {
+/// The `I`×`I` input patches of a group's tiles as runs: `values[I·i + j][column]` is element
+/// `(i, j)` of the patch of tile `column` (images after each other, a plane's tiles row by row),
+/// read from the plane inside a zero `border` (tile `(ty, tx)`'s patch starts at bordered row
+/// `TILE·ty`, column `TILE·tx`); zero where a patch reaches past the plane.
+struct Patches<const I: usize> {
     values: Vec<f32>,
-    /// Values per result `k`.
-    len: usize,
-    stride: usize,
+    cols: usize,
+    tiling: Tiling,
+    border: usize,
 }
 
-impl TileRows {
-    fn new(bordered: &Bordered) -> Self {
-        let len = bordered.rows() * bordered.per_phase;
-        TileRows { values: vec![0.0; PATCH * len], len, stride: bordered.per_phase }
+impl<const I: usize> Patches<I> {
+    #[inline(always)]
+    fn new(tiling: Tiling, border: usize, cols: usize) -> Self {
+        Patches { values: vec![0.0; I * I * cols], cols, tiling, border }
     }
 
-    /// Result `k` for the `across` tiles of row `y`.
-    fn row(&self, k: usize, y: usize, across: usize) -> &[f32] {
-        &self.values[k * self.len + y * self.stride..][..across]
+    /// Gathers `plane`'s tiles' patches into columns `first..` (one plane's tiles): each tile's
+    /// patch row is `I` consecutive values of a plane row, one to each of `I` runs. Read from
+    /// the plane itself, zeros written where a patch reaches past it (copying the plane into a
+    /// zero border first took more time than the gathering: `memcpy` calls row by row).
+    #[inline(always)]
+    fn gather(&mut self, plane: &[f32], first: usize) {
+        let Tiling { width, height, across, .. } = self.tiling;
+        for ty in 0..self.tiling.down {
+            for i in 0..I {
+                let mut runs: [&mut [f32]; I] = runs(&mut self.values, I * i * self.cols + first + ty * across, self.cols, across);
+                let Some(y) = (TILE * ty + i).checked_sub(self.border).filter(|y| *y < height) else {
+                    runs.iter_mut().for_each(|run| run.fill(0.0));
+                    continue;
+                };
+                let row = &plane[y * width..][..width];
+                for tx in 0..across {
+                    // Plane columns TILE·tx - border .. + I, where they are all inside.
+                    match (TILE * tx).checked_sub(self.border).filter(|x| x + I <= width) {
+                        Some(x) => {
+                            for (run, value) in runs.iter_mut().zip(&row[x..x + I]) {
+                                run[tx] = *value;
+                            }
+                        }
+                        None => {
+                            for (j, run) in runs.iter_mut().enumerate() {
+                                let x = (TILE * tx + j).wrapping_sub(self.border);
+                                run[tx] = row.get(x).copied().unwrap_or(0.0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
-    /// The results `k` = 0..PATCH of every row, `span` values each.
-    fn all_mut(&mut self, span: usize) -> [&mut [f32]; PATCH] {
-        runs(&mut self.values, 0, self.len, span)
+    /// Element `(i, j)` of every column's patch.
+    #[inline(always)]
+    fn run(&self, i: usize, j: usize) -> &[f32] {
+        &self.values[(I * i + j) * self.cols..][..self.cols]
     }
 }
 
-/// `out[PATCH·i + k][c][column] = (T·d·Tᵀ)[i][k]` for every channel `c` and tile of a group of
-/// images (`planes`: `[images, channels, h, w]`), where `d` is the tile's `I`×`I` patch of the
-/// plane inside a zero `border` (tile `(ty, tx)` starts at bordered row `TILE·ty`, column
-/// `TILE·tx`) and `T` the `PATCH`×`I` matrix that `map` applies to one row or column. The two
+/// `out[PATCH·a + b][c][column] = (T·d·Tᵀ)[a][b]` for every channel `c` and tile of a group of
+/// images (`planes`: `[images, channels, h, w]`), where `d` is the tile's `I`×`I` patch (see
+/// [`Patches`]) and `T` the `PATCH`×`I` matrix that `map` applies to one row or column. The two
 /// passes of both [`super::transform_inputs`] and [`super::transform_output_gradients`].
+#[inline(always)]
 pub(super) fn transform_tiles<const I: usize>(
     planes: &[f32],
     channels: usize,
@@ -154,31 +131,28 @@ pub(super) fn transform_tiles<const I: usize>(
     map: impl Fn([f32; I]) -> [f32; PATCH] + Copy,
 ) {
     let images = planes.len() / (channels * tiling.plane());
-    let (cols, across) = (images * tiling.per_image(), tiling.across);
+    let cols = images * tiling.per_image();
     let stride = position_stride(channels, cols);
-    let mut bordered = Bordered::new(tiling, border);
-    let mut d_t = TileRows::new(&bordered);
-    for (p, plane) in planes.chunks_exact(tiling.plane()).enumerate() {
-        let (image, c) = (p / channels, p % channels);
-        bordered.fill(plane, tiling.width);
-        // d·Tᵀ along each row: tile tx reads bordered columns TILE·tx .. TILE·tx + I. All rows
-        // in one run (what lies between two rows' tiles is computed and never read): a 16×16
-        // plane has only 4 tiles a row, an 8×8 one 2, too few for 4-lane vectors.
-        let mut columns: [&[f32]; I] = [&[]; I];
-        for (j, column) in columns.iter_mut().enumerate() {
-            *column = bordered.columns(j);
+    let mut patches = Patches::<I>::new(tiling, border, cols);
+    // d_t[PATCH·i + b]: (d·Tᵀ)[i][b] of every column.
+    let mut d_t = vec![0.0; I * PATCH * cols];
+    for c in 0..channels {
+        for image in 0..images {
+            patches.gather(&planes[(image * channels + c) * tiling.plane()..][..tiling.plane()], image * tiling.per_image());
         }
-        map_lanes(columns, d_t.all_mut(bordered.span()), map);
-        // T·(d·Tᵀ) down each tile's I rows, a run of tiles at a time.
-        for ty in 0..tiling.down {
-            let first = c * cols + image * tiling.per_image() + ty * across;
-            for k in 0..PATCH {
-                let mut rows: [&[f32]; I] = [&[]; I];
-                for (j, row) in rows.iter_mut().enumerate() {
-                    *row = d_t.row(k, TILE * ty + j, across);
-                }
-                map_lanes(rows, runs(out, k * stride + first, PATCH * stride, across), map);
+        for i in 0..I {
+            let mut row: [&[f32]; I] = [&[]; I];
+            for (j, values) in row.iter_mut().enumerate() {
+                *values = patches.run(i, j);
             }
+            map_lanes(row, runs(&mut d_t, PATCH * i * cols, cols, cols), map);
+        }
+        for b in 0..PATCH {
+            let mut column: [&[f32]; I] = [&[]; I];
+            for (i, values) in column.iter_mut().enumerate() {
+                *values = &d_t[(PATCH * i + b) * cols..][..cols];
+            }
+            map_lanes(column, runs(out, b * stride + c * cols, PATCH * stride, cols), map);
         }
     }
 }
