@@ -1,7 +1,7 @@
 //! A stride-1 2-D convolution and its gradients on plain `f32` slices in NCHW order, as one
 //! im2col + GEMM per image, or for 3×3 "same" layers with enough channels as Winograd
-//! F(4×4, 3×3) in the browser ([`winograd`]: 36 multiplications per tile and channel where
-//! im2col takes 144).
+//! F(4×4, 3×3) in the browser and for batches natively ([`winograd`]: 36 multiplications per
+//! tile and channel where im2col takes 144).
 //!
 //! Why per image: every product is then a GEMM with the batch split across threads, one run of
 //! images per thread, and each thread sums its own weight gradient. Burn's default weight

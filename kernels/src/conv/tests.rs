@@ -137,8 +137,10 @@ fn winograd_applies_to_the_model_layers_with_enough_channels() {
     assert!(!winograd::applies(&ConvShape { kernel: [5, 5], ..layer(32, 64, 16) }));
     assert!(!winograd::applies(&ConvShape { padding: [0; 4], ..layer(32, 64, 16) }));
     assert!(winograd_shapes().iter().all(winograd::applies));
-    // Taken in the browser's modules only (see `winograd::suits`).
+    // Taken in the browser's modules always, natively from a group's tiles on (see `winograd::suits`).
     assert_eq!(winograd::suits(&layer(32, 64, 16)), cfg!(target_arch = "wasm32"));
+    assert!(winograd::suits(&ConvShape { batch: 4, ..layer(32, 64, 16) }) && winograd::suits(&ConvShape { batch: 16, ..layer(64, 128, 8) }));
+    assert_eq!(winograd::suits(&ConvShape { batch: 15, ..layer(64, 128, 8) }), cfg!(target_arch = "wasm32"));
 }
 
 /// The Winograd path's gradients, whichever path the target's dispatch takes.

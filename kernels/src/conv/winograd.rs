@@ -48,14 +48,13 @@ fn position_stride(rows: usize, cols: usize) -> usize {
 /// first layer's 3 input channels).
 const MIN_CHANNELS: usize = 8;
 
-/// Whether `shape` takes this path: where it [applies](applies), in the browser's modules only.
-/// With wasm's 128-bit vectors for both the GEMMs and the transforms the browser fine-tunes
-/// faster (F(2×2, 3×3) 1.31×, then F(4×4, 3×3) 1.18× more); natively gemm's AVX-512 kernels
-/// make the saved multiplications worth no more than the 36 smaller GEMMs and the transforms
-/// cost (training 1.00× the images/s, batch 256 0.84×, batch-1 twice the time; same-run A/Bs,
-/// BENCHMARKS.md, issue 35, sixth and twelfth sessions).
+/// Whether `shape` takes this path: where it [applies](applies), in the browser's modules always
+/// (fine-tuning there F(2×2, 3×3) 1.31×, then F(4×4, 3×3) 1.18× more), natively for batches of
+/// at least [`GROUP_COLUMNS`] tiles: with the transforms over runs of a group's tiles, training
+/// ran 1.29× the images/s (same-run A/B, BENCHMARKS.md, issue 35, fifteenth session), where one
+/// image took twice the time (16 tiles or 4: gemm's AVX-512 kernels then beat the transforms).
 pub fn suits(shape: &ConvShape) -> bool {
-    cfg!(target_arch = "wasm32") && applies(shape)
+    applies(shape) && (cfg!(target_arch = "wasm32") || shape.batch * Tiling::of(shape).per_image() >= GROUP_COLUMNS)
 }
 
 /// 3×3 kernels with "same" padding on enough channels.
