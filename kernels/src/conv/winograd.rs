@@ -17,7 +17,7 @@ use super::{ConvShape, add_up};
 use crate::matmul::{Matrix, matmul};
 use crate::parallel::{gemm_parallelism, split_batch, sum};
 use gemm::Parallelism;
-use tiles::{map_lanes, runs, transform_tiles};
+use tiles::{map_lanes, runs, runs_of, transform_tiles};
 
 mod tiles;
 
@@ -266,17 +266,11 @@ fn transform_outputs(m: &[f32], channels: usize, tiling: Tiling, bias: &[f32], o
     let mut row = vec![0.0; TILE * tiling.across];
     for o in 0..channels {
         for k in 0..PATCH {
-            let mut column: [&[f32]; PATCH] = [&[]; PATCH];
-            for (i, values) in column.iter_mut().enumerate() {
-                *values = &m[(PATCH * i + k) * stride + o * cols..][..cols];
-            }
+            let column = runs_of(m, k * stride + o * cols, PATCH * stride, cols);
             map_lanes(column, runs(&mut a_m, TILE * k * cols, cols, cols), output_map);
         }
         for r in 0..TILE {
-            let mut row_of_a_m: [&[f32]; PATCH] = [&[]; PATCH];
-            for (k, values) in row_of_a_m.iter_mut().enumerate() {
-                *values = &a_m[(TILE * k + r) * cols..][..cols];
-            }
+            let row_of_a_m = runs_of(&a_m, r * cols, TILE * cols, cols);
             map_lanes(row_of_a_m, runs(&mut y, TILE * r * cols, cols, cols), output_map);
         }
         for image in 0..images {

@@ -19,6 +19,16 @@ pub(super) fn runs<const N: usize>(values: &mut [f32], first: usize, stride: usi
     out
 }
 
+/// [`runs`] to read: `N` runs of `values`, each `len` long, `stride` apart from `first` on.
+#[inline(always)]
+pub(super) fn runs_of<const N: usize>(values: &[f32], first: usize, stride: usize, len: usize) -> [&[f32]; N] {
+    let mut out: [&[f32]; N] = [&[]; N];
+    for (k, run) in out.iter_mut().enumerate() {
+        *run = &values[first + k * stride..][..len];
+    }
+    out
+}
+
 /// `outputs[j][t] = f(inputs[..][t])[j]` for every `t`: four tiles at a time as arrays, which
 /// the compiler turns into one 4-lane operation each (SSE natively, SIMD128 in the browser).
 /// Natively, 16-lane arrays compiled for AVX-512 where the CPU has it made the Winograd layers
@@ -109,12 +119,6 @@ impl<const I: usize> Patches<I> {
             }
         }
     }
-
-    /// Element `(i, j)` of every column's patch.
-    #[inline(always)]
-    fn run(&self, i: usize, j: usize) -> &[f32] {
-        &self.values[(I * i + j) * self.cols..][..self.cols]
-    }
 }
 
 /// `out[PATCH·a + b][c][column] = (T·d·Tᵀ)[a][b]` for every channel `c` and tile of a group of
@@ -141,17 +145,11 @@ pub(super) fn transform_tiles<const I: usize>(
             patches.gather(&planes[(image * channels + c) * tiling.plane()..][..tiling.plane()], image * tiling.per_image());
         }
         for i in 0..I {
-            let mut row: [&[f32]; I] = [&[]; I];
-            for (j, values) in row.iter_mut().enumerate() {
-                *values = patches.run(i, j);
-            }
+            let row = runs_of(&patches.values, I * i * cols, cols, cols);
             map_lanes(row, runs(&mut d_t, PATCH * i * cols, cols, cols), map);
         }
         for b in 0..PATCH {
-            let mut column: [&[f32]; I] = [&[]; I];
-            for (i, values) in column.iter_mut().enumerate() {
-                *values = &d_t[(PATCH * i + b) * cols..][..cols];
-            }
+            let column = runs_of(&d_t, b * cols, PATCH * cols, cols);
             map_lanes(column, runs(out, b * stride + c * cols, PATCH * stride, cols), map);
         }
     }
