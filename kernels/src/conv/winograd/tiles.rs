@@ -94,9 +94,9 @@ impl<const I: usize> Patches<I> {
         let Tiling { width, height, across, .. } = self.tiling;
         for ty in 0..self.tiling.down {
             for i in 0..I {
-                let mut runs: [&mut [f32]; I] = runs(&mut self.values, I * i * self.cols + first + ty * across, self.cols, across);
+                let mut targets: [&mut [f32]; I] = runs(&mut self.values, I * i * self.cols + first + ty * across, self.cols, across);
                 let Some(y) = (TILE * ty + i).checked_sub(self.border).filter(|y| *y < height) else {
-                    runs.iter_mut().for_each(|run| run.fill(0.0));
+                    targets.iter_mut().for_each(|target| target.fill(0.0));
                     continue;
                 };
                 let row = &plane[y * width..][..width];
@@ -104,14 +104,14 @@ impl<const I: usize> Patches<I> {
                     // Plane columns TILE·tx - border .. + I, where they are all inside.
                     match (TILE * tx).checked_sub(self.border).filter(|x| x + I <= width) {
                         Some(x) => {
-                            for (run, value) in runs.iter_mut().zip(&row[x..x + I]) {
-                                run[tx] = *value;
+                            for (target, value) in targets.iter_mut().zip(&row[x..x + I]) {
+                                target[tx] = *value;
                             }
                         }
                         None => {
-                            for (j, run) in runs.iter_mut().enumerate() {
+                            for (j, target) in targets.iter_mut().enumerate() {
                                 let x = (TILE * tx + j).wrapping_sub(self.border);
-                                run[tx] = row.get(x).copied().unwrap_or(0.0);
+                                target[tx] = row.get(x).copied().unwrap_or(0.0);
                             }
                         }
                     }
