@@ -233,9 +233,7 @@ impl SeCnn {
     /// The convolutional part: every block with its pooling,
     /// `[batch, 3, input size, input size]` → `[batch, last width, final side, final side]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
-        (0..self.blocks.len()).fold(images, |x, index| {
-            self.downsample(self.block(index, x).features)
-        })
+        (0..self.blocks.len()).fold(images, |x, index| self.pooled_block(index, x))
     }
 
     /// The classifier on top of [`Self::features`]: `[batch, last width, side, side]` →
@@ -258,7 +256,7 @@ impl SeCnn {
     /// - returns `[batch, last width, 2 · final side, 2 · final side]`
     pub fn last_block_features(&self, images: Tensor<4>) -> Tensor<4> {
         let last = self.blocks.len() - 1;
-        let x = (0..last).fold(images, |x, index| self.downsample(self.block(index, x).features));
+        let x = (0..last).fold(images, |x, index| self.pooled_block(index, x));
         self.block(last, x).features
     }
 
@@ -274,13 +272,27 @@ impl SeCnn {
 
     /// Block `index` (from 0) without its pooling: conv → BN → ReLU → channel attention.
     pub fn block(&self, index: usize, x: Tensor<4>) -> BlockTrace {
-        let block = &self.blocks[index];
-        let x = cpu::batch_norm_relu(&block.bn, cpu::conv2d(&block.conv, x));
-        let se_weights = block.attention.weights(x.clone());
+        let (x, se_weights) = self.activations_and_weights(index, x);
         BlockTrace {
             features: ChannelAttention::apply(x, se_weights.clone()),
             se_weights,
         }
+    }
+
+    /// Block `index` with its pooling, `downsample(block(index, x).features)`, the pooling
+    /// before the attention's scaling (the same values, a quarter of them scaled): what training
+    /// and classification run.
+    fn pooled_block(&self, index: usize, x: Tensor<4>) -> Tensor<4> {
+        let (x, se_weights) = self.activations_and_weights(index, x);
+        cpu::max_pool2d_scaled(&self.pool, x, se_weights)
+    }
+
+    /// Block `index`'s `relu(bn(conv(x)))` and its channel-attention weights from them.
+    fn activations_and_weights(&self, index: usize, x: Tensor<4>) -> (Tensor<4>, Tensor<2>) {
+        let block = &self.blocks[index];
+        let x = cpu::batch_norm_relu(&block.bn, cpu::conv2d(&block.conv, x));
+        let se_weights = block.attention.weights(x.clone());
+        (x, se_weights)
     }
 
     /// `Σ w²` over the convolution and linear weights (SE layers included; BatchNorm parameters

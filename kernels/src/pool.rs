@@ -1,8 +1,9 @@
 //! 2×2 max pooling with stride 2 (the model's only pooling) on `f32` NCHW slices, with its
-//! backward. Burn's flex pooling handles every window and stride, with an index tensor and a
+//! backward; and pooling then scaling each plane, the SE block's scaling moved past the pooling. Burn's flex pooling handles every window and stride, with an index tensor and a
 //! division per value; this one reads each window directly.
 
-use crate::parallel::filled_rows;
+use crate::parallel::{dot, filled_rows, map_range};
+use crate::scale;
 
 /// Sizes of one pooling: `planes` = batch × channels planes of `height × width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,33 @@ pub fn forward(shape: &PoolShape, x: &[f32]) -> Vec<f32> {
 /// The input gradient: each output gradient goes to the first value of its window that equals
 /// the window's maximum `out` (what [`forward`] returned), zero elsewhere.
 pub fn backward(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32]) -> Vec<f32> {
+    routed(shape, x, out, grad, |_| 1.0)
+}
+
+/// [`forward`], then each plane scaled by its weight (`weights`: `[planes]`): returns the pooled
+/// planes (what [`scaled_backward`] reads) and the scaled ones.
+///
+/// Why: for positive weights (the SE block's sigmoids) this is exactly the pooling of the scaled
+/// planes, `pool(x·w) = pool(x)·w` (rounding keeps order), with the scaling on a quarter of the
+/// values and no scaled copy of `x`, forward or backward: in training, the scaling and the
+/// pooling apart took seven more passes over a block's activations.
+pub fn scaled_forward(shape: &PoolShape, x: &[f32], weights: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let pooled = forward(shape, x);
+    let scaled = scale::forward(&pooled, weights);
+    (pooled, scaled)
+}
+
+/// Gradients of [`scaled_forward`]'s scaled planes with respect to `x` (each output gradient
+/// times its plane's weight, routed as in [`backward`]) and to `weights` (each plane's
+/// `Σ grad·pooled`).
+pub fn scaled_backward(shape: &PoolShape, x: &[f32], pooled: &[f32], weights: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let plane_out = pooled.len() / shape.planes;
+    let grad_weights = map_range(shape.planes, |p| dot(&grad[p * plane_out..][..plane_out], &pooled[p * plane_out..][..plane_out]));
+    (routed(shape, x, pooled, grad, |p| weights[p]), grad_weights)
+}
+
+/// [`backward`] with each plane's output gradients times `factor(plane)`.
+fn routed(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32], factor: impl Fn(usize) -> f32 + Sync + Send) -> Vec<f32> {
     let [out_h, out_w] = shape.output_size();
     let plane_len = shape.height * shape.width;
     filled_rows(shape.planes * plane_len, plane_len, |p, grad_x| {
@@ -55,6 +83,7 @@ pub fn backward(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32]) -> Vec<
         let plane = &x[p * plane_len..][..plane_len];
         let out = &out[p * out_h * out_w..][..out_h * out_w];
         let grad = &grad[p * out_h * out_w..][..out_h * out_w];
+        let factor = factor(p);
         for y in 0..out_h {
             let (rows, at) = (2 * y * shape.width, y * out_w);
             let (top, bottom) = (&plane[rows..][..2 * out_w], &plane[rows + shape.width..][..2 * out_w]);
@@ -65,7 +94,7 @@ pub fn backward(shape: &PoolShape, x: &[f32], out: &[f32], grad: &[f32]) -> Vec<
                 grad_bottom[shape.width - 1].write(0.0);
             }
             for x in 0..out_w {
-                let (m, g) = (out[at + x], grad[at + x]);
+                let (m, g) = (out[at + x], grad[at + x] * factor);
                 // Branch-free (ties are common after ReLU and would defeat branch prediction):
                 // which of the four is the first equal to the maximum, as 0/1 factors.
                 let is_max = |v: f32| (v == m) | v.is_nan();
@@ -134,6 +163,32 @@ mod tests {
             let out = forward(&shape, &x);
             assert_eq!(out, want_out, "{shape:?}");
             assert_eq!(backward(&shape, &x, &out, &grad), want_grad, "{shape:?}");
+        }
+    }
+
+    /// Pooling then scaling against its definition, scaling then pooling (the SE block's order),
+    /// with weights that scale exactly (powers of 2: no ties appear or vanish) and ties as ReLU
+    /// leaves them; gradients against the definition's with the scaled planes.
+    #[test]
+    fn scaling_after_pooling_matches_scaling_before() {
+        for (planes, height, width) in [(6, 8, 8), (13, 6, 10), (20, 7, 3), (64, 32, 32)] {
+            let shape = PoolShape { planes, height, width };
+            let x: Vec<f32> = (0..planes * height * width).map(|i| ((i * 7919) % 9) as f32 / 2.0 - 1.0).map(|v| v.max(0.0)).collect();
+            let weights: Vec<f32> = (0..planes).map(|p| 1.0 / (1 << (p % 5)) as f32).collect();
+            let [out_h, out_w] = shape.output_size();
+            let grad: Vec<f32> = (0..planes * out_h * out_w).map(|i| (i % 13) as f32 - 6.0).collect();
+            let (want_out, want_scaled_grad) = reference(&shape, &scale::forward(&x, &weights), &grad);
+            let (pooled, out) = scaled_forward(&shape, &x, &weights);
+            assert_eq!(out, want_out, "{shape:?}");
+            let (grad_x, grad_weights) = scaled_backward(&shape, &x, &pooled, &weights, &grad);
+            // The definition's gradient with respect to x: its gradient at the scaled planes, scaled.
+            let want_x: Vec<f32> = want_scaled_grad.iter().enumerate().map(|(i, g)| g * weights[i / (height * width)]).collect();
+            assert_eq!(grad_x, want_x, "{shape:?}");
+            let plane_out = out_h * out_w;
+            for (p, got) in grad_weights.iter().enumerate() {
+                let want: f32 = (0..plane_out).map(|j| grad[p * plane_out + j] * pooled[p * plane_out + j]).sum();
+                assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "plane {p}: {got} vs {want}");
+            }
         }
     }
 

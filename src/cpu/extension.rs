@@ -14,17 +14,17 @@ use secnn_kernels::{
 use burn::{
     backend::{
         Autodiff, Backend, Dispatch, Flex,
-        autodiff::{
-            checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
-            grads::Gradients,
-            ops::{Backward, Ops, OpsKind},
-        },
+        autodiff::{checkpoint::strategy::CheckpointStrategy, ops::{Backward, OpsKind}},
         backend_extension,
         flex::FlexTensor,
         tensor::FloatTensor,
     },
     prelude::*,
 };
+
+mod backward;
+
+use backward::{ConvBackward, MeansBackward, NormBackward, PoolBackward, ScaleBackward, ScaledPoolBackward};
 
 #[backend_extension(Autodiff, Flex)]
 pub trait CpuOps: Backend {
@@ -44,6 +44,10 @@ pub trait CpuOps: Backend {
 
     /// 2×2 max pooling, stride 2.
     fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// [`Self::max_pool2x2`], then each channel scaled by its weight (`weights`
+    /// `[batch, channels]`): for positive weights, the pooling of `scale_channels(x, weights)`.
+    fn max_pool2x2_scaled(x: FloatTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `[2, channels]`: each channel's batch mean and biased variance (not differentiated).
     fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -84,6 +88,11 @@ pub fn scale_channels(x: Tensor<4>, weights: Tensor<2>) -> Tensor<4> {
 /// `max_pool2x2` on `Tensor`s (f32 on flex).
 pub fn max_pool2x2(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuOps>::max_pool2x2(x.into_dispatch()))
+}
+
+/// `max_pool2x2_scaled` on `Tensor`s (f32 on flex).
+pub fn max_pool2x2_scaled(x: Tensor<4>, weights: Tensor<2>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::max_pool2x2_scaled(x.into_dispatch(), weights.into_dispatch()))
 }
 
 /// `batch_statistics` on `Tensor`s (f32 on flex): `[2, channels]`.
@@ -195,6 +204,10 @@ impl CpuOps for Flex {
         flex_tensor(out, [batch, channels, height, width])
     }
 
+    fn max_pool2x2_scaled(x: FlexTensor, weights: FlexTensor) -> FlexTensor {
+        pooled_and_scaled(&x, &weights).1
+    }
+
     fn batch_statistics(x: FlexTensor) -> FlexTensor {
         let shape = norm_shape(&x);
         let (mut mean, variance) = batch_norm::statistics(&shape, Values::of(&x).f32s());
@@ -217,113 +230,14 @@ impl CpuOps for Flex {
     }
 }
 
-#[derive(Debug)]
-struct ConvBackward;
-
-impl Backward<Flex, 3> for ConvBackward {
-    /// The forward's input and weight, and its padding.
-    type State = (FlexTensor, FlexTensor, [usize; 4]);
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_weight, node_bias] = ops.parents;
-        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
-        let (x, weight, padding) = ops.state;
-        let shape = conv_shape(&x, &weight, padding);
-        let (x, weight) = (Values::of(&x), Values::of(&weight));
-        let found = conv::backward(&shape, x.f32s(), weight.f32s(), grad.f32s(), node_x.is_some());
-        if let (Some(node), Some(grad_x)) = (node_x, found.x) {
-            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
-        }
-        if let Some(node) = node_weight {
-            grads.register::<Flex>(node.id, flex_tensor(found.weight, weight.0.layout().shape().clone()));
-        }
-        if let Some(node) = node_bias {
-            grads.register::<Flex>(node.id, flex_tensor(found.bias, [shape.c_out]));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct MeansBackward;
-
-impl Backward<Flex, 1> for MeansBackward {
-    /// The forward's input shape.
-    type State = [usize; 4];
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x] = ops.parents;
-        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
-        if let Some(node) = node_x {
-            let [_, _, height, width] = ops.state;
-            grads.register::<Flex>(node.id, flex_tensor(scale::means_backward(grad.f32s(), height * width), ops.state));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct ScaleBackward;
-
-impl Backward<Flex, 2> for ScaleBackward {
-    /// The forward's input and weights.
-    type State = (FlexTensor, FlexTensor);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_weights] = ops.parents;
-        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
-        let (x, weights) = (Values::of(&ops.state.0), Values::of(&ops.state.1));
-        let (grad_x, grad_weights) = scale::backward(x.f32s(), weights.f32s(), grad.f32s());
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
-        }
-        if let Some(node) = node_weights {
-            grads.register::<Flex>(node.id, flex_tensor(grad_weights, weights.0.layout().shape().clone()));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct PoolBackward;
-
-impl Backward<Flex, 1> for PoolBackward {
-    /// The forward's input and output.
-    type State = (FlexTensor, FlexTensor);
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x] = ops.parents;
-        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
-        if let Some(node) = node_x {
-            let (x, out) = (Values::of(&ops.state.0), Values::of(&ops.state.1));
-            let grad_x = pool::backward(&pool_shape(&x.0), x.f32s(), out.f32s(), grad.f32s());
-            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct NormBackward;
-
-impl Backward<Flex, 3> for NormBackward {
-    /// The forward's input, gamma, beta, statistics, epsilon and whether a ReLU followed.
-    type State = (FlexTensor, FlexTensor, FlexTensor, FlexTensor, f32, bool);
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let grad = Values::of(&grads.consume::<Flex>(&ops.node));
-        let (x, gamma, beta, statistics, epsilon, relu) = ops.state;
-        let (x, gamma, beta, statistics) = (Values::of(&x), Values::of(&gamma), Values::of(&beta), Values::of(&statistics));
-        let shape = norm_shape(&x.0);
-        let norm = normalization(&gamma, &beta, &statistics, epsilon, relu);
-        let found = batch_norm::backward(&shape, x.f32s(), &norm, grad.f32s());
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex_tensor(found.x, x.0.layout().shape().clone()));
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, flex_tensor(found.gamma, [shape.channels]));
-        }
-        if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, flex_tensor(found.beta, [shape.channels]));
-        }
-    }
+/// `x` pooled, and pooled then scaled by `weights`: both `[batch, channels, height / 2, width / 2]`.
+fn pooled_and_scaled(x: &FlexTensor, weights: &FlexTensor) -> (FlexTensor, FlexTensor) {
+    let [batch, channels, ..] = dims4(x);
+    let shape = pool_shape(x);
+    let (pooled, scaled) = pool::scaled_forward(&shape, Values::of(x).f32s(), Values::of(weights).f32s());
+    let [height, width] = shape.output_size();
+    let dims = [batch, channels, height, width];
+    (flex_tensor(pooled, dims), flex_tensor(scaled, dims))
 }
 
 impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
@@ -377,6 +291,18 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
                 prep.finish((x, out.clone()), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::max_pool2x2(x)),
+        }
+    }
+
+    fn max_pool2x2_scaled(x: FloatTensor<Self>, weights: FloatTensor<Self>) -> FloatTensor<Self> {
+        let prepared = ScaledPoolBackward.prepare::<C>([x.node(), weights.node()]).compute_bound().stateful();
+        let (x, weights) = (x.into_primitive(), weights.into_primitive());
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let (pooled, scaled) = pooled_and_scaled(&x, &weights);
+                prep.finish((x, pooled, weights), scaled)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::max_pool2x2_scaled(x, weights)),
         }
     }
 
