@@ -11,15 +11,10 @@ pub fn means(x: &[f32], pixels: usize) -> Vec<f32> {
     map_rows(x, pixels, |row| sum(row) / pixels as f32)
 }
 
-/// The gradient of [`means`] from the means' gradient `grad` `[rows]`: each row's share spread
-/// evenly over its `pixels`.
+/// The gradient of [`means`] from the means' gradient `grad` `[rows]`, one value per row: each
+/// of its `pixels` gets that same share (the caller broadcasts it rather than writing it out).
 pub fn means_backward(grad: &[f32], pixels: usize) -> Vec<f32> {
-    filled_rows(grad.len() * pixels, pixels, |row, out| {
-        let share = grad[row] / pixels as f32;
-        out.iter_mut().for_each(|o| {
-            o.write(share);
-        });
-    })
+    grad.iter().map(|g| g / pixels as f32).collect()
 }
 
 /// `x` `[rows, pixels]` times `weights` `[rows]`, row by row (a row is one image's channel).
@@ -69,7 +64,7 @@ mod tests {
                 assert!((*got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()), "row {r}: {got} vs {want}");
             }
             let grad: Vec<f32> = (0..rows).map(|r| (r % 5) as f32 - 2.0).collect();
-            let want: Vec<f32> = (0..rows * pixels).map(|i| grad[i / pixels] / pixels as f32).collect();
+            let want: Vec<f32> = grad.iter().map(|g| g / pixels as f32).collect();
             assert_eq!(means_backward(&grad, pixels), want);
         }
     }

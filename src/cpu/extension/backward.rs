@@ -4,6 +4,7 @@
 use super::{Values, conv_shape, flex_tensor, norm_shape, normalization, pool_shape};
 use burn::backend::{
     Flex,
+    ops::FloatTensorOps,
     autodiff::{
         checkpoint::base::Checkpointer,
         grads::Gradients,
@@ -50,8 +51,11 @@ impl Backward<Flex, 1> for MeansBackward {
         let [node_x] = ops.parents;
         let grad = Values::of(&grads.consume::<Flex>(&ops.node));
         if let Some(node) = node_x {
-            let [_, _, height, width] = ops.state;
-            grads.register::<Flex>(node.id, flex_tensor(scale::means_backward(grad.f32s(), height * width), ops.state));
+            let [batch, channels, height, width] = ops.state;
+            let shares = flex_tensor(scale::means_backward(grad.f32s(), height * width), [batch, channels, 1, 1]);
+            // Broadcast, not written out: Burn adds it in place to x's gradient from the
+            // scaling (one pass), where a full tensor took a pass to write and one more to read.
+            grads.register::<Flex>(node.id, Flex::float_expand(shares, ops.state.into()));
         }
     }
 }
