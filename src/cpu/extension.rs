@@ -205,7 +205,8 @@ impl CpuOps for Flex {
     }
 
     fn max_pool2x2_scaled(x: FlexTensor, weights: FlexTensor) -> FlexTensor {
-        pooled_and_scaled(&x, &weights).1
+        // Nothing keeps the pooling (no backward): scaled in place.
+        Self::scale_channels(Self::max_pool2x2(x), weights)
     }
 
     fn batch_statistics(x: FlexTensor) -> FlexTensor {

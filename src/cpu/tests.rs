@@ -248,4 +248,10 @@ fn scaled_pooling_agrees_with_burn() {
         };
         assert_same(run(true), run(false));
     }
+    // Outside autodiff (classification): the pooling scaled in place.
+    let plain = Device::flex();
+    let x = random([2, 5, 6, 6], &plain).clamp_min(0.0);
+    let weights = burn::tensor::activation::sigmoid(random([1, 1, 2, 5], &plain).reshape([2, 5]));
+    let want = pool.forward(x.clone() * weights.clone().reshape([2, 5, 1, 1]));
+    assert_close(max_pool2d_scaled(&pool, x, weights), want);
 }
