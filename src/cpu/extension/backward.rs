@@ -6,6 +6,7 @@ use burn::backend::{
     Flex,
     ops::FloatTensorOps,
     autodiff::{
+        NodeId,
         checkpoint::base::Checkpointer,
         grads::Gradients,
         ops::{Backward, Ops},
@@ -31,9 +32,7 @@ impl Backward<Flex, 3> for ConvBackward {
         if let (Some(node), Some(grad_x)) = (node_x, found.x) {
             grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
         }
-        if let Some(node) = node_weight {
-            grads.register::<Flex>(node.id, flex_tensor(found.weight, weight.0.layout().shape().clone()));
-        }
+        register_like(grads, node_weight.map(|node| node.id), found.weight, &weight);
         if let Some(node) = node_bias {
             grads.register::<Flex>(node.id, flex_tensor(found.bias, [shape.c_out]));
         }
@@ -72,12 +71,8 @@ impl Backward<Flex, 2> for ScaleBackward {
         let grad = Values::of(&grads.consume::<Flex>(&ops.node));
         let (x, weights) = (Values::of(&ops.state.0), Values::of(&ops.state.1));
         let (grad_x, grad_weights) = scale::backward(x.f32s(), weights.f32s(), grad.f32s());
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
-        }
-        if let Some(node) = node_weights {
-            grads.register::<Flex>(node.id, flex_tensor(grad_weights, weights.0.layout().shape().clone()));
-        }
+        register_like(grads, node_x.map(|node| node.id), grad_x, &x);
+        register_like(grads, node_weights.map(|node| node.id), grad_weights, &weights);
     }
 }
 
@@ -111,12 +106,8 @@ impl Backward<Flex, 2> for ScaledPoolBackward {
         let grad = Values::of(&grads.consume::<Flex>(&ops.node));
         let (x, pooled, weights) = (Values::of(&ops.state.0), Values::of(&ops.state.1), Values::of(&ops.state.2));
         let (grad_x, grad_weights) = pool::scaled_backward(&pool_shape(&x.0), x.f32s(), pooled.f32s(), weights.f32s(), grad.f32s());
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
-        }
-        if let Some(node) = node_weights {
-            grads.register::<Flex>(node.id, flex_tensor(grad_weights, weights.0.layout().shape().clone()));
-        }
+        register_like(grads, node_x.map(|node| node.id), grad_x, &x);
+        register_like(grads, node_weights.map(|node| node.id), grad_weights, &weights);
     }
 }
 
@@ -135,14 +126,19 @@ impl Backward<Flex, 3> for NormBackward {
         let shape = norm_shape(&x.0);
         let norm = normalization(&gamma, &beta, &statistics, epsilon, relu);
         let found = batch_norm::backward(&shape, x.f32s(), &norm, grad.f32s());
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex_tensor(found.x, x.0.layout().shape().clone()));
-        }
+        register_like(grads, node_x.map(|node| node.id), found.x, &x);
         if let Some(node) = node_gamma {
             grads.register::<Flex>(node.id, flex_tensor(found.gamma, [shape.channels]));
         }
         if let Some(node) = node_beta {
             grads.register::<Flex>(node.id, flex_tensor(found.beta, [shape.channels]));
         }
+    }
+}
+
+/// Registers `values` as the gradient of the parent `node`, where it needs one, shaped like `like`.
+fn register_like(grads: &mut Gradients, node: Option<NodeId>, values: Vec<f32>, like: &Values) {
+    if let Some(node) = node {
+        grads.register::<Flex>(node, flex_tensor(values, like.0.layout().shape().clone()));
     }
 }
