@@ -1,5 +1,6 @@
 //! 2×2 max pooling with stride 2 (the model's only pooling) on `f32` NCHW slices, with its
-//! backward; and pooling then scaling each plane, the SE block's scaling moved past the pooling. Burn's flex pooling handles every window and stride, with an index tensor and a
+//! backward; and the pooling then each plane scaled (the SE block's scaling moved past the
+//! pooling). Burn's flex pooling handles every window and stride, with an index tensor and a
 //! division per value; this one reads each window directly.
 
 use crate::parallel::{dot, filled_rows, map_range};

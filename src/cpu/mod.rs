@@ -1,6 +1,7 @@
 //! Fast CPU paths for the model's layers: [`conv2d`], [`batch_norm`] (and with its ReLU:
 //! [`batch_norm_relu`]), [`channel_means`] and [`scale_channels`] (the SE block's squeeze and
-//! scaling), [`max_pool2d`] and [`linear`]; and for Adam's step: [`adam_step`].
+//! scaling), [`max_pool2d`] (and after the scaling, in one operation: [`max_pool2d_scaled`]) and
+//! [`linear`]; and for Adam's step: [`adam_step`].
 //!
 //! On the CPU backend (flex, natively and in the browser's CPU module) these run hand-written
 //! kernels with their own backward passes (the `secnn-kernels` crate, `kernels/`): a
@@ -171,7 +172,8 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 
 /// `pool.forward(scale_channels(x, weights))` for positive `weights` (the SE block's), as the
 /// pooling then the scaling: exactly equal (rounding keeps order), in one pass over `x` each way
-/// where the two layers apart take ten (both switched to Burn: as written above).
+/// where the two layers apart take ten. On another device, or with either layer switched to
+/// Burn's, it is the two layers in the SE block's order.
 ///
 /// - `x`: `[batch, channels, height, width]`, `weights`: `[batch, channels]`
 /// - returns `[batch, channels, height / 2, width / 2]` for the model's 2×2 pooling
