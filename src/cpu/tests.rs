@@ -222,8 +222,8 @@ fn max_pooling_agrees_with_burn() {
     let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
     for shape in [[3, 4, 8, 8], [2, 3, 5, 7]] {
         let x = random(shape, &device).clamp_min(0.0).require_grad();
-            let ours = with_grads(&x, &[], |x| max_pool2d(&pool, x));
-            let burns = with_grads(&x, &[], |x| pool.forward(x));
+        let ours = with_grads(&x, &[], |x| max_pool2d(&pool, x));
+        let burns = with_grads(&x, &[], |x| pool.forward(x));
         assert_same(ours, burns);
     }
 }

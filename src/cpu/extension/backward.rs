@@ -29,8 +29,8 @@ impl Backward<Flex, 3> for ConvBackward {
         let shape = conv_shape(&x, &weight, padding);
         let (x, weight) = (Values::of(&x), Values::of(&weight));
         let found = conv::backward(&shape, x.f32s(), weight.f32s(), grad.f32s(), node_x.is_some());
-        if let (Some(node), Some(grad_x)) = (node_x, found.x) {
-            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
+        if let Some(grad_x) = found.x {
+            register_like(grads, node_x.map(|node| node.id), grad_x, &x);
         }
         register_like(grads, node_weight.map(|node| node.id), found.weight, &weight);
         if let Some(node) = node_bias {
@@ -89,7 +89,7 @@ impl Backward<Flex, 1> for PoolBackward {
         if let Some(node) = node_x {
             let (x, out) = (Values::of(&ops.state.0), Values::of(&ops.state.1));
             let grad_x = pool::backward(&pool_shape(&x.0), x.f32s(), out.f32s(), grad.f32s());
-            grads.register::<Flex>(node.id, flex_tensor(grad_x, x.0.layout().shape().clone()));
+            register_like(grads, Some(node.id), grad_x, &x);
         }
     }
 }
